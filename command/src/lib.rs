@@ -1,0 +1,8 @@
+//! `sluice-command` is the control-plane contract of Sluice: every message that
+//! `sluice ctl`, the main process and the workers exchange (generated from
+//! `proto/command.proto`), the framed [`channel`] that carries them, the TOML
+//! [`config`] and the [`state`] that the main process keeps and workers mirror.
+//!
+//! It does no network I/O beyond the channel and knows nothing of the CLI.
+
+pub mod proto;
