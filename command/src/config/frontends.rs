@@ -53,7 +53,16 @@ pub(crate) fn parse_frontends(
         match protocol {
             Protocol::Http => {
                 let frontend = http_frontend(&item, cluster_id, listeners)?;
-                if let Some((_, first)) = routes.http.iter().find(|(f, _)| *f == frontend) {
+                let same_route = |f: &proto::HttpFrontend| {
+                    (&f.address, &f.hostname, &f.path, &f.method)
+                        == (
+                            &frontend.address,
+                            &frontend.hostname,
+                            &frontend.path,
+                            &frontend.method,
+                        )
+                };
+                if let Some((_, first)) = routes.http.iter().find(|(f, _)| same_route(f)) {
                     return Err(item.error(format!(
                         "duplicate route, already defined by {first} \
                          (same address, hostname, path, path_type and method)"
@@ -156,11 +165,12 @@ fn listener_address(
     };
     if listener.protocol != protocol {
         return Err(field.error(format!(
-            "listener {address} ({}) is {} but cluster {cluster_id} is {}, expected a {} listener",
+            "listener {address} ({}) is {} but cluster {cluster_id} is {}, \
+             expected the address of {} listener",
             listener.path,
             listener.protocol.name(),
             protocol.name(),
-            protocol.name(),
+            protocol.with_article(),
         )));
     }
     Ok(listener.config.address().to_owned())

@@ -57,6 +57,14 @@ impl Protocol {
         }
     }
 
+    /// "an http" or "a tcp", for messages.
+    pub(crate) fn with_article(self) -> &'static str {
+        match self {
+            Protocol::Http => "an http",
+            Protocol::Tcp => "a tcp",
+        }
+    }
+
     pub(crate) fn to_proto(self) -> proto::ListenerProtocol {
         match self {
             Protocol::Http => proto::ListenerProtocol::Http,
