@@ -2,5 +2,6 @@
 //! owns its listeners, sessions and per-cluster backends, and applies the
 //! configuration requests the main process sends over its channel.
 
+pub mod backends;
 pub mod load_balancing;
 pub mod retry;
