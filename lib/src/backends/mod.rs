@@ -25,6 +25,8 @@ mod backend;
 mod health;
 mod list;
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 use std::cell::RefCell;
@@ -351,6 +353,7 @@ impl BackendMap {
     /// A connection to `backend` starts (before the connect completes).
     pub fn connection_opened(&mut self, backend: &Rc<RefCell<Backend>>) {
         backend.borrow_mut().active_connections += 1;
+        self.debug_check();
     }
 
     /// The connect to `backend` succeeded after `connect_time`: its backoff is forgotten.
@@ -406,12 +409,16 @@ impl BackendMap {
     /// A request starts on a connection to `backend`.
     pub fn request_started(&mut self, backend: &Rc<RefCell<Backend>>) {
         backend.borrow_mut().active_requests += 1;
+        self.debug_check();
     }
 
     /// A request on a connection to `backend` ended.
     pub fn request_finished(&mut self, backend: &Rc<RefCell<Backend>>) {
-        let mut backend = backend.borrow_mut();
-        backend.active_requests = backend.active_requests.saturating_sub(1);
+        {
+            let mut backend = backend.borrow_mut();
+            backend.active_requests = backend.active_requests.saturating_sub(1);
+        }
+        self.debug_check();
     }
 
     /// Records an active health check's result with the cluster's thresholds; returns the
