@@ -17,6 +17,6 @@
 // pub mod buffers;
 pub mod chunked;
 pub mod parser;
-// pub mod rewrite;
+pub mod rewrite;
 // pub mod router;
 // pub mod session;
