@@ -18,5 +18,5 @@
 pub mod chunked;
 pub mod parser;
 pub mod rewrite;
-// pub mod router;
+pub mod router;
 // pub mod session;
