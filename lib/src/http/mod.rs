@@ -13,7 +13,7 @@
 //!
 //! `LIFECYCLE.md` beside this file describes the session's states.
 
-// pub mod answers;
+pub mod answers;
 // pub mod buffers;
 pub mod chunked;
 pub mod parser;
