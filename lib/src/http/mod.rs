@@ -14,9 +14,9 @@
 //! `LIFECYCLE.md` beside this file describes the session's states.
 
 pub mod answers;
-// pub mod buffers;
+pub mod buffers;
 pub mod chunked;
 pub mod parser;
 pub mod rewrite;
 pub mod router;
-// pub mod session;
+pub mod session;
