@@ -3,6 +3,7 @@ use std::time::Instant;
 use sluice_command::proto::{HttpFrontend, PathRule, PathRuleKind};
 
 use super::*;
+use crate::http::{answers::Answers, rewrite::RequestIds, router::Router};
 
 const SIZE: usize = 4096;
 
