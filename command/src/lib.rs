@@ -6,4 +6,5 @@
 //! It does no network I/O beyond the channel and knows nothing of the CLI.
 
 pub mod config;
+pub mod metrics;
 pub mod proto;

@@ -1,0 +1,172 @@
+use std::time::Duration;
+
+use sluice_command::metrics::names;
+use sluice_command::proto;
+
+use super::*;
+
+/// Availability for cluster "api" only; backend "b1" healthy, "b2" not.
+struct Fixed;
+
+impl Availability for Fixed {
+    fn cluster(&self, cluster_id: &str) -> Option<ClusterAvailability> {
+        (cluster_id == "api").then_some(ClusterAvailability {
+            available_backends: 1,
+            total_backends: 2,
+        })
+    }
+
+    fn backend_healthy(&self, _cluster_id: &str, backend_id: &str) -> Option<bool> {
+        match backend_id {
+            "b1" => Some(true),
+            "b2" => Some(false),
+            _ => None,
+        }
+    }
+}
+
+fn value(values: &[proto::MetricValue], name: &str) -> Option<(u64, bool)> {
+    values
+        .iter()
+        .find(|value| value.name == name)
+        .map(|value| (value.value, value.gauge))
+}
+
+fn no_filter() -> proto::QueryMetrics {
+    proto::QueryMetrics {
+        cluster_id: None,
+        backend_id: None,
+    }
+}
+
+fn registry_with_traffic() -> MetricsRegistry {
+    let mut registry = MetricsRegistry::new();
+    let b1 = registry.backend("api", "b1", "127.0.0.1:8001");
+    let b2 = registry.backend("api", "b2", "127.0.0.1:8002");
+    registry.backend("web", "w1", "127.0.0.1:9001");
+    let api = registry.cluster("api");
+    for _ in 0..3 {
+        api.requests.increment();
+        b1.requests.increment();
+    }
+    b2.connect_errors.increment();
+    b1.record_timings(
+        Some(Duration::from_micros(300)),
+        None,
+        Duration::from_millis(4),
+    );
+    registry.proxy().accepted_connections.add(5);
+    registry
+}
+
+#[test]
+fn handles_share_the_registered_stats() {
+    let mut registry = MetricsRegistry::new();
+    let first = registry.backend("api", "b1", "127.0.0.1:8001");
+    let second = registry.backend("api", "b1", "127.0.0.1:8001");
+    first.requests.increment();
+    assert_eq!(second.requests.value(), 1);
+    assert!(Rc::ptr_eq(
+        &registry.cluster("api"),
+        &registry.cluster("api")
+    ));
+}
+
+#[test]
+fn snapshot_holds_every_level_and_the_callers_availability() {
+    let registry = registry_with_traffic();
+    let snapshot = registry.snapshot(7, &no_filter(), &Fixed);
+    assert_eq!(snapshot.worker_id, 7);
+    assert_eq!(
+        value(&snapshot.proxy, names::ACCEPTED_CONNECTIONS),
+        Some((5, false))
+    );
+    let ids: Vec<&str> = snapshot
+        .clusters
+        .iter()
+        .map(|c| c.cluster_id.as_str())
+        .collect();
+    assert_eq!(ids, ["api", "web"]);
+
+    let api = &snapshot.clusters[0];
+    assert_eq!(value(&api.values, names::REQUESTS), Some((3, false)));
+    assert_eq!(
+        value(&api.values, names::AVAILABLE_BACKENDS),
+        Some((1, true))
+    );
+    assert_eq!(value(&api.values, names::TOTAL_BACKENDS), Some((2, true)));
+    let b1 = &api.backends[0];
+    assert_eq!(
+        (b1.backend_id.as_str(), b1.address.as_str()),
+        ("b1", "127.0.0.1:8001")
+    );
+    assert_eq!(b1.healthy, Some(true));
+    assert_eq!(value(&b1.values, names::REQUESTS), Some((3, false)));
+    let total_time = b1
+        .histograms
+        .iter()
+        .find(|h| h.name == names::TOTAL_REQUEST_TIME);
+    assert_eq!(total_time.map(|h| h.histogram.count), Some(1));
+    assert_eq!(api.backends[1].healthy, Some(false));
+    assert_eq!(
+        value(&api.backends[1].values, names::CONNECT_ERRORS),
+        Some((1, false))
+    );
+
+    let web = &snapshot.clusters[1];
+    assert_eq!(value(&web.values, names::AVAILABLE_BACKENDS), None);
+    assert_eq!(web.backends[0].healthy, None);
+}
+
+#[test]
+fn filters_narrow_the_snapshot() {
+    let registry = registry_with_traffic();
+    let by_cluster = proto::QueryMetrics {
+        cluster_id: Some("web".into()),
+        backend_id: None,
+    };
+    let snapshot = registry.snapshot(0, &by_cluster, &NoAvailability);
+    assert!(snapshot.proxy.is_empty());
+    assert_eq!(snapshot.clusters.len(), 1);
+    assert_eq!(snapshot.clusters[0].cluster_id, "web");
+
+    let by_backend = proto::QueryMetrics {
+        cluster_id: None,
+        backend_id: Some("b2".into()),
+    };
+    let snapshot = registry.snapshot(0, &by_backend, &NoAvailability);
+    assert_eq!(snapshot.clusters.len(), 1);
+    let backends: Vec<&str> = snapshot.clusters[0]
+        .backends
+        .iter()
+        .map(|b| b.backend_id.as_str())
+        .collect();
+    assert_eq!(backends, ["b2"]);
+
+    let unknown = proto::QueryMetrics {
+        cluster_id: Some("nope".into()),
+        backend_id: None,
+    };
+    assert!(registry
+        .snapshot(0, &unknown, &NoAvailability)
+        .clusters
+        .is_empty());
+}
+
+#[test]
+fn removal_forgets_stats_and_a_new_address_is_kept() {
+    let mut registry = registry_with_traffic();
+    assert!(registry.remove_backend("api", "b2"));
+    assert!(!registry.remove_backend("api", "b2"));
+    assert!(!registry.remove_backend("nope", "b1"));
+    assert!(registry.remove_cluster("web"));
+    assert!(!registry.remove_cluster("web"));
+
+    let moved = registry.backend("api", "b1", "127.0.0.1:8011");
+    assert_eq!(moved.requests.value(), 3, "stats survive an address change");
+    let snapshot = registry.snapshot(0, &no_filter(), &NoAvailability);
+    assert_eq!(snapshot.clusters.len(), 1);
+    let backends = &snapshot.clusters[0].backends;
+    assert_eq!(backends.len(), 1);
+    assert_eq!(backends[0].address, "127.0.0.1:8011");
+}
