@@ -6,4 +6,8 @@
 //! [`crate::proto::QueryMetrics`] with a [`crate::proto::WorkerMetrics`]; the
 //! main process gathers one per worker and uses the pure functions here.
 
+pub mod merge;
 pub mod names;
+pub mod prometheus;
+
+pub use merge::merge;
