@@ -170,3 +170,58 @@ fn removal_forgets_stats_and_a_new_address_is_kept() {
     assert_eq!(backends.len(), 1);
     assert_eq!(backends[0].address, "127.0.0.1:8011");
 }
+
+/// The real stats of two workers, merged and rendered, pass promtool's check
+/// (the names the worker reports are what the renderer expects).
+#[test]
+fn snapshots_render_to_valid_prometheus_text() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    let mut registry = registry_with_traffic();
+    registry.cluster("api").record_answer(503);
+    let workers = vec![
+        registry.snapshot(0, &no_filter(), &Fixed),
+        registry.snapshot(1, &no_filter(), &NoAvailability),
+    ];
+    let mut text = String::new();
+    sluice_command::metrics::prometheus::render(
+        &sluice_command::metrics::merge(workers),
+        &mut text,
+    );
+    assert!(
+        text.contains("sluice_cluster_answers_503_total{worker=\"0\",cluster=\"api\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sluice_backend_healthy{worker=\"0\",cluster=\"api\",backend=\"b2\"} 0\n"),
+        "{text}"
+    );
+
+    let spawned = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(error) => {
+            eprintln!("SKIPPED promtool check: promtool not runnable ({error}); install the Debian package `prometheus`");
+            return;
+        }
+    };
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let output = child.wait_with_output().expect("promtool ends");
+    assert!(
+        output.status.success(),
+        "promtool refused the output:\n{}{}\n--- output:\n{text}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
