@@ -7,4 +7,5 @@
 
 pub mod channel;
 pub mod config;
+pub mod metrics;
 pub mod proto;

@@ -5,4 +5,5 @@
 pub mod backends;
 pub mod http;
 pub mod load_balancing;
+pub mod metrics;
 pub mod retry;
