@@ -9,3 +9,4 @@ pub mod channel;
 pub mod config;
 pub mod metrics;
 pub mod proto;
+pub mod state;
