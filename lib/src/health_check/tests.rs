@@ -1,0 +1,1 @@
+//! Probes against real sockets on 127.0.0.1.
