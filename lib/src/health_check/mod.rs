@@ -38,11 +38,12 @@ use log::{debug, error, warn};
 use mio::{Registry, Token};
 use slab::Slab;
 use sluice_command::proto;
+use thiserror::Error;
 
 pub use config::{CheckConfig, CheckConfigError, ProbeKind};
 pub use response::{classify_status, ProbeFailure, StatusReader, MAX_STATUS_LINE};
-pub use schedule::{Schedule, Slot};
-pub use socket::{ProbeAnswer, ProbeSocket};
+use schedule::{Schedule, Slot};
+use socket::{ProbeAnswer, ProbeSocket};
 
 use crate::backends::{BackendMap, BackendStatus};
 
@@ -50,6 +51,11 @@ use crate::backends::{BackendMap, BackendStatus};
 pub const PROBE_BASE: usize = 1 << 19;
 /// Most probes in flight at once in one worker (the size of the probe token range).
 pub const MAX_PROBES: usize = 1 << 19;
+
+/// A broken internal invariant, found by [`HealthChecker::check_invariants`].
+#[derive(Debug, Error)]
+#[error("health check invariant broken: {0}")]
+pub struct InvariantViolation(pub String);
 
 /// One cluster's check and where its probes are.
 #[derive(Debug)]
@@ -120,6 +126,7 @@ impl HealthChecker {
             next_sync: now,
         };
         self.clusters.insert(cluster_id.to_owned(), check);
+        self.debug_check();
     }
 
     /// Removes the check of a cluster and drops its probes in flight. Making its backends
@@ -130,6 +137,7 @@ impl HealthChecker {
                 self.drop_probe(key, registry);
             }
         }
+        self.debug_check();
     }
 
     /// Whether the cluster has a check.
@@ -172,6 +180,7 @@ impl HealthChecker {
             ProbeAnswer::Status(status) => classify_status(status, &check.config.expected_status),
         });
         record(backends, &probe.cluster_id, probe.address, result, now);
+        self.debug_check();
     }
 
     /// Follows the backends of every checked cluster, times out late probes and starts the
@@ -183,6 +192,7 @@ impl HealthChecker {
             self.time_out_late(&cluster_id, backends, registry, now);
             self.start_due(&cluster_id, backends, registry, now);
         }
+        self.debug_check();
     }
 
     /// When [`HealthChecker::run_due`] must run next; `None` without checks.
@@ -280,6 +290,42 @@ impl HealthChecker {
                     record(backends, cluster_id, address, Err(failure), now);
                 }
             }
+        }
+    }
+
+    /// Checks that every probe in flight is the one its backend's slot names, and that every
+    /// slot that names a probe has it. Runs at the end of every entry point in debug builds.
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        for (key, probe) in &self.probes {
+            let slot = self
+                .clusters
+                .get(&probe.cluster_id)
+                .and_then(|check| check.schedule.slot(&probe.address));
+            if !matches!(slot, Some(Slot::Probing { key: k, .. }) if *k == key) {
+                return Err(InvariantViolation(format!(
+                    "probe {key} of {} in cluster {} is not in its slot ({slot:?})",
+                    probe.address, probe.cluster_id
+                )));
+            }
+        }
+        for (cluster_id, check) in &self.clusters {
+            if let Some(key) = check
+                .schedule
+                .in_flight()
+                .find(|k| !self.probes.contains(*k))
+            {
+                return Err(InvariantViolation(format!(
+                    "cluster {cluster_id}: slot names probe {key}, which is gone"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn debug_check(&self) {
+        #[cfg(debug_assertions)]
+        if let Err(violation) = self.check_invariants() {
+            panic!("{violation}");
         }
     }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 /// Where one backend's probing is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Slot {
+pub(crate) enum Slot {
     /// No probe in flight; the next one starts at `due`.
     Waiting {
         /// When the next probe starts.
@@ -30,7 +30,7 @@ pub enum Slot {
 
 /// The probe slots of one cluster's backends.
 #[derive(Debug, Clone)]
-pub struct Schedule {
+pub(crate) struct Schedule {
     interval: Duration,
     timeout: Duration,
     slots: HashMap<SocketAddr, Slot>,
@@ -38,7 +38,7 @@ pub struct Schedule {
 
 impl Schedule {
     /// A schedule without backends.
-    pub fn new(interval: Duration, timeout: Duration) -> Self {
+    pub(crate) fn new(interval: Duration, timeout: Duration) -> Self {
         Schedule {
             interval,
             timeout,
@@ -47,14 +47,14 @@ impl Schedule {
     }
 
     /// The slot of a backend, if it is known.
-    pub fn slot(&self, address: &SocketAddr) -> Option<&Slot> {
+    pub(crate) fn slot(&self, address: &SocketAddr) -> Option<&Slot> {
         self.slots.get(address)
     }
 
     /// Follows the cluster's current backends: the one at index `i` of `n`, seen for the first
     /// time, is first due at `now + i × interval / n`; backends that left are forgotten and the
     /// keys of their probes in flight returned, for the caller to drop.
-    pub fn sync(&mut self, backends: &[SocketAddr], now: Instant) -> Vec<usize> {
+    pub(crate) fn sync(&mut self, backends: &[SocketAddr], now: Instant) -> Vec<usize> {
         let current: HashSet<&SocketAddr> = backends.iter().collect();
         let mut dropped = Vec::new();
         self.slots.retain(|address, slot| {
@@ -76,7 +76,7 @@ impl Schedule {
     }
 
     /// Backends whose next probe is due at `now`, in address order.
-    pub fn due(&self, now: Instant) -> Vec<SocketAddr> {
+    pub(crate) fn due(&self, now: Instant) -> Vec<SocketAddr> {
         let mut due: Vec<SocketAddr> = self
             .slots
             .iter()
@@ -88,7 +88,7 @@ impl Schedule {
     }
 
     /// Probes in flight past their deadline at `now`, as `(backend, key)`.
-    pub fn late(&self, now: Instant) -> Vec<(SocketAddr, usize)> {
+    pub(crate) fn late(&self, now: Instant) -> Vec<(SocketAddr, usize)> {
         let mut late: Vec<(SocketAddr, usize)> = self
             .slots
             .iter()
@@ -102,7 +102,7 @@ impl Schedule {
     }
 
     /// Keys of every probe in flight.
-    pub fn in_flight(&self) -> impl Iterator<Item = usize> + '_ {
+    pub(crate) fn in_flight(&self) -> impl Iterator<Item = usize> + '_ {
         self.slots.values().filter_map(|slot| match slot {
             Slot::Probing { key, .. } => Some(*key),
             Slot::Waiting { .. } => None,
@@ -110,7 +110,7 @@ impl Schedule {
     }
 
     /// A probe of `address` started at `now` under `key`.
-    pub fn start(&mut self, address: SocketAddr, key: usize, now: Instant) {
+    pub(crate) fn start(&mut self, address: SocketAddr, key: usize, now: Instant) {
         if let Some(slot) = self.slots.get_mut(&address) {
             *slot = Slot::Probing {
                 key,
@@ -123,7 +123,7 @@ impl Schedule {
     /// The probe `key` of `address` ended (whatever its result): the next one is due an
     /// interval after it started, and not before `now`. Returns whether that probe was the
     /// one in flight (a stale key changes nothing).
-    pub fn finish(&mut self, address: &SocketAddr, key: usize, now: Instant) -> bool {
+    pub(crate) fn finish(&mut self, address: &SocketAddr, key: usize, now: Instant) -> bool {
         let Some(Slot::Probing {
             key: current,
             started,
@@ -141,7 +141,7 @@ impl Schedule {
     }
 
     /// A due probe of `address` could not start: it is tried again an interval later.
-    pub fn postpone(&mut self, address: &SocketAddr, now: Instant) {
+    pub(crate) fn postpone(&mut self, address: &SocketAddr, now: Instant) {
         if let Some(slot) = self.slots.get_mut(address) {
             *slot = Slot::Waiting {
                 due: now + self.interval,
@@ -150,7 +150,7 @@ impl Schedule {
     }
 
     /// The earliest instant something is to be done: a probe due or a deadline.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         self.slots
             .values()
             .map(|slot| match slot {

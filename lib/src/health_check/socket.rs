@@ -17,7 +17,7 @@ const READ_CHUNK: usize = 512;
 
 /// What a probe got from the backend before it closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProbeAnswer {
+pub(crate) enum ProbeAnswer {
     /// The connection was established (all a connect probe asks).
     Connected,
     /// The status of the HTTP response.
@@ -36,7 +36,7 @@ enum State {
 
 /// One probe's connection.
 #[derive(Debug)]
-pub struct ProbeSocket {
+pub(crate) struct ProbeSocket {
     stream: TcpStream,
     state: State,
 }
@@ -44,7 +44,7 @@ pub struct ProbeSocket {
 impl ProbeSocket {
     /// Starts a non-blocking connect to `address` and registers it under `token`; `request` is
     /// sent once connected (`None` for a connect-only probe).
-    pub fn start(
+    pub(crate) fn start(
         address: SocketAddr,
         request: Option<Vec<u8>>,
         token: Token,
@@ -61,7 +61,7 @@ impl ProbeSocket {
     }
 
     /// Makes all the progress the socket allows; `Some` once the probe is over.
-    pub fn advance(&mut self) -> Option<Result<ProbeAnswer, ProbeFailure>> {
+    pub(crate) fn advance(&mut self) -> Option<Result<ProbeAnswer, ProbeFailure>> {
         loop {
             let step = match &mut self.state {
                 State::Connecting { request } => match connect_outcome(&self.stream) {
@@ -114,7 +114,7 @@ impl ProbeSocket {
     }
 
     /// Deregisters and closes the connection.
-    pub fn close(mut self, registry: &Registry) {
+    pub(crate) fn close(mut self, registry: &Registry) {
         if let Err(error) = registry.deregister(&mut self.stream) {
             debug!("health check: cannot deregister a probe socket: {error}");
         }
