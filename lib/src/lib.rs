@@ -3,6 +3,7 @@
 //! configuration requests the main process sends over its channel.
 
 pub mod backends;
+pub mod health_check;
 pub mod http;
 pub mod load_balancing;
 pub mod metrics;
