@@ -17,23 +17,25 @@ pub const SLUICE_BIN_ENV: &str = "SLUICE_BIN";
 /// Panics, saying how to build it, when it cannot be found: without it no
 /// e2e test can run.
 pub fn sluice_binary() -> PathBuf {
+    find_sluice_binary().unwrap_or_else(|| {
+        panic!(
+            "the sluice binary was not found next to the running executable \
+             (looked in {:?}); build it first with `cargo build -p sluice` (add \
+             --release for release tests) or set {SLUICE_BIN_ENV}",
+            env::current_exe()
+                .map(|exe| candidates(&exe))
+                .unwrap_or_default()
+        )
+    })
+}
+
+/// Like [`sluice_binary`], but `None` instead of a panic.
+pub fn find_sluice_binary() -> Option<PathBuf> {
     if let Some(path) = env::var_os(SLUICE_BIN_ENV) {
-        return PathBuf::from(path);
+        return Some(PathBuf::from(path));
     }
-    let exe = env::current_exe()
-        .unwrap_or_else(|e| panic!("cannot find the running executable's path: {e}"));
-    candidates(&exe)
-        .into_iter()
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "the sluice binary was not found next to {} (looked in {:?}); \
-                 build it first with `cargo build -p sluice` (add --release for \
-                 release tests) or set {SLUICE_BIN_ENV}",
-                exe.display(),
-                candidates(&exe)
-            )
-        })
+    let exe = env::current_exe().ok()?;
+    candidates(&exe).into_iter().find(|path| path.is_file())
 }
 
 fn candidates(exe: &Path) -> Vec<PathBuf> {

@@ -23,6 +23,7 @@ pub mod mock_server;
 pub mod mock_tcp;
 pub mod ports;
 pub mod process;
+pub mod requests;
 mod sys;
 pub mod wait;
 
