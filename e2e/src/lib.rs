@@ -26,6 +26,7 @@ pub mod process;
 pub mod requests;
 mod sys;
 pub mod wait;
+pub mod worker;
 
 pub use binary::sluice_binary;
 pub use client::{http_get, parse_responses, raw_exchange, HttpConn, HttpResponse};
@@ -36,3 +37,4 @@ pub use mock_tcp::{TcpEchoServer, TcpNamedServer};
 pub use ports::{free_addr, free_port};
 pub use process::ChildGuard;
 pub use wait::{wait_for_port, wait_for_port_closed, wait_until};
+pub use worker::WorkerHarness;

@@ -9,7 +9,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use sluice_e2e::{free_addr, wait, ChildGuard};
+use sluice_command::proto::{ListenerProtocol, ResponseStatus};
+use sluice_e2e::binary::find_sluice_binary;
+use sluice_e2e::worker::WorkerHarness;
+use sluice_e2e::{free_addr, requests, wait, ChildGuard};
 
 /// How long a proxy may take to start listening.
 const START_DEADLINE: Duration = Duration::from_secs(10);
@@ -96,8 +99,43 @@ pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-/// Sluice in front of the backend: needs the worker harness, which comes
-/// with the worker channel; until then the column is skipped.
-pub(crate) fn sluice(_mode: Mode, _backend: SocketAddr) -> Result<Target, String> {
-    Err("the worker harness is not available yet".into())
+/// One Sluice worker (driven directly, without a main process) with one
+/// listener sending to a cluster of the backend.
+pub(crate) fn sluice(mode: Mode, backend: SocketAddr) -> Result<Target, String> {
+    if find_sluice_binary().is_none() {
+        return Err("the sluice binary is missing: build it first with \
+                    `cargo build --release -p sluice`"
+            .into());
+    }
+    let mut worker = WorkerHarness::try_start(0, &[]).map_err(|e| e.to_string())?;
+    let addr = free_addr();
+    let (protocol, listener) = match mode {
+        Mode::Tcp => (ListenerProtocol::Tcp, requests::add_tcp_listener(addr)),
+    };
+    let setup = [
+        requests::add_cluster("bench", protocol),
+        requests::add_backend("bench", backend),
+        listener,
+        requests::add_tcp_frontend(addr, "bench"),
+        requests::activate(addr, protocol),
+    ];
+    for request in &setup {
+        let response = worker
+            .try_request(request, START_DEADLINE)
+            .map_err(|e| format!("{e}\n{}", worker.process().logs()))?;
+        if response.status != ResponseStatus::Ok as i32 {
+            return Err(format!("worker refused {request:?}: {}", response.message));
+        }
+    }
+    if !wait::poll_until(START_DEADLINE, || wait::port_accepts(addr)) {
+        return Err(format!(
+            "sluice did not listen on {addr}\n{}",
+            worker.process().logs()
+        ));
+    }
+    Ok(Target {
+        name: "sluice",
+        addr,
+        _keep_alive: Box::new(worker),
+    })
 }
