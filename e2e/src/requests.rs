@@ -1,0 +1,165 @@
+//! Builders of the control requests tests send most, with plain defaults
+//! (round robin, no sticky session, generous timeouts), so a test states
+//! only what it is about. Fields can be changed on the returned value.
+
+use std::net::SocketAddr;
+
+use sluice_command::proto::{self, request::RequestType};
+
+/// Timeouts of listeners built here: long enough never to fire in a test
+/// that is not about them.
+pub fn default_timeouts() -> proto::Timeouts {
+    proto::Timeouts {
+        front_timeout_ms: 60_000,
+        back_timeout_ms: 60_000,
+        connect_timeout_ms: 3_000,
+        request_timeout_ms: 10_000,
+    }
+}
+
+fn request(request_type: RequestType) -> proto::Request {
+    proto::Request {
+        request_type: Some(request_type),
+    }
+}
+
+/// A cluster description with the defaults above.
+pub fn cluster(cluster_id: &str, protocol: proto::ListenerProtocol) -> proto::Cluster {
+    proto::Cluster {
+        cluster_id: cluster_id.to_owned(),
+        protocol: protocol as i32,
+        load_balancing: proto::LoadBalancingAlgorithm::RoundRobin as i32,
+        load_metric: proto::LoadMetric::Connections as i32,
+        sticky_session: false,
+        sticky_cookie_name: None,
+        health_check: None,
+        answers: Vec::new(),
+        max_connect_retries: None,
+    }
+}
+
+/// Adds a cluster with the defaults above.
+pub fn add_cluster(cluster_id: &str, protocol: proto::ListenerProtocol) -> proto::Request {
+    request(RequestType::AddCluster(cluster(cluster_id, protocol)))
+}
+
+/// Adds a backend of weight 100 whose id is `<cluster>-<port>`.
+pub fn add_backend(cluster_id: &str, addr: SocketAddr) -> proto::Request {
+    add_named_backend(cluster_id, &format!("{cluster_id}-{}", addr.port()), addr)
+}
+
+/// Adds a backend of weight 100 with the given id.
+pub fn add_named_backend(cluster_id: &str, backend_id: &str, addr: SocketAddr) -> proto::Request {
+    request(RequestType::AddBackend(proto::AddBackend {
+        backend: proto::Backend {
+            cluster_id: cluster_id.to_owned(),
+            backend_id: backend_id.to_owned(),
+            address: addr.to_string(),
+            sticky_id: None,
+            weight: 100,
+            backup: false,
+        },
+    }))
+}
+
+/// Removes the backend at `addr` from a cluster.
+pub fn remove_backend(cluster_id: &str, addr: SocketAddr) -> proto::Request {
+    request(RequestType::RemoveBackend(proto::RemoveBackend {
+        cluster_id: cluster_id.to_owned(),
+        address: addr.to_string(),
+        backend_id: None,
+    }))
+}
+
+/// Adds a TCP listener (not yet accepting: see [`activate`]).
+pub fn add_tcp_listener(addr: SocketAddr) -> proto::Request {
+    request(RequestType::AddTcpListener(proto::TcpListener {
+        address: addr.to_string(),
+        timeouts: default_timeouts(),
+        expect_proxy: false,
+    }))
+}
+
+/// Adds an HTTP listener (not yet accepting: see [`activate`]).
+pub fn add_http_listener(addr: SocketAddr) -> proto::Request {
+    request(RequestType::AddHttpListener(proto::HttpListener {
+        address: addr.to_string(),
+        timeouts: default_timeouts(),
+        answers: Vec::new(),
+        expect_proxy: false,
+        sticky_cookie_name: None,
+    }))
+}
+
+/// Sends every connection of the TCP listener at `addr` to a cluster.
+pub fn add_tcp_frontend(addr: SocketAddr, cluster_id: &str) -> proto::Request {
+    request(RequestType::AddTcpFrontend(proto::TcpFrontend {
+        address: addr.to_string(),
+        cluster_id: cluster_id.to_owned(),
+    }))
+}
+
+/// Routes requests for `hostname` whose path starts with `path_prefix` on
+/// the HTTP listener at `addr` to a cluster.
+pub fn add_http_frontend(
+    addr: SocketAddr,
+    hostname: &str,
+    path_prefix: &str,
+    cluster_id: &str,
+) -> proto::Request {
+    request(RequestType::AddHttpFrontend(proto::HttpFrontend {
+        address: addr.to_string(),
+        hostname: hostname.to_owned(),
+        path: proto::PathRule {
+            kind: proto::PathRuleKind::Prefix as i32,
+            value: path_prefix.to_owned(),
+        },
+        method: None,
+        cluster_id: Some(cluster_id.to_owned()),
+    }))
+}
+
+/// Starts accepting on the listener at `addr`.
+pub fn activate(addr: SocketAddr, protocol: proto::ListenerProtocol) -> proto::Request {
+    request(RequestType::ActivateListener(proto::ActivateListener {
+        address: addr.to_string(),
+        protocol: protocol as i32,
+    }))
+}
+
+/// Stops accepting on the listener at `addr`.
+pub fn deactivate(addr: SocketAddr, protocol: proto::ListenerProtocol) -> proto::Request {
+    request(RequestType::DeactivateListener(proto::DeactivateListener {
+        address: addr.to_string(),
+        protocol: protocol as i32,
+    }))
+}
+
+/// Sets a cluster's health check (`None` removes it).
+pub fn set_health_check(
+    cluster_id: &str,
+    config: Option<proto::HealthCheckConfig>,
+) -> proto::Request {
+    request(RequestType::SetHealthCheck(proto::SetHealthCheck {
+        cluster_id: cluster_id.to_owned(),
+        config,
+    }))
+}
+
+/// Asks for all metrics.
+pub fn query_metrics() -> proto::Request {
+    request(RequestType::QueryMetrics(proto::QueryMetrics {
+        cluster_id: None,
+        backend_id: None,
+    }))
+}
+
+/// Asks a worker to stop at once.
+pub fn hard_stop() -> proto::Request {
+    request(RequestType::HardStop(proto::HardStop {}))
+}
+
+/// Asks a worker to drain its sessions, then stop.
+pub fn soft_stop() -> proto::Request {
+    request(RequestType::SoftStop(proto::SoftStop {}))
+}
