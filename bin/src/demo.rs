@@ -21,8 +21,8 @@ const MAX_HEAD: usize = 16 * 1024;
 pub(crate) fn run() -> anyhow::Result<()> {
     // Before any thread exists, so that the backends' threads inherit the mask too.
     let signals = main_process::block_signals().context("cannot block signals")?;
-    let config = Config::default_embedded().context("invalid embedded default config")?;
-    crate::init_logging(&config.log_level, "main");
+    let config = Config::default_embedded();
+    crate::init_logging(config.log_level.as_str(), "main");
     let addresses = backend_addresses(&config);
     if addresses.is_empty() {
         bail!("the default config has no backend for the demo to serve");

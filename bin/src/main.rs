@@ -1,8 +1,13 @@
-//! The `sluice` binary: `sluice start` runs the main process, which spawns
-//! and supervises the workers (`sluice worker`, hidden) and serves the command
-//! socket that `sluice ctl` talks to. See `shared/ARCHITECTURE.md`, "Processes".
+//! The `sluice` binary: one executable for the main process, its workers and
+//! the `ctl` client. `sluice start` runs the main process, which spawns and
+//! supervises the workers (`sluice worker`, hidden) and serves the command
+//! socket that `sluice ctl` talks to (see `shared/ARCHITECTURE.md`,
+//! "Processes"). Each subcommand lives in its own module; this file only
+//! declares the command line and dispatches.
+// Denied rather than forbidden so that `sys`, the one module of OS calls, can allow it.
 #![deny(unsafe_code)]
 
+mod config_check;
 mod ctl;
 mod demo;
 mod main_process;
@@ -10,40 +15,55 @@ mod sys;
 mod worker_command;
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
-/// Command line of `sluice`.
+/// Sluice, a reverse proxy and load balancer for TCP and HTTP/1.1.
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about = "A reverse proxy and load balancer for TCP and HTTP/1.1")]
+#[command(name = "sluice", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-/// The subcommands of `sluice`.
+/// What to do. One variant per top-level subcommand.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Runs the main process and its workers.
+    /// Run the main process and its workers.
     Start {
         /// The config file (default: the embedded default config).
         #[arg(short = 'c', long)]
         config: Option<PathBuf>,
     },
-    /// Talks to a running main process.
+    /// Talk to a running main process.
     Ctl(ctl::CtlArgs),
-    /// Runs Sluice on the default config with two built-in demo backends.
+    /// Run Sluice on the default config with two built-in demo backends.
     Demo,
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// A worker process (started by the main process).
     #[command(hide = true)]
     Worker(worker_command::WorkerArgs),
 }
 
+/// `sluice config …`
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration file and print what it sets up.
+    ///
+    /// Exits 0 when the file is valid, 1 with FILE:LINE:COLUMN: KEY: message
+    /// on stderr when it is not.
+    Check {
+        /// The TOML configuration file.
+        file: PathBuf,
+    },
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+    let result = match Cli::parse().command {
+        Command::Config(ConfigCommand::Check { file }) => return config_check::run(&file),
         Command::Start { config } => main_process::start(config.as_deref()),
         Command::Ctl(args) => ctl::run(args),
         Command::Demo => demo::run(),
@@ -77,6 +97,37 @@ fn init_logging(level: &str, process: &str) {
             record.args()
         )
     });
-    // A second initialization (the demo starts the main process in-process) keeps the first.
+    // A second initialization keeps the first.
     let _ = builder.try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn config_check_takes_a_file() {
+        let cli = Cli::try_parse_from(["sluice", "config", "check", "a.toml"]).expect("valid");
+        let Command::Config(ConfigCommand::Check { file }) = cli.command else {
+            panic!("not config check");
+        };
+        assert_eq!(file, PathBuf::from("a.toml"));
+        assert!(Cli::try_parse_from(["sluice", "config", "check"]).is_err());
+    }
+
+    #[test]
+    fn worker_takes_its_id_and_channel_fd() {
+        let cli = Cli::try_parse_from(["sluice", "worker", "--id", "3", "--channel-fd", "7"]).expect("valid");
+        let Command::Worker(args) = cli.command else {
+            panic!("not worker");
+        };
+        assert_eq!((args.id, args.channel_fd, args.buffer_size), (3, 7, 16_384));
+    }
 }

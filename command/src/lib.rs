@@ -5,4 +5,5 @@
 //!
 //! It does no network I/O beyond the channel and knows nothing of the CLI.
 
+pub mod config;
 pub mod proto;

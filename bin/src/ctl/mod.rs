@@ -156,7 +156,7 @@ fn resolve_socket(socket: Option<&Path>, config: Option<&Path>) -> anyhow::Resul
     if let Some(path) = config {
         let config = sluice_command::config::Config::load(path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
-        return Ok(PathBuf::from(&config.command_socket));
+        return Ok(config.command_socket);
     }
     Ok(PathBuf::from(DEFAULT_SOCKET))
 }

@@ -67,7 +67,7 @@ pub(crate) fn start(config_path: Option<&Path>) -> anyhow::Result<()> {
     let signals = block_signals().context("cannot block signals")?;
     let config = match config_path {
         Some(path) => Config::load(path).with_context(|| format!("invalid config {}", path.display()))?,
-        None => Config::default_embedded().context("invalid embedded default config")?,
+        None => Config::default_embedded(),
     };
     run(config, signals)
 }
@@ -75,14 +75,14 @@ pub(crate) fn start(config_path: Option<&Path>) -> anyhow::Result<()> {
 /// Runs the main process on `config` until it is told to stop. `signals` must
 /// have been blocked before any other thread of this process was spawned.
 pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<()> {
-    crate::init_logging(&config.log_level, "main");
+    crate::init_logging(config.log_level.as_str(), "main");
     let state = state_from_config(&config)?;
     let socket_path = config.command_socket.clone();
-    let listener = command_server::bind(Path::new(&socket_path))?;
+    let listener = command_server::bind(&socket_path)?;
     let main = Arc::new(MainProcess::new(config, state));
     if let Err(error) = main.workers.start_all(&main) {
         main.workers.stop(&main, StopKind::Hard, Duration::ZERO);
-        command_server::remove_socket(Path::new(&socket_path));
+        command_server::remove_socket(&socket_path);
         return Err(error);
     }
     command_server::serve(Arc::clone(&main), listener)?;
@@ -90,12 +90,12 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
     info!(
         "sluice is running: {} workers, command socket {}",
         main.workers.len(),
-        Path::new(&socket_path).display()
+        socket_path.display()
     );
     let kind = main.wait_for_stop();
     let grace = lock(&main.config).shutdown_grace_period;
     main.workers.stop(&main, kind, grace);
-    command_server::remove_socket(Path::new(&socket_path));
+    command_server::remove_socket(&socket_path);
     info!("sluice stopped");
     Ok(())
 }

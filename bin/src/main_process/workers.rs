@@ -115,7 +115,7 @@ impl WorkerPool {
             launch: Launch {
                 max_connections: config.max_connections,
                 buffer_size: config.buffer_size,
-                log_level: config.log_level.clone(),
+                log_level: config.log_level.as_str().to_owned(),
             },
         }
     }

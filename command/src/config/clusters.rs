@@ -1,0 +1,258 @@
+//! `[clusters.NAME]`: groups of interchangeable backends, how traffic is
+//! spread over them, how they are health-checked and which frontends lead
+//! to them.
+
+use std::{collections::HashMap, net::SocketAddr};
+
+use super::{
+    answers::parse_answers,
+    defaults::*,
+    duration::millis_u32,
+    error::ConfigError,
+    frontends::{parse_frontends, Routes},
+    listeners::{ParsedListener, Protocol, TIMEOUT_RANGE},
+    reader::{Field, Table},
+    root::optional,
+    validate,
+};
+use crate::proto;
+
+/// Keys of an HTTP cluster.
+const HTTP_KEYS: &[&str] = &[
+    "protocol",
+    "load_balancing",
+    "load_metric",
+    "sticky_session",
+    "sticky_cookie",
+    "max_connect_retries",
+    "answers",
+    "health_check",
+    "frontends",
+    "backends",
+];
+
+/// Keys of a TCP cluster: no cookies, answers or HTTP probes at layer 4.
+const TCP_KEYS: &[&str] = &[
+    "protocol",
+    "load_balancing",
+    "load_metric",
+    "max_connect_retries",
+    "frontends",
+    "backends",
+];
+
+const BACKEND_KEYS: &[&str] = &["address", "weight", "backup", "sticky_id", "id"];
+
+const HEALTH_CHECK_KEYS: &[&str] = &[
+    "uri",
+    "interval",
+    "timeout",
+    "healthy_threshold",
+    "unhealthy_threshold",
+    "expected_status",
+    "host",
+];
+
+const ALGORITHMS: &[(&str, proto::LoadBalancingAlgorithm)] = &[
+    ("round_robin", proto::LoadBalancingAlgorithm::RoundRobin),
+    ("random", proto::LoadBalancingAlgorithm::Random),
+    ("least_loaded", proto::LoadBalancingAlgorithm::LeastLoaded),
+    ("power_of_two", proto::LoadBalancingAlgorithm::PowerOfTwo),
+];
+
+const METRICS: &[(&str, proto::LoadMetric)] = &[
+    ("connections", proto::LoadMetric::Connections),
+    ("requests", proto::LoadMetric::Requests),
+    ("connect_time", proto::LoadMetric::ConnectTime),
+];
+
+/// Parses every cluster, in file order.
+pub(crate) fn parse_clusters(
+    field: Option<Field<'_>>,
+    listeners: &[ParsedListener<'_>],
+) -> Result<Vec<proto::ClusterInformation>, ConfigError> {
+    let Some(field) = field else {
+        return Ok(Vec::new());
+    };
+    let mut routes = Routes::default();
+    let mut clusters = Vec::new();
+    for (name, key_span, value) in field.map()?.entries() {
+        let cluster_id = validate::cluster_name(name)
+            .map_err(|message| value.source().invalid(key_span, value.path(), message))?;
+        clusters.push(parse_cluster(&value, cluster_id, listeners, &mut routes)?);
+    }
+    Ok(clusters)
+}
+
+fn parse_cluster(
+    field: &Field<'_>,
+    cluster_id: String,
+    listeners: &[ParsedListener<'_>],
+    routes: &mut Routes,
+) -> Result<proto::ClusterInformation, ConfigError> {
+    let protocol = Protocol::of(field)?;
+    let table = field.table(match protocol {
+        Protocol::Http => HTTP_KEYS,
+        Protocol::Tcp => TCP_KEYS,
+    })?;
+    let cluster = proto::Cluster {
+        cluster_id: cluster_id.clone(),
+        protocol: protocol.to_proto() as i32,
+        load_balancing: optional(&table, "load_balancing", |f| f.choice(ALGORITHMS))?
+            .unwrap_or(proto::LoadBalancingAlgorithm::RoundRobin) as i32,
+        load_metric: optional(&table, "load_metric", |f| f.choice(METRICS))?
+            .unwrap_or(proto::LoadMetric::Connections) as i32,
+        sticky_session: optional(&table, "sticky_session", Field::bool)?.unwrap_or(false),
+        sticky_cookie_name: Some(
+            optional(&table, "sticky_cookie", |f| {
+                f.str_with(validate::cookie_name)
+            })?
+            .unwrap_or_else(|| DEFAULT_STICKY_COOKIE.to_owned()),
+        ),
+        health_check: optional(&table, "health_check", parse_health_check)?,
+        answers: optional(&table, "answers", parse_answers)?.unwrap_or_default(),
+        max_connect_retries: Some(
+            optional(&table, "max_connect_retries", |f| {
+                f.u32_in(0..=MAX_MAX_CONNECT_RETRIES)
+            })?
+            .unwrap_or(DEFAULT_MAX_CONNECT_RETRIES),
+        ),
+    };
+    let backends = parse_backends(&table, &cluster_id)?;
+    let frontends = parse_frontends(
+        table.get("frontends"),
+        &cluster_id,
+        protocol,
+        listeners,
+        routes,
+    )?;
+    Ok(proto::ClusterInformation {
+        cluster,
+        backends,
+        http_frontends: frontends.http,
+        tcp_frontends: frontends.tcp,
+    })
+}
+
+fn parse_health_check(field: &Field<'_>) -> Result<proto::HealthCheckConfig, ConfigError> {
+    let table = field.table(HEALTH_CHECK_KEYS)?;
+    let interval = optional(&table, "interval", |f| f.duration_in(TIMEOUT_RANGE))?
+        .unwrap_or(DEFAULT_HEALTH_CHECK_INTERVAL);
+    let timeout = match table.get("timeout") {
+        Some(field) => {
+            let timeout = field.duration_in(TIMEOUT_RANGE)?;
+            if timeout > interval {
+                return Err(field.error(format!(
+                    "timeout {} is longer than interval {}, expected at most the interval",
+                    super::format_duration(timeout),
+                    super::format_duration(interval),
+                )));
+            }
+            timeout
+        }
+        // A short interval shortens the default timeout with it.
+        None => DEFAULT_HEALTH_CHECK_TIMEOUT.min(interval),
+    };
+    let threshold = |key: &str, default: u32| -> Result<u32, ConfigError> {
+        Ok(optional(&table, key, |f| f.u32_in(1..=MAX_HEALTH_THRESHOLD))?.unwrap_or(default))
+    };
+    let (min, max) = optional(&table, "expected_status", |f| {
+        f.str_with(validate::status_range)
+    })?
+    .unwrap_or((DEFAULT_EXPECTED_STATUS_MIN, DEFAULT_EXPECTED_STATUS_MAX));
+    Ok(proto::HealthCheckConfig {
+        uri: table.require("uri")?.str_with(validate::probe_uri)?,
+        interval_ms: millis_u32(interval),
+        timeout_ms: millis_u32(timeout),
+        healthy_threshold: threshold("healthy_threshold", DEFAULT_HEALTHY_THRESHOLD)?,
+        unhealthy_threshold: threshold("unhealthy_threshold", DEFAULT_UNHEALTHY_THRESHOLD)?,
+        expected_status_min: Some(min),
+        expected_status_max: Some(max),
+        host: optional(&table, "host", |f| f.str_with(probe_host))?,
+    })
+}
+
+fn probe_host(text: &str) -> Result<String, String> {
+    match validate::hostname(text) {
+        Ok(host) if !host.contains('*') => Ok(host),
+        _ => Err(format!(
+            "invalid host {text:?}, expected a host name like api.example.com"
+        )),
+    }
+}
+
+/// Addresses, ids and sticky ids are each unique within a cluster: two
+/// backends on one address would be counted twice, and a shared id would
+/// make removal and stickiness ambiguous.
+#[derive(Default)]
+struct Taken {
+    addresses: HashMap<SocketAddr, String>,
+    ids: HashMap<String, String>,
+    sticky_ids: HashMap<String, String>,
+}
+
+fn parse_backends(
+    cluster: &Table<'_>,
+    cluster_id: &str,
+) -> Result<Vec<proto::Backend>, ConfigError> {
+    let Some(field) = cluster.get("backends") else {
+        return Ok(Vec::new());
+    };
+    let mut taken = Taken::default();
+    let mut backends = Vec::new();
+    for item in field.array()? {
+        backends.push(parse_backend(&item, cluster_id, &mut taken)?);
+    }
+    Ok(backends)
+}
+
+fn parse_backend(
+    item: &Field<'_>,
+    cluster_id: &str,
+    taken: &mut Taken,
+) -> Result<proto::Backend, ConfigError> {
+    let table = item.table(BACKEND_KEYS)?;
+    let address_field = table.require("address")?;
+    let address = address_field.socket_addr()?;
+    let path = item.path().to_owned();
+    if let Some(first) = taken.addresses.insert(address, path.clone()) {
+        return Err(address_field.error(format!(
+            "duplicate backend address {address} in cluster {cluster_id}, already used by {first}"
+        )));
+    }
+    let id_field = table.get("id");
+    let backend_id = match &id_field {
+        Some(field) => field.str_with(validate::backend_id)?,
+        // The address is stable when backends are reordered, so a reload
+        // sees the same backend under the same id.
+        None => address.to_string(),
+    };
+    if let Some(first) = taken.ids.insert(backend_id.clone(), path.clone()) {
+        let at = id_field.as_ref().unwrap_or(&address_field);
+        return Err(at.error(format!(
+            "duplicate backend id {backend_id:?} in cluster {cluster_id}, already used by {first}"
+        )));
+    }
+    let sticky_field = table.get("sticky_id");
+    let sticky_id = match &sticky_field {
+        Some(field) => field.str_with(validate::backend_id)?,
+        None => backend_id.clone(),
+    };
+    if let Some(first) = taken.sticky_ids.insert(sticky_id.clone(), path) {
+        let at = sticky_field
+            .as_ref()
+            .or(id_field.as_ref())
+            .unwrap_or(&address_field);
+        return Err(at.error(format!(
+            "duplicate sticky_id {sticky_id:?} in cluster {cluster_id}, already used by {first}"
+        )));
+    }
+    Ok(proto::Backend {
+        cluster_id: cluster_id.to_owned(),
+        backend_id,
+        address: address.to_string(),
+        sticky_id: Some(sticky_id),
+        weight: optional(&table, "weight", |f| f.u32_in(0..=MAX_WEIGHT))?.unwrap_or(DEFAULT_WEIGHT),
+        backup: optional(&table, "backup", Field::bool)?.unwrap_or(false),
+    })
+}

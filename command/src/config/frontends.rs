@@ -1,0 +1,177 @@
+//! `frontends = [ … ]` of a cluster: which listener, hostname, path and
+//! method route to it. Checked against the listeners and against every other
+//! cluster's frontends, so that each route leads to exactly one cluster.
+
+use super::{
+    defaults::{DEFAULT_HOSTNAME, DEFAULT_PATH},
+    error::ConfigError,
+    listeners::{ParsedListener, Protocol},
+    reader::Field,
+    root::optional,
+    validate,
+};
+use crate::proto;
+
+/// Keys of an HTTP frontend.
+const HTTP_KEYS: &[&str] = &["address", "hostname", "path", "path_type", "method"];
+/// Keys of a TCP frontend: a TCP listener sends every connection to one cluster.
+const TCP_KEYS: &[&str] = &["address"];
+
+const PATH_TYPES: &[(&str, proto::PathRuleKind)] = &[
+    ("prefix", proto::PathRuleKind::Prefix),
+    ("exact", proto::PathRuleKind::Exact),
+    ("regex", proto::PathRuleKind::Regex),
+];
+
+/// Routes already taken by earlier frontends, with the key path that took them.
+#[derive(Default)]
+pub(crate) struct Routes {
+    http: Vec<(proto::HttpFrontend, String)>,
+    tcp: Vec<(proto::TcpFrontend, String)>,
+}
+
+/// A cluster's frontends of either protocol.
+#[derive(Default)]
+pub(crate) struct Frontends {
+    pub(crate) http: Vec<proto::HttpFrontend>,
+    pub(crate) tcp: Vec<proto::TcpFrontend>,
+}
+
+/// Parses the `frontends` array of cluster `cluster_id`.
+pub(crate) fn parse_frontends(
+    field: Option<Field<'_>>,
+    cluster_id: &str,
+    protocol: Protocol,
+    listeners: &[ParsedListener<'_>],
+    routes: &mut Routes,
+) -> Result<Frontends, ConfigError> {
+    let mut frontends = Frontends::default();
+    let Some(field) = field else {
+        return Ok(frontends);
+    };
+    for item in field.array()? {
+        match protocol {
+            Protocol::Http => {
+                let frontend = http_frontend(&item, cluster_id, listeners)?;
+                let same_route = |f: &proto::HttpFrontend| {
+                    (&f.address, &f.hostname, &f.path, &f.method)
+                        == (
+                            &frontend.address,
+                            &frontend.hostname,
+                            &frontend.path,
+                            &frontend.method,
+                        )
+                };
+                if let Some((_, first)) = routes.http.iter().find(|(f, _)| same_route(f)) {
+                    return Err(item.error(format!(
+                        "duplicate route, already defined by {first} \
+                         (same address, hostname, path, path_type and method)"
+                    )));
+                }
+                routes.http.push((frontend.clone(), item.path().to_owned()));
+                frontends.http.push(frontend);
+            }
+            Protocol::Tcp => {
+                let frontend = tcp_frontend(&item, cluster_id, listeners)?;
+                let taken = routes
+                    .tcp
+                    .iter()
+                    .find(|(f, _)| f.address == frontend.address);
+                if let Some((other, first)) = taken {
+                    let address = item.map()?.require("address")?;
+                    return Err(address.error(format!(
+                        "listener {} already sends its connections to cluster {} ({first}), \
+                         expected one tcp frontend per listener",
+                        frontend.address, other.cluster_id
+                    )));
+                }
+                routes.tcp.push((frontend.clone(), item.path().to_owned()));
+                frontends.tcp.push(frontend);
+            }
+        }
+    }
+    Ok(frontends)
+}
+
+fn http_frontend(
+    item: &Field<'_>,
+    cluster_id: &str,
+    listeners: &[ParsedListener<'_>],
+) -> Result<proto::HttpFrontend, ConfigError> {
+    let table = item.table(HTTP_KEYS)?;
+    let address = listener_address(
+        &table.require("address")?,
+        cluster_id,
+        Protocol::Http,
+        listeners,
+    )?;
+    let hostname = optional(&table, "hostname", |f| f.str_with(validate::hostname))?
+        .unwrap_or_else(|| DEFAULT_HOSTNAME.to_owned());
+    let kind = optional(&table, "path_type", |f| f.choice(PATH_TYPES))?
+        .unwrap_or(proto::PathRuleKind::Prefix);
+    let check_path = match kind {
+        proto::PathRuleKind::Regex => validate::regex_path,
+        proto::PathRuleKind::Prefix | proto::PathRuleKind::Exact => validate::plain_path,
+    };
+    let path = optional(&table, "path", |f| f.str_with(check_path))?
+        .unwrap_or_else(|| DEFAULT_PATH.to_owned());
+    Ok(proto::HttpFrontend {
+        address,
+        hostname,
+        path: proto::PathRule {
+            kind: kind as i32,
+            value: path,
+        },
+        method: optional(&table, "method", |f| f.str_with(validate::method))?,
+        cluster_id: Some(cluster_id.to_owned()),
+    })
+}
+
+fn tcp_frontend(
+    item: &Field<'_>,
+    cluster_id: &str,
+    listeners: &[ParsedListener<'_>],
+) -> Result<proto::TcpFrontend, ConfigError> {
+    let table = item.table(TCP_KEYS)?;
+    let address = listener_address(
+        &table.require("address")?,
+        cluster_id,
+        Protocol::Tcp,
+        listeners,
+    )?;
+    Ok(proto::TcpFrontend {
+        address,
+        cluster_id: cluster_id.to_owned(),
+    })
+}
+
+/// The canonical address of the listener named by `field`, which must exist
+/// and speak the cluster's protocol.
+fn listener_address(
+    field: &Field<'_>,
+    cluster_id: &str,
+    protocol: Protocol,
+    listeners: &[ParsedListener<'_>],
+) -> Result<String, ConfigError> {
+    let address = field.socket_addr()?;
+    let Some(listener) = listeners.iter().find(|l| l.address == address) else {
+        let known: Vec<String> = listeners.iter().map(|l| l.address.to_string()).collect();
+        let expected = if known.is_empty() {
+            "no listeners are defined".to_owned()
+        } else {
+            format!("expected the address of a listener: {}", known.join(", "))
+        };
+        return Err(field.error(format!("no listener on {address}, {expected}")));
+    };
+    if listener.protocol != protocol {
+        return Err(field.error(format!(
+            "listener {address} ({}) is {} but cluster {cluster_id} is {}, \
+             expected the address of {} listener",
+            listener.path,
+            listener.protocol.name(),
+            protocol.name(),
+            protocol.with_article(),
+        )));
+    }
+    Ok(listener.config.address().to_owned())
+}

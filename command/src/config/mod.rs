@@ -1,0 +1,220 @@
+//! The TOML configuration file: reading it, checking every value with a
+//! precise `FILE:LINE:COLUMN: KEY.PATH: message` error, and turning it into
+//! the ordered [`proto::Request`]s that build the same state through the
+//! control plane.
+//!
+//! Every key, its default and its valid values are documented in the README's
+//! "Configuration reference"; the defaults themselves live in [`defaults`].
+//!
+//! The file is parsed into a tree that keeps the position of every key and
+//! value (see `node`), then read by hand-written readers. Serde's derive was
+//! not used because its errors carry neither array indices in key paths nor a
+//! way to say what would have been valid for a cross-field rule (a frontend
+//! naming a missing listener).
+
+mod answers;
+mod clusters;
+pub mod defaults;
+mod duration;
+mod error;
+mod frontends;
+mod listeners;
+mod node;
+mod reader;
+mod root;
+mod to_requests;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use crate::proto;
+
+pub use duration::{format_duration, parse_duration, DurationError};
+pub use error::ConfigError;
+
+/// The repository's default `sluice.toml`, built into the binary.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../sluice.toml");
+
+/// A checked configuration: every value valid, every default filled in,
+/// every relative path resolved against the file's folder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Unix socket where `sluice ctl` talks to the main process.
+    pub command_socket: PathBuf,
+    /// Number of worker processes.
+    pub worker_count: u32,
+    /// Most verbose level logged.
+    pub log_level: LogLevel,
+    /// Where access-log lines go.
+    pub access_log: AccessLogTarget,
+    /// Most sessions one worker serves at once.
+    pub max_connections: usize,
+    /// Size of one pooled buffer, in bytes.
+    pub buffer_size: usize,
+    /// Where `/metrics`, `/health` and `/status` are served, if anywhere.
+    pub metrics_address: Option<SocketAddr>,
+    /// How long a soft stop waits for sessions to finish.
+    pub shutdown_grace_period: Duration,
+    /// The file this configuration was read from (`None` when embedded).
+    pub path: Option<PathBuf>,
+    /// Listening sockets, in file order.
+    pub listeners: Vec<ListenerConfig>,
+    /// Clusters with their backends and frontends, in file order.
+    pub clusters: Vec<proto::ClusterInformation>,
+}
+
+/// A listening socket of either protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListenerConfig {
+    /// An HTTP/1.1 listener.
+    Http(proto::HttpListener),
+    /// A TCP (layer 4) listener.
+    Tcp(proto::TcpListener),
+}
+
+impl ListenerConfig {
+    /// The `IP:PORT` it listens on, in canonical form.
+    pub fn address(&self) -> &str {
+        match self {
+            ListenerConfig::Http(listener) => &listener.address,
+            ListenerConfig::Tcp(listener) => &listener.address,
+        }
+    }
+
+    /// The protocol it speaks.
+    pub fn protocol(&self) -> proto::ListenerProtocol {
+        match self {
+            ListenerConfig::Http(_) => proto::ListenerProtocol::Http,
+            ListenerConfig::Tcp(_) => proto::ListenerProtocol::Tcp,
+        }
+    }
+
+    /// Its timeouts.
+    pub fn timeouts(&self) -> &proto::Timeouts {
+        match self {
+            ListenerConfig::Http(listener) => &listener.timeouts,
+            ListenerConfig::Tcp(listener) => &listener.timeouts,
+        }
+    }
+}
+
+/// Log verbosity, from least to most verbose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// Errors only.
+    Error,
+    /// Errors and warnings.
+    Warn,
+    /// Also what an operator wants to see happen (the default).
+    Info,
+    /// Also what a developer needs to follow a session.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl LogLevel {
+    /// The name used in the file and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<LogLevel> for log::LevelFilter {
+    fn from(level: LogLevel) -> Self {
+        match level {
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Debug,
+            LogLevel::Trace => log::LevelFilter::Trace,
+        }
+    }
+}
+
+/// Where access-log lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    /// The standard output of each worker.
+    Stdout,
+    /// Nowhere.
+    Off,
+    /// Appended to a file.
+    File(PathBuf),
+}
+
+impl fmt::Display for AccessLogTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AccessLogTarget::Stdout => f.write_str("stdout"),
+            AccessLogTarget::Off => f.write_str("off"),
+            AccessLogTarget::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks the file at `path`. Errors name the file as given;
+    /// relative paths inside it are resolved against its folder, made
+    /// absolute so that they survive a change of working directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file_name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file_name.clone(),
+            source,
+        })?;
+        let parent = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let base_dir = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+        let mut config = Config::parse(&text, &file_name, &base_dir)?;
+        config.path = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Checks `text`, naming it `file_name` in errors and resolving relative
+    /// paths against `base_dir`. Answer files are read here.
+    pub fn parse(text: &str, file_name: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+        root::parse(text, file_name, base_dir)
+    }
+
+    /// The built-in [`DEFAULT_CONFIG`], with paths relative to the working
+    /// directory.
+    pub fn default_embedded() -> Config {
+        match Config::parse(DEFAULT_CONFIG, "sluice.toml", Path::new("")) {
+            Ok(config) => config,
+            // The embedded text is fixed at build time and checked by a test.
+            Err(error) => panic!("the embedded default configuration is invalid: {error}"),
+        }
+    }
+
+    /// The requests that build this configuration from an empty state, in
+    /// an order where everything a request names already exists: listeners,
+    /// clusters (health checks inside), backends, frontends, and last the
+    /// activation of every listener, so that no traffic arrives before its
+    /// routes do.
+    pub fn to_requests(&self) -> Vec<proto::Request> {
+        to_requests::to_requests(self)
+    }
+}

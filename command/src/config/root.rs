@@ -1,0 +1,152 @@
+//! The top level of the file: global settings, then listeners and clusters,
+//! then the checks that span both.
+
+use std::{path::Path, time::Duration};
+
+use super::{
+    clusters::parse_clusters,
+    defaults::*,
+    error::{line_column, ConfigError},
+    listeners::parse_listeners,
+    node::parse_document,
+    reader::{Field, Source, Table},
+    AccessLogTarget, Config, LogLevel,
+};
+
+/// Every key allowed at the top level.
+const ROOT_KEYS: &[&str] = &[
+    "command_socket",
+    "worker_count",
+    "log_level",
+    "access_log",
+    "max_connections",
+    "buffer_size",
+    "metrics_address",
+    "shutdown_grace_period",
+    "listeners",
+    "clusters",
+];
+
+/// `sun_path` holds 108 bytes including the final NUL.
+const MAX_UNIX_SOCKET_PATH: usize = 107;
+
+const LOG_LEVELS: &[(&str, LogLevel)] = &[
+    ("error", LogLevel::Error),
+    ("warn", LogLevel::Warn),
+    ("info", LogLevel::Info),
+    ("debug", LogLevel::Debug),
+    ("trace", LogLevel::Trace),
+];
+
+/// Parses and checks a whole file.
+pub(crate) fn parse(text: &str, file_name: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+    let document = parse_document(text).map_err(|error| syntax_error(text, file_name, &error))?;
+    let src = Source {
+        file: file_name,
+        text,
+        base_dir,
+    };
+    let root = Field::root(&src, &document).table(ROOT_KEYS)?;
+    let listeners = parse_listeners(root.get("listeners"))?;
+    let clusters = parse_clusters(root.get("clusters"), &listeners)?;
+    let metrics_address = match root.get("metrics_address") {
+        Some(field) => Some(metrics_address(&field, &listeners)?),
+        None => None,
+    };
+    Ok(Config {
+        command_socket: command_socket(&root)?,
+        worker_count: optional(&root, "worker_count", |f| f.u32_in(1..=MAX_WORKER_COUNT))?
+            .unwrap_or(DEFAULT_WORKER_COUNT),
+        log_level: optional(&root, "log_level", |f| f.choice(LOG_LEVELS))?
+            .unwrap_or(LogLevel::Info),
+        access_log: optional(&root, "access_log", access_log)?.unwrap_or(AccessLogTarget::Stdout),
+        max_connections: optional(&root, "max_connections", |f| {
+            f.usize_in(1..=MAX_MAX_CONNECTIONS)
+        })?
+        .unwrap_or(DEFAULT_MAX_CONNECTIONS),
+        buffer_size: optional(&root, "buffer_size", |f| {
+            f.usize_in(MIN_BUFFER_SIZE..=MAX_BUFFER_SIZE)
+        })?
+        .unwrap_or(DEFAULT_BUFFER_SIZE),
+        metrics_address,
+        shutdown_grace_period: optional(&root, "shutdown_grace_period", |f| {
+            f.duration_in(Duration::ZERO..=MAX_DURATION)
+        })?
+        .unwrap_or(DEFAULT_SHUTDOWN_GRACE_PERIOD),
+        path: None,
+        listeners: listeners.into_iter().map(|l| l.config).collect(),
+        clusters,
+    })
+}
+
+/// Reads `key` with `read` when present.
+pub(crate) fn optional<'a, T>(
+    table: &Table<'a>,
+    key: &str,
+    read: impl FnOnce(&Field<'a>) -> Result<T, ConfigError>,
+) -> Result<Option<T>, ConfigError> {
+    table.get(key).map(|field| read(&field)).transpose()
+}
+
+fn syntax_error(text: &str, file_name: &str, error: &toml_edit::TomlError) -> ConfigError {
+    let offset = error.span().map_or(0, |span| span.start);
+    let (line, column) = line_column(text, offset);
+    // The parser's message spans several lines ("expected …"); one line reads
+    // better after a position.
+    let message = error
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    ConfigError::Syntax {
+        file: file_name.to_owned(),
+        line,
+        column,
+        message,
+    }
+}
+
+fn command_socket(root: &Table<'_>) -> Result<std::path::PathBuf, ConfigError> {
+    let Some(field) = root.get("command_socket") else {
+        return Ok(root.field().source().resolve(DEFAULT_COMMAND_SOCKET));
+    };
+    let text = field.str()?;
+    if text.is_empty() {
+        return Err(field.error("empty path, expected a socket path like \"sluice.sock\""));
+    }
+    let path = field.source().resolve(text);
+    let length = path.as_os_str().len();
+    if length > MAX_UNIX_SOCKET_PATH {
+        return Err(field.error(format!(
+            "socket path {} is {length} bytes long, expected at most {MAX_UNIX_SOCKET_PATH} \
+             (the limit of Unix socket addresses)",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+fn access_log(field: &Field<'_>) -> Result<AccessLogTarget, ConfigError> {
+    match field.str()? {
+        "stdout" => Ok(AccessLogTarget::Stdout),
+        "off" => Ok(AccessLogTarget::Off),
+        "" => Err(field.error("empty value, expected stdout, off or a file path")),
+        path => Ok(AccessLogTarget::File(field.source().resolve(path))),
+    }
+}
+
+fn metrics_address(
+    field: &Field<'_>,
+    listeners: &[super::listeners::ParsedListener<'_>],
+) -> Result<std::net::SocketAddr, ConfigError> {
+    let address = field.socket_addr()?;
+    if let Some(listener) = listeners.iter().find(|l| l.address == address) {
+        return Err(field.error(format!(
+            "{address} is already used by {}, expected an address of its own",
+            listener.path
+        )));
+    }
+    Ok(address)
+}

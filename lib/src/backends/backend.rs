@@ -1,0 +1,184 @@
+//! One backend server of a cluster, shared by the sessions connected to it.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use sluice_command::proto::LoadMetric;
+
+use super::health::HealthState;
+use crate::load_balancing::PeakEwma;
+use crate::retry::{RetryConfig, RetryPolicy};
+
+/// Where a backend is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendStatus {
+    /// In rotation.
+    Normal,
+    /// Removed while connections were open: never selected, waits for them to close.
+    Closing,
+    /// Removed and without connections; no longer in any cluster.
+    Closed,
+}
+
+/// The configured identity of a backend, parsed from a `proto::Backend`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendSpec {
+    /// The cluster the backend serves.
+    pub cluster_id: String,
+    /// Name of the backend (in events and metrics).
+    pub backend_id: String,
+    /// Where to connect.
+    pub address: SocketAddr,
+    /// Value of the sticky-session cookie pinning clients to this backend; the backend id
+    /// when absent.
+    pub sticky_id: Option<String>,
+    /// Relative share of the traffic; 0 drains it (only sticky sessions reach it).
+    pub weight: u32,
+    /// Used only when no other backend can be opened.
+    pub backup: bool,
+}
+
+/// A backend and everything the worker knows of it.
+///
+/// Sessions hold it as `Rc<RefCell<Backend>>`; every change goes through `BackendMap`, which
+/// keeps the cluster's latch and events in step.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    pub(super) spec: BackendSpec,
+    pub(super) status: BackendStatus,
+    pub(super) retry_policy: RetryPolicy,
+    pub(super) active_connections: usize,
+    pub(super) active_requests: usize,
+    pub(super) failures: u64,
+    pub(super) connection_time: PeakEwma,
+    pub(super) health: HealthState,
+    /// Whether the last event sent about this backend said it was up, so that `BackendDown`
+    /// and `BackendUp` go out exactly once per change of [`Backend::is_up`].
+    pub(super) reported_up: bool,
+}
+
+impl Backend {
+    /// A new backend: healthy, in rotation, without failures.
+    pub fn new(spec: BackendSpec, retry: RetryConfig) -> Self {
+        Backend {
+            spec,
+            status: BackendStatus::Normal,
+            retry_policy: RetryPolicy::new(retry),
+            active_connections: 0,
+            active_requests: 0,
+            failures: 0,
+            connection_time: PeakEwma::default(),
+            health: HealthState::default(),
+            reported_up: true,
+        }
+    }
+
+    /// The cluster it serves.
+    pub fn cluster_id(&self) -> &str {
+        &self.spec.cluster_id
+    }
+
+    /// Its name.
+    pub fn backend_id(&self) -> &str {
+        &self.spec.backend_id
+    }
+
+    /// Where to connect.
+    pub fn address(&self) -> SocketAddr {
+        self.spec.address
+    }
+
+    /// The configured sticky id, if any.
+    pub fn sticky_id(&self) -> Option<&str> {
+        self.spec.sticky_id.as_deref()
+    }
+
+    /// The value a sticky-session cookie carries for this backend: its sticky id, or else its
+    /// backend id.
+    pub fn sticky_name(&self) -> &str {
+        self.sticky_id().unwrap_or(&self.spec.backend_id)
+    }
+
+    /// Relative share of the traffic.
+    pub fn weight(&self) -> u32 {
+        self.spec.weight
+    }
+
+    /// Whether it is a backup backend.
+    pub fn is_backup(&self) -> bool {
+        self.spec.backup
+    }
+
+    /// Its life status.
+    pub fn status(&self) -> BackendStatus {
+        self.status
+    }
+
+    /// Its connection backoff.
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry_policy
+    }
+
+    /// Connections open or being opened to it.
+    pub fn active_connections(&self) -> usize {
+        self.active_connections
+    }
+
+    /// Requests being served by it.
+    pub fn active_requests(&self) -> usize {
+        self.active_requests
+    }
+
+    /// Failed connects since it was added.
+    pub fn failures(&self) -> u64 {
+        self.failures
+    }
+
+    /// Peak EWMA of its connect times.
+    pub fn connection_time(&self) -> &PeakEwma {
+        &self.connection_time
+    }
+
+    /// Its health as judged by active checks.
+    pub fn health(&self) -> &HealthState {
+        &self.health
+    }
+
+    /// Whether a new connection may be opened to it at `now`: healthy, in rotation, and its
+    /// retry policy allows a try now.
+    /// An exhausted backend can be opened again once its capped wait is over: that trial is
+    /// how a restarted backend is found without a health check.
+    pub fn can_open(&self, now: Instant) -> bool {
+        self.health.is_healthy() && self.can_open_ignoring_health(now)
+    }
+
+    /// Whether it counts for the cluster's availability: healthy, in rotation and its retries
+    /// not exhausted. A backend waiting out a backoff is still available. It does not depend on
+    /// the time, so the latch only moves when something happens.
+    pub fn is_available(&self) -> bool {
+        self.is_up() && self.status == BackendStatus::Normal
+    }
+
+    /// Whether it may be chosen when failing open: in rotation and allowed a try now, whatever
+    /// its health.
+    pub fn can_open_ignoring_health(&self, now: Instant) -> bool {
+        self.status == BackendStatus::Normal && self.retry_policy.can_try(now)
+    }
+
+    /// Whether it is up, as `BackendUp`/`BackendDown` events report: healthy and its retries
+    /// not exhausted.
+    pub fn is_up(&self) -> bool {
+        self.health.is_healthy() && !self.retry_policy.is_exhausted()
+    }
+
+    /// Its load by `metric`, normalised by its weight (see `load_balancing::Candidate::load`).
+    pub fn load(&self, metric: LoadMetric) -> f64 {
+        let weight = f64::from(self.spec.weight.max(1));
+        let connections = self.active_connections as f64 + 1.0;
+        match metric {
+            LoadMetric::Connections => connections / weight,
+            LoadMetric::Requests => (self.active_requests as f64 + 1.0) / weight,
+            LoadMetric::ConnectTime => self.connection_time.nanos() * connections / weight,
+        }
+    }
+}

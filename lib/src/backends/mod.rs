@@ -1,0 +1,566 @@
+//! Every cluster's backends, as the worker's event loop sees them.
+//!
+//! [`BackendMap`] is sans-IO: the loop tells it what happened (a connect started, succeeded,
+//! failed, a connection closed, a health check answered, the configuration changed), always
+//! with the current time, and asks it which backend a new connection should go to. It answers,
+//! keeps each cluster's latches in step, and queues the events for the main process, which the
+//! loop collects with [`BackendMap::take_events`].
+//!
+//! Life of a connection, as the loop reports it: [`BackendMap::select`] →
+//! [`BackendMap::connection_opened`] (the connect starts) → [`BackendMap::connect_succeeded`]
+//! or [`BackendMap::connect_failed`] → [`BackendMap::connection_closed`]. Every
+//! `connection_opened` must be matched by exactly one `connection_closed`, whatever the outcome
+//! of the connect: that is what lets a removed backend leave once its last connection is gone.
+//! No method may be called while the caller holds a borrow of a backend.
+//!
+//! Events (their `worker_id` is left for the worker to fill):
+//! - `BackendDown` when a backend stops being up (unhealthy, or its retries exhausted) and
+//!   `BackendUp` when it is up again, once per change;
+//! - `NoAvailableBackends` and `ClusterRecovered` when a cluster's availability latch flips;
+//! - `RemovedBackendHasNoConnections` when a removed backend is gone for good: at once if it had
+//!   no connection, else when its last one closes. Removing a cluster removes its backends.
+
+mod availability;
+mod backend;
+mod health;
+mod list;
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::{AddrParseError, SocketAddr};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use log::{info, warn};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use sluice_command::proto::{self, EventKind};
+use thiserror::Error;
+
+pub use availability::{Availability, AvailabilityLatch};
+pub use backend::{Backend, BackendSpec, BackendStatus};
+pub use health::{HealthState, Transition};
+pub use list::{
+    BackendList, ClusterSettings, DEFAULT_HEALTHY_THRESHOLD, DEFAULT_MAX_CONNECT_RETRIES,
+    DEFAULT_UNHEALTHY_THRESHOLD,
+};
+
+use crate::retry::RetryConfig;
+use list::Removal;
+
+/// Why a backend could not be added, updated or removed.
+#[derive(Debug, Error)]
+pub enum BackendError {
+    /// The address is not `ip:port`.
+    #[error("invalid backend address {address:?}")]
+    InvalidAddress {
+        /// The address as given.
+        address: String,
+        /// Why it does not parse.
+        #[source]
+        source: AddrParseError,
+    },
+    /// No cluster has this id.
+    #[error("unknown cluster {0:?}")]
+    UnknownCluster(String),
+    /// The cluster has no backend at this address.
+    #[error("cluster {cluster_id:?} has no backend at {address}")]
+    UnknownBackend {
+        /// The cluster searched.
+        cluster_id: String,
+        /// The address asked for.
+        address: SocketAddr,
+    },
+    /// A backend given for one cluster names another.
+    #[error("backend {backend_id:?} names cluster {found:?}, expected {expected:?}")]
+    WrongCluster {
+        /// The backend's id.
+        backend_id: String,
+        /// The cluster being updated.
+        expected: String,
+        /// The cluster the backend names.
+        found: String,
+    },
+}
+
+/// Why no backend was selected.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SelectError {
+    /// No cluster has this id.
+    #[error("unknown cluster {0:?}")]
+    UnknownCluster(String),
+    /// No backend of the cluster can be opened now, even failing open (answered 503).
+    #[error("no backend available in cluster {0:?}")]
+    NoBackendAvailable(String),
+}
+
+/// A broken internal invariant, found by [`BackendMap::check_invariants`].
+#[derive(Debug, Error)]
+#[error("backend invariant broken: {0}")]
+pub struct InvariantViolation(pub String);
+
+/// Counts of what happened, per cluster ([`BackendList::counters`]) and in total
+/// ([`BackendMap::counters`], which survives cluster removals).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendCounters {
+    /// Selections that went to an unhealthy backend because no healthy one could be opened.
+    pub fail_open_decisions: u64,
+    /// Selections that found no backend at all.
+    pub no_backend_available: u64,
+    /// Availability latch flips to `AllDown`.
+    pub all_down_transitions: u64,
+    /// Availability latch flips back to `Available`.
+    pub recovered_transitions: u64,
+    /// `BackendDown` events.
+    pub backends_down: u64,
+    /// `BackendUp` events.
+    pub backends_up: u64,
+}
+
+/// Where events and total counters go until the loop collects them.
+#[derive(Debug, Default)]
+struct Outbox {
+    events: Vec<proto::Event>,
+    totals: BackendCounters,
+}
+
+impl Outbox {
+    fn count(&mut self, cluster: &mut BackendCounters, bump: fn(&mut BackendCounters)) {
+        bump(cluster);
+        bump(&mut self.totals);
+    }
+
+    fn backend_event(&mut self, kind: EventKind, backend: &Backend) {
+        self.events.push(proto::Event {
+            kind: kind as i32,
+            worker_id: None,
+            cluster_id: Some(backend.cluster_id().to_owned()),
+            backend_id: Some(backend.backend_id().to_owned()),
+            address: Some(backend.address().to_string()),
+        });
+    }
+
+    fn cluster_event(&mut self, kind: EventKind, cluster_id: &str) {
+        self.events.push(proto::Event {
+            kind: kind as i32,
+            worker_id: None,
+            cluster_id: Some(cluster_id.to_owned()),
+            backend_id: None,
+            address: None,
+        });
+    }
+
+    /// A removed backend without connections: `Closed`, and said so.
+    fn retire(&mut self, backend: &Rc<RefCell<Backend>>) {
+        let mut backend = backend.borrow_mut();
+        backend.status = BackendStatus::Closed;
+        info!(
+            "cluster {}: removed backend {} ({}) has no connections left",
+            backend.cluster_id(),
+            backend.backend_id(),
+            backend.address()
+        );
+        self.backend_event(EventKind::RemovedBackendHasNoConnections, &backend);
+    }
+}
+
+/// Every cluster's backends, their selection and their events (see the module docs).
+#[derive(Debug)]
+pub struct BackendMap {
+    clusters: HashMap<String, BackendList>,
+    outbox: Outbox,
+    rng: StdRng,
+    retry: RetryConfig,
+}
+
+impl Default for BackendMap {
+    fn default() -> Self {
+        BackendMap::new()
+    }
+}
+
+impl BackendMap {
+    /// An empty map whose random choices are seeded from the OS.
+    pub fn new() -> Self {
+        BackendMap::with_rng(StdRng::from_entropy())
+    }
+
+    /// An empty map with reproducible random choices.
+    pub fn with_seed(seed: u64) -> Self {
+        BackendMap::with_rng(StdRng::seed_from_u64(seed))
+    }
+
+    fn with_rng(rng: StdRng) -> Self {
+        BackendMap {
+            clusters: HashMap::new(),
+            outbox: Outbox::default(),
+            rng,
+            retry: RetryConfig::default(),
+        }
+    }
+
+    /// Sets the backoff of backends added from now on.
+    pub fn set_retry_config(&mut self, retry: RetryConfig) {
+        self.retry = retry;
+    }
+
+    /// Adds a cluster, or updates its settings keeping its backends. Removing its health
+    /// check makes every backend healthy again.
+    pub fn set_cluster(&mut self, cluster: &proto::Cluster, now: Instant) {
+        let settings = ClusterSettings::from_proto(cluster);
+        let id = &cluster.cluster_id;
+        let health_check_removed = match self.clusters.get_mut(id) {
+            Some(list) => {
+                let had_check = list.settings().health_check;
+                let has_check = settings.health_check;
+                list.configure(settings);
+                had_check && !has_check
+            }
+            None => {
+                self.clusters
+                    .insert(id.clone(), BackendList::new(id, settings));
+                false
+            }
+        };
+        if health_check_removed {
+            self.reset_health(id, now);
+        }
+        self.debug_check();
+    }
+
+    /// Removes a cluster and its backends (each said gone at once, or when its last
+    /// connection closes).
+    pub fn remove_cluster(&mut self, cluster_id: &str) {
+        if let Some(mut list) = self.clusters.remove(cluster_id) {
+            for backend in list.drain() {
+                let has_connections = backend.borrow().active_connections > 0;
+                if has_connections {
+                    backend.borrow_mut().status = BackendStatus::Closing;
+                } else {
+                    self.outbox.retire(&backend);
+                }
+            }
+        }
+        self.debug_check();
+    }
+
+    /// Adds a backend to its cluster, or updates the one at the same address keeping its
+    /// state.
+    pub fn add_backend(
+        &mut self,
+        backend: &proto::Backend,
+        now: Instant,
+    ) -> Result<(), BackendError> {
+        let spec = parse_backend(backend)?;
+        let list = cluster_mut(&mut self.clusters, &spec.cluster_id)?;
+        list.upsert(spec, self.retry, now, &mut self.outbox);
+        self.debug_check();
+        Ok(())
+    }
+
+    /// Makes `backends` the cluster's backends: unchanged addresses keep their state, others
+    /// are added or removed. Nothing changes if one of them is invalid.
+    pub fn update_backends(
+        &mut self,
+        cluster_id: &str,
+        backends: &[proto::Backend],
+        now: Instant,
+    ) -> Result<(), BackendError> {
+        let specs = backends
+            .iter()
+            .map(parse_backend)
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(stray) = specs.iter().find(|s| s.cluster_id != cluster_id) {
+            return Err(BackendError::WrongCluster {
+                backend_id: stray.backend_id.clone(),
+                expected: cluster_id.to_owned(),
+                found: stray.cluster_id.clone(),
+            });
+        }
+        let list = cluster_mut(&mut self.clusters, cluster_id)?;
+        let gone: Vec<SocketAddr> = list
+            .backends()
+            .iter()
+            .map(|b| b.borrow().address())
+            .filter(|address| specs.iter().all(|s| s.address != *address))
+            .collect();
+        for address in gone {
+            self.remove_backend(cluster_id, &address, now)?;
+        }
+        let list = cluster_mut(&mut self.clusters, cluster_id)?;
+        for spec in specs {
+            list.upsert(spec, self.retry, now, &mut self.outbox);
+        }
+        self.debug_check();
+        Ok(())
+    }
+
+    /// Removes a backend: at once if it has no connection, else it turns `Closing` (never
+    /// selected) until its last connection closes.
+    pub fn remove_backend(
+        &mut self,
+        cluster_id: &str,
+        address: &SocketAddr,
+        now: Instant,
+    ) -> Result<(), BackendError> {
+        let list = cluster_mut(&mut self.clusters, cluster_id)?;
+        match list.remove(address, now, &mut self.outbox) {
+            Removal::NotFound => {
+                return Err(BackendError::UnknownBackend {
+                    cluster_id: cluster_id.to_owned(),
+                    address: *address,
+                })
+            }
+            Removal::Closing => info!(
+                "cluster {cluster_id}: backend {address} removed, closing after its connections"
+            ),
+            Removal::Removed(backend) => self.outbox.retire(&backend),
+        }
+        self.debug_check();
+        Ok(())
+    }
+
+    /// Selects the backend for a new connection: the one `sticky_id` names if it can be
+    /// opened, else by the cluster's algorithm (non-backup, then backup, then failing open).
+    /// A backend that is backing off gets one trial connection (see [`crate::retry`]).
+    pub fn select(
+        &mut self,
+        cluster_id: &str,
+        sticky_id: Option<&str>,
+        now: Instant,
+    ) -> Result<Rc<RefCell<Backend>>, SelectError> {
+        let list = self
+            .clusters
+            .get_mut(cluster_id)
+            .ok_or_else(|| SelectError::UnknownCluster(cluster_id.to_owned()))?;
+        let chosen = match sticky_id {
+            Some(id) => list.next_available_sticky(id, now, &mut self.rng, &mut self.outbox),
+            None => list.next_available(now, &mut self.rng, &mut self.outbox),
+        };
+        let Some(backend) = chosen else {
+            self.debug_check();
+            return Err(SelectError::NoBackendAvailable(cluster_id.to_owned()));
+        };
+        backend.borrow_mut().retry_policy.start_trial(now);
+        self.debug_check();
+        Ok(backend)
+    }
+
+    /// A connection to `backend` starts (before the connect completes).
+    pub fn connection_opened(&mut self, backend: &Rc<RefCell<Backend>>) {
+        backend.borrow_mut().active_connections += 1;
+        self.debug_check();
+    }
+
+    /// The connect to `backend` succeeded after `connect_time`: its backoff is forgotten.
+    pub fn connect_succeeded(
+        &mut self,
+        backend: &Rc<RefCell<Backend>>,
+        connect_time: Duration,
+        now: Instant,
+    ) {
+        {
+            let mut backend = backend.borrow_mut();
+            backend.retry_policy.succeed();
+            backend.connection_time.observe(connect_time, now);
+        }
+        self.refresh_cluster_of(backend, now);
+    }
+
+    /// The connect to `backend` failed: it backs off.
+    pub fn connect_failed(&mut self, backend: &Rc<RefCell<Backend>>, now: Instant) {
+        {
+            let mut backend = backend.borrow_mut();
+            backend.failures += 1;
+            let wait = backend.retry_policy.fail(now, &mut self.rng);
+            warn!(
+                "cluster {}: connect to backend {} ({}) failed, {} in a row, next try in {wait:?}",
+                backend.cluster_id(),
+                backend.backend_id(),
+                backend.address(),
+                backend.retry_policy.failures()
+            );
+        }
+        self.refresh_cluster_of(backend, now);
+    }
+
+    /// A connection to `backend` closed; a removed backend whose last connection this was
+    /// leaves for good.
+    pub fn connection_closed(&mut self, backend: &Rc<RefCell<Backend>>, now: Instant) {
+        let leaves = {
+            let mut backend = backend.borrow_mut();
+            backend.active_connections = backend.active_connections.saturating_sub(1);
+            backend.status == BackendStatus::Closing && backend.active_connections == 0
+        };
+        if leaves {
+            let cluster_id = backend.borrow().cluster_id().to_owned();
+            self.outbox.retire(backend);
+            if let Some(list) = self.clusters.get_mut(&cluster_id) {
+                list.detach(backend, now, &mut self.outbox);
+            }
+        }
+        self.debug_check();
+    }
+
+    /// A request starts on a connection to `backend`.
+    pub fn request_started(&mut self, backend: &Rc<RefCell<Backend>>) {
+        backend.borrow_mut().active_requests += 1;
+        self.debug_check();
+    }
+
+    /// A request on a connection to `backend` ended.
+    pub fn request_finished(&mut self, backend: &Rc<RefCell<Backend>>) {
+        {
+            let mut backend = backend.borrow_mut();
+            backend.active_requests = backend.active_requests.saturating_sub(1);
+        }
+        self.debug_check();
+    }
+
+    /// Records an active health check's result with the cluster's thresholds; returns the
+    /// health transition it caused, if any. Unknown clusters and backends are ignored (the
+    /// check raced with their removal).
+    pub fn record_health(
+        &mut self,
+        cluster_id: &str,
+        address: &SocketAddr,
+        success: bool,
+        now: Instant,
+    ) -> Option<Transition> {
+        let list = self.clusters.get_mut(cluster_id)?;
+        let settings = list.settings().clone();
+        let transition = {
+            let mut backend = list.find(address)?.borrow_mut();
+            let transition = if success {
+                backend.health.record_success(settings.healthy_threshold)
+            } else {
+                backend.health.record_failure(settings.unhealthy_threshold)
+            };
+            if let Some(transition) = transition {
+                info!(
+                    "cluster {cluster_id}: backend {} ({address}) {:?}",
+                    backend.backend_id(),
+                    transition
+                );
+            }
+            transition
+        };
+        list.refresh(now, &mut self.outbox);
+        self.debug_check();
+        transition
+    }
+
+    /// Makes every backend of the cluster healthy (its health check was removed) and
+    /// publishes what that changes.
+    pub fn reset_health(&mut self, cluster_id: &str, now: Instant) {
+        if let Some(list) = self.clusters.get_mut(cluster_id) {
+            for backend in list.backends() {
+                backend.borrow_mut().health.reset();
+            }
+            list.refresh(now, &mut self.outbox);
+        }
+        self.debug_check();
+    }
+
+    /// Connect attempts on other backends before a session gives up; the default (3) for an
+    /// unknown cluster.
+    pub fn max_connect_retries(&self, cluster_id: &str) -> u32 {
+        self.clusters
+            .get(cluster_id)
+            .map_or(DEFAULT_MAX_CONNECT_RETRIES, |l| {
+                l.settings().max_connect_retries
+            })
+    }
+
+    /// One cluster.
+    pub fn cluster(&self, cluster_id: &str) -> Option<&BackendList> {
+        self.clusters.get(cluster_id)
+    }
+
+    /// Every cluster, in no particular order.
+    pub fn clusters(&self) -> impl Iterator<Item = &BackendList> {
+        self.clusters.values()
+    }
+
+    /// The backend at `address` in a cluster.
+    pub fn backend(&self, cluster_id: &str, address: &SocketAddr) -> Option<&Rc<RefCell<Backend>>> {
+        self.clusters.get(cluster_id)?.find(address)
+    }
+
+    /// Takes the events queued since the last call, oldest first.
+    pub fn take_events(&mut self) -> Vec<proto::Event> {
+        std::mem::take(&mut self.outbox.events)
+    }
+
+    /// Counts over every cluster, removed ones included.
+    pub fn counters(&self) -> &BackendCounters {
+        &self.outbox.totals
+    }
+
+    /// Checks the internal invariants: no backend listed twice or in the wrong cluster, no
+    /// `Closed` backend listed, no `Closing` one without connections, every up/down change
+    /// reported, every availability latch up to date. Runs at the end of every entry point in
+    /// debug builds.
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        for (id, list) in &self.clusters {
+            if id != list.cluster_id() {
+                return Err(InvariantViolation(format!(
+                    "cluster {} filed under {id}",
+                    list.cluster_id()
+                )));
+            }
+            list.check_invariants()?;
+        }
+        Ok(())
+    }
+
+    fn debug_check(&self) {
+        #[cfg(debug_assertions)]
+        if let Err(violation) = self.check_invariants() {
+            panic!("{violation}");
+        }
+    }
+
+    /// Publishes what a change of `backend` did to its cluster; a backend that left its
+    /// cluster has nothing left to publish.
+    fn refresh_cluster_of(&mut self, backend: &Rc<RefCell<Backend>>, now: Instant) {
+        let cluster_id = backend.borrow().cluster_id().to_owned();
+        if let Some(list) = self.clusters.get_mut(&cluster_id) {
+            if list.backends().iter().any(|b| Rc::ptr_eq(b, backend)) {
+                list.refresh(now, &mut self.outbox);
+            }
+        }
+        self.debug_check();
+    }
+}
+
+fn cluster_mut<'a>(
+    clusters: &'a mut HashMap<String, BackendList>,
+    cluster_id: &str,
+) -> Result<&'a mut BackendList, BackendError> {
+    clusters
+        .get_mut(cluster_id)
+        .ok_or_else(|| BackendError::UnknownCluster(cluster_id.to_owned()))
+}
+
+fn parse_backend(backend: &proto::Backend) -> Result<BackendSpec, BackendError> {
+    let address = backend
+        .address
+        .parse()
+        .map_err(|source| BackendError::InvalidAddress {
+            address: backend.address.clone(),
+            source,
+        })?;
+    Ok(BackendSpec {
+        cluster_id: backend.cluster_id.clone(),
+        backend_id: backend.backend_id.clone(),
+        address,
+        sticky_id: backend.sticky_id.clone(),
+        weight: backend.weight,
+        backup: backend.backup,
+    })
+}
