@@ -109,7 +109,9 @@ mod tests {
             answer(stream, "backend 2").expect("answer");
         });
         let mut client = TcpStream::connect(address).expect("connect");
-        client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("write");
         let mut reply = String::new();
         client.read_to_string(&mut reply).expect("read");
         server.join().expect("server thread");

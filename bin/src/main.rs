@@ -124,7 +124,8 @@ mod tests {
 
     #[test]
     fn worker_takes_its_id_and_channel_fd() {
-        let cli = Cli::try_parse_from(["sluice", "worker", "--id", "3", "--channel-fd", "7"]).expect("valid");
+        let cli = Cli::try_parse_from(["sluice", "worker", "--id", "3", "--channel-fd", "7"])
+            .expect("valid");
         let Command::Worker(args) = cli.command else {
             panic!("not worker");
         };

@@ -56,7 +56,11 @@ impl SignalSet {
 }
 
 /// Makes `command` run [`prepare_worker_child`] in the child before `exec`.
-pub(crate) fn prepare_worker_command(command: &mut Command, parent_pid: libc::pid_t, channel_fd: RawFd) {
+pub(crate) fn prepare_worker_command(
+    command: &mut Command,
+    parent_pid: libc::pid_t,
+    channel_fd: RawFd,
+) {
     // SAFETY: the hook runs between fork and exec and only makes async-signal-safe
     // calls on values copied into the closure (see prepare_worker_child).
     unsafe {

@@ -33,7 +33,8 @@ pub(crate) struct WorkerArgs {
 /// Runs the worker until its channel closes or it is told to stop.
 pub(crate) fn run(args: WorkerArgs) -> anyhow::Result<()> {
     crate::init_logging(&args.log_level, &format!("worker {}", args.id));
-    let stream = sys::inherited_stream(args.channel_fd).context("cannot open the channel to the main process")?;
+    let stream = sys::inherited_stream(args.channel_fd)
+        .context("cannot open the channel to the main process")?;
     let channel = Channel::new(stream);
     let options = WorkerOptions {
         id: args.id,

@@ -14,16 +14,25 @@ use super::output;
 type CtlChannel = Channel<Request, Response>;
 
 /// Sends one request and waits up to `timeout` for its final answer.
-pub(crate) fn send(socket: &Path, request: &Request, timeout: Duration) -> anyhow::Result<Response> {
+pub(crate) fn send(
+    socket: &Path,
+    request: &Request,
+    timeout: Duration,
+) -> anyhow::Result<Response> {
     let mut channel = connect(socket)?;
     write(&mut channel, request)?;
     loop {
         let response = match channel.read_message_timeout(timeout) {
             Ok(response) => response,
             Err(ChannelError::Timeout) => {
-                bail!("timeout: no answer from the main process within {}s", timeout.as_secs())
+                bail!(
+                    "timeout: no answer from the main process within {}s",
+                    timeout.as_secs()
+                )
             }
-            Err(ChannelError::Eof) => bail!("the main process closed the connection without answering"),
+            Err(ChannelError::Eof) => {
+                bail!("the main process closed the connection without answering")
+            }
             Err(error) => return Err(error).context("cannot read the answer"),
         };
         // A PROCESSING answer only says that work goes on: wait for the final one.
@@ -68,19 +77,28 @@ pub(crate) fn stream_events(socket: &Path, request: &Request, json: bool) -> any
 fn connect(socket: &Path) -> anyhow::Result<CtlChannel> {
     match UnixStream::connect(socket) {
         Ok(stream) => Ok(Channel::new(stream)),
-        Err(error) if matches!(error.kind(), ErrorKind::NotFound | ErrorKind::ConnectionRefused) => {
+        Err(error)
+            if matches!(
+                error.kind(),
+                ErrorKind::NotFound | ErrorKind::ConnectionRefused
+            ) =>
+        {
             bail!(
                 "no Sluice main process answers on {} ({error}); start one with `sluice start`, \
                  or point at its socket with -s SOCKET or -c CONFIG",
                 display_path(socket)
             )
         }
-        Err(error) => Err(error).with_context(|| format!("cannot connect to {}", display_path(socket))),
+        Err(error) => {
+            Err(error).with_context(|| format!("cannot connect to {}", display_path(socket)))
+        }
     }
 }
 
 fn write(channel: &mut CtlChannel, request: &Request) -> anyhow::Result<()> {
-    channel.write_message(request).context("cannot send the request")?;
+    channel
+        .write_message(request)
+        .context("cannot send the request")?;
     while !channel.flush().context("cannot send the request")? {}
     Ok(())
 }

@@ -71,7 +71,10 @@ impl HealthCheckCommand {
 impl SetHealthCheckArgs {
     fn to_config(&self) -> anyhow::Result<proto::HealthCheckConfig> {
         if !self.uri.starts_with('/') {
-            anyhow::bail!("invalid health-check uri `{}`: it must start with `/`", self.uri);
+            anyhow::bail!(
+                "invalid health-check uri `{}`: it must start with `/`",
+                self.uri
+            );
         }
         Ok(proto::HealthCheckConfig {
             uri: self.uri.clone(),

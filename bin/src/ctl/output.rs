@@ -52,7 +52,10 @@ impl Table {
 
 /// The answer to `command` as text; empty when there is nothing to say.
 pub(crate) fn render(command: &CtlCommand, response: &Response) -> String {
-    let content = response.content.as_ref().and_then(|c| c.content_type.as_ref());
+    let content = response
+        .content
+        .as_ref()
+        .and_then(|c| c.content_type.as_ref());
     match content {
         Some(ContentType::Workers(workers)) => workers_table(workers),
         Some(ContentType::Clusters(list)) => match command {
@@ -68,7 +71,9 @@ pub(crate) fn render(command: &CtlCommand, response: &Response) -> String {
             total: None,
         }),
         Some(ContentType::Event(event)) => format!("{}\n", event_line(event)),
-        Some(ContentType::State(dump)) => format!("{} ({} requests)\n", response.message, dump.requests.len()),
+        Some(ContentType::State(dump)) => {
+            format!("{} ({} requests)\n", response.message, dump.requests.len())
+        }
         None if response.message.is_empty() => String::new(),
         None => format!("{}\n", response.message),
     }
@@ -120,8 +125,14 @@ fn clusters_detail(list: &proto::ClusterList) -> String {
     for info in &list.clusters {
         let cluster = &info.cluster;
         text.push_str(&format!("cluster {}\n", cluster.cluster_id));
-        text.push_str(&format!("  protocol:       {}\n", protocol_name(cluster.protocol)));
-        text.push_str(&format!("  load balancing: {}\n", algorithm_name(cluster.load_balancing)));
+        text.push_str(&format!(
+            "  protocol:       {}\n",
+            protocol_name(cluster.protocol)
+        ));
+        text.push_str(&format!(
+            "  load balancing: {}\n",
+            algorithm_name(cluster.load_balancing)
+        ));
         text.push_str(&format!("  sticky session: {}\n", cluster.sticky_session));
         if let Some(check) = &cluster.health_check {
             text.push_str(&format!(
@@ -151,7 +162,9 @@ fn clusters_detail(list: &proto::ClusterList) -> String {
 
 /// `frontend list`.
 pub(crate) fn frontends_table(list: &proto::FrontendList) -> String {
-    let mut table = Table::new(&["PROTOCOL", "LISTENER", "HOSTNAME", "PATH", "METHOD", "CLUSTER"]);
+    let mut table = Table::new(&[
+        "PROTOCOL", "LISTENER", "HOSTNAME", "PATH", "METHOD", "CLUSTER",
+    ]);
     for frontend in &list.http_frontends {
         table.row(vec![
             "http".to_owned(),
@@ -159,7 +172,10 @@ pub(crate) fn frontends_table(list: &proto::FrontendList) -> String {
             frontend.hostname.clone(),
             path_rule(&frontend.path),
             frontend.method.clone().unwrap_or_else(|| "*".to_owned()),
-            frontend.cluster_id.clone().unwrap_or_else(|| "(deny)".to_owned()),
+            frontend
+                .cluster_id
+                .clone()
+                .unwrap_or_else(|| "(deny)".to_owned()),
         ]);
     }
     for frontend in &list.tcp_frontends {
@@ -177,7 +193,9 @@ pub(crate) fn frontends_table(list: &proto::FrontendList) -> String {
 
 /// `listener list`.
 pub(crate) fn listeners_table(list: &proto::ListenerList) -> String {
-    let mut table = Table::new(&["PROTOCOL", "ADDRESS", "ACTIVE", "FRONT", "BACK", "CONNECT", "REQUEST"]);
+    let mut table = Table::new(&[
+        "PROTOCOL", "ADDRESS", "ACTIVE", "FRONT", "BACK", "CONNECT", "REQUEST",
+    ]);
     for info in &list.listeners {
         let (protocol, address, timeouts) = match (&info.http, &info.tcp) {
             (Some(http), _) => ("http", &http.address, &http.timeouts),
@@ -214,16 +232,31 @@ fn metrics_table(metrics: &proto::AggregatedMetrics) -> String {
     let workers = metrics.workers.iter().map(|m| (m.worker_id.to_string(), m));
     for (worker, metrics) in total.chain(workers) {
         for value in &metrics.proxy {
-            table.row(vec![worker.clone(), "proxy".to_owned(), value.name.clone(), value.value.to_string()]);
+            table.row(vec![
+                worker.clone(),
+                "proxy".to_owned(),
+                value.name.clone(),
+                value.value.to_string(),
+            ]);
         }
         for cluster in &metrics.clusters {
             for value in &cluster.values {
-                table.row(vec![worker.clone(), cluster.cluster_id.clone(), value.name.clone(), value.value.to_string()]);
+                table.row(vec![
+                    worker.clone(),
+                    cluster.cluster_id.clone(),
+                    value.name.clone(),
+                    value.value.to_string(),
+                ]);
             }
             for backend in &cluster.backends {
                 let scope = format!("{}/{}", cluster.cluster_id, backend.backend_id);
                 for value in &backend.values {
-                    table.row(vec![worker.clone(), scope.clone(), value.name.clone(), value.value.to_string()]);
+                    table.row(vec![
+                        worker.clone(),
+                        scope.clone(),
+                        value.name.clone(),
+                        value.value.to_string(),
+                    ]);
                 }
             }
         }

@@ -35,7 +35,10 @@ pub(crate) fn apply(main: &MainProcess, request: &Request) -> Response {
 }
 
 /// Applies one change; the caller holds [`MainProcess::lock_changes`].
-pub(crate) fn apply_serialized(main: &MainProcess, request: &Request) -> Result<String, ChangeError> {
+pub(crate) fn apply_serialized(
+    main: &MainProcess,
+    request: &Request,
+) -> Result<String, ChangeError> {
     let summary = ConfigState::summary_of(request);
     if let Err(error) = lock(&main.state).apply(request) {
         return Err(ChangeError::Rejected(format!("{summary}: {error}")));

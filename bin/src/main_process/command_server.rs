@@ -2,7 +2,7 @@
 //! `Channel<Response, Request>` served by its own thread.
 
 use std::io::{ErrorKind, Read};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::{mpsc, Arc};
@@ -36,17 +36,41 @@ pub(crate) fn bind(path: &Path) -> anyhow::Result<UnixListener> {
         warn!("removing the stale command socket {}", path.display());
         std::fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))?;
     }
-    let listener = UnixListener::bind(path).with_context(|| format!("cannot bind the command socket {}", path.display()))?;
+    let listener = UnixListener::bind(path)
+        .with_context(|| format!("cannot bind the command socket {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
         .with_context(|| format!("cannot restrict the permissions of {}", path.display()))?;
     Ok(listener)
 }
 
-/// Removes the command socket file at exit.
-pub(crate) fn remove_socket(path: &Path) {
+/// Identifies the socket file this process bound, so that exiting never
+/// removes the socket of an instance that replaced a stale one meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SocketIdentity {
+    device: u64,
+    inode: u64,
+}
+
+/// The identity of the socket file at `path`, if it exists.
+pub(crate) fn identity(path: &Path) -> Option<SocketIdentity> {
+    let metadata = std::fs::symlink_metadata(path).ok()?;
+    Some(SocketIdentity {
+        device: metadata.dev(),
+        inode: metadata.ino(),
+    })
+}
+
+/// Removes the command socket file at exit, if it is still the one bound.
+pub(crate) fn remove_socket(path: &Path, bound: Option<SocketIdentity>) {
+    if identity(path) != bound {
+        return;
+    }
     if let Err(error) = std::fs::remove_file(path) {
         if error.kind() != ErrorKind::NotFound {
-            warn!("cannot remove the command socket {}: {error}", path.display());
+            warn!(
+                "cannot remove the command socket {}: {error}",
+                path.display()
+            );
         }
     }
 }

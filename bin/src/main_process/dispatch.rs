@@ -15,20 +15,26 @@ pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
     };
     match request_type {
         RequestType::QueryClusters(query) => clusters(main, query),
-        RequestType::QueryFrontends(_) => {
-            with_content(ok(""), ContentType::Frontends(lock(&main.state).frontend_list()))
+        RequestType::QueryFrontends(_) => with_content(
+            ok(""),
+            ContentType::Frontends(lock(&main.state).frontend_list()),
+        ),
+        RequestType::QueryListeners(_) => with_content(
+            ok(""),
+            ContentType::Listeners(lock(&main.state).listener_list()),
+        ),
+        RequestType::QueryStatus(_) => {
+            with_content(ok(""), ContentType::Workers(main.workers.statuses()))
         }
-        RequestType::QueryListeners(_) => {
-            with_content(ok(""), ContentType::Listeners(lock(&main.state).listener_list()))
-        }
-        RequestType::QueryStatus(_) => with_content(ok(""), ContentType::Workers(main.workers.statuses())),
         RequestType::QueryMetrics(_) => metrics(main, request),
         RequestType::SaveState(save) => reload::save_state(main, &save.path),
         RequestType::LoadState(load) => reload::load_state(main, &load.path),
         RequestType::ReloadConfiguration(reload) => reload::reload(main, reload.path.as_deref()),
         RequestType::SoftStop(_) => ok("stopping: draining sessions"),
         RequestType::HardStop(_) => ok("stopping now"),
-        RequestType::SubscribeEvents(_) => failure("event subscriptions need a connection of their own"),
+        RequestType::SubscribeEvents(_) => {
+            failure("event subscriptions need a connection of their own")
+        }
         RequestType::AddHttpsListener(_)
         | RequestType::AddCertificate(_)
         | RequestType::RemoveCertificate(_)
@@ -57,8 +63,11 @@ fn metrics(main: &MainProcess, request: &Request) -> Response {
         .iter()
         .filter_map(|o| o.failure().map(|reason| (o.worker_id, reason)))
         .collect();
-    if !failures.is_empty() && failures.len() == outcomes.len()
-        && failures.iter().all(|(_, reason)| reason.to_lowercase().contains("not handled"))
+    if !failures.is_empty()
+        && failures.len() == outcomes.len()
+        && failures
+            .iter()
+            .all(|(_, reason)| reason.to_lowercase().contains("not handled"))
     {
         return ok("metrics are not available yet: the workers do not count them");
     }
@@ -74,7 +83,13 @@ fn metrics(main: &MainProcess, request: &Request) -> Response {
         })
         .collect();
     let total = sum_proxy_metrics(&workers);
-    with_content(ok(""), ContentType::Metrics(proto::AggregatedMetrics { workers, total: Some(total) }))
+    with_content(
+        ok(""),
+        ContentType::Metrics(proto::AggregatedMetrics {
+            workers,
+            total: Some(total),
+        }),
+    )
 }
 
 /// The sum over workers of the proxy-wide values (per-cluster sums are left to readers).
@@ -95,7 +110,10 @@ fn sum_proxy_metrics(workers: &[proto::WorkerMetrics]) -> proto::WorkerMetrics {
 
 /// "`context`: worker 0: reason; worker 1: reason".
 pub(crate) fn per_worker(context: &str, failures: &[(u32, String)]) -> String {
-    let details: Vec<String> = failures.iter().map(|(id, reason)| format!("worker {id}: {reason}")).collect();
+    let details: Vec<String> = failures
+        .iter()
+        .map(|(id, reason)| format!("worker {id}: {reason}"))
+        .collect();
     format!("{context}: {}", details.join("; "))
 }
 

@@ -43,7 +43,11 @@ fn describe(event: &Event) -> String {
     if let Some(id) = event.worker_id {
         text.push_str(&format!(" worker={id}"));
     }
-    for (key, value) in [("cluster", &event.cluster_id), ("backend", &event.backend_id), ("address", &event.address)] {
+    for (key, value) in [
+        ("cluster", &event.cluster_id),
+        ("backend", &event.backend_id),
+        ("address", &event.address),
+    ] {
         if let Some(value) = value {
             text.push_str(&format!(" {key}={value}"));
         }
@@ -68,11 +72,20 @@ mod tests {
         let first = hub.subscribe();
         let second = hub.subscribe();
         hub.publish(event(proto::EventKind::BackendDown));
-        assert_eq!(first.try_recv().map(|e| e.kind), Ok(proto::EventKind::BackendDown as i32));
-        assert_eq!(second.try_recv().map(|e| e.kind), Ok(proto::EventKind::BackendDown as i32));
+        assert_eq!(
+            first.try_recv().map(|e| e.kind),
+            Ok(proto::EventKind::BackendDown as i32)
+        );
+        assert_eq!(
+            second.try_recv().map(|e| e.kind),
+            Ok(proto::EventKind::BackendDown as i32)
+        );
         drop(first);
         hub.publish(event(proto::EventKind::BackendUp));
         assert_eq!(hub.subscriber_count(), 1);
-        assert_eq!(second.try_recv().map(|e| e.kind), Ok(proto::EventKind::BackendUp as i32));
+        assert_eq!(
+            second.try_recv().map(|e| e.kind),
+            Ok(proto::EventKind::BackendUp as i32)
+        );
     }
 }

@@ -66,7 +66,9 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) fn start(config_path: Option<&Path>) -> anyhow::Result<()> {
     let signals = block_signals().context("cannot block signals")?;
     let config = match config_path {
-        Some(path) => Config::load(path).with_context(|| format!("invalid config {}", path.display()))?,
+        Some(path) => {
+            Config::load(path).with_context(|| format!("invalid config {}", path.display()))?
+        }
         None => Config::default_embedded(),
     };
     run(config, signals)
@@ -79,10 +81,11 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
     let state = state_from_config(&config)?;
     let socket_path = config.command_socket.clone();
     let listener = command_server::bind(&socket_path)?;
+    let bound = command_server::identity(&socket_path);
     let main = Arc::new(MainProcess::new(config, state));
     if let Err(error) = main.workers.start_all(&main) {
         main.workers.stop(&main, StopKind::Hard, Duration::ZERO);
-        command_server::remove_socket(&socket_path);
+        command_server::remove_socket(&socket_path, bound);
         return Err(error);
     }
     command_server::serve(Arc::clone(&main), listener)?;
@@ -95,7 +98,7 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
     let kind = main.wait_for_stop();
     let grace = lock(&main.config).shutdown_grace_period;
     main.workers.stop(&main, kind, grace);
-    command_server::remove_socket(&socket_path);
+    command_server::remove_socket(&socket_path, bound);
     info!("sluice stopped");
     Ok(())
 }
@@ -105,7 +108,10 @@ pub(crate) fn state_from_config(config: &Config) -> anyhow::Result<ConfigState> 
     let mut state = ConfigState::default();
     for request in config.to_requests() {
         if let Err(error) = state.apply(&request) {
-            bail!("invalid config: {}: {error}", ConfigState::summary_of(&request));
+            bail!(
+                "invalid config: {}: {error}",
+                ConfigState::summary_of(&request)
+            );
         }
     }
     Ok(state)
@@ -132,14 +138,16 @@ impl MainProcess {
             (Some(StopKind::Hard), _) | (Some(StopKind::Soft), StopKind::Soft) => return,
             _ => {}
         }
-        info!("{} stop requested", if kind == StopKind::Hard { "hard" } else { "soft" });
+        info!(
+            "{} stop requested",
+            if kind == StopKind::Hard {
+                "hard"
+            } else {
+                "soft"
+            }
+        );
         *stop = Some(kind);
         self.stop_requested.notify_all();
-    }
-
-    /// The stop requested so far, if any.
-    pub(crate) fn stop_kind(&self) -> Option<StopKind> {
-        *lock(&self.stop)
     }
 
     fn wait_for_stop(&self) -> StopKind {

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use log::info;
 use sluice_command::config::Config;
-use sluice_command::proto::{self, request::RequestType, response_content::ContentType, Request, Response};
+use sluice_command::proto::{
+    self, request::RequestType, response_content::ContentType, Request, Response,
+};
 use sluice_command::state::ConfigState;
 
 use super::changes::{apply_serialized, ChangeError};
@@ -16,17 +18,34 @@ use super::{lock, state_from_config, MainProcess};
 
 /// Reloads `path`, or the file main was started with; an invalid file changes nothing.
 pub(crate) fn reload(main: &MainProcess, path: Option<&str>) -> Response {
-    let path = match path.map(PathBuf::from).or_else(|| lock(&main.config).path.clone()) {
+    let path = match path
+        .map(PathBuf::from)
+        .or_else(|| lock(&main.config).path.clone())
+    {
         Some(path) => path,
-        None => return failure("nothing to reload: main runs on the embedded default config; pass -c FILE"),
+        None => {
+            return failure(
+                "nothing to reload: main runs on the embedded default config; pass -c FILE",
+            )
+        }
     };
     let config = match Config::load(&path) {
         Ok(config) => config,
-        Err(error) => return failure(&format!("reload refused, nothing changed: {}: {error}", path.display())),
+        Err(error) => {
+            return failure(&format!(
+                "reload refused, nothing changed: {}: {error}",
+                path.display()
+            ))
+        }
     };
     let target = match state_from_config(&config) {
         Ok(state) => state,
-        Err(error) => return failure(&format!("reload refused, nothing changed: {}: {error:#}", path.display())),
+        Err(error) => {
+            return failure(&format!(
+                "reload refused, nothing changed: {}: {error:#}",
+                path.display()
+            ))
+        }
     };
     main.warn_restart_only_changes(&config);
     let response = converge(main, &target, &format!("reloaded {}", path.display()));
@@ -48,7 +67,10 @@ pub(crate) fn save_state(main: &MainProcess, path: &str) -> Response {
     };
     let mut writer = BufWriter::new(file);
     let saved = lock(&main.state).save(&mut writer);
-    match saved.map_err(|e| e.to_string()).and_then(|_| writer.flush().map_err(|e| e.to_string())) {
+    match saved
+        .map_err(|e| e.to_string())
+        .and_then(|_| writer.flush().map_err(|e| e.to_string()))
+    {
         Ok(()) => {
             info!("state saved to {path}");
             ok(&format!("state saved to {path}"))
@@ -65,7 +87,9 @@ pub(crate) fn load_state(main: &MainProcess, path: &str) -> Response {
     };
     match ConfigState::load(BufReader::new(file)) {
         Ok(target) => converge(main, &target, &format!("state loaded from {path}")),
-        Err(error) => failure(&format!("cannot load the state from {path}, nothing changed: {error}")),
+        Err(error) => failure(&format!(
+            "cannot load the state from {path}, nothing changed: {error}"
+        )),
     }
 }
 
@@ -80,11 +104,18 @@ fn converge(main: &MainProcess, target: &ConfigState, what: &str) -> Response {
             Ok(name) => summary.added.push(name),
             Err(error @ ChangeError::Rejected(_)) | Err(error @ ChangeError::Workers(_)) => {
                 let done = summary.added.len() + summary.removed.len();
-                return failure(&format!("{what}: stopped after {done} of {} changes: {error}", requests.len()));
+                return failure(&format!(
+                    "{what}: stopped after {done} of {} changes: {error}",
+                    requests.len()
+                ));
             }
         }
     }
-    let message = format!("{what}: {} added, {} removed", summary.added.len(), summary.removed.len());
+    let message = format!(
+        "{what}: {} added, {} removed",
+        summary.added.len(),
+        summary.removed.len()
+    );
     info!("{message}");
     with_content(ok(&message), ContentType::Reload(summary))
 }

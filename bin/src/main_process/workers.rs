@@ -159,7 +159,9 @@ impl WorkerPool {
             if slot.run_state != WorkerRunState::Running {
                 continue;
             }
-            let Some(writer) = slot.writer.as_mut() else { continue };
+            let Some(writer) = slot.writer.as_mut() else {
+                continue;
+            };
             let request_id = format!("{id}-{}", self.next_request.fetch_add(1, Ordering::Relaxed));
             lock(&self.pending).insert(request_id.clone(), (id, tx.clone()));
             let message = WorkerRequest {
@@ -183,7 +185,9 @@ impl WorkerPool {
         let deadline = Instant::now() + timeout;
         while !expected.is_empty() {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let Ok((request_id, result)) = rx.recv_timeout(remaining) else { break };
+            let Ok((request_id, result)) = rx.recv_timeout(remaining) else {
+                break;
+            };
             if let Some(worker_id) = expected.remove(&request_id) {
                 outcomes.push(WorkerOutcome { worker_id, result });
             }
@@ -234,7 +238,9 @@ impl WorkerPool {
     /// Kills a worker that diverged from main's state; its supervisor respawns
     /// it and replays the whole state.
     pub(crate) fn resync(&self, worker_id: u32) {
-        let Some(slot) = self.slots.get(worker_id as usize) else { return };
+        let Some(slot) = self.slots.get(worker_id as usize) else {
+            return;
+        };
         let mut slot = lock(slot);
         warn!("worker {worker_id} diverged from the main process's state: restarting it");
         if let Some(child) = slot.child.as_mut() {
@@ -257,15 +263,24 @@ impl WorkerPool {
         };
         for outcome in self.broadcast(&request, Duration::from_secs(2)) {
             if let Some(reason) = outcome.failure() {
-                warn!("worker {} did not accept the stop: {reason}", outcome.worker_id);
+                warn!(
+                    "worker {} did not accept the stop: {reason}",
+                    outcome.worker_id
+                );
             }
         }
-        let deadline = Instant::now() + if kind == StopKind::Soft { grace } else { Duration::from_secs(1) };
+        let deadline = Instant::now()
+            + if kind == StopKind::Soft {
+                grace
+            } else {
+                Duration::from_secs(1)
+            };
         loop {
             if self.all_stopped() {
                 return;
             }
-            let hard = main.wait_for_hard_stop(deadline.min(Instant::now() + Duration::from_millis(50)));
+            let hard =
+                main.wait_for_hard_stop(deadline.min(Instant::now() + Duration::from_millis(50)));
             if hard || Instant::now() >= deadline {
                 break;
             }
@@ -273,7 +288,10 @@ impl WorkerPool {
         for (id, slot) in self.slots.iter().enumerate() {
             let mut slot = lock(slot);
             if let Some(mut child) = slot.child.take() {
-                warn!("worker {id} (pid {}) still running at shutdown: killing it", slot.pid);
+                warn!(
+                    "worker {id} (pid {}) still running at shutdown: killing it",
+                    slot.pid
+                );
                 let _ = child.kill();
                 let _ = child.wait();
             }
@@ -299,7 +317,10 @@ impl WorkerPool {
             Some((_, sender)) => {
                 let _ = sender.send((response.id.clone(), Ok(response)));
             }
-            None => debug!("answer to request {} arrived after its timeout", response.id),
+            None => debug!(
+                "answer to request {} arrived after its timeout",
+                response.id
+            ),
         }
     }
 
@@ -342,7 +363,8 @@ fn supervise(main: &Arc<MainProcess>, id: u32, ready: mpsc::Sender<(u32, Result<
                 } else {
                     let restarts = lock(&main.workers.slots[id as usize]).restarts;
                     info!("worker {id} respawned (pid {pid}, restart {restarts}) and replayed the state");
-                    main.events.publish(worker_event(proto::EventKind::WorkerRespawned, id));
+                    main.events
+                        .publish(worker_event(proto::EventKind::WorkerRespawned, id));
                 }
                 read_channel(main, id, reader);
             }
@@ -360,8 +382,13 @@ fn supervise(main: &Arc<MainProcess>, id: u32, ready: mpsc::Sender<(u32, Result<
             return;
         }
         error!("worker {id} (pid {pid}) died: {status}");
-        main.events.publish(worker_event(proto::EventKind::WorkerCrashed, id));
-        quick_crashes = if started.elapsed() >= STABLE_RUN { 0 } else { quick_crashes + 1 };
+        main.events
+            .publish(worker_event(proto::EventKind::WorkerCrashed, id));
+        quick_crashes = if started.elapsed() >= STABLE_RUN {
+            0
+        } else {
+            quick_crashes + 1
+        };
         let delay = backoff(quick_crashes);
         if !delay.is_zero() {
             warn!("worker {id} crashed {quick_crashes} times in a row: waiting {delay:?} before respawning it");
@@ -436,7 +463,9 @@ fn spawn_process(launch: &Launch, id: u32) -> anyhow::Result<(Child, UnixStream)
         .args(["--log-level", &launch.log_level])
         .stdin(Stdio::null());
     sys::prepare_worker_command(&mut command, parent_pid, child_fd);
-    let child = command.spawn().with_context(|| format!("cannot spawn worker {id}"))?;
+    let child = command
+        .spawn()
+        .with_context(|| format!("cannot spawn worker {id}"))?;
     // The worker holds the only other copy: its exit closes the channel.
     drop(child_end);
     Ok((child, parent_end))
@@ -482,12 +511,18 @@ fn await_response(
             .read_message_timeout(remaining)
             .map_err(|error| anyhow!("worker {id} did not answer during the replay: {error}"))?;
         match message.message_type {
-            Some(MessageType::Response(response)) if response.id == request_id => {
-                if response.status != proto::ResponseStatus::Processing as i32 {
-                    return Ok(response);
-                }
+            Some(MessageType::Response(response))
+                if response.id == request_id
+                    && response.status != proto::ResponseStatus::Processing as i32 =>
+            {
+                return Ok(response);
             }
-            Some(MessageType::Response(response)) => debug!("worker {id}: stray answer {}", response.id),
+            Some(MessageType::Response(response)) => {
+                debug!(
+                    "worker {id}: answer {} while waiting for {request_id}",
+                    response.id
+                )
+            }
             Some(MessageType::Event(event)) => main.events.publish(with_worker(event, id)),
             None => {}
         }
@@ -551,4 +586,20 @@ fn write_blocking(writer: &mut WorkerChannel, message: &WorkerRequest) -> Result
     writer.write_message(message)?;
     while !writer.flush()? {}
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_starts_after_the_second_quick_crash_and_is_bounded() {
+        assert_eq!(backoff(0), Duration::ZERO);
+        assert_eq!(backoff(1), Duration::ZERO);
+        assert_eq!(backoff(2), Duration::from_millis(250));
+        assert_eq!(backoff(3), Duration::from_millis(500));
+        assert_eq!(backoff(6), Duration::from_secs(4));
+        assert_eq!(backoff(12), MAX_BACKOFF);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
 }

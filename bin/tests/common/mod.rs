@@ -13,47 +13,52 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// The binary under test.
-pub fn sluice_bin() -> &'static str {
+pub(crate) fn sluice_bin() -> &'static str {
     env!("CARGO_BIN_EXE_sluice")
 }
 
 /// A port that was free a moment ago on 127.0.0.1.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     listener.local_addr().expect("local address").port()
 }
 
 /// Polls `condition` until it holds or `timeout` passes; panics naming `what`.
-pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !condition() {
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         thread::sleep(Duration::from_millis(50));
     }
 }
 
 /// A config with `workers` workers, a short grace period and one TCP listener per address.
-pub fn config_with_tcp_listeners(workers: u32, listeners: &[String]) -> String {
+pub(crate) fn config_with_tcp_listeners(workers: u32, listeners: &[String]) -> String {
     let mut config = format!(
         "command_socket = \"sluice.sock\"\nworker_count = {workers}\nlog_level = \"info\"\n\
          access_log = \"off\"\nshutdown_grace_period = \"2s\"\n"
     );
     for address in listeners {
-        config.push_str(&format!("\n[[listeners]]\nprotocol = \"tcp\"\naddress = \"{address}\"\n"));
+        config.push_str(&format!(
+            "\n[[listeners]]\nprotocol = \"tcp\"\naddress = \"{address}\"\n"
+        ));
     }
     config
 }
 
 /// A running `sluice start` in its own temp folder; killed on drop.
-pub struct Sluice {
+pub(crate) struct Sluice {
     child: Option<Child>,
-    pub dir: tempfile::TempDir,
-    pub socket: PathBuf,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) socket: PathBuf,
 }
 
 impl Sluice {
     /// Starts on `config` and waits until `ctl status` answers.
-    pub fn start(config: &str) -> Sluice {
+    pub(crate) fn start(config: &str) -> Sluice {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("sluice.toml");
         std::fs::write(&config_path, config).expect("write config");
@@ -86,45 +91,53 @@ impl Sluice {
             if self.ctl(&["status"]).status.success() {
                 return;
             }
-            assert!(Instant::now() < deadline, "sluice did not answer `ctl status` in time:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "sluice did not answer `ctl status` in time:\n{}",
+                self.log()
+            );
             thread::sleep(Duration::from_millis(50));
         }
     }
 
     /// The main process's pid.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
 
     /// Everything main and its workers logged.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("sluice.log")).unwrap_or_default()
     }
 
     /// The exit status, if main exited.
-    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+    pub(crate) fn try_wait(&mut self) -> Option<ExitStatus> {
         self.child.as_mut()?.try_wait().expect("try_wait")
     }
 
     /// Waits up to `timeout` for main to exit.
-    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.try_wait() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "sluice did not exit within {timeout:?}:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "sluice did not exit within {timeout:?}:\n{}",
+                self.log()
+            );
             thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// Runs `sluice ctl -s SOCKET args…`.
-    pub fn ctl(&self, args: &[&str]) -> Output {
+    pub(crate) fn ctl(&self, args: &[&str]) -> Output {
         ctl_at(&self.socket, self.dir.path(), args)
     }
 
     /// Runs a ctl command that must succeed and returns its stdout.
-    pub fn ctl_ok(&self, args: &[&str]) -> String {
+    pub(crate) fn ctl_ok(&self, args: &[&str]) -> String {
         let output = self.ctl(args);
         assert!(
             output.status.success(),
@@ -136,25 +149,31 @@ impl Sluice {
     }
 
     /// Runs a ctl command with `--json` that must succeed and parses its answer.
-    pub fn ctl_json(&self, args: &[&str]) -> serde_json::Value {
+    pub(crate) fn ctl_json(&self, args: &[&str]) -> serde_json::Value {
         let mut with_json = vec!["--json"];
         with_json.extend_from_slice(args);
         serde_json::from_str(&self.ctl_ok(&with_json)).expect("one JSON document")
     }
 
     /// `(id, pid, restarts)` of each worker, from `ctl status --json`.
-    pub fn workers(&self) -> Vec<(u64, u64, u64)> {
+    pub(crate) fn workers(&self) -> Vec<(u64, u64, u64)> {
         let status = self.ctl_json(&["status"]);
         status["content"]["content_type"]["workers"]["workers"]
             .as_array()
             .expect("a worker list")
             .iter()
-            .map(|w| (w["id"].as_u64().unwrap_or(0), w["pid"].as_u64().unwrap_or(0), w["restarts"].as_u64().unwrap_or(0)))
+            .map(|w| {
+                (
+                    w["id"].as_u64().unwrap_or(0),
+                    w["pid"].as_u64().unwrap_or(0),
+                    w["restarts"].as_u64().unwrap_or(0),
+                )
+            })
             .collect()
     }
 
     /// Sends a signal to main with `kill`.
-    pub fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         send_signal(signal, self.pid());
     }
 }
@@ -169,7 +188,7 @@ impl Drop for Sluice {
 }
 
 /// Runs `sluice ctl -s socket args…` from `cwd`.
-pub fn ctl_at(socket: &Path, cwd: &Path, args: &[&str]) -> Output {
+pub(crate) fn ctl_at(socket: &Path, cwd: &Path, args: &[&str]) -> Output {
     Command::new(sluice_bin())
         .arg("ctl")
         .arg("-s")
@@ -183,7 +202,7 @@ pub fn ctl_at(socket: &Path, cwd: &Path, args: &[&str]) -> Output {
 }
 
 /// `kill -SIGNAL pid`.
-pub fn send_signal(signal: &str, pid: u32) {
+pub(crate) fn send_signal(signal: &str, pid: u32) {
     let status = Command::new("kill")
         .arg(format!("-{signal}"))
         .arg(pid.to_string())
@@ -193,15 +212,15 @@ pub fn send_signal(signal: &str, pid: u32) {
 }
 
 /// A TCP echo server on 127.0.0.1 that can be stopped (its port then refuses connections).
-pub struct EchoBackend {
-    pub address: String,
+pub(crate) struct EchoBackend {
+    pub(crate) address: String,
     running: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
 impl EchoBackend {
     /// Starts echoing on a free port.
-    pub fn start() -> EchoBackend {
+    pub(crate) fn start() -> EchoBackend {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind echo");
         let address = listener.local_addr().expect("echo address").to_string();
         let running = Arc::new(AtomicBool::new(true));
@@ -224,7 +243,7 @@ impl EchoBackend {
     }
 
     /// Stops accepting and closes the listening socket.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         self.running.store(false, Ordering::SeqCst);
         // Wakes the blocking accept so that the thread sees the flag and drops the listener.
         let _ = TcpStream::connect(&self.address);
@@ -251,7 +270,7 @@ fn echo(mut stream: TcpStream) {
 }
 
 /// Sends `payload` through `address` and returns what came back (bounded in time).
-pub fn round_trip(address: &str, payload: &[u8]) -> std::io::Result<Vec<u8>> {
+pub(crate) fn round_trip(address: &str, payload: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut stream = TcpStream::connect(address)?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.write_all(payload)?;
@@ -261,7 +280,7 @@ pub fn round_trip(address: &str, payload: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 /// `sluice ctl events` running in the background, its lines collected.
-pub struct EventStream {
+pub(crate) struct EventStream {
     child: Child,
     lines: mpsc::Receiver<String>,
     seen: std::cell::RefCell<Vec<String>>,
@@ -269,7 +288,7 @@ pub struct EventStream {
 
 impl EventStream {
     /// Subscribes to `sluice`'s events.
-    pub fn subscribe(sluice: &Sluice) -> EventStream {
+    pub(crate) fn subscribe(sluice: &Sluice) -> EventStream {
         let mut child = Command::new(sluice_bin())
             .arg("ctl")
             .arg("-s")
@@ -289,12 +308,21 @@ impl EventStream {
                 }
             }
         });
-        EventStream { child, lines, seen: Default::default() }
+        EventStream {
+            child,
+            lines,
+            seen: Default::default(),
+        }
     }
 
     /// Waits for a line (seen before or arriving) containing `needle`, doing
     /// `meanwhile` between checks.
-    pub fn wait_for(&self, needle: &str, timeout: Duration, mut meanwhile: impl FnMut()) -> String {
+    pub(crate) fn wait_for(
+        &self,
+        needle: &str,
+        timeout: Duration,
+        mut meanwhile: impl FnMut(),
+    ) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             let mut seen = self.seen.borrow_mut();
@@ -303,7 +331,11 @@ impl EventStream {
                 return line.clone();
             }
             drop(seen);
-            assert!(Instant::now() < deadline, "no `{needle}` event within {timeout:?}; got {:?}", self.seen.borrow());
+            assert!(
+                Instant::now() < deadline,
+                "no `{needle}` event within {timeout:?}; got {:?}",
+                self.seen.borrow()
+            );
             meanwhile();
             if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
                 self.seen.borrow_mut().push(line);
