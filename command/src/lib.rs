@@ -5,5 +5,6 @@
 //!
 //! It does no network I/O beyond the channel and knows nothing of the CLI.
 
+pub mod channel;
 pub mod config;
 pub mod proto;

@@ -3,5 +3,6 @@
 //! configuration requests the main process sends over its channel.
 
 pub mod backends;
+pub mod http;
 pub mod load_balancing;
 pub mod retry;

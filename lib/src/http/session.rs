@@ -1,0 +1,837 @@
+//! The state machine of one HTTP/1.1 client connection (see `LIFECYCLE.md`).
+//!
+//! The loop drives it: it reads into [`HttpSession::front_read_buffer`] /
+//! [`HttpSession::back_read_buffer`] and reports with `*_received`, writes
+//! [`HttpSession::front_pending`] / [`HttpSession::back_pending`] and reports
+//! with `*_written`, reports backend connection outcomes and timeouts, and
+//! after every call drains [`HttpSession::next_action`]. Requests are served
+//! one at a time: the next request is parsed only once the previous response
+//! was entirely written, so pipelined requests wait in the buffer (or the
+//! kernel) and are answered in order.
+
+mod exchange;
+mod interface;
+
+use std::{collections::VecDeque, net::SocketAddr, rc::Rc};
+
+pub use exchange::RequestLog;
+use exchange::{BodyProgress, Exchange, ResponseProgress};
+pub use interface::{HttpContext, Interest, SessionAction, TimeoutKind};
+
+use super::{
+    answers::AnswerStatus,
+    buffers::{BufferSource, Outgoing, Window},
+    parser::{
+        parse_request, parse_response, BodyFraming, HeadError, HeaderSpan, Parsed, RequestOptions,
+        Version,
+    },
+    rewrite::{
+        write_request_head, write_response_head, ClientConnection, ForwardedValues, RequestRewrite,
+        ResponseRewrite,
+    },
+    router::Route,
+};
+
+/// The backend connection the session has or waits for.
+#[derive(Debug)]
+struct BackendLink {
+    cluster_id: String,
+    sticky_id: Option<String>,
+    connected: bool,
+}
+
+/// 101 passed: bytes flow both ways until both sides closed.
+#[derive(Debug, Default)]
+struct Pipe {
+    front_eof: bool,
+    back_eof: bool,
+    front_shut: bool,
+    back_shut: bool,
+}
+
+/// An answer of Sluice's own being written, then the connection closes.
+#[derive(Debug)]
+struct Answering {
+    answer: Rc<[u8]>,
+    written: usize,
+}
+
+#[derive(Debug)]
+enum State {
+    /// Between requests, or inside a request head.
+    ExpectRequest,
+    /// Routed; the loop is connecting a backend.
+    Connecting(Box<Exchange>),
+    /// Request and response flowing.
+    Exchanging(Box<Exchange>),
+    /// After a 101.
+    Piping(Pipe),
+    /// Writing an answer of Sluice's own.
+    Answering(Answering),
+    /// Close was asked; nothing more happens.
+    Closed,
+}
+
+/// One client connection.
+#[derive(Debug)]
+pub struct HttpSession {
+    buffer_size: usize,
+    forwarded: ForwardedValues,
+    state: State,
+    /// Client bytes not consumed yet.
+    front: Option<Window>,
+    /// Backend bytes not consumed yet.
+    back: Option<Window>,
+    /// Heads to write to the client (rewritten responses).
+    front_out: Outgoing,
+    /// Heads to write to the backend (rewritten requests).
+    back_out: Outgoing,
+    headers: Vec<HeaderSpan>,
+    backend: Option<BackendLink>,
+    request_sticky: Option<Vec<u8>>,
+    actions: VecDeque<SessionAction>,
+}
+
+impl HttpSession {
+    /// A session for a client connected to `listener`; `buffer_size` is the
+    /// pool's buffer size.
+    pub fn new(client: SocketAddr, listener: SocketAddr, buffer_size: usize) -> Self {
+        HttpSession {
+            buffer_size: buffer_size.max(1024),
+            forwarded: ForwardedValues::new(client, listener),
+            state: State::ExpectRequest,
+            front: None,
+            back: None,
+            front_out: Outgoing::default(),
+            back_out: Outgoing::default(),
+            headers: Vec::with_capacity(32),
+            backend: None,
+            request_sticky: None,
+            actions: VecDeque::with_capacity(4),
+        }
+    }
+
+    /// Where to read client bytes now; `None`: don't read (backpressure, or
+    /// a pipelined request must wait).
+    pub fn front_read_buffer(&mut self, buffers: &mut dyn BufferSource) -> Option<&mut [u8]> {
+        if !self.wants_front_read() {
+            return None;
+        }
+        let size = self.buffer_size;
+        let window = self.front.get_or_insert_with(|| take_window(buffers, size));
+        Some(window.free_space()).filter(|space| !space.is_empty())
+    }
+
+    /// `n` client bytes were read into `front_read_buffer`; 0 means EOF.
+    pub fn front_received(&mut self, n: usize, ctx: &mut HttpContext<'_>) {
+        if n == 0 {
+            self.front_eof();
+        } else if let Some(window) = &mut self.front {
+            window.filled(n);
+        }
+        self.settle(ctx);
+    }
+
+    /// Where to read backend bytes now; `None`: don't read.
+    pub fn back_read_buffer(&mut self, buffers: &mut dyn BufferSource) -> Option<&mut [u8]> {
+        if !self.wants_back_read() {
+            return None;
+        }
+        let size = self.buffer_size;
+        let window = self.back.get_or_insert_with(|| take_window(buffers, size));
+        Some(window.free_space()).filter(|space| !space.is_empty())
+    }
+
+    /// `n` backend bytes were read into `back_read_buffer`; 0 means EOF. The
+    /// loop may also report an EOF (n = 0) it noticed on an idle backend
+    /// connection without having asked for a buffer.
+    pub fn back_received(&mut self, n: usize, ctx: &mut HttpContext<'_>) {
+        if n == 0 {
+            self.back_eof(ctx, false);
+        } else if let Some(window) = &mut self.back {
+            window.filled(n);
+            if let State::Exchanging(exchange) = &mut self.state {
+                if exchange.log.response_time.is_none() {
+                    let since = exchange.connected_at.unwrap_or(exchange.started_at);
+                    exchange.log.response_time = Some(ctx.now.saturating_duration_since(since));
+                }
+            }
+        }
+        self.settle(ctx);
+    }
+
+    /// Bytes to write to the client now.
+    pub fn front_pending(&self) -> &[u8] {
+        match &self.state {
+            State::Answering(answering) => &answering.answer[answering.written..],
+            State::Exchanging(exchange) if self.front_out.is_empty() => {
+                let ready = exchange.response_ready;
+                self.back.as_ref().map_or(&[], |w| &w.bytes()[..ready])
+            }
+            State::Piping(_) if self.front_out.is_empty() => {
+                self.back.as_ref().map_or(&[], |w| w.bytes())
+            }
+            State::Exchanging(_) | State::Piping(_) => self.front_out.pending(),
+            _ => &[],
+        }
+    }
+
+    /// `n` bytes of `front_pending` were written.
+    pub fn front_written(&mut self, n: usize, ctx: &mut HttpContext<'_>) {
+        match &mut self.state {
+            State::Answering(answering) => {
+                answering.written = (answering.written + n).min(answering.answer.len());
+                if answering.written == answering.answer.len() {
+                    self.close();
+                }
+            }
+            State::Exchanging(exchange) => {
+                exchange.log.bytes_out += n as u64;
+                if !self.front_out.is_empty() {
+                    self.front_out.written(n, ctx.buffers);
+                } else if let Some(window) = &mut self.back {
+                    let n = n.min(exchange.response_ready);
+                    window.consume(n);
+                    exchange.response_ready -= n;
+                }
+            }
+            State::Piping(_) => {
+                if !self.front_out.is_empty() {
+                    self.front_out.written(n, ctx.buffers);
+                } else if let Some(window) = &mut self.back {
+                    window.consume(n);
+                }
+            }
+            _ => {}
+        }
+        self.settle(ctx);
+    }
+
+    /// Bytes to write to the backend now.
+    pub fn back_pending(&self) -> &[u8] {
+        match &self.state {
+            State::Exchanging(_) | State::Piping(_) if !self.back_out.is_empty() => {
+                self.back_out.pending()
+            }
+            State::Exchanging(exchange) => {
+                let ready = exchange.request_ready;
+                self.front.as_ref().map_or(&[], |w| &w.bytes()[..ready])
+            }
+            State::Piping(_) => self.front.as_ref().map_or(&[], |w| w.bytes()),
+            _ => &[],
+        }
+    }
+
+    /// `n` bytes of `back_pending` were written.
+    pub fn back_written(&mut self, n: usize, ctx: &mut HttpContext<'_>) {
+        match &mut self.state {
+            State::Exchanging(_) | State::Piping(_) if !self.back_out.is_empty() => {
+                if let State::Exchanging(exchange) = &mut self.state {
+                    exchange.log.bytes_in += n as u64;
+                }
+                self.back_out.written(n, ctx.buffers);
+            }
+            State::Exchanging(exchange) => {
+                exchange.log.bytes_in += n as u64;
+                if let Some(window) = &mut self.front {
+                    let n = n.min(exchange.request_ready);
+                    window.consume(n);
+                    exchange.request_ready -= n;
+                }
+            }
+            State::Piping(_) => {
+                if let Some(window) = &mut self.front {
+                    window.consume(n);
+                }
+            }
+            _ => {}
+        }
+        self.settle(ctx);
+    }
+
+    /// The connection asked by `ConnectBackend` is ready; `sticky_id` is the
+    /// chosen backend's sticky id when its cluster is sticky (the response then
+    /// sets the cookie if the client's differs).
+    pub fn backend_connected(&mut self, sticky_id: Option<&str>, ctx: &mut HttpContext<'_>) {
+        if let Some(link) = &mut self.backend {
+            link.connected = true;
+            link.sticky_id = sticky_id.map(str::to_owned);
+        }
+        self.state = match std::mem::replace(&mut self.state, State::Closed) {
+            State::Connecting(mut exchange) => {
+                exchange.connected_at = Some(ctx.now);
+                State::Exchanging(exchange)
+            }
+            other => other,
+        };
+        self.settle(ctx);
+    }
+
+    /// Every attempt to connect failed: 503.
+    pub fn backend_connect_failed(&mut self, ctx: &mut HttpContext<'_>) {
+        self.backend_unavailable(ctx);
+    }
+
+    /// The cluster has no backend to connect to: 503.
+    pub fn backend_unavailable(&mut self, ctx: &mut HttpContext<'_>) {
+        if matches!(self.state, State::Connecting(_)) {
+            self.backend = None;
+            self.fail_exchange(AnswerStatus::ServiceUnavailable, ctx);
+        }
+        self.settle(ctx);
+    }
+
+    /// The backend connection failed (reset, error): 502 if nothing of the
+    /// response was sent yet, else a close.
+    pub fn backend_closed_with_error(&mut self, ctx: &mut HttpContext<'_>) {
+        self.back_eof(ctx, true);
+        self.settle(ctx);
+    }
+
+    /// A timer fired.
+    pub fn timed_out(&mut self, which: TimeoutKind, ctx: &mut HttpContext<'_>) {
+        let head_started = self.front.as_ref().is_some_and(|w| !w.is_empty());
+        match (&self.state, which) {
+            (State::ExpectRequest, TimeoutKind::Request) if head_started => {
+                self.answer(AnswerStatus::RequestTimeout, None, ctx);
+            }
+            (State::ExpectRequest, _) => self.close(),
+            (State::Connecting(exchange) | State::Exchanging(exchange), TimeoutKind::Request)
+                if !exchange.request.is_done() =>
+            {
+                self.fail_exchange(AnswerStatus::RequestTimeout, ctx);
+            }
+            (State::Connecting(_) | State::Exchanging(_), TimeoutKind::Back) => {
+                self.fail_exchange(AnswerStatus::GatewayTimeout, ctx);
+            }
+            (
+                State::Connecting(_) | State::Exchanging(_) | State::Piping(_),
+                TimeoutKind::Front,
+            ) => {
+                self.close();
+            }
+            (State::Piping(_), _) => self.close(),
+            _ => {}
+        }
+        self.settle(ctx);
+    }
+
+    /// The next thing the loop must do, if any; drain after every call.
+    pub fn next_action(&mut self) -> Option<SessionAction> {
+        self.actions.pop_front()
+    }
+
+    /// What to poll each socket for.
+    pub fn wants(&self) -> Interest {
+        Interest {
+            front_read: self.wants_front_read(),
+            front_write: !self.front_pending().is_empty(),
+            back_read: self.wants_back_read(),
+            back_write: !self.back_pending().is_empty(),
+        }
+    }
+
+    /// Between requests with nothing buffered (no buffer held).
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, State::ExpectRequest)
+            && self.front.as_ref().is_none_or(Window::is_empty)
+            && self.back.is_none()
+            && self.front_out.is_empty()
+            && self.back_out.is_empty()
+    }
+
+    /// The timer the loop should arm now, if any (connect timeouts are the loop's).
+    pub fn expected_timeout(&self) -> Option<TimeoutKind> {
+        match &self.state {
+            State::ExpectRequest if self.front.as_ref().is_none_or(Window::is_empty) => {
+                Some(TimeoutKind::Front)
+            }
+            State::ExpectRequest => Some(TimeoutKind::Request),
+            State::Exchanging(exchange) if !exchange.request.is_done() => {
+                Some(TimeoutKind::Request)
+            }
+            State::Exchanging(_) => Some(TimeoutKind::Back),
+            State::Piping(_) | State::Answering(_) => Some(TimeoutKind::Front),
+            State::Connecting(_) | State::Closed => None,
+        }
+    }
+
+    /// Gives every held buffer back (the session is being dropped, or idle).
+    pub fn release_buffers(&mut self, buffers: &mut dyn BufferSource) {
+        let closing = matches!(self.state, State::Closed);
+        for window in [&mut self.front, &mut self.back] {
+            if window.as_ref().is_some_and(|w| closing || w.is_empty()) {
+                if let Some(window) = window.take() {
+                    buffers.give(window.into_inner());
+                }
+            }
+        }
+        if closing {
+            self.front_out.release(buffers);
+            self.back_out.release(buffers);
+        }
+    }
+
+    fn wants_front_read(&self) -> bool {
+        let state_wants = match &self.state {
+            State::ExpectRequest => true,
+            State::Connecting(exchange) | State::Exchanging(exchange) => {
+                !exchange.request.is_done()
+            }
+            State::Piping(pipe) => !pipe.front_eof,
+            State::Answering(_) | State::Closed => false,
+        };
+        state_wants && self.front.as_ref().is_none_or(|w| !w.is_full())
+    }
+
+    fn wants_back_read(&self) -> bool {
+        let state_wants = match &self.state {
+            State::Exchanging(exchange) => !matches!(exchange.response, ResponseProgress::Done),
+            State::Piping(pipe) => !pipe.back_eof,
+            _ => false,
+        };
+        state_wants && self.back.as_ref().is_none_or(|w| !w.is_full())
+    }
+
+    /// Runs the state machine as far as the buffered bytes allow, then gives
+    /// back the buffers that are empty.
+    fn settle(&mut self, ctx: &mut HttpContext<'_>) {
+        loop {
+            let progressed = match &self.state {
+                State::ExpectRequest => self.start_request(ctx),
+                State::Exchanging(_) => self.pump_exchange(ctx),
+                State::Piping(_) => self.pump_pipe(),
+                _ => false,
+            };
+            if !progressed {
+                break;
+            }
+        }
+        self.release_buffers(ctx.buffers);
+        #[cfg(debug_assertions)]
+        self.check_invariants();
+    }
+
+    /// Parses and routes a request head if one is buffered.
+    fn start_request(&mut self, ctx: &mut HttpContext<'_>) -> bool {
+        let Some(window) = &self.front else {
+            return false;
+        };
+        if window.is_empty() {
+            return false;
+        }
+        let options = RequestOptions {
+            sticky_cookie: Some(ctx.sticky_cookie),
+        };
+        match parse_request(window.bytes(), &options, &mut self.headers) {
+            Ok(Parsed::Partial) if window.is_full() => self.refuse(HeadError::TooLarge, ctx),
+            Ok(Parsed::Partial) => return false,
+            Err(error) => self.refuse(error, ctx),
+            Ok(Parsed::Complete(head)) => self.route(head, ctx),
+        }
+        true
+    }
+
+    fn refuse(&mut self, error: HeadError, ctx: &mut HttpContext<'_>) {
+        log::debug!("request refused: {error}");
+        let status = AnswerStatus::from_code(error.status()).unwrap_or(AnswerStatus::BadRequest);
+        self.answer(status, None, ctx);
+    }
+
+    fn route(&mut self, head: super::parser::RequestHead, ctx: &mut HttpContext<'_>) {
+        let Some(window) = self.front.as_mut() else {
+            return;
+        };
+        let buf = window.bytes();
+        let host = head.host.map_or(&[][..], |h| h.of(buf));
+        let mut exchange = Box::new(Exchange::new(buf, &head, ctx.now));
+        let cluster = match ctx
+            .router
+            .lookup(host, head.path.of(buf), head.method.of(buf))
+        {
+            Some(Route::Cluster(cluster)) => cluster,
+            Some(Route::Deny) => return self.answer_logged(AnswerStatus::Forbidden, exchange, ctx),
+            None => return self.answer_logged(AnswerStatus::NotFound, exchange, ctx),
+        };
+        self.request_sticky = head.sticky.map(|s| s.of(buf).to_vec());
+        let generated;
+        let request_id = match head.request_id {
+            Some(_) => None,
+            None => {
+                generated = ctx.request_ids.next_id();
+                Some(&generated[..])
+            }
+        };
+        let out = self.back_out.fill(ctx.buffers);
+        let rewrite = RequestRewrite {
+            forwarded: &self.forwarded,
+            request_id,
+        };
+        write_request_head(out, buf, &head, &self.headers, &rewrite);
+        window.consume(head.len);
+        match &self.backend {
+            Some(link) if link.connected && link.cluster_id == *cluster => {
+                exchange.connected_at = Some(ctx.now);
+                self.state = State::Exchanging(exchange);
+            }
+            _ => {
+                if self.backend.take().is_some() {
+                    self.actions.push_back(SessionAction::CloseBackend);
+                }
+                self.backend = Some(BackendLink {
+                    cluster_id: cluster.clone(),
+                    sticky_id: None,
+                    connected: false,
+                });
+                let sticky_id = self
+                    .request_sticky
+                    .as_ref()
+                    .map(|s| String::from_utf8_lossy(s).into_owned());
+                self.actions.push_back(SessionAction::ConnectBackend {
+                    cluster_id: cluster.clone(),
+                    sticky_id,
+                });
+                self.state = State::Connecting(exchange);
+            }
+        }
+    }
+
+    /// Follows the request body, then the response, and finishes the exchange.
+    fn pump_exchange(&mut self, ctx: &mut HttpContext<'_>) -> bool {
+        let State::Exchanging(exchange) = &mut self.state else {
+            return false;
+        };
+        let mut progressed = false;
+        if let Some(window) = &self.front {
+            let unseen = &window.bytes()[exchange.request_ready..];
+            if !exchange.request.is_done() && !unseen.is_empty() {
+                match exchange.request.scan(unseen) {
+                    Ok(n) => {
+                        exchange.request_ready += n;
+                        progressed |= n > 0;
+                    }
+                    Err(error) => {
+                        log::debug!("request body refused: {error}");
+                        self.fail_exchange(AnswerStatus::BadRequest, ctx);
+                        return true;
+                    }
+                }
+            }
+        }
+        progressed |= match exchange.response {
+            ResponseProgress::Head => ResponseStep::Head,
+            ResponseProgress::Body(_) => ResponseStep::Body,
+            ResponseProgress::Done => ResponseStep::Finish,
+        }
+        .run(self, ctx);
+        progressed
+    }
+
+    fn read_response_head(&mut self, ctx: &mut HttpContext<'_>) -> bool {
+        let (State::Exchanging(exchange), Some(window)) = (&mut self.state, &mut self.back) else {
+            return false;
+        };
+        if window.is_empty() || !self.front_out.is_empty() {
+            return false;
+        }
+        let head = match parse_response(window.bytes(), exchange.head_request, &mut self.headers) {
+            Ok(Parsed::Complete(head)) => head,
+            Ok(Parsed::Partial) if !window.is_full() => return false,
+            Ok(Parsed::Partial) | Err(_) => {
+                log::debug!("invalid response head from the backend");
+                self.fail_exchange(AnswerStatus::BadGateway, ctx);
+                return true;
+            }
+        };
+        let buf = window.bytes();
+        let connection = if head.status == 101 {
+            if !exchange.upgrade {
+                self.fail_exchange(AnswerStatus::BadGateway, ctx);
+                return true;
+            }
+            ClientConnection::Upgrade
+        } else if head.is_interim() {
+            ClientConnection::KeepAlive
+        } else {
+            exchange.close_client |=
+                head.framing == BodyFraming::UntilClose || !exchange.request.is_done();
+            exchange.keep_backend = head.keep_alive;
+            exchange.log.status = head.status;
+            match (exchange.close_client, exchange.client_version) {
+                (true, _) => ClientConnection::Close,
+                (false, Version::Http10) => ClientConnection::KeepAliveHttp10,
+                (false, Version::Http11) => ClientConnection::KeepAlive,
+            }
+        };
+        let backend_sticky = self.backend.as_ref().and_then(|l| l.sticky_id.as_deref());
+        let set_cookie = match backend_sticky {
+            Some(id)
+                if !head.is_interim() && self.request_sticky.as_deref() != Some(id.as_bytes()) =>
+            {
+                Some((ctx.sticky_cookie, id.as_bytes()))
+            }
+            _ => None,
+        };
+        let out = self.front_out.fill(ctx.buffers);
+        let rewrite = ResponseRewrite {
+            connection,
+            set_cookie,
+        };
+        write_response_head(out, buf, &head, &self.headers, &rewrite);
+        window.consume(head.len);
+        exchange.response_started = true;
+        if head.status == 101 {
+            self.actions.push_back(SessionAction::Upgraded);
+            let log = exchange.finish_log(ctx.now);
+            self.actions.push_back(SessionAction::RequestFinished(log));
+            self.state = State::Piping(Pipe::default());
+        } else if !head.is_interim() {
+            let body = BodyProgress::new(head.framing);
+            exchange.response = match body {
+                BodyProgress::Done => ResponseProgress::Done,
+                body => ResponseProgress::Body(body),
+            };
+        }
+        true
+    }
+
+    fn follow_response_body(&mut self) -> bool {
+        let (State::Exchanging(exchange), Some(window)) = (&mut self.state, &self.back) else {
+            return false;
+        };
+        let ResponseProgress::Body(body) = &mut exchange.response else {
+            return false;
+        };
+        let unseen = &window.bytes()[exchange.response_ready..];
+        if unseen.is_empty() {
+            return false;
+        }
+        match body.scan(unseen) {
+            Ok(n) => {
+                exchange.response_ready += n;
+                if body.is_done() {
+                    exchange.response = ResponseProgress::Done;
+                }
+                n > 0
+            }
+            Err(error) => {
+                log::debug!("invalid response body from the backend: {error}");
+                self.abort();
+                true
+            }
+        }
+    }
+
+    /// Once the response was entirely written: next request, or close.
+    fn finish_exchange(&mut self, ctx: &mut HttpContext<'_>) -> bool {
+        let State::Exchanging(exchange) = &mut self.state else {
+            return false;
+        };
+        if exchange.response_ready > 0 || !self.front_out.is_empty() {
+            return false;
+        }
+        let log = exchange.finish_log(ctx.now);
+        let leftover = self.back.as_ref().is_some_and(|w| !w.is_empty());
+        let keep_backend = exchange.keep_backend && exchange.request.is_done() && !leftover;
+        let close_client = exchange.close_client;
+        self.actions.push_back(SessionAction::RequestFinished(log));
+        if let Some(window) = &mut self.back {
+            let all = window.bytes().len();
+            window.consume(all);
+        }
+        if !keep_backend && self.backend.take().is_some() {
+            self.actions.push_back(SessionAction::CloseBackend);
+        }
+        if close_client {
+            self.close();
+        } else {
+            self.state = State::ExpectRequest;
+        }
+        true
+    }
+
+    fn pump_pipe(&mut self) -> bool {
+        let State::Piping(pipe) = &mut self.state else {
+            return false;
+        };
+        let mut progressed = false;
+        let to_front_empty =
+            self.front_out.is_empty() && self.back.as_ref().is_none_or(Window::is_empty);
+        if pipe.back_eof && !pipe.front_shut && to_front_empty {
+            pipe.front_shut = true;
+            self.actions.push_back(SessionAction::ShutdownFrontWrite);
+            progressed = true;
+        }
+        let to_back_empty =
+            self.back_out.is_empty() && self.front.as_ref().is_none_or(Window::is_empty);
+        if pipe.front_eof && !pipe.back_shut && to_back_empty {
+            pipe.back_shut = true;
+            self.actions.push_back(SessionAction::ShutdownBackWrite);
+            progressed = true;
+        }
+        if pipe.front_shut && pipe.back_shut {
+            self.close();
+            progressed = true;
+        }
+        progressed
+    }
+
+    fn front_eof(&mut self) {
+        match &mut self.state {
+            State::ExpectRequest => self.close(),
+            State::Connecting(exchange) | State::Exchanging(exchange) => {
+                if exchange.request.is_done() {
+                    exchange.close_client = true;
+                } else {
+                    self.abort();
+                }
+            }
+            State::Piping(pipe) => pipe.front_eof = true,
+            State::Answering(_) | State::Closed => {}
+        }
+    }
+
+    fn back_eof(&mut self, ctx: &mut HttpContext<'_>, error: bool) {
+        match &mut self.state {
+            State::Exchanging(exchange) => match &exchange.response {
+                ResponseProgress::Body(BodyProgress::UntilClose) if !error => {
+                    exchange.response = ResponseProgress::Done;
+                    exchange.keep_backend = false;
+                }
+                ResponseProgress::Done => exchange.keep_backend = false,
+                _ => self.fail_exchange(AnswerStatus::BadGateway, ctx),
+            },
+            State::Piping(pipe) if !error => pipe.back_eof = true,
+            State::Piping(_) => self.abort(),
+            _ => {
+                if self.backend.take().is_some() {
+                    self.actions.push_back(SessionAction::CloseBackend);
+                }
+            }
+        }
+    }
+
+    /// The exchange cannot go on: answer `status` if the client has seen
+    /// nothing of the response yet, else close.
+    fn fail_exchange(&mut self, status: AnswerStatus, ctx: &mut HttpContext<'_>) {
+        let exchange = match std::mem::replace(&mut self.state, State::ExpectRequest) {
+            State::Connecting(exchange) | State::Exchanging(exchange) => exchange,
+            other => {
+                self.state = other;
+                return self.abort();
+            }
+        };
+        if exchange.response_started {
+            return self.abort();
+        }
+        self.front_out.release(ctx.buffers);
+        self.answer_logged(status, exchange, ctx);
+    }
+
+    fn answer(&mut self, status: AnswerStatus, cluster: Option<&str>, ctx: &mut HttpContext<'_>) {
+        let answer = Rc::clone(ctx.answers.get(status, cluster));
+        let mut log = RequestLog::empty();
+        log.status = status.code();
+        log.bytes_out = answer.len() as u64;
+        self.start_answer(answer, log);
+    }
+
+    fn answer_logged(
+        &mut self,
+        status: AnswerStatus,
+        mut exchange: Box<Exchange>,
+        ctx: &mut HttpContext<'_>,
+    ) {
+        let cluster = self.backend.as_ref().map(|l| l.cluster_id.as_str());
+        let answer = Rc::clone(ctx.answers.get(status, cluster));
+        let mut log = exchange.finish_log(ctx.now);
+        log.status = status.code();
+        log.bytes_out = answer.len() as u64;
+        self.start_answer(answer, log);
+    }
+
+    fn start_answer(&mut self, answer: Rc<[u8]>, log: RequestLog) {
+        if self.backend.take().is_some() {
+            self.actions.push_back(SessionAction::CloseBackend);
+        }
+        self.actions.push_back(SessionAction::RequestFinished(log));
+        self.state = State::Answering(Answering { answer, written: 0 });
+    }
+
+    /// Drops both connections now.
+    fn abort(&mut self) {
+        if self.backend.take().is_some() {
+            self.actions.push_back(SessionAction::CloseBackend);
+        }
+        self.close();
+    }
+
+    fn close(&mut self) {
+        if !matches!(self.state, State::Closed) {
+            self.state = State::Closed;
+            self.actions.push_back(SessionAction::Close);
+        }
+    }
+
+    /// Panics when the session's bookkeeping is inconsistent (debug builds).
+    #[cfg(debug_assertions)]
+    pub fn check_invariants(&self) {
+        let front_len = self.front.as_ref().map_or(0, |w| w.bytes().len());
+        let back_len = self.back.as_ref().map_or(0, |w| w.bytes().len());
+        match &self.state {
+            State::Exchanging(exchange) => {
+                assert!(
+                    exchange.request_ready <= front_len,
+                    "request bytes beyond the buffer"
+                );
+                assert!(
+                    exchange.response_ready <= back_len,
+                    "response bytes beyond the buffer"
+                );
+                assert!(
+                    self.backend.as_ref().is_some_and(|l| l.connected),
+                    "exchanging without a connected backend"
+                );
+            }
+            State::Connecting(_) => {
+                assert!(self.backend.as_ref().is_some_and(|l| !l.connected));
+            }
+            State::ExpectRequest => {
+                assert!(self.back_out.is_empty() && self.front_out.is_empty());
+                assert!(self.back.is_none(), "backend bytes kept between requests");
+            }
+            State::Answering(answering) => {
+                assert!(self.backend.is_none() && answering.written <= answering.answer.len());
+            }
+            State::Piping(_) | State::Closed => {}
+        }
+    }
+}
+
+/// What the response side of an exchange does next.
+enum ResponseStep {
+    Head,
+    Body,
+    Finish,
+}
+
+impl ResponseStep {
+    fn run(self, session: &mut HttpSession, ctx: &mut HttpContext<'_>) -> bool {
+        match self {
+            ResponseStep::Head => session.read_response_head(ctx),
+            ResponseStep::Body => session.follow_response_body(),
+            ResponseStep::Finish => session.finish_exchange(ctx),
+        }
+    }
+}
+
+fn take_window(buffers: &mut dyn BufferSource, size: usize) -> Window {
+    let mut buffer = buffers.take();
+    if buffer.len() < size {
+        buffer.resize(size, 0);
+    }
+    Window::new(buffer)
+}
+
+#[cfg(test)]
+mod tests;

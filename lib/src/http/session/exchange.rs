@@ -1,0 +1,212 @@
+//! One request/response exchange: body progress on both sides and the facts
+//! the response decisions and the access log need.
+
+use std::time::{Duration, Instant};
+
+use crate::http::{
+    chunked::{ChunkError, ChunkedScanner},
+    parser::{BodyFraming, RequestHead, Version},
+};
+
+/// Where a body stands.
+#[derive(Debug, Clone)]
+pub(crate) enum BodyProgress {
+    /// This many bytes left.
+    Remaining(u64),
+    /// Chunked, followed by the scanner.
+    Chunked(ChunkedScanner),
+    /// Until the backend closes.
+    UntilClose,
+    /// Complete.
+    Done,
+}
+
+impl BodyProgress {
+    pub(crate) fn new(framing: BodyFraming) -> Self {
+        match framing {
+            BodyFraming::None | BodyFraming::ContentLength(0) => BodyProgress::Done,
+            BodyFraming::ContentLength(n) => BodyProgress::Remaining(n),
+            BodyFraming::Chunked => BodyProgress::Chunked(ChunkedScanner::new()),
+            BodyFraming::UntilClose => BodyProgress::UntilClose,
+        }
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        matches!(self, BodyProgress::Done)
+    }
+
+    /// Follows `new` bytes; returns how many belong to the body.
+    pub(crate) fn scan(&mut self, new: &[u8]) -> Result<usize, ChunkError> {
+        match self {
+            BodyProgress::Remaining(left) => {
+                let take = usize::try_from(*left).unwrap_or(usize::MAX).min(new.len());
+                // `take` is at most `left`.
+                *left -= take as u64;
+                if *left == 0 {
+                    *self = BodyProgress::Done;
+                }
+                Ok(take)
+            }
+            BodyProgress::Chunked(scanner) => {
+                let progress = scanner.feed(new)?;
+                if progress.done {
+                    *self = BodyProgress::Done;
+                }
+                Ok(progress.consumed)
+            }
+            BodyProgress::UntilClose => Ok(new.len()),
+            BodyProgress::Done => Ok(0),
+        }
+    }
+}
+
+/// Where the response stands.
+#[derive(Debug, Clone)]
+pub(crate) enum ResponseProgress {
+    /// Waiting for a (final or interim) head.
+    Head,
+    /// Forwarding the body.
+    Body(BodyProgress),
+    /// Complete.
+    Done,
+}
+
+/// The longest method + host + path text kept for the access log.
+const LOG_TEXT_LEN: usize = 320;
+
+/// What the access log line of one request needs; fixed size, no heap.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RequestLog {
+    /// Status sent to the client (0 if none was).
+    pub status: u16,
+    /// Request bytes forwarded to the backend (head as rewritten and body).
+    pub bytes_in: u64,
+    /// Response bytes sent to the client.
+    pub bytes_out: u64,
+    /// From the request head to the backend connection being ready.
+    pub connect_time: Option<Duration>,
+    /// From the backend connection being ready to the first response byte.
+    pub response_time: Option<Duration>,
+    /// From the request head to the end of the response.
+    pub total_time: Duration,
+    text: [u8; LOG_TEXT_LEN],
+    method_len: u16,
+    host_len: u16,
+    path_len: u16,
+}
+
+impl std::fmt::Debug for RequestLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestLog")
+            .field("status", &self.status)
+            .field("method", &String::from_utf8_lossy(self.method()))
+            .field("host", &String::from_utf8_lossy(self.host()))
+            .field("path", &String::from_utf8_lossy(self.path()))
+            .field("bytes_in", &self.bytes_in)
+            .field("bytes_out", &self.bytes_out)
+            .finish()
+    }
+}
+
+impl RequestLog {
+    pub(crate) fn empty() -> Self {
+        RequestLog {
+            status: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            connect_time: None,
+            response_time: None,
+            total_time: Duration::ZERO,
+            text: [0; LOG_TEXT_LEN],
+            method_len: 0,
+            host_len: 0,
+            path_len: 0,
+        }
+    }
+
+    /// Records method, host and path (each truncated to what fits).
+    fn describe(&mut self, method: &[u8], host: &[u8], path: &[u8]) {
+        let mut at = 0;
+        let mut put = |part: &[u8], text: &mut [u8; LOG_TEXT_LEN]| {
+            let n = part.len().min(LOG_TEXT_LEN - at).min(usize::from(u16::MAX));
+            text[at..at + n].copy_from_slice(&part[..n]);
+            at += n;
+            // `n` is capped at u16::MAX above.
+            n as u16
+        };
+        self.method_len = put(method, &mut self.text);
+        self.host_len = put(host, &mut self.text);
+        self.path_len = put(path, &mut self.text);
+    }
+
+    /// Request method.
+    pub fn method(&self) -> &[u8] {
+        &self.text[..usize::from(self.method_len)]
+    }
+
+    /// Host the request was routed on (empty if none).
+    pub fn host(&self) -> &[u8] {
+        let start = usize::from(self.method_len);
+        &self.text[start..start + usize::from(self.host_len)]
+    }
+
+    /// Request path (without query), truncated for long paths.
+    pub fn path(&self) -> &[u8] {
+        let start = usize::from(self.method_len) + usize::from(self.host_len);
+        &self.text[start..start + usize::from(self.path_len)]
+    }
+}
+
+/// One request and its response.
+#[derive(Debug, Clone)]
+pub(crate) struct Exchange {
+    pub(crate) request: BodyProgress,
+    /// Bytes at the front of the client buffer that belong to the request body.
+    pub(crate) request_ready: usize,
+    pub(crate) response: ResponseProgress,
+    /// Bytes at the front of the backend buffer that belong to the response.
+    pub(crate) response_ready: usize,
+    pub(crate) client_version: Version,
+    /// The client connection closes after this exchange.
+    pub(crate) close_client: bool,
+    /// The backend connection may serve another request afterwards.
+    pub(crate) keep_backend: bool,
+    pub(crate) head_request: bool,
+    pub(crate) upgrade: bool,
+    /// Some response byte (interim included) was queued for the client.
+    pub(crate) response_started: bool,
+    pub(crate) started_at: Instant,
+    pub(crate) connected_at: Option<Instant>,
+    pub(crate) log: RequestLog,
+}
+
+impl Exchange {
+    pub(crate) fn new(buf: &[u8], head: &RequestHead, now: Instant) -> Self {
+        let mut log = RequestLog::empty();
+        let host = head.host.map_or(&[][..], |h| h.of(buf));
+        log.describe(head.method.of(buf), host, head.path.of(buf));
+        Exchange {
+            request: BodyProgress::new(head.framing),
+            request_ready: 0,
+            response: ResponseProgress::Head,
+            response_ready: 0,
+            client_version: head.version,
+            close_client: !head.keep_alive,
+            keep_backend: false,
+            head_request: head.is_head,
+            upgrade: head.upgrade,
+            response_started: false,
+            started_at: now,
+            connected_at: None,
+            log,
+        }
+    }
+
+    pub(crate) fn finish_log(&mut self, now: Instant) -> RequestLog {
+        self.log.total_time = now.saturating_duration_since(self.started_at);
+        self.log.connect_time = self
+            .connected_at
+            .map(|c| c.saturating_duration_since(self.started_at));
+        self.log
+    }
+}
