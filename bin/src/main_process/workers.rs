@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -461,7 +462,10 @@ fn spawn_process(launch: &Launch, id: u32) -> anyhow::Result<(Child, UnixStream)
         .args(["--max-connections", &launch.max_connections.to_string()])
         .args(["--buffer-size", &launch.buffer_size.to_string()])
         .args(["--log-level", &launch.log_level])
-        .stdin(Stdio::null());
+        .stdin(Stdio::null())
+        // Its own process group, so that a terminal's Ctrl-C reaches main only and
+        // main decides how the workers stop.
+        .process_group(0);
     sys::prepare_worker_command(&mut command, parent_pid, child_fd);
     let child = command
         .spawn()
