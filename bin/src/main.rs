@@ -1,10 +1,20 @@
 //! The `sluice` binary: one executable for the main process, its workers and
-//! the `ctl` client. Each subcommand lives in its own module; this file only
+//! the `ctl` client. `sluice start` runs the main process, which spawns and
+//! supervises the workers (`sluice worker`, hidden) and serves the command
+//! socket that `sluice ctl` talks to (see `shared/ARCHITECTURE.md`,
+//! "Processes"). Each subcommand lives in its own module; this file only
 //! declares the command line and dispatches.
-#![forbid(unsafe_code)]
+// Denied rather than forbidden so that `sys`, the one module of OS calls, can allow it.
+#![deny(unsafe_code)]
 
 mod config_check;
+mod ctl;
+mod demo;
+mod main_process;
+mod sys;
+mod worker_command;
 
+use std::io::Write;
 use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
@@ -20,9 +30,22 @@ struct Cli {
 /// What to do. One variant per top-level subcommand.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the main process and its workers.
+    Start {
+        /// The config file (default: the embedded default config).
+        #[arg(short = 'c', long)]
+        config: Option<PathBuf>,
+    },
+    /// Talk to a running main process.
+    Ctl(ctl::CtlArgs),
+    /// Run Sluice on the default config with two built-in demo backends.
+    Demo,
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// A worker process (started by the main process).
+    #[command(hide = true)]
+    Worker(worker_command::WorkerArgs),
 }
 
 /// `sluice config …`
@@ -39,9 +62,43 @@ enum ConfigCommand {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
-        Command::Config(ConfigCommand::Check { file }) => config_check::run(&file),
+    let result = match Cli::parse().command {
+        Command::Config(ConfigCommand::Check { file }) => return config_check::run(&file),
+        Command::Start { config } => main_process::start(config.as_deref()),
+        Command::Ctl(args) => ctl::run(args),
+        Command::Demo => demo::run(),
+        Command::Worker(args) => worker_command::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+/// Logs to stderr with `level` unless `RUST_LOG` says otherwise; each line
+/// names the process (`main` or `worker N`) because workers share the terminal.
+fn init_logging(level: &str, process: &str) {
+    let process = process.to_owned();
+    let mut builder = env_logger::Builder::new();
+    builder.parse_filters(level);
+    if let Ok(filters) = std::env::var("RUST_LOG") {
+        builder.parse_filters(&filters);
+    }
+    builder.format(move |buf, record| {
+        writeln!(
+            buf,
+            "{} {:<5} [{}] {}",
+            buf.timestamp_millis(),
+            record.level(),
+            process,
+            record.args()
+        )
+    });
+    // A second initialization keeps the first.
+    let _ = builder.try_init();
 }
 
 #[cfg(test)]
@@ -58,8 +115,20 @@ mod tests {
     #[test]
     fn config_check_takes_a_file() {
         let cli = Cli::try_parse_from(["sluice", "config", "check", "a.toml"]).expect("valid");
-        let Command::Config(ConfigCommand::Check { file }) = cli.command;
+        let Command::Config(ConfigCommand::Check { file }) = cli.command else {
+            panic!("not config check");
+        };
         assert_eq!(file, PathBuf::from("a.toml"));
         assert!(Cli::try_parse_from(["sluice", "config", "check"]).is_err());
+    }
+
+    #[test]
+    fn worker_takes_its_id_and_channel_fd() {
+        let cli = Cli::try_parse_from(["sluice", "worker", "--id", "3", "--channel-fd", "7"])
+            .expect("valid");
+        let Command::Worker(args) = cli.command else {
+            panic!("not worker");
+        };
+        assert_eq!((args.id, args.channel_fd, args.buffer_size), (3, 7, 16_384));
     }
 }

@@ -1,0 +1,108 @@
+//! `sluice ctl listener …`.
+
+use clap::{Args, Subcommand};
+use sluice_command::proto::{self, request::RequestType};
+
+use super::{parse_address, parse_millis, ProtocolArg};
+
+/// Listener commands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ListenerCommand {
+    /// Every listener with its activation state.
+    List,
+    /// Adds a listener (each worker binds it).
+    Add(AddListenerArgs),
+    /// Removes a listener.
+    Remove(ListenerRef),
+    /// Starts accepting on a listener.
+    Activate(ListenerRef),
+    /// Stops accepting on a listener; open sessions go on.
+    Deactivate(ListenerRef),
+}
+
+/// Names a listener.
+#[derive(Debug, Args)]
+pub(crate) struct ListenerRef {
+    /// Its protocol.
+    #[arg(long, value_enum)]
+    protocol: ProtocolArg,
+    /// Its address (IP:PORT).
+    #[arg(long)]
+    address: String,
+}
+
+/// Arguments of `listener add`.
+#[derive(Debug, Args)]
+pub(crate) struct AddListenerArgs {
+    #[command(flatten)]
+    listener: ListenerRef,
+    /// Idle time allowed on the client side.
+    #[arg(long, default_value = "60s")]
+    front_timeout: String,
+    /// Idle time allowed on the backend side.
+    #[arg(long, default_value = "30s")]
+    back_timeout: String,
+    /// Time allowed to connect to a backend.
+    #[arg(long, default_value = "3s")]
+    connect_timeout: String,
+    /// Time allowed to receive a whole request head.
+    #[arg(long, default_value = "10s")]
+    request_timeout: String,
+    /// Expect a PROXY protocol header on each connection.
+    #[arg(long)]
+    expect_proxy: bool,
+}
+
+impl ListenerCommand {
+    /// The request this command sends.
+    pub(crate) fn to_request(&self) -> anyhow::Result<RequestType> {
+        Ok(match self {
+            ListenerCommand::List => RequestType::QueryListeners(proto::QueryListeners {}),
+            ListenerCommand::Add(args) => args.to_request()?,
+            ListenerCommand::Remove(listener) => {
+                RequestType::RemoveListener(proto::RemoveListener {
+                    address: parse_address(&listener.address)?,
+                    protocol: listener.protocol.to_proto(),
+                })
+            }
+            ListenerCommand::Activate(listener) => {
+                RequestType::ActivateListener(proto::ActivateListener {
+                    address: parse_address(&listener.address)?,
+                    protocol: listener.protocol.to_proto(),
+                })
+            }
+            ListenerCommand::Deactivate(listener) => {
+                RequestType::DeactivateListener(proto::DeactivateListener {
+                    address: parse_address(&listener.address)?,
+                    protocol: listener.protocol.to_proto(),
+                })
+            }
+        })
+    }
+}
+
+impl AddListenerArgs {
+    fn to_request(&self) -> anyhow::Result<RequestType> {
+        let address = parse_address(&self.listener.address)?;
+        let timeouts = proto::Timeouts {
+            front_timeout_ms: parse_millis(&self.front_timeout)?,
+            back_timeout_ms: parse_millis(&self.back_timeout)?,
+            connect_timeout_ms: parse_millis(&self.connect_timeout)?,
+            request_timeout_ms: parse_millis(&self.request_timeout)?,
+        };
+        Ok(match self.listener.protocol {
+            ProtocolArg::Http => RequestType::AddHttpListener(proto::HttpListener {
+                address,
+                timeouts,
+                answers: Vec::new(),
+                expect_proxy: self.expect_proxy,
+                sticky_cookie_name: None,
+            }),
+            ProtocolArg::Tcp => RequestType::AddTcpListener(proto::TcpListener {
+                address,
+                timeouts,
+                expect_proxy: self.expect_proxy,
+            }),
+        })
+    }
+}

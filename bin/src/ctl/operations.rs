@@ -1,0 +1,97 @@
+//! `sluice ctl metrics|reload|state|shutdown`: operations on the whole instance.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use sluice_command::proto::{self, request::RequestType};
+
+use super::absolute;
+
+/// Arguments of `metrics`.
+#[derive(Debug, Args)]
+pub(crate) struct MetricsArgs {
+    /// Only this cluster.
+    #[arg(long)]
+    cluster: Option<String>,
+    /// Only this backend.
+    #[arg(long)]
+    backend: Option<String>,
+}
+
+impl MetricsArgs {
+    /// The request this command sends.
+    pub(crate) fn to_request(&self) -> RequestType {
+        RequestType::QueryMetrics(proto::QueryMetrics {
+            cluster_id: self.cluster.clone(),
+            backend_id: self.backend.clone(),
+        })
+    }
+}
+
+/// Arguments of `reload`.
+#[derive(Debug, Args)]
+pub(crate) struct ReloadArgs {
+    /// The config file to load (default: the one the main process was started with).
+    #[arg(short = 'c', long)]
+    config: Option<PathBuf>,
+}
+
+impl ReloadArgs {
+    /// The request this command sends.
+    pub(crate) fn to_request(&self) -> anyhow::Result<RequestType> {
+        let path = self.config.as_deref().map(absolute).transpose()?;
+        Ok(RequestType::ReloadConfiguration(
+            proto::ReloadConfiguration { path },
+        ))
+    }
+}
+
+/// `state save|load`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum StateCommand {
+    /// Writes the current state to a file.
+    Save {
+        /// The file to write.
+        #[arg(short = 'f', long)]
+        file: PathBuf,
+    },
+    /// Makes the state equal to a saved one, applying the difference.
+    Load {
+        /// The file to read.
+        #[arg(short = 'f', long)]
+        file: PathBuf,
+    },
+}
+
+impl StateCommand {
+    /// The request this command sends.
+    pub(crate) fn to_request(&self) -> anyhow::Result<RequestType> {
+        Ok(match self {
+            StateCommand::Save { file } => RequestType::SaveState(proto::SaveState {
+                path: absolute(file)?,
+            }),
+            StateCommand::Load { file } => RequestType::LoadState(proto::LoadState {
+                path: absolute(file)?,
+            }),
+        })
+    }
+}
+
+/// Arguments of `shutdown`.
+#[derive(Debug, Args)]
+pub(crate) struct ShutdownArgs {
+    /// Close every connection at once instead of draining.
+    #[arg(long)]
+    hard: bool,
+}
+
+impl ShutdownArgs {
+    /// The request this command sends.
+    pub(crate) fn to_request(&self) -> RequestType {
+        if self.hard {
+            RequestType::HardStop(proto::HardStop {})
+        } else {
+            RequestType::SoftStop(proto::SoftStop {})
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! Human-readable rendering of answers: aligned tables and one-line events.
+
+use sluice_command::proto::{self, response_content::ContentType, Response};
+
+use super::{cluster::ClusterCommand, CtlCommand};
+
+/// A text table whose columns are as wide as their widest cell.
+#[derive(Debug)]
+pub(crate) struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// A table with these column headers.
+    pub(crate) fn new(headers: &[&str]) -> Table {
+        Table {
+            headers: headers.iter().map(|h| (*h).to_owned()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Appends a row; missing cells are blank, extra cells are dropped.
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    /// The table, one line per row, columns separated by two spaces.
+    pub(crate) fn render(&self) -> String {
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let mut text = String::new();
+        for row in std::iter::once(&self.headers).chain(&self.rows) {
+            let cells: Vec<String> = widths
+                .iter()
+                .enumerate()
+                .map(|(i, width)| {
+                    let cell = row.get(i).map(String::as_str).unwrap_or("");
+                    format!("{cell:<width$}")
+                })
+                .collect();
+            text.push_str(cells.join("  ").trim_end());
+            text.push('\n');
+        }
+        text
+    }
+}
+
+/// The answer to `command` as text; empty when there is nothing to say.
+pub(crate) fn render(command: &CtlCommand, response: &Response) -> String {
+    let content = response
+        .content
+        .as_ref()
+        .and_then(|c| c.content_type.as_ref());
+    match content {
+        Some(ContentType::Workers(workers)) => workers_table(workers),
+        Some(ContentType::Clusters(list)) => match command {
+            CtlCommand::Cluster(ClusterCommand::Show { .. }) => clusters_detail(list),
+            _ => clusters_table(list),
+        },
+        Some(ContentType::Frontends(list)) => frontends_table(list),
+        Some(ContentType::Listeners(list)) => listeners_table(list),
+        Some(ContentType::Reload(summary)) => reload_summary(&response.message, summary),
+        Some(ContentType::Metrics(metrics)) => metrics_table(metrics),
+        Some(ContentType::WorkerMetrics(metrics)) => metrics_table(&proto::AggregatedMetrics {
+            workers: vec![metrics.clone()],
+            total: None,
+        }),
+        Some(ContentType::Event(event)) => format!("{}\n", event_line(event)),
+        Some(ContentType::State(dump)) => {
+            format!("{} ({} requests)\n", response.message, dump.requests.len())
+        }
+        None if response.message.is_empty() => String::new(),
+        None => format!("{}\n", response.message),
+    }
+}
+
+/// `status`.
+pub(crate) fn workers_table(workers: &proto::WorkerStatuses) -> String {
+    let mut table = Table::new(&["WORKER", "PID", "STATE", "RESTARTS", "SESSIONS"]);
+    for worker in &workers.workers {
+        let state = proto::WorkerRunState::try_from(worker.state)
+            .map(|s| s.as_str_name().to_lowercase().replace('_', " "))
+            .unwrap_or_else(|_| format!("unknown ({})", worker.state));
+        table.row(vec![
+            worker.id.to_string(),
+            worker.pid.to_string(),
+            state,
+            worker.restarts.to_string(),
+            worker.sessions.to_string(),
+        ]);
+    }
+    table.render()
+}
+
+/// `cluster list`.
+pub(crate) fn clusters_table(list: &proto::ClusterList) -> String {
+    let mut table = Table::new(&["CLUSTER", "PROTOCOL", "LB", "BACKENDS", "FRONTENDS"]);
+    for info in &list.clusters {
+        let backends: Vec<String> = info.backends.iter().map(backend_cell).collect();
+        let frontends: Vec<String> = info
+            .http_frontends
+            .iter()
+            .map(http_route)
+            .chain(info.tcp_frontends.iter().map(|f| f.address.clone()))
+            .collect();
+        table.row(vec![
+            info.cluster.cluster_id.clone(),
+            protocol_name(info.cluster.protocol),
+            algorithm_name(info.cluster.load_balancing),
+            dash_if_empty(backends.join(", ")),
+            dash_if_empty(frontends.join(", ")),
+        ]);
+    }
+    table.render()
+}
+
+/// `cluster show ID`.
+fn clusters_detail(list: &proto::ClusterList) -> String {
+    let mut text = String::new();
+    for info in &list.clusters {
+        let cluster = &info.cluster;
+        text.push_str(&format!("cluster {}\n", cluster.cluster_id));
+        text.push_str(&format!(
+            "  protocol:       {}\n",
+            protocol_name(cluster.protocol)
+        ));
+        text.push_str(&format!(
+            "  load balancing: {}\n",
+            algorithm_name(cluster.load_balancing)
+        ));
+        text.push_str(&format!("  sticky session: {}\n", cluster.sticky_session));
+        if let Some(check) = &cluster.health_check {
+            text.push_str(&format!(
+                "  health check:   GET {} every {} ms (timeout {} ms, up after {}, down after {})\n",
+                check.uri, check.interval_ms, check.timeout_ms, check.healthy_threshold, check.unhealthy_threshold
+            ));
+        }
+        let mut backends = Table::new(&["BACKEND", "ADDRESS", "WEIGHT", "BACKUP", "STICKY ID"]);
+        for backend in &info.backends {
+            backends.row(vec![
+                backend.backend_id.clone(),
+                backend.address.clone(),
+                backend.weight.to_string(),
+                backend.backup.to_string(),
+                backend.sticky_id.clone().unwrap_or_else(|| "-".to_owned()),
+            ]);
+        }
+        text.push_str(&indent(&backends.render()));
+        let frontends = proto::FrontendList {
+            http_frontends: info.http_frontends.clone(),
+            tcp_frontends: info.tcp_frontends.clone(),
+        };
+        text.push_str(&indent(&frontends_table(&frontends)));
+    }
+    text
+}
+
+/// `frontend list`.
+pub(crate) fn frontends_table(list: &proto::FrontendList) -> String {
+    let mut table = Table::new(&[
+        "PROTOCOL", "LISTENER", "HOSTNAME", "PATH", "METHOD", "CLUSTER",
+    ]);
+    for frontend in &list.http_frontends {
+        table.row(vec![
+            "http".to_owned(),
+            frontend.address.clone(),
+            frontend.hostname.clone(),
+            path_rule(&frontend.path),
+            frontend.method.clone().unwrap_or_else(|| "*".to_owned()),
+            frontend
+                .cluster_id
+                .clone()
+                .unwrap_or_else(|| "(deny)".to_owned()),
+        ]);
+    }
+    for frontend in &list.tcp_frontends {
+        table.row(vec![
+            "tcp".to_owned(),
+            frontend.address.clone(),
+            "-".to_owned(),
+            "-".to_owned(),
+            "-".to_owned(),
+            frontend.cluster_id.clone(),
+        ]);
+    }
+    table.render()
+}
+
+/// `listener list`.
+pub(crate) fn listeners_table(list: &proto::ListenerList) -> String {
+    let mut table = Table::new(&[
+        "PROTOCOL", "ADDRESS", "ACTIVE", "FRONT", "BACK", "CONNECT", "REQUEST",
+    ]);
+    for info in &list.listeners {
+        let (protocol, address, timeouts) = match (&info.http, &info.tcp) {
+            (Some(http), _) => ("http", &http.address, &http.timeouts),
+            (None, Some(tcp)) => ("tcp", &tcp.address, &tcp.timeouts),
+            (None, None) => continue,
+        };
+        table.row(vec![
+            protocol.to_owned(),
+            address.clone(),
+            if info.active { "yes" } else { "no" }.to_owned(),
+            format!("{}ms", timeouts.front_timeout_ms),
+            format!("{}ms", timeouts.back_timeout_ms),
+            format!("{}ms", timeouts.connect_timeout_ms),
+            format!("{}ms", timeouts.request_timeout_ms),
+        ]);
+    }
+    table.render()
+}
+
+fn reload_summary(message: &str, summary: &proto::ReloadSummary) -> String {
+    let mut text = format!("{message}\n");
+    for added in &summary.added {
+        text.push_str(&format!("  + {added}\n"));
+    }
+    for removed in &summary.removed {
+        text.push_str(&format!("  - {removed}\n"));
+    }
+    text
+}
+
+fn metrics_table(metrics: &proto::AggregatedMetrics) -> String {
+    let mut table = Table::new(&["WORKER", "SCOPE", "NAME", "VALUE"]);
+    let total = metrics.total.iter().map(|m| ("total".to_owned(), m));
+    let workers = metrics.workers.iter().map(|m| (m.worker_id.to_string(), m));
+    for (worker, metrics) in total.chain(workers) {
+        for value in &metrics.proxy {
+            table.row(vec![
+                worker.clone(),
+                "proxy".to_owned(),
+                value.name.clone(),
+                value.value.to_string(),
+            ]);
+        }
+        for cluster in &metrics.clusters {
+            for value in &cluster.values {
+                table.row(vec![
+                    worker.clone(),
+                    cluster.cluster_id.clone(),
+                    value.name.clone(),
+                    value.value.to_string(),
+                ]);
+            }
+            for backend in &cluster.backends {
+                let scope = format!("{}/{}", cluster.cluster_id, backend.backend_id);
+                for value in &backend.values {
+                    table.row(vec![
+                        worker.clone(),
+                        scope.clone(),
+                        value.name.clone(),
+                        value.value.to_string(),
+                    ]);
+                }
+            }
+        }
+    }
+    table.render()
+}
+
+/// One event on one line: its kind, then what it concerns as `key=value`.
+pub(crate) fn event_line(event: &proto::Event) -> String {
+    let kind = proto::EventKind::try_from(event.kind)
+        .map(|k| k.as_str_name().to_owned())
+        .unwrap_or_else(|_| format!("UNKNOWN_{}", event.kind));
+    let mut line = kind;
+    let fields = [
+        ("cluster", event.cluster_id.clone()),
+        ("backend", event.backend_id.clone()),
+        ("address", event.address.clone()),
+        ("worker", event.worker_id.map(|id| id.to_string())),
+    ];
+    for (key, value) in fields {
+        if let Some(value) = value {
+            line.push_str(&format!(" {key}={value}"));
+        }
+    }
+    line
+}
+
+fn backend_cell(backend: &proto::Backend) -> String {
+    if backend.backend_id == backend.address {
+        backend.address.clone()
+    } else {
+        format!("{} ({})", backend.backend_id, backend.address)
+    }
+}
+
+fn http_route(frontend: &proto::HttpFrontend) -> String {
+    format!("{}{}", frontend.hostname, frontend.path.value)
+}
+
+fn path_rule(rule: &proto::PathRule) -> String {
+    match proto::PathRuleKind::try_from(rule.kind) {
+        Ok(proto::PathRuleKind::Exact) => format!("={}", rule.value),
+        Ok(proto::PathRuleKind::Regex) => format!("~{}", rule.value),
+        _ => rule.value.clone(),
+    }
+}
+
+fn protocol_name(protocol: i32) -> String {
+    proto::ListenerProtocol::try_from(protocol)
+        .map(|p| p.as_str_name().to_lowercase())
+        .unwrap_or_else(|_| protocol.to_string())
+}
+
+fn algorithm_name(algorithm: i32) -> String {
+    proto::LoadBalancingAlgorithm::try_from(algorithm)
+        .map(|a| a.as_str_name().to_lowercase().replace('_', "-"))
+        .unwrap_or_else(|_| algorithm.to_string())
+}
+
+fn dash_if_empty(text: String) -> String {
+    if text.is_empty() {
+        "-".to_owned()
+    } else {
+        text
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|line| format!("  {line}\n")).collect()
+}

@@ -1,0 +1,314 @@
+//! Command line → request conversion and table rendering.
+
+use clap::Parser;
+use sluice_command::proto::{self, request::RequestType};
+
+use super::output::{clusters_table, event_line, workers_table, Table};
+use super::{build_request, CtlArgs};
+
+#[derive(Debug, Parser)]
+struct TestCli {
+    #[command(flatten)]
+    ctl: CtlArgs,
+}
+
+fn request_of(line: &str) -> anyhow::Result<RequestType> {
+    let args = std::iter::once("ctl").chain(line.split_whitespace());
+    let cli = TestCli::try_parse_from(args).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(build_request(&cli.ctl.command)?
+        .request_type
+        .expect("a request type"))
+}
+
+#[test]
+fn cluster_add_maps_every_option() {
+    let request = request_of(
+        "cluster add --id api --protocol tcp --lb power-of-two --metric connect-time --sticky",
+    )
+    .expect("valid");
+    let RequestType::AddCluster(cluster) = request else {
+        panic!("not AddCluster: {request:?}")
+    };
+    assert_eq!(cluster.cluster_id, "api");
+    assert_eq!(cluster.protocol, proto::ListenerProtocol::Tcp as i32);
+    assert_eq!(
+        cluster.load_balancing,
+        proto::LoadBalancingAlgorithm::PowerOfTwo as i32
+    );
+    assert_eq!(cluster.load_metric, proto::LoadMetric::ConnectTime as i32);
+    assert!(cluster.sticky_session);
+}
+
+#[test]
+fn cluster_add_defaults_to_http_round_robin() {
+    let RequestType::AddCluster(cluster) = request_of("cluster add --id web").expect("valid")
+    else {
+        panic!("not AddCluster")
+    };
+    assert_eq!(cluster.protocol, proto::ListenerProtocol::Http as i32);
+    assert_eq!(
+        cluster.load_balancing,
+        proto::LoadBalancingAlgorithm::RoundRobin as i32
+    );
+    assert!(!cluster.sticky_session);
+}
+
+#[test]
+fn cluster_queries() {
+    let list = request_of("cluster list").expect("valid");
+    assert_eq!(
+        list,
+        RequestType::QueryClusters(proto::QueryClusters {
+            filter: Some(proto::query_clusters::Filter::All(true))
+        })
+    );
+    let show = request_of("cluster show api").expect("valid");
+    assert_eq!(
+        show,
+        RequestType::QueryClusters(proto::QueryClusters {
+            filter: Some(proto::query_clusters::Filter::ClusterId("api".to_owned()))
+        })
+    );
+    assert_eq!(
+        request_of("cluster remove api").expect("valid"),
+        RequestType::RemoveCluster("api".to_owned())
+    );
+}
+
+#[test]
+fn backend_add_defaults_its_id_to_the_address() {
+    let request =
+        request_of("backend add --cluster api --address 127.0.0.1:9001 --weight 7 --backup")
+            .expect("valid");
+    let RequestType::AddBackend(add) = request else {
+        panic!("not AddBackend")
+    };
+    assert_eq!(add.backend.cluster_id, "api");
+    assert_eq!(add.backend.backend_id, "127.0.0.1:9001");
+    assert_eq!(add.backend.address, "127.0.0.1:9001");
+    assert_eq!(add.backend.weight, 7);
+    assert!(add.backend.backup);
+    assert_eq!(add.backend.sticky_id, None);
+}
+
+#[test]
+fn malformed_addresses_are_refused_before_sending() {
+    for line in [
+        "backend add --cluster api --address localhost:80",
+        "backend add --cluster api --address 127.0.0.1",
+        "backend remove --cluster api --address 300.0.0.1:80",
+        "frontend tcp add --listener nowhere --cluster api",
+        "listener add --protocol tcp --address 127.0.0.1:99999",
+    ] {
+        let error = request_of(line).expect_err(line).to_string();
+        assert!(error.contains("invalid address"), "{line}: {error}");
+    }
+}
+
+#[test]
+fn http_frontend_with_path_and_method() {
+    let line = "frontend http add --listener 127.0.0.1:8080 --cluster api --hostname example.com \
+                --path /v1 --path-type exact --method GET";
+    let RequestType::AddHttpFrontend(frontend) = request_of(line).expect("valid") else {
+        panic!("not http add")
+    };
+    assert_eq!(frontend.address, "127.0.0.1:8080");
+    assert_eq!(frontend.hostname, "example.com");
+    assert_eq!(
+        frontend.path,
+        proto::PathRule {
+            kind: proto::PathRuleKind::Exact as i32,
+            value: "/v1".to_owned()
+        }
+    );
+    assert_eq!(frontend.method.as_deref(), Some("GET"));
+    assert_eq!(frontend.cluster_id.as_deref(), Some("api"));
+}
+
+#[test]
+fn tcp_frontend_remove_and_frontend_list() {
+    let request =
+        request_of("frontend tcp remove --listener 127.0.0.1:5000 --cluster db").expect("valid");
+    assert_eq!(
+        request,
+        RequestType::RemoveTcpFrontend(proto::TcpFrontend {
+            address: "127.0.0.1:5000".to_owned(),
+            cluster_id: "db".to_owned()
+        })
+    );
+    assert!(matches!(
+        request_of("frontend list").expect("valid"),
+        RequestType::QueryFrontends(_)
+    ));
+}
+
+#[test]
+fn listener_commands() {
+    let line = "listener add --protocol http --address 127.0.0.1:8080 --front-timeout 2s --connect-timeout 250ms";
+    let RequestType::AddHttpListener(listener) = request_of(line).expect("valid") else {
+        panic!("not http listener")
+    };
+    assert_eq!(listener.timeouts.front_timeout_ms, 2_000);
+    assert_eq!(listener.timeouts.connect_timeout_ms, 250);
+    assert_eq!(listener.timeouts.back_timeout_ms, 30_000);
+    let deactivate =
+        request_of("listener deactivate --protocol tcp --address 127.0.0.1:5000").expect("valid");
+    assert_eq!(
+        deactivate,
+        RequestType::DeactivateListener(proto::DeactivateListener {
+            address: "127.0.0.1:5000".to_owned(),
+            protocol: proto::ListenerProtocol::Tcp as i32
+        })
+    );
+    assert!(
+        request_of("listener add --protocol tcp --address 127.0.0.1:1 --back-timeout soon")
+            .is_err()
+    );
+}
+
+#[test]
+fn health_check_set_and_remove() {
+    let line = "health-check set --cluster api --uri /health --interval 1s --healthy-threshold 4";
+    let RequestType::SetHealthCheck(set) = request_of(line).expect("valid") else {
+        panic!("not set health check")
+    };
+    let config = set.config.expect("a config");
+    assert_eq!(
+        (
+            config.uri.as_str(),
+            config.interval_ms,
+            config.healthy_threshold
+        ),
+        ("/health", 1_000, 4)
+    );
+    let RequestType::SetHealthCheck(remove) =
+        request_of("health-check remove --cluster api").expect("valid")
+    else {
+        panic!("not set health check")
+    };
+    assert_eq!(remove.config, None);
+    assert!(request_of("health-check set --cluster api --uri health").is_err());
+}
+
+#[test]
+fn operations() {
+    assert!(matches!(
+        request_of("shutdown").expect("valid"),
+        RequestType::SoftStop(_)
+    ));
+    assert!(matches!(
+        request_of("shutdown --hard").expect("valid"),
+        RequestType::HardStop(_)
+    ));
+    assert!(matches!(
+        request_of("status").expect("valid"),
+        RequestType::QueryStatus(_)
+    ));
+    assert!(matches!(
+        request_of("events").expect("valid"),
+        RequestType::SubscribeEvents(_)
+    ));
+    let RequestType::SaveState(save) = request_of("state save -f saved.state").expect("valid")
+    else {
+        panic!()
+    };
+    assert!(
+        save.path.starts_with('/') && save.path.ends_with("/saved.state"),
+        "{}",
+        save.path
+    );
+    let RequestType::ReloadConfiguration(reload) = request_of("reload").expect("valid") else {
+        panic!()
+    };
+    assert_eq!(reload.path, None);
+    let RequestType::QueryMetrics(metrics) = request_of("metrics --cluster api").expect("valid")
+    else {
+        panic!()
+    };
+    assert_eq!(metrics.cluster_id.as_deref(), Some("api"));
+}
+
+#[test]
+fn table_columns_align_on_the_widest_cell() {
+    let mut table = Table::new(&["A", "LONG HEADER"]);
+    table.row(vec!["wide cell".to_owned(), "x".to_owned()]);
+    table.row(vec!["y".to_owned()]);
+    assert_eq!(table.render(), "A          LONG HEADER\nwide cell  x\ny\n");
+}
+
+#[test]
+fn workers_table_shows_each_worker() {
+    let statuses = proto::WorkerStatuses {
+        workers: vec![
+            proto::WorkerInfo {
+                id: 0,
+                pid: 4242,
+                state: proto::WorkerRunState::Running as i32,
+                restarts: 0,
+                sessions: 3,
+            },
+            proto::WorkerInfo {
+                id: 1,
+                pid: 4243,
+                state: proto::WorkerRunState::NotAnswering as i32,
+                restarts: 2,
+                sessions: 0,
+            },
+        ],
+    };
+    let text = workers_table(&statuses);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "WORKER  PID   STATE          RESTARTS  SESSIONS");
+    assert_eq!(lines[1], "0       4242  running        0         3");
+    assert_eq!(lines[2], "1       4243  not answering  2         0");
+}
+
+#[test]
+fn clusters_table_lists_backends_and_frontends() {
+    let list = proto::ClusterList {
+        clusters: vec![proto::ClusterInformation {
+            cluster: proto::Cluster {
+                cluster_id: "db".to_owned(),
+                protocol: proto::ListenerProtocol::Tcp as i32,
+                ..Default::default()
+            },
+            backends: vec![proto::Backend {
+                cluster_id: "db".to_owned(),
+                backend_id: "primary".to_owned(),
+                address: "127.0.0.1:5432".to_owned(),
+                sticky_id: None,
+                weight: 100,
+                backup: false,
+            }],
+            http_frontends: Vec::new(),
+            tcp_frontends: vec![proto::TcpFrontend {
+                address: "127.0.0.1:6432".to_owned(),
+                cluster_id: "db".to_owned(),
+            }],
+        }],
+    };
+    let text = clusters_table(&list);
+    assert!(
+        text.starts_with("CLUSTER  PROTOCOL  LB           BACKENDS"),
+        "{text}"
+    );
+    assert!(
+        text.contains("db       tcp       round-robin  primary (127.0.0.1:5432)  127.0.0.1:6432"),
+        "{text}"
+    );
+}
+
+#[test]
+fn event_lines_name_what_they_concern() {
+    let event = proto::Event {
+        kind: proto::EventKind::BackendDown as i32,
+        worker_id: Some(1),
+        cluster_id: Some("db".to_owned()),
+        backend_id: Some("primary".to_owned()),
+        address: Some("127.0.0.1:5432".to_owned()),
+    };
+    assert_eq!(
+        event_line(&event),
+        "BACKEND_DOWN cluster=db backend=primary address=127.0.0.1:5432 worker=1"
+    );
+}

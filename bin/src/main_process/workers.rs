@@ -1,0 +1,609 @@
+//! Spawning, supervising and talking to the workers.
+//!
+//! Each worker has a slot (pid, run state, restarts, the writing half of its
+//! channel) and a supervisor thread that spawns it, replays the whole state
+//! to it, then reads its channel: answers are routed to the request waiting
+//! for them by request id, events are fanned out. When the channel ends, the
+//! supervisor reaps the process and respawns it with the same id; repeated
+//! quick crashes back off exponentially, up to [`MAX_BACKOFF`].
+
+use std::collections::HashMap;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use log::{debug, error, info, warn};
+use sluice_command::channel::{Channel, ChannelError};
+use sluice_command::config::Config;
+use sluice_command::proto::{
+    self, request::RequestType, worker_message::MessageType, Request, WorkerMessage, WorkerRequest,
+    WorkerResponse, WorkerRunState,
+};
+use sluice_command::state::ConfigState;
+
+use super::{lock, MainProcess, StopKind};
+use crate::sys;
+
+type WorkerChannel = Channel<WorkerRequest, WorkerMessage>;
+
+/// A worker that lived at least this long before dying starts a new crash series.
+const STABLE_RUN: Duration = Duration::from_secs(30);
+/// The longest wait before respawning a crash-looping worker.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The first wait after two quick crashes in a row.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// How long a blocked write to a worker may take before it counts as failed.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What one worker answered to a broadcast request.
+#[derive(Debug)]
+pub(crate) struct WorkerOutcome {
+    /// The worker's id.
+    pub(crate) worker_id: u32,
+    /// Its answer, or why there is none.
+    pub(crate) result: Result<WorkerResponse, String>,
+}
+
+impl WorkerOutcome {
+    /// The reason this worker failed the request, if it did.
+    pub(crate) fn failure(&self) -> Option<String> {
+        match &self.result {
+            Ok(response) if response.status == proto::ResponseStatus::Failure as i32 => {
+                Some(response.message.clone())
+            }
+            Ok(_) => None,
+            Err(reason) => Some(reason.clone()),
+        }
+    }
+}
+
+type Delivery = (String, Result<WorkerResponse, String>);
+
+/// The workers and the requests waiting for their answers.
+#[derive(Debug)]
+pub(crate) struct WorkerPool {
+    slots: Vec<Mutex<WorkerSlot>>,
+    pending: Mutex<HashMap<String, (u32, mpsc::Sender<Delivery>)>>,
+    next_request: AtomicU64,
+    stopping: AtomicBool,
+    launch: Launch,
+}
+
+#[derive(Debug)]
+struct WorkerSlot {
+    pid: u32,
+    run_state: WorkerRunState,
+    restarts: u32,
+    writer: Option<WorkerChannel>,
+    child: Option<Child>,
+}
+
+/// How a worker process is started.
+#[derive(Debug)]
+struct Launch {
+    max_connections: usize,
+    buffer_size: usize,
+    log_level: String,
+}
+
+impl WorkerPool {
+    /// One stopped slot per configured worker.
+    pub(crate) fn new(config: &Config) -> WorkerPool {
+        let count = config.worker_count.max(1) as usize;
+        let slots = (0..count)
+            .map(|_| {
+                Mutex::new(WorkerSlot {
+                    pid: 0,
+                    run_state: WorkerRunState::Stopped,
+                    restarts: 0,
+                    writer: None,
+                    child: None,
+                })
+            })
+            .collect();
+        WorkerPool {
+            slots,
+            pending: Mutex::new(HashMap::new()),
+            next_request: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            launch: Launch {
+                max_connections: config.max_connections,
+                buffer_size: config.buffer_size,
+                log_level: config.log_level.as_str().to_owned(),
+            },
+        }
+    }
+
+    /// How many workers there are.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Starts every worker and waits until each has applied the state; the
+    /// first failure (e.g. a listening address that cannot be bound) is returned.
+    pub(crate) fn start_all(&self, main: &Arc<MainProcess>) -> anyhow::Result<()> {
+        let (ready_tx, ready_rx) = mpsc::channel();
+        for id in 0..self.slots.len() as u32 {
+            let main = Arc::clone(main);
+            let ready = ready_tx.clone();
+            thread::Builder::new()
+                .name(format!("supervisor-{id}"))
+                .spawn(move || supervise(&main, id, ready))
+                .context("cannot spawn a supervisor thread")?;
+        }
+        drop(ready_tx);
+        for _ in 0..self.slots.len() {
+            match ready_rx.recv_timeout(super::WORKER_ANSWER_TIMEOUT * 3) {
+                Ok((id, Ok(pid))) => info!("worker {id} ready (pid {pid})"),
+                Ok((_, Err(reason))) => bail!("cannot start: {reason}"),
+                Err(_) => bail!("cannot start: a worker did not become ready in time"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `request` to every running worker and waits for all answers, up to `timeout`.
+    pub(crate) fn broadcast(&self, request: &Request, timeout: Duration) -> Vec<WorkerOutcome> {
+        let (tx, rx) = mpsc::channel();
+        let mut outcomes = Vec::new();
+        let mut expected: HashMap<String, u32> = HashMap::new();
+        for (id, slot) in self.slots.iter().enumerate() {
+            let id = id as u32;
+            let mut slot = lock(slot);
+            if slot.run_state != WorkerRunState::Running {
+                continue;
+            }
+            let Some(writer) = slot.writer.as_mut() else {
+                continue;
+            };
+            let request_id = format!("{id}-{}", self.next_request.fetch_add(1, Ordering::Relaxed));
+            lock(&self.pending).insert(request_id.clone(), (id, tx.clone()));
+            let message = WorkerRequest {
+                id: request_id.clone(),
+                content: request.clone(),
+            };
+            match write_blocking(writer, &message) {
+                Ok(()) => {
+                    expected.insert(request_id, id);
+                }
+                Err(error) => {
+                    lock(&self.pending).remove(&request_id);
+                    outcomes.push(WorkerOutcome {
+                        worker_id: id,
+                        result: Err(format!("cannot send: {error}")),
+                    });
+                }
+            }
+        }
+        drop(tx);
+        let deadline = Instant::now() + timeout;
+        while !expected.is_empty() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let Ok((request_id, result)) = rx.recv_timeout(remaining) else {
+                break;
+            };
+            if let Some(worker_id) = expected.remove(&request_id) {
+                outcomes.push(WorkerOutcome { worker_id, result });
+            }
+        }
+        let mut pending = lock(&self.pending);
+        for (request_id, worker_id) in expected {
+            pending.remove(&request_id);
+            outcomes.push(WorkerOutcome {
+                worker_id,
+                result: Err(format!("no answer within {}s", timeout.as_secs())),
+            });
+        }
+        outcomes.sort_by_key(|outcome| outcome.worker_id);
+        outcomes
+    }
+
+    /// Every worker as main sees it, with the session counts they reported.
+    pub(crate) fn statuses(&self) -> proto::WorkerStatuses {
+        let request = Request {
+            request_type: Some(RequestType::QueryStatus(proto::QueryStatus {})),
+        };
+        let outcomes = self.broadcast(&request, Duration::from_secs(2));
+        let workers = self
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(id, slot)| {
+                let id = id as u32;
+                let slot = lock(slot);
+                let answer = outcomes.iter().find(|o| o.worker_id == id);
+                let sessions = answer.and_then(reported_sessions);
+                let state = match (slot.run_state, sessions) {
+                    (WorkerRunState::Running, None) => WorkerRunState::NotAnswering,
+                    (state, _) => state,
+                };
+                proto::WorkerInfo {
+                    id,
+                    pid: slot.pid,
+                    state: state as i32,
+                    restarts: slot.restarts,
+                    sessions: sessions.unwrap_or(0),
+                }
+            })
+            .collect();
+        proto::WorkerStatuses { workers }
+    }
+
+    /// Kills a worker that diverged from main's state; its supervisor respawns
+    /// it and replays the whole state.
+    pub(crate) fn resync(&self, worker_id: u32) {
+        let Some(slot) = self.slots.get(worker_id as usize) else {
+            return;
+        };
+        let mut slot = lock(slot);
+        warn!("worker {worker_id} diverged from the main process's state: restarting it");
+        if let Some(child) = slot.child.as_mut() {
+            if let Err(error) = child.kill() {
+                error!("cannot kill worker {worker_id}: {error}");
+            }
+        }
+    }
+
+    /// Stops every worker: a soft stop lets them drain up to `grace`, a hard
+    /// stop (or a hard stop requested meanwhile) kills what is left.
+    pub(crate) fn stop(&self, main: &MainProcess, kind: StopKind, grace: Duration) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let request_type = match kind {
+            StopKind::Soft => RequestType::SoftStop(proto::SoftStop {}),
+            StopKind::Hard => RequestType::HardStop(proto::HardStop {}),
+        };
+        let request = Request {
+            request_type: Some(request_type),
+        };
+        for outcome in self.broadcast(&request, Duration::from_secs(2)) {
+            if let Some(reason) = outcome.failure() {
+                warn!(
+                    "worker {} did not accept the stop: {reason}",
+                    outcome.worker_id
+                );
+            }
+        }
+        let deadline = Instant::now()
+            + if kind == StopKind::Soft {
+                grace
+            } else {
+                Duration::from_secs(1)
+            };
+        loop {
+            if self.all_stopped() {
+                return;
+            }
+            let hard =
+                main.wait_for_hard_stop(deadline.min(Instant::now() + Duration::from_millis(50)));
+            if hard || Instant::now() >= deadline {
+                break;
+            }
+        }
+        for (id, slot) in self.slots.iter().enumerate() {
+            let mut slot = lock(slot);
+            if let Some(mut child) = slot.child.take() {
+                warn!(
+                    "worker {id} (pid {}) still running at shutdown: killing it",
+                    slot.pid
+                );
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            slot.run_state = WorkerRunState::Stopped;
+        }
+    }
+
+    fn all_stopped(&self) -> bool {
+        self.slots.iter().all(|slot| lock(slot).child.is_none())
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Hands a worker's answer to the request waiting for it.
+    fn deliver(&self, response: WorkerResponse) {
+        if response.status == proto::ResponseStatus::Processing as i32 {
+            debug!("request {} in progress: {}", response.id, response.message);
+            return;
+        }
+        match lock(&self.pending).remove(&response.id) {
+            Some((_, sender)) => {
+                let _ = sender.send((response.id.clone(), Ok(response)));
+            }
+            None => debug!(
+                "answer to request {} arrived after its timeout",
+                response.id
+            ),
+        }
+    }
+
+    /// Fails every request still waiting for a worker that died.
+    fn fail_pending(&self, worker_id: u32) {
+        let mut pending = lock(&self.pending);
+        let orphans: Vec<String> = pending
+            .iter()
+            .filter(|(_, (id, _))| *id == worker_id)
+            .map(|(request_id, _)| request_id.clone())
+            .collect();
+        for request_id in orphans {
+            if let Some((_, sender)) = pending.remove(&request_id) {
+                let _ = sender.send((request_id, Err("the worker died".to_owned())));
+            }
+        }
+    }
+}
+
+fn reported_sessions(outcome: &WorkerOutcome) -> Option<u64> {
+    let response = outcome.result.as_ref().ok()?;
+    match response.content.as_ref()?.content_type.as_ref()? {
+        proto::response_content::ContentType::Workers(statuses) => {
+            Some(statuses.workers.iter().map(|w| w.sessions).sum())
+        }
+        _ => None,
+    }
+}
+
+/// The life of one worker id: spawn, replay, read, reap, respawn.
+fn supervise(main: &Arc<MainProcess>, id: u32, ready: mpsc::Sender<(u32, Result<u32, String>)>) {
+    let mut ready = Some(ready);
+    let mut quick_crashes: u32 = 0;
+    loop {
+        let started = Instant::now();
+        match launch(main, id) {
+            Ok((pid, reader)) => {
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send((id, Ok(pid)));
+                } else {
+                    let restarts = lock(&main.workers.slots[id as usize]).restarts;
+                    info!("worker {id} respawned (pid {pid}, restart {restarts}) and replayed the state");
+                    main.events
+                        .publish(worker_event(proto::EventKind::WorkerRespawned, id));
+                }
+                read_channel(main, id, reader);
+            }
+            Err(error) => {
+                if let Some(ready) = ready.take() {
+                    let _ = ready.send((id, Err(format!("{error:#}"))));
+                    return;
+                }
+                error!("worker {id} could not be restarted: {error:#}");
+            }
+        }
+        let (pid, status) = reap(main, id);
+        if main.workers.is_stopping() {
+            info!("worker {id} (pid {pid}) exited: {status}");
+            return;
+        }
+        error!("worker {id} (pid {pid}) died: {status}");
+        main.events
+            .publish(worker_event(proto::EventKind::WorkerCrashed, id));
+        quick_crashes = if started.elapsed() >= STABLE_RUN {
+            0
+        } else {
+            quick_crashes + 1
+        };
+        let delay = backoff(quick_crashes);
+        if !delay.is_zero() {
+            warn!("worker {id} crashed {quick_crashes} times in a row: waiting {delay:?} before respawning it");
+            thread::sleep(delay);
+        }
+        if main.workers.is_stopping() {
+            return;
+        }
+        lock(&main.workers.slots[id as usize]).restarts += 1;
+    }
+}
+
+/// No wait after an isolated crash (respawn within a second), then
+/// 250 ms, 500 ms, 1 s, … up to [`MAX_BACKOFF`] for a crash loop.
+pub(crate) fn backoff(quick_crashes: u32) -> Duration {
+    if quick_crashes <= 1 {
+        return Duration::ZERO;
+    }
+    let factor = 1u32.checked_shl(quick_crashes - 2).unwrap_or(u32::MAX);
+    FIRST_BACKOFF.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
+fn worker_event(kind: proto::EventKind, id: u32) -> proto::Event {
+    proto::Event {
+        kind: kind as i32,
+        worker_id: Some(id),
+        ..Default::default()
+    }
+}
+
+/// Spawns worker `id` and replays the state to it; no change can happen meanwhile.
+fn launch(main: &MainProcess, id: u32) -> anyhow::Result<(u32, WorkerChannel)> {
+    let _changes = main.lock_changes();
+    let (mut child, stream) = spawn_process(&main.workers.launch, id)?;
+    let pid = child.id();
+    let result = (|| {
+        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        let mut writer = Channel::new(stream.try_clone()?);
+        let mut reader = Channel::new(stream);
+        let requests = lock(&main.state).generate_requests();
+        replay(main, id, &mut writer, &mut reader, &requests)?;
+        Ok::<_, anyhow::Error>((writer, reader))
+    })();
+    let (writer, reader) = match result {
+        Ok(channels) => channels,
+        Err(error) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(error);
+        }
+    };
+    let mut slot = lock(&main.workers.slots[id as usize]);
+    slot.pid = pid;
+    slot.child = Some(child);
+    slot.writer = Some(writer);
+    slot.run_state = WorkerRunState::Running;
+    Ok((pid, reader))
+}
+
+fn spawn_process(launch: &Launch, id: u32) -> anyhow::Result<(Child, UnixStream)> {
+    let (parent_end, child_end) = UnixStream::pair().context("cannot create a socketpair")?;
+    let child_fd = child_end.as_raw_fd();
+    let exe: PathBuf = std::env::current_exe().context("cannot find the sluice executable")?;
+    let parent_pid = sys::current_pid();
+    let mut command = Command::new(exe);
+    command
+        .arg("worker")
+        .args(["--id", &id.to_string()])
+        .args(["--channel-fd", &child_fd.to_string()])
+        .args(["--max-connections", &launch.max_connections.to_string()])
+        .args(["--buffer-size", &launch.buffer_size.to_string()])
+        .args(["--log-level", &launch.log_level])
+        .stdin(Stdio::null())
+        // Its own process group, so that a terminal's Ctrl-C reaches main only and
+        // main decides how the workers stop.
+        .process_group(0);
+    sys::prepare_worker_command(&mut command, parent_pid, child_fd);
+    let child = command
+        .spawn()
+        .with_context(|| format!("cannot spawn worker {id}"))?;
+    // The worker holds the only other copy: its exit closes the channel.
+    drop(child_end);
+    Ok((child, parent_end))
+}
+
+/// Sends the state one request at a time, each acknowledged before the next.
+fn replay(
+    main: &MainProcess,
+    id: u32,
+    writer: &mut WorkerChannel,
+    reader: &mut WorkerChannel,
+    requests: &[Request],
+) -> anyhow::Result<()> {
+    for (index, request) in requests.iter().enumerate() {
+        let request_id = format!("replay-{id}-{index}");
+        let message = WorkerRequest {
+            id: request_id.clone(),
+            content: request.clone(),
+        };
+        write_blocking(writer, &message).context("cannot send the state")?;
+        let response = await_response(main, id, reader, &request_id)?;
+        if response.status == proto::ResponseStatus::Failure as i32 {
+            bail!(
+                "worker {id} refused {}: {}",
+                ConfigState::summary_of(request),
+                response.message
+            );
+        }
+    }
+    Ok(())
+}
+
+fn await_response(
+    main: &MainProcess,
+    id: u32,
+    reader: &mut WorkerChannel,
+    request_id: &str,
+) -> anyhow::Result<WorkerResponse> {
+    let deadline = Instant::now() + super::WORKER_ANSWER_TIMEOUT;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let message = reader
+            .read_message_timeout(remaining)
+            .map_err(|error| anyhow!("worker {id} did not answer during the replay: {error}"))?;
+        match message.message_type {
+            Some(MessageType::Response(response))
+                if response.id == request_id
+                    && response.status != proto::ResponseStatus::Processing as i32 =>
+            {
+                return Ok(response);
+            }
+            Some(MessageType::Response(response)) => {
+                debug!(
+                    "worker {id}: answer {} while waiting for {request_id}",
+                    response.id
+                )
+            }
+            Some(MessageType::Event(event)) => main.events.publish(with_worker(event, id)),
+            None => {}
+        }
+    }
+}
+
+/// Reads a running worker's frames until its channel ends.
+fn read_channel(main: &MainProcess, id: u32, mut reader: WorkerChannel) {
+    loop {
+        match reader.read_message() {
+            Ok(WorkerMessage {
+                message_type: Some(MessageType::Response(response)),
+            }) => main.workers.deliver(response),
+            Ok(WorkerMessage {
+                message_type: Some(MessageType::Event(event)),
+            }) => main.events.publish(with_worker(event, id)),
+            Ok(WorkerMessage { message_type: None }) => debug!("worker {id}: empty frame"),
+            Err(ChannelError::Eof) => return,
+            Err(error) => {
+                error!("worker {id}: channel error: {error}");
+                return;
+            }
+        }
+    }
+}
+
+fn with_worker(mut event: proto::Event, id: u32) -> proto::Event {
+    event.worker_id.get_or_insert(id);
+    event
+}
+
+/// Marks the worker stopped, fails what waited for it and collects its exit status.
+fn reap(main: &MainProcess, id: u32) -> (u32, String) {
+    let (pid, child) = {
+        let mut slot = lock(&main.workers.slots[id as usize]);
+        slot.run_state = WorkerRunState::Stopped;
+        slot.writer = None;
+        (slot.pid, slot.child.take())
+    };
+    main.workers.fail_pending(id);
+    let Some(mut child) = child else {
+        return (pid, "not running".to_owned());
+    };
+    // The channel closed: the process is exiting or already gone. A worker that
+    // closed its channel but lingers is of no use, so it gets a bounded grace.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return (pid, status.to_string()),
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
+            _ => {
+                let _ = child.kill();
+                let status = child.wait().map(|s| s.to_string());
+                return (pid, status.unwrap_or_else(|e| e.to_string()));
+            }
+        }
+    }
+}
+
+fn write_blocking(writer: &mut WorkerChannel, message: &WorkerRequest) -> Result<(), ChannelError> {
+    writer.write_message(message)?;
+    while !writer.flush()? {}
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_starts_after_the_second_quick_crash_and_is_bounded() {
+        assert_eq!(backoff(0), Duration::ZERO);
+        assert_eq!(backoff(1), Duration::ZERO);
+        assert_eq!(backoff(2), Duration::from_millis(250));
+        assert_eq!(backoff(3), Duration::from_millis(500));
+        assert_eq!(backoff(6), Duration::from_secs(4));
+        assert_eq!(backoff(12), MAX_BACKOFF);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+}
