@@ -6,6 +6,7 @@ use std::os::fd::RawFd;
 use anyhow::Context;
 use clap::Args;
 use sluice_command::channel::Channel;
+use sluice_command::config::AccessLogTarget;
 use sluice_lib::server::WorkerOptions;
 
 use crate::sys;
@@ -28,6 +29,9 @@ pub(crate) struct WorkerArgs {
     /// Log filter (`error`, `warn`, `info`, `debug`, `trace`); RUST_LOG wins when set.
     #[arg(long, default_value = "info")]
     pub(crate) log_level: String,
+    /// Access log: `stdout`, `off` or a file path.
+    #[arg(long, default_value = "off")]
+    pub(crate) access_log: String,
 }
 
 /// Runs the worker until its channel closes or it is told to stop.
@@ -40,6 +44,11 @@ pub(crate) fn run(args: WorkerArgs) -> anyhow::Result<()> {
         id: args.id,
         buffer_size: args.buffer_size,
         max_connections: args.max_connections,
+        access_log: match args.access_log.as_str() {
+            "off" => AccessLogTarget::Off,
+            "stdout" => AccessLogTarget::Stdout,
+            path => AccessLogTarget::File(path.into()),
+        },
     };
     sluice_lib::worker::run(channel, options).with_context(|| format!("worker {} failed", args.id))
 }

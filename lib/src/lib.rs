@@ -1,10 +1,21 @@
 //! `sluice-lib` is the Sluice worker: one single-threaded `mio` poll loop that
 //! owns its listeners, sessions and per-cluster backends, and applies the
 //! configuration requests the main process sends over its channel.
+//!
+//! Protocol logic is sans-IO ([`pipe`] for TCP, [`http`] for HTTP/1.1); the [`server`]
+//! loop does the I/O; [`backends`] holds selection, retries and availability;
+//! [`metrics`] what the worker counts.
 
+pub mod access_log;
 pub mod backends;
 pub mod health_check;
 pub mod http;
 pub mod load_balancing;
 pub mod metrics;
+pub mod pipe;
+pub mod pool;
 pub mod retry;
+pub mod server;
+pub mod sys;
+pub mod timer;
+pub mod worker;

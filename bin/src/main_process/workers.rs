@@ -91,6 +91,7 @@ struct Launch {
     max_connections: usize,
     buffer_size: usize,
     log_level: String,
+    access_log: String,
 }
 
 impl WorkerPool {
@@ -117,6 +118,13 @@ impl WorkerPool {
                 max_connections: config.max_connections,
                 buffer_size: config.buffer_size,
                 log_level: config.log_level.as_str().to_owned(),
+                access_log: match &config.access_log {
+                    sluice_command::config::AccessLogTarget::Off => "off".to_owned(),
+                    sluice_command::config::AccessLogTarget::Stdout => "stdout".to_owned(),
+                    sluice_command::config::AccessLogTarget::File(path) => {
+                        path.display().to_string()
+                    }
+                },
             },
         }
     }
@@ -462,6 +470,7 @@ fn spawn_process(launch: &Launch, id: u32) -> anyhow::Result<(Child, UnixStream)
         .args(["--max-connections", &launch.max_connections.to_string()])
         .args(["--buffer-size", &launch.buffer_size.to_string()])
         .args(["--log-level", &launch.log_level])
+        .args(["--access-log", &launch.access_log])
         .stdin(Stdio::null())
         // Its own process group, so that a terminal's Ctrl-C reaches main only and
         // main decides how the workers stop.

@@ -1,0 +1,118 @@
+//! Accepting clients: until `WouldBlock`, while the worker has room.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::Interest;
+
+use super::listeners::ListenerKind;
+use super::session::{Core, Session, SessionTimeouts, TcpCore};
+use super::tokens::{session_token, Side};
+use super::{RunState, Server};
+use crate::http::session::HttpSession;
+use crate::sys;
+
+impl Server {
+    /// Accepts every pending connection of listener `key`, up to `max_connections`.
+    pub(super) fn accept(&mut self, key: usize, now: Instant) {
+        loop {
+            if self.sessions.len() >= self.options.max_connections
+                || self.run_state != RunState::Running
+            {
+                return;
+            }
+            let Some(entry) = self.listeners.get_mut(key) else {
+                return;
+            };
+            let Some(listener) = entry.listener.as_ref() else {
+                return;
+            };
+            let (address, kind, timeouts) = (entry.address, entry.kind, entry.timeouts);
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    let core = match kind {
+                        ListenerKind::Tcp => Core::Tcp(TcpCore::default()),
+                        ListenerKind::Http => Core::Http(Box::new(HttpSession::new(
+                            peer,
+                            address,
+                            self.options.buffer_size,
+                        ))),
+                    };
+                    self.start_session(stream, peer, address, core, timeouts, now)
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                Err(error) if is_resource_exhaustion(&error) => {
+                    self.counters.refused += 1;
+                    log::error!("accept on {address} refused: {error}");
+                    return;
+                }
+                Err(error) => log::debug!("accept on {address}: {error}"),
+            }
+        }
+    }
+
+    fn start_session(
+        &mut self,
+        mut stream: TcpStream,
+        client: SocketAddr,
+        listener: SocketAddr,
+        core: Core,
+        timeouts: SessionTimeouts,
+        now: Instant,
+    ) {
+        if let Err(error) = sys::configure_stream(&stream) {
+            log::debug!("accepted connection lost before setup: {error}");
+            return;
+        }
+        let entry = self.sessions.vacant_entry();
+        let key = entry.key();
+        if let Err(error) = self.poll.registry().register(
+            &mut stream,
+            session_token(key, Side::Front),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            log::error!("cannot register accepted connection: {error}");
+            return;
+        }
+        self.next_generation += 1;
+        let is_http = matches!(core, Core::Http(_));
+        entry.insert(Session::new(
+            self.next_generation,
+            stream,
+            client,
+            listener,
+            core,
+            timeouts,
+            now,
+        ));
+        self.counters.accepted += 1;
+        self.counters.active_sessions += 1;
+        if is_http {
+            self.drive_http(key, now);
+            self.schedule_session_timer(key);
+            return;
+        }
+        match self.tcp_frontends.get(&listener) {
+            Some(cluster_id) => {
+                self.sessions[key].cluster_id = Some(cluster_id.clone());
+                self.connect_backend(key, now);
+            }
+            None => {
+                log::debug!("no frontend on {listener}: connection closed");
+                self.counters.no_frontend += 1;
+                self.close_session(key);
+            }
+        }
+        self.schedule_session_timer(key);
+    }
+}
+
+fn is_resource_exhaustion(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+    )
+}

@@ -1,0 +1,161 @@
+//! Connecting sessions to backends: selection, non-blocking connect, retries on other
+//! backends, and what each outcome tells the backend core.
+
+use std::io;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::Interest;
+
+use super::session::{BackConnection, Core};
+use super::tokens::{session_token, Side};
+use super::Server;
+
+impl Server {
+    /// Chooses a backend for session `key` and starts connecting; retries on other
+    /// backends when a connect fails at once; closes the session when none can be tried.
+    pub(super) fn connect_backend(&mut self, key: usize, now: Instant) {
+        loop {
+            let Some(session) = self.sessions.get_mut(key) else {
+                return;
+            };
+            let Some(cluster_id) = session.cluster_id.as_deref() else {
+                return;
+            };
+            let max_attempts = 1 + self.backends.max_connect_retries(cluster_id);
+            if session.connect_attempts >= max_attempts {
+                log::debug!("session {key}: giving up after {max_attempts} connect attempts");
+                self.connect_gave_up(key, false, now);
+                return;
+            }
+            let sticky_id = session.sticky_id.as_deref();
+            let backend = match self.backends.select(cluster_id, sticky_id, now) {
+                Ok(backend) => backend,
+                Err(error) => {
+                    log::debug!("session {key}: {error}");
+                    self.counters.no_backend += 1;
+                    self.connect_gave_up(key, true, now);
+                    return;
+                }
+            };
+            session.connect_attempts += 1;
+            if session.connect_attempts > 1 {
+                self.counters.retries += 1;
+            }
+            let address = backend.borrow().address();
+            self.backends.connection_opened(&backend);
+            let connected = TcpStream::connect(address).and_then(|mut stream| {
+                self.poll.registry().register(
+                    &mut stream,
+                    session_token(key, Side::Back),
+                    Interest::READABLE | Interest::WRITABLE,
+                )?;
+                Ok(stream)
+            });
+            match connected {
+                Ok(stream) => {
+                    session.io.back = Some(BackConnection {
+                        stream,
+                        backend,
+                        address,
+                        connecting_since: Some(now),
+                        ready: Default::default(),
+                    });
+                    self.schedule_session_timer(key);
+                    return;
+                }
+                Err(error) => {
+                    log::debug!("session {key}: connect to {address}: {error}");
+                    self.counters.connect_errors += 1;
+                    self.backends.connect_failed(&backend, now);
+                    self.backends.connection_closed(&backend, now);
+                }
+            }
+        }
+    }
+
+    /// True while session `key` waits for its backend connect to complete.
+    pub(super) fn connect_in_progress(&self, key: usize) -> bool {
+        matches!(
+            self.sessions.get(key).and_then(|s| s.io.back.as_ref()),
+            Some(back) if back.connecting_since.is_some()
+        )
+    }
+
+    /// Checks the outcome of a pending connect after its socket reported readiness.
+    pub(super) fn check_connect(&mut self, key: usize, now: Instant) {
+        let Some(back) = self.sessions.get_mut(key).and_then(|s| s.io.back.as_mut()) else {
+            return;
+        };
+        let Some(since) = back.connecting_since else {
+            return;
+        };
+        let outcome = match back.stream.take_error() {
+            Ok(Some(error)) | Err(error) => Err(error),
+            Ok(None) => match back.stream.peer_addr() {
+                Ok(_) => Ok(()),
+                Err(error) if error.kind() == io::ErrorKind::NotConnected => return,
+                Err(error) => Err(error),
+            },
+        };
+        match outcome {
+            Ok(()) => {
+                back.connecting_since = None;
+                let backend = back.backend.clone();
+                self.backends.connect_succeeded(
+                    &backend,
+                    now.saturating_duration_since(since),
+                    now,
+                );
+                let session = &mut self.sessions[key];
+                session.io.last_back_activity = now;
+                session.connect_attempts = 0;
+                if matches!(session.core, Core::Http(_)) {
+                    let sticky = session
+                        .cluster_id
+                        .as_ref()
+                        .filter(|id| self.sticky_clusters.contains(*id))
+                        .and_then(|_| backend.borrow().sticky_id().map(str::to_owned));
+                    self.with_http_session(key, now, |http, ctx| {
+                        http.backend_connected(sticky.as_deref(), ctx)
+                    });
+                }
+            }
+            Err(error) => {
+                log::debug!("session {key}: connect to {}: {error}", back.address);
+                self.connect_failed(key, now);
+            }
+        }
+    }
+
+    /// A connect failed or timed out: tell the backend core, then try another backend.
+    pub(super) fn connect_failed(&mut self, key: usize, now: Instant) {
+        let Some(session) = self.sessions.get_mut(key) else {
+            return;
+        };
+        let Some(mut back) = session.io.back.take() else {
+            return;
+        };
+        if let Err(error) = self.poll.registry().deregister(&mut back.stream) {
+            log::debug!("session {key}: deregister failed connect: {error}");
+        }
+        self.counters.connect_errors += 1;
+        self.backends.connect_failed(&back.backend, now);
+        self.backends.connection_closed(&back.backend, now);
+        self.connect_backend(key, now);
+    }
+}
+
+impl Server {
+    /// No backend could be connected: a TCP session closes, an HTTP session answers 503.
+    fn connect_gave_up(&mut self, key: usize, unavailable: bool, now: Instant) {
+        let is_http = matches!(self.sessions.get(key).map(|s| &s.core), Some(Core::Http(_)));
+        if !is_http {
+            self.close_session(key);
+        } else if unavailable {
+            self.with_http_session(key, now, |http, ctx| http.backend_unavailable(ctx));
+        } else {
+            self.with_http_session(key, now, |http, ctx| http.backend_connect_failed(ctx));
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! Driving HTTP sessions: socket I/O around the sans-IO [`HttpSession`], and the actions
+//! it asks of the loop (connect, close the backend, shut down a side, log, close).
+
+use std::net::Shutdown;
+use std::time::Instant;
+
+use crate::http::answers::Answers;
+use crate::http::router::Router;
+use crate::http::session::{HttpContext, HttpSession, SessionAction};
+
+use super::session::{read_some, write_some, Core, SessionIo, SessionOutcome};
+use super::Server;
+
+/// Default name of the sticky-session cookie.
+pub(crate) const DEFAULT_STICKY_COOKIE: &str = "SLUICEID";
+
+/// What an HTTP listener's sessions route with.
+#[derive(Debug)]
+pub(crate) struct HttpRoutes {
+    pub(crate) router: Router,
+    pub(crate) answers: Answers,
+    pub(crate) sticky_cookie: String,
+}
+
+impl Default for HttpRoutes {
+    fn default() -> Self {
+        HttpRoutes {
+            router: Router::new(),
+            answers: Answers::new(&[]),
+            sticky_cookie: DEFAULT_STICKY_COOKIE.to_owned(),
+        }
+    }
+}
+
+/// A socket failed while pumping.
+enum Broken {
+    Front,
+    Back,
+}
+
+impl Server {
+    /// Moves bytes for HTTP session `key` and carries out its actions until nothing moves.
+    pub(super) fn drive_http(&mut self, key: usize, now: Instant) {
+        loop {
+            let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+                return;
+            };
+            if session.io.lingering_until.is_some() {
+                if session.drain_lingering(&mut self.scratch) == SessionOutcome::Close {
+                    self.close_session(key);
+                }
+                return;
+            }
+            let Core::Http(http) = &mut session.core else {
+                return;
+            };
+            let routes = self
+                .http_routes
+                .get(&session.listener)
+                .unwrap_or(&self.empty_routes);
+            let mut ctx = HttpContext {
+                router: &routes.router,
+                answers: &routes.answers,
+                buffers: &mut self.pool,
+                request_ids: &mut self.request_ids,
+                sticky_cookie: routes.sticky_cookie.as_bytes(),
+                now,
+            };
+            let pumped = pump(http, &mut session.io, &mut ctx, now);
+            let mut acted = false;
+            while let Some(action) = http.next_action() {
+                self.actions.push(action);
+                acted = true;
+            }
+            let expected = http.expected_timeout();
+            let front_flushed = http.front_pending().is_empty();
+            session.track_http_timer(expected, now);
+            let progress = match pumped {
+                Ok(progress) => progress,
+                Err(Broken::Front) => {
+                    self.actions.clear();
+                    self.close_session(key);
+                    return;
+                }
+                Err(Broken::Back) => {
+                    self.drop_backend(key, now);
+                    true
+                }
+            };
+            let mut actions = std::mem::take(&mut self.actions);
+            for action in actions.drain(..) {
+                self.perform(key, action, now);
+            }
+            self.actions = actions;
+            if self.close_if_requested(key, front_flushed, now) {
+                continue;
+            }
+            if !progress && !acted {
+                self.schedule_session_timer(key);
+                return;
+            }
+        }
+    }
+
+    /// Lets an HTTP session react to an event of the loop (connect outcome, timeout).
+    pub(super) fn with_http_session(
+        &mut self,
+        key: usize,
+        now: Instant,
+        call: impl FnOnce(&mut HttpSession, &mut HttpContext<'_>),
+    ) {
+        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+            return;
+        };
+        let Core::Http(http) = &mut session.core else {
+            return;
+        };
+        let routes = self
+            .http_routes
+            .get(&session.listener)
+            .unwrap_or(&self.empty_routes);
+        let mut ctx = HttpContext {
+            router: &routes.router,
+            answers: &routes.answers,
+            buffers: &mut self.pool,
+            request_ids: &mut self.request_ids,
+            sticky_cookie: routes.sticky_cookie.as_bytes(),
+            now,
+        };
+        call(http, &mut ctx);
+        self.drive_http(key, now);
+    }
+
+    fn perform(&mut self, key: usize, action: SessionAction, now: Instant) {
+        match action {
+            SessionAction::ConnectBackend {
+                cluster_id,
+                sticky_id,
+            } => {
+                if let Some(session) = self.sessions.get_mut(key) {
+                    session.cluster_id = Some(cluster_id);
+                    session.sticky_id = sticky_id;
+                    session.connect_attempts = 0;
+                }
+                self.drop_backend(key, now);
+                self.connect_backend(key, now);
+            }
+            SessionAction::CloseBackend => self.drop_backend(key, now),
+            SessionAction::ShutdownFrontWrite => {
+                if let Some(session) = self.sessions.get(key) {
+                    let _ = session.io.front.shutdown(Shutdown::Write);
+                }
+            }
+            SessionAction::ShutdownBackWrite => {
+                if let Some(back) = self.sessions.get(key).and_then(|s| s.io.back.as_ref()) {
+                    let _ = back.stream.shutdown(Shutdown::Write);
+                }
+            }
+            SessionAction::Upgraded => self.counters.upgrades += 1,
+            SessionAction::RequestFinished(log) => self.request_finished(key, &log),
+            SessionAction::Close => {
+                if let Some(session) = self.sessions.get_mut(key) {
+                    session.close_requested = true;
+                }
+            }
+        }
+    }
+
+    /// Once a session asked to close and its answer is written: lingering close.
+    /// Returns true when the session changed state and must be driven again.
+    fn close_if_requested(&mut self, key: usize, front_flushed: bool, now: Instant) -> bool {
+        let Some(session) = self.sessions.get_mut(key) else {
+            return false;
+        };
+        if !session.close_requested || !front_flushed || session.io.lingering_until.is_some() {
+            return false;
+        }
+        session.start_lingering(now);
+        self.drop_backend(key, now);
+        self.schedule_session_timer(key);
+        true
+    }
+
+    /// Closes the session's backend connection, if any.
+    pub(super) fn drop_backend(&mut self, key: usize, now: Instant) {
+        let Some(session) = self.sessions.get_mut(key) else {
+            return;
+        };
+        let Some(mut back) = session.io.back.take() else {
+            return;
+        };
+        if let Err(error) = self.poll.registry().deregister(&mut back.stream) {
+            log::debug!("session {key}: deregister back: {error}");
+        }
+        self.backends.connection_closed(&back.backend, now);
+    }
+
+    fn request_finished(&mut self, key: usize, log: &crate::http::session::RequestLog) {
+        self.counters.requests += 1;
+        let Some(session) = self.sessions.get(key) else {
+            return;
+        };
+        let backend = session.io.back.as_ref().map(|b| b.address);
+        self.access_log.record(
+            session.io.client,
+            session.cluster_id.as_deref(),
+            backend,
+            log,
+        );
+    }
+}
+
+/// One round of reads and writes on both sockets of an HTTP session.
+fn pump(
+    http: &mut HttpSession,
+    io: &mut SessionIo,
+    ctx: &mut HttpContext<'_>,
+    now: Instant,
+) -> Result<bool, Broken> {
+    let mut progress = false;
+    if io.front_ready.readable {
+        if let Some(space) = http.front_read_buffer(ctx.buffers) {
+            match read_some(&mut io.front, space, &mut io.front_ready) {
+                Ok(Some(n)) => {
+                    http.front_received(n, ctx);
+                    io.last_front_activity = now;
+                    progress = true;
+                }
+                Ok(None) => {}
+                Err(_) => return Err(Broken::Front),
+            }
+        }
+    }
+    if let Some(back) = io.back.as_mut().filter(|b| b.connecting_since.is_none()) {
+        if back.ready.writable && !http.back_pending().is_empty() {
+            match write_some(&mut back.stream, http.back_pending(), &mut back.ready) {
+                Ok(Some(n)) => {
+                    http.back_written(n, ctx);
+                    io.last_back_activity = now;
+                    progress = true;
+                }
+                Ok(None) => {}
+                Err(_) => {
+                    http.backend_closed_with_error(ctx);
+                    return Err(Broken::Back);
+                }
+            }
+        }
+        if back.ready.readable {
+            if let Some(space) = http.back_read_buffer(ctx.buffers) {
+                match read_some(&mut back.stream, space, &mut back.ready) {
+                    Ok(Some(n)) => {
+                        http.back_received(n, ctx);
+                        io.last_back_activity = now;
+                        progress = true;
+                    }
+                    Ok(None) => {}
+                    Err(_) => {
+                        http.backend_closed_with_error(ctx);
+                        return Err(Broken::Back);
+                    }
+                }
+            }
+        }
+    }
+    if io.front_ready.writable && !http.front_pending().is_empty() {
+        match write_some(&mut io.front, http.front_pending(), &mut io.front_ready) {
+            Ok(Some(n)) => {
+                http.front_written(n, ctx);
+                io.last_front_activity = now;
+                progress = true;
+            }
+            Ok(None) => {}
+            Err(_) => return Err(Broken::Front),
+        }
+    }
+    Ok(progress)
+}

@@ -1,0 +1,223 @@
+//! The worker's listening sockets: bound when added (so an address in use is reported at
+//! once), listening and registered only while active, paused when the worker is full.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+
+use mio::net::TcpListener;
+use mio::{Interest, Registry};
+use slab::Slab;
+use socket2::Socket;
+use thiserror::Error;
+
+use super::session::SessionTimeouts;
+use super::tokens::{listener_token, MAX_LISTENERS};
+use crate::sys;
+
+/// Why a listener operation failed.
+#[derive(Debug, Error)]
+pub enum ListenerError {
+    /// The address could not be bound (in use, not local, …).
+    #[error("cannot bind {address}: {source}")]
+    Bind {
+        /// The address asked for.
+        address: SocketAddr,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// Listening or registering with the poll failed.
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        /// The address asked for.
+        address: SocketAddr,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// No listener has this address.
+    #[error("no listener on {0}")]
+    Unknown(SocketAddr),
+    /// A listener already has this address.
+    #[error("a listener already exists on {0}")]
+    Duplicate(SocketAddr),
+    /// The worker holds as many listeners as it can.
+    #[error("too many listeners")]
+    TooMany,
+}
+
+/// Which protocol a listener's sessions speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ListenerKind {
+    Http,
+    Tcp,
+}
+
+/// One listening address.
+#[derive(Debug)]
+pub(crate) struct ListenerEntry {
+    pub(crate) address: SocketAddr,
+    pub(crate) kind: ListenerKind,
+    pub(crate) timeouts: SessionTimeouts,
+    /// Bound but not listening: holds the address while inactive.
+    bound: Option<Socket>,
+    /// Listening (active).
+    pub(crate) listener: Option<TcpListener>,
+    /// Registered with the poll (active and not paused).
+    registered: bool,
+}
+
+/// Every listener of the worker.
+#[derive(Debug, Default)]
+pub(crate) struct Listeners {
+    entries: Slab<ListenerEntry>,
+    by_address: HashMap<SocketAddr, usize>,
+    paused: bool,
+}
+
+impl Listeners {
+    /// Binds `address` (not yet listening).
+    pub(crate) fn add(
+        &mut self,
+        address: SocketAddr,
+        kind: ListenerKind,
+        timeouts: SessionTimeouts,
+    ) -> Result<(), ListenerError> {
+        if self.by_address.contains_key(&address) {
+            return Err(ListenerError::Duplicate(address));
+        }
+        if self.entries.len() >= MAX_LISTENERS {
+            return Err(ListenerError::TooMany);
+        }
+        let bound =
+            sys::bind_socket(address).map_err(|source| ListenerError::Bind { address, source })?;
+        let key = self.entries.insert(ListenerEntry {
+            address,
+            kind,
+            timeouts,
+            bound: Some(bound),
+            listener: None,
+            registered: false,
+        });
+        self.by_address.insert(address, key);
+        Ok(())
+    }
+
+    /// Closes and forgets the listener on `address`; its sessions go on.
+    pub(crate) fn remove(
+        &mut self,
+        address: SocketAddr,
+        registry: &Registry,
+    ) -> Result<(), ListenerError> {
+        let key = self
+            .by_address
+            .remove(&address)
+            .ok_or(ListenerError::Unknown(address))?;
+        let mut entry = self.entries.remove(key);
+        deregister(&mut entry, registry);
+        Ok(())
+    }
+
+    /// Starts accepting on `address`.
+    pub(crate) fn activate(
+        &mut self,
+        address: SocketAddr,
+        registry: &Registry,
+    ) -> Result<(), ListenerError> {
+        let key = *self
+            .by_address
+            .get(&address)
+            .ok_or(ListenerError::Unknown(address))?;
+        let entry = &mut self.entries[key];
+        if entry.listener.is_none() {
+            let socket = match entry.bound.take() {
+                Some(socket) => socket,
+                None => sys::bind_socket(address)
+                    .map_err(|source| ListenerError::Bind { address, source })?,
+            };
+            let listener = sys::start_listening(socket)
+                .map_err(|source| ListenerError::Listen { address, source })?;
+            entry.listener = Some(listener);
+        }
+        if !self.paused {
+            register(key, entry, registry)
+                .map_err(|source| ListenerError::Listen { address, source })?;
+        }
+        Ok(())
+    }
+
+    /// Stops accepting on `address`: the listening socket is closed (so the kernel sends
+    /// new connections to the other workers' sockets) and the address stays bound.
+    pub(crate) fn deactivate(
+        &mut self,
+        address: SocketAddr,
+        registry: &Registry,
+    ) -> Result<(), ListenerError> {
+        let key = *self
+            .by_address
+            .get(&address)
+            .ok_or(ListenerError::Unknown(address))?;
+        let entry = &mut self.entries[key];
+        deregister(entry, registry);
+        if entry.listener.take().is_some() {
+            entry.bound = sys::bind_socket(address).ok();
+        }
+        Ok(())
+    }
+
+    /// Stops accepting everywhere, for good (soft stop).
+    pub(crate) fn close_all(&mut self, registry: &Registry) {
+        for (_, entry) in self.entries.iter_mut() {
+            deregister(entry, registry);
+            entry.listener = None;
+            entry.bound = None;
+        }
+    }
+
+    /// Pauses (the worker is full) or resumes accepting on every active listener.
+    pub(crate) fn set_paused(&mut self, paused: bool, registry: &Registry) {
+        if self.paused == paused {
+            return;
+        }
+        self.paused = paused;
+        for (key, entry) in self.entries.iter_mut() {
+            if paused {
+                deregister(entry, registry);
+            } else if let Err(error) = register(key, entry, registry) {
+                log::error!("cannot resume accepting on {}: {error}", entry.address);
+            }
+        }
+    }
+
+    /// True while accepting is paused because the worker is full.
+    pub(crate) fn is_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// The listener behind a token's key.
+    pub(crate) fn get_mut(&mut self, key: usize) -> Option<&mut ListenerEntry> {
+        self.entries.get_mut(key)
+    }
+}
+
+fn register(key: usize, entry: &mut ListenerEntry, registry: &Registry) -> io::Result<()> {
+    if entry.registered {
+        return Ok(());
+    }
+    if let Some(listener) = entry.listener.as_mut() {
+        registry.register(listener, listener_token(key), Interest::READABLE)?;
+        entry.registered = true;
+    }
+    Ok(())
+}
+
+fn deregister(entry: &mut ListenerEntry, registry: &Registry) {
+    if !entry.registered {
+        return;
+    }
+    if let Some(listener) = entry.listener.as_mut() {
+        if let Err(error) = registry.deregister(listener) {
+            log::warn!("cannot deregister listener {}: {error}", entry.address);
+        }
+    }
+    entry.registered = false;
+}

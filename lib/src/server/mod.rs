@@ -1,0 +1,361 @@
+//! The worker's event loop: one `mio::Poll`, listeners, the command channel and sessions
+//! in a slab, one timer structure. No threads, no blocking calls.
+//!
+//! Tokens map to (session key, side) (see [`tokens`]). A session closed while a batch of
+//! events is handled is removed only after the batch, so a stale event never reaches a
+//! reused key; timer entries carry the session's generation for the same reason.
+
+mod accept;
+mod commands;
+mod connect;
+mod http_driver;
+mod listeners;
+mod metrics;
+mod session;
+mod tokens;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll};
+use slab::Slab;
+use sluice_command::channel::Channel;
+use sluice_command::proto::{WorkerMessage, WorkerRequest};
+use sluice_command::state::ConfigState;
+use thiserror::Error;
+
+use crate::access_log::{AccessLog, AccessLogTarget};
+use crate::backends::BackendMap;
+use crate::health_check::HealthChecker;
+use crate::http::rewrite::RequestIds;
+use crate::http::session::{SessionAction, TimeoutKind};
+use crate::pool::BufferPool;
+use crate::timer::Timer;
+use http_driver::HttpRoutes;
+pub use listeners::ListenerError;
+use listeners::Listeners;
+pub use metrics::WorkerCounters;
+use session::{Core, Expiry, Session, SessionOutcome};
+use tokens::{Side, Target};
+
+/// Longest sleep of the poll loop when no timer is due.
+const MAX_POLL_WAIT: Duration = Duration::from_secs(1);
+/// Events handled per poll call.
+const EVENTS_CAPACITY: usize = 1024;
+/// Spare buffers the pool keeps.
+const SPARE_BUFFERS: usize = 256;
+
+/// Settings a worker starts with (the rest arrives as requests on its channel).
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// This worker's id, carried by its events.
+    pub id: u32,
+    /// Size of each pooled buffer.
+    pub buffer_size: usize,
+    /// Sessions at most; accepting pauses at this number.
+    pub max_connections: usize,
+    /// Where the access log goes.
+    pub access_log: AccessLogTarget,
+}
+
+/// Why the worker stopped with an error.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    /// The poll could not be created or waited on.
+    #[error("event loop failure: {0}")]
+    Poll(#[from] io::Error),
+    /// The command channel broke.
+    #[error("command channel failure: {0}")]
+    Channel(#[from] sluice_command::channel::ChannelError),
+    /// The access log could not be opened.
+    #[error("cannot open the access log: {0}")]
+    AccessLog(io::Error),
+}
+
+/// What a timer entry is for.
+#[derive(Debug, Clone, Copy)]
+enum TimerEvent {
+    Session { key: usize, generation: u64 },
+}
+
+/// Where the worker is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunState {
+    Running,
+    /// Soft stop: no more accepts; exit when the sessions are gone or at the deadline.
+    Draining {
+        deadline: Instant,
+    },
+    Stopped,
+}
+
+/// The worker: its poll loop and everything the loop owns.
+pub struct Server {
+    options: WorkerOptions,
+    poll: Poll,
+    channel: Channel<WorkerMessage, WorkerRequest>,
+    state: ConfigState,
+    listeners: Listeners,
+    sessions: Slab<Session>,
+    /// Sessions closed during the current batch, removed after it.
+    closed: Vec<usize>,
+    backends: BackendMap,
+    health: HealthChecker,
+    tcp_frontends: HashMap<SocketAddr, String>,
+    http_routes: HashMap<SocketAddr, HttpRoutes>,
+    /// Routes of sessions whose listener was removed: nothing matches.
+    empty_routes: HttpRoutes,
+    sticky_clusters: std::collections::HashSet<String>,
+    request_ids: RequestIds,
+    /// Actions of an HTTP session, reused from call to call.
+    actions: Vec<SessionAction>,
+    /// Where lingering sessions read the input they drop.
+    scratch: Vec<u8>,
+    access_log: AccessLog,
+    pool: BufferPool,
+    timer: Timer<TimerEvent>,
+    next_generation: u64,
+    counters: WorkerCounters,
+    run_state: RunState,
+}
+
+impl Server {
+    /// A worker that takes its orders from `channel`.
+    pub fn new(
+        options: WorkerOptions,
+        mut channel: Channel<WorkerMessage, WorkerRequest>,
+    ) -> Result<Self, ServerError> {
+        let poll = Poll::new()?;
+        channel.set_nonblocking(true)?;
+        poll.registry().register(
+            &mut SourceFd(&channel.as_raw_fd()),
+            tokens::CHANNEL,
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        let pool = BufferPool::new(options.buffer_size, SPARE_BUFFERS);
+        let access_log = AccessLog::open(&options.access_log).map_err(ServerError::AccessLog)?;
+        let seed = u64::from(std::process::id()) << 32 | u64::from(options.id);
+        Ok(Server {
+            options,
+            poll,
+            channel,
+            state: ConfigState::default(),
+            listeners: Listeners::default(),
+            sessions: Slab::new(),
+            closed: Vec::new(),
+            backends: BackendMap::new(),
+            health: HealthChecker::new(),
+            tcp_frontends: HashMap::new(),
+            http_routes: HashMap::new(),
+            empty_routes: HttpRoutes::default(),
+            sticky_clusters: Default::default(),
+            request_ids: RequestIds::new(seed),
+            actions: Vec::new(),
+            scratch: vec![0; 4096],
+            access_log,
+            pool,
+            timer: Timer::new(),
+            next_generation: 0,
+            counters: WorkerCounters::default(),
+            run_state: RunState::Running,
+        })
+    }
+
+    /// Runs until stopped by a request or until the main process goes away.
+    pub fn run(&mut self) -> Result<(), ServerError> {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        while self.run_state != RunState::Stopped {
+            let now = Instant::now();
+            let mut timeout = self.timer.poll_timeout(now, MAX_POLL_WAIT);
+            if let Some(deadline) = self.health.next_deadline() {
+                timeout = timeout.min(deadline.saturating_duration_since(now));
+            }
+            if let Err(error) = self.poll.poll(&mut events, Some(timeout)) {
+                if error.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(error.into());
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                self.dispatch(event, now)?;
+            }
+            self.fire_timers(now);
+            self.after_batch(now)?;
+        }
+        self.channel.set_nonblocking(false)?;
+        self.channel.flush()?;
+        Ok(())
+    }
+
+    fn dispatch(&mut self, event: &mio::event::Event, now: Instant) -> Result<(), ServerError> {
+        match tokens::target(event.token()) {
+            Target::Channel => self.channel_ready(event, now),
+            Target::Listener(key) => {
+                self.accept(key, now);
+                Ok(())
+            }
+            Target::Probe(key) => {
+                let registry = self.poll.registry();
+                self.health
+                    .ready(key, event, &mut self.backends, registry, now);
+                Ok(())
+            }
+            Target::Session(key, side) => {
+                self.session_ready(key, side, event, now);
+                Ok(())
+            }
+        }
+    }
+
+    fn session_ready(&mut self, key: usize, side: Side, event: &mio::event::Event, now: Instant) {
+        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+            return;
+        };
+        match side {
+            Side::Front => session.io.front_ready.merge(event),
+            Side::Back => match session.io.back.as_mut() {
+                Some(back) => back.ready.merge(event),
+                None => return,
+            },
+        }
+        if side == Side::Back && self.connect_in_progress(key) {
+            self.check_connect(key, now);
+        }
+        self.drive(key, now);
+    }
+
+    /// Lets a session move bytes, and closes it when it is done.
+    fn drive(&mut self, key: usize, now: Instant) {
+        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+            return;
+        };
+        match &mut session.core {
+            Core::Tcp(core) => {
+                if core.pump(&mut session.io, &mut self.pool, now) == SessionOutcome::Close {
+                    self.close_session(key);
+                }
+            }
+            Core::Http(_) => self.drive_http(key, now),
+        }
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        if self
+            .health
+            .next_deadline()
+            .is_some_and(|deadline| deadline <= now)
+        {
+            let registry = self.poll.registry();
+            self.health.run_due(&mut self.backends, registry, now);
+        }
+        while let Some(TimerEvent::Session { key, generation }) = self.timer.pop_expired(now) {
+            let Some(session) = self.sessions.get_mut(key) else {
+                continue;
+            };
+            if session.generation != generation || session.closed {
+                continue;
+            }
+            session.timer_scheduled = None;
+            match session.expired(now) {
+                Some(Expiry::Connect) => {
+                    self.counters.connect_timeouts += 1;
+                    self.connect_failed(key, now);
+                }
+                Some(Expiry::Http(kind)) => {
+                    self.counters.idle_timeouts += u64::from(kind == TimeoutKind::Front);
+                    self.with_http_session(key, now, |http, ctx| http.timed_out(kind, ctx));
+                }
+                Some(expiry) => {
+                    log::debug!("session {key} closed: {expiry:?} timeout");
+                    self.counters.idle_timeouts += 1;
+                    self.close_session(key);
+                }
+                None => {}
+            }
+            self.schedule_session_timer(key);
+        }
+    }
+
+    /// Makes sure a timer entry is pending for the session's next deadline.
+    fn schedule_session_timer(&mut self, key: usize) {
+        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+            return;
+        };
+        let deadline = session.next_deadline();
+        if session.timer_scheduled.is_some_and(|at| at <= deadline) {
+            return;
+        }
+        session.timer_scheduled = Some(deadline);
+        self.timer.schedule(
+            deadline,
+            TimerEvent::Session {
+                key,
+                generation: session.generation,
+            },
+        );
+    }
+
+    /// Work done once per batch: deferred removals, events, pause/resume, draining.
+    fn after_batch(&mut self, now: Instant) -> Result<(), ServerError> {
+        for key in self.closed.drain(..) {
+            if self.sessions.contains(key) {
+                self.sessions.remove(key);
+            }
+        }
+        self.forward_backend_events()?;
+        self.access_log.flush();
+        let full = self.sessions.len() >= self.options.max_connections;
+        if full != self.listeners.is_paused() {
+            if full {
+                log::warn!(
+                    "worker {}: {} sessions, accepting paused",
+                    self.options.id,
+                    self.sessions.len()
+                );
+                self.counters.accept_pauses += 1;
+            }
+            self.listeners.set_paused(full, self.poll.registry());
+        }
+        if let RunState::Draining { deadline } = self.run_state {
+            if self.sessions.is_empty() || now >= deadline {
+                self.run_state = RunState::Stopped;
+            }
+        }
+        if self.channel.has_pending_writes() {
+            self.channel.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Closes a session's sockets now and frees its slot after the batch.
+    fn close_session(&mut self, key: usize) {
+        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+            return;
+        };
+        session.closed = true;
+        let registry = self.poll.registry();
+        if let Err(error) = registry.deregister(&mut session.io.front) {
+            log::debug!("session {key}: deregister front: {error}");
+        }
+        session.release_buffers(&mut self.pool);
+        if let Some(mut back) = session.io.back.take() {
+            if let Err(error) = registry.deregister(&mut back.stream) {
+                log::debug!("session {key}: deregister back: {error}");
+            }
+            self.backends
+                .connection_closed(&back.backend, Instant::now());
+        }
+        self.counters.active_sessions = self.counters.active_sessions.saturating_sub(1);
+        self.closed.push(key);
+    }
+
+    /// Counters of this worker (sessions, accepts, timeouts …).
+    pub fn counters(&self) -> &WorkerCounters {
+        &self.counters
+    }
+}

@@ -1,0 +1,450 @@
+//! A proxied connection as the loop sees it: the client's socket, the backend's once
+//! chosen, readiness of each, idle bookkeeping, and the protocol core that decides what
+//! bytes go where.
+
+use std::cell::RefCell;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+
+use crate::backends::Backend;
+use crate::http::session::{HttpSession, TimeoutKind};
+use crate::pipe::Direction;
+use crate::pool::BufferPool;
+
+/// Edge-triggered readiness of one socket, cleared on `WouldBlock`.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Readiness {
+    pub(crate) readable: bool,
+    pub(crate) writable: bool,
+}
+
+impl Readiness {
+    /// Adds what an event reported.
+    pub(crate) fn merge(&mut self, event: &mio::event::Event) {
+        // An error or hang-up is reported as readable and writable so that the next read
+        // or write surfaces it.
+        let broken = event.is_error() || event.is_read_closed() || event.is_write_closed();
+        self.readable |= event.is_readable() || broken;
+        self.writable |= event.is_writable() || broken;
+    }
+}
+
+/// Timeouts of the listener a session came from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionTimeouts {
+    pub(crate) front: Duration,
+    pub(crate) back: Duration,
+    pub(crate) connect: Duration,
+    pub(crate) request: Duration,
+}
+
+/// The connection to a backend.
+#[derive(Debug)]
+pub(crate) struct BackConnection {
+    pub(crate) stream: TcpStream,
+    pub(crate) backend: Rc<RefCell<Backend>>,
+    pub(crate) address: SocketAddr,
+    /// Set while the non-blocking connect is under way.
+    pub(crate) connecting_since: Option<Instant>,
+    pub(crate) ready: Readiness,
+}
+
+/// The protocol logic of a session.
+#[derive(Debug)]
+pub(crate) enum Core {
+    /// A TCP listener's session: bytes both ways.
+    Tcp(TcpCore),
+    /// An HTTP listener's session.
+    Http(Box<HttpSession>),
+}
+
+/// The byte-moving state of a TCP session: one direction each way.
+#[derive(Debug, Default)]
+pub(crate) struct TcpCore {
+    /// Client to backend.
+    pub(crate) up: Direction,
+    /// Backend to client.
+    pub(crate) down: Direction,
+}
+
+/// The sockets of a session and their bookkeeping, apart from the protocol logic so that
+/// the drivers can borrow both at once.
+#[derive(Debug)]
+pub(crate) struct SessionIo {
+    pub(crate) front: TcpStream,
+    pub(crate) front_ready: Readiness,
+    pub(crate) client: SocketAddr,
+    pub(crate) back: Option<BackConnection>,
+    pub(crate) last_front_activity: Instant,
+    pub(crate) last_back_activity: Instant,
+    /// Set once the session asked to close: the client's write side is shut and its
+    /// remaining input is read and dropped until EOF or this deadline (lingering close).
+    pub(crate) lingering_until: Option<Instant>,
+}
+
+/// One client connection and everything the loop tracks for it.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) generation: u64,
+    pub(crate) io: SessionIo,
+    pub(crate) core: Core,
+    /// The listener the client connected to.
+    pub(crate) listener: SocketAddr,
+    pub(crate) cluster_id: Option<String>,
+    /// The sticky id the client asked for (HTTP).
+    pub(crate) sticky_id: Option<String>,
+    /// The HTTP session asked to close once its answer is written.
+    pub(crate) close_requested: bool,
+    pub(crate) timeouts: SessionTimeouts,
+    /// Connect attempts made for the current backend selection.
+    pub(crate) connect_attempts: u32,
+    /// The HTTP timer currently expected, and since when.
+    pub(crate) http_timer: Option<(TimeoutKind, Instant)>,
+    /// The deadline a timer entry is scheduled for, if any.
+    pub(crate) timer_scheduled: Option<Instant>,
+    /// Closed during this batch; removed from the slab after it.
+    pub(crate) closed: bool,
+}
+
+/// What the loop must do with a session after driving it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum SessionOutcome {
+    Continue,
+    Close,
+}
+
+/// Why a session's timer fired.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    Connect,
+    Linger,
+    Http(TimeoutKind),
+    FrontIdle,
+    BackIdle,
+}
+
+/// How long a closing session reads and drops its client's input at most.
+const LINGER: Duration = Duration::from_secs(2);
+
+impl Session {
+    /// A session for a freshly accepted client.
+    pub(crate) fn new(
+        generation: u64,
+        front: TcpStream,
+        client: SocketAddr,
+        listener: SocketAddr,
+        core: Core,
+        timeouts: SessionTimeouts,
+        now: Instant,
+    ) -> Self {
+        Session {
+            generation,
+            io: SessionIo {
+                front,
+                front_ready: Readiness::default(),
+                client,
+                back: None,
+                last_front_activity: now,
+                last_back_activity: now,
+                lingering_until: None,
+            },
+            core,
+            listener,
+            cluster_id: None,
+            sticky_id: None,
+            close_requested: false,
+            timeouts,
+            connect_attempts: 0,
+            http_timer: None,
+            timer_scheduled: None,
+            closed: false,
+        }
+    }
+
+    /// The earliest moment something about this session must be checked.
+    pub(crate) fn next_deadline(&self) -> Instant {
+        let mut deadline = self.protocol_deadline();
+        if let Some(until) = self.io.lingering_until {
+            deadline = deadline.min(until);
+        }
+        if let Some(since) = self.io.back.as_ref().and_then(|b| b.connecting_since) {
+            deadline = deadline.min(since + self.timeouts.connect);
+        }
+        deadline
+    }
+
+    fn protocol_deadline(&self) -> Instant {
+        let io = &self.io;
+        match &self.core {
+            Core::Tcp(_) => {
+                let front = io.last_front_activity + self.timeouts.front;
+                match &io.back {
+                    Some(back) if back.connecting_since.is_none() => {
+                        front.min(io.last_back_activity + self.timeouts.back)
+                    }
+                    _ => front,
+                }
+            }
+            Core::Http(_) => match self.http_timer {
+                Some((kind, since)) => self.http_deadline(kind, since),
+                // Connecting: only the connect timeout applies.
+                None => io.last_front_activity + self.timeouts.front.max(self.timeouts.connect),
+            },
+        }
+    }
+
+    fn http_deadline(&self, kind: TimeoutKind, since: Instant) -> Instant {
+        let io = &self.io;
+        match kind {
+            // Waiting for a head: counted from its start, so a client that trickles bytes
+            // is cut off; waiting for a body: counted from the last bytes received.
+            TimeoutKind::Request if io.back.is_none() => since + self.timeouts.request,
+            TimeoutKind::Request => since.max(io.last_front_activity) + self.timeouts.request,
+            TimeoutKind::Back => since.max(io.last_back_activity) + self.timeouts.back,
+            TimeoutKind::Front => {
+                since.max(io.last_front_activity).max(io.last_back_activity) + self.timeouts.front
+            }
+        }
+    }
+
+    /// Which deadline, if any, has passed at `now`.
+    pub(crate) fn expired(&self, now: Instant) -> Option<Expiry> {
+        if self.io.lingering_until.is_some_and(|until| now >= until) {
+            return Some(Expiry::Linger);
+        }
+        if let Some(since) = self.io.back.as_ref().and_then(|b| b.connecting_since) {
+            if now >= since + self.timeouts.connect {
+                return Some(Expiry::Connect);
+            }
+        }
+        if now < self.protocol_deadline() {
+            return None;
+        }
+        match (&self.core, self.http_timer) {
+            (Core::Http(_), Some((kind, _))) => Some(Expiry::Http(kind)),
+            (Core::Http(_), None) => Some(Expiry::FrontIdle),
+            (Core::Tcp(_), _) => {
+                if now >= self.io.last_front_activity + self.timeouts.front {
+                    Some(Expiry::FrontIdle)
+                } else {
+                    Some(Expiry::BackIdle)
+                }
+            }
+        }
+    }
+
+    /// Records the HTTP timer the session expects now (from `expected_timeout`).
+    pub(crate) fn track_http_timer(&mut self, expected: Option<TimeoutKind>, now: Instant) {
+        if self.http_timer.map(|(kind, _)| kind) != expected {
+            self.http_timer = expected.map(|kind| (kind, now));
+        }
+    }
+
+    /// Starts a lingering close: the client's write side is shut down now.
+    pub(crate) fn start_lingering(&mut self, now: Instant) {
+        if self.io.lingering_until.is_none() {
+            let _ = self.io.front.shutdown(Shutdown::Write);
+            self.io.lingering_until = Some(now + LINGER);
+        }
+    }
+
+    /// Reads and drops the client's input while lingering; `Close` at EOF or error.
+    pub(crate) fn drain_lingering(&mut self, scratch: &mut [u8]) -> SessionOutcome {
+        while self.io.front_ready.readable {
+            match read_some(&mut self.io.front, scratch, &mut self.io.front_ready) {
+                Ok(Some(0)) | Err(_) => return SessionOutcome::Close,
+                Ok(_) => {}
+            }
+        }
+        SessionOutcome::Continue
+    }
+
+    /// Gives back every pooled buffer the session holds.
+    pub(crate) fn release_buffers(&mut self, pool: &mut BufferPool) {
+        match &mut self.core {
+            Core::Tcp(core) => {
+                core.up.release(pool);
+                core.down.release(pool);
+            }
+            Core::Http(http) => http.release_buffers(pool),
+        }
+    }
+}
+
+impl TcpCore {
+    /// Moves bytes between the two sockets until nothing more can move now.
+    pub(crate) fn pump(
+        &mut self,
+        io: &mut SessionIo,
+        pool: &mut BufferPool,
+        now: Instant,
+    ) -> SessionOutcome {
+        loop {
+            let moved = self.read_front(io, pool, now).and_then(|a| {
+                let b = self.flush_up(io, pool, now)?;
+                let c = self.read_back(io, pool, now)?;
+                let d = self.flush_down(io, pool, now)?;
+                Ok(a | b | c | d)
+            });
+            let Ok(progress) = moved else {
+                return SessionOutcome::Close;
+            };
+            if self.up.is_finished() && self.down.is_finished() {
+                return SessionOutcome::Close;
+            }
+            if !progress {
+                self.up.written(0, pool);
+                self.down.written(0, pool);
+                return SessionOutcome::Continue;
+            }
+        }
+    }
+
+    fn read_front(
+        &mut self,
+        io: &mut SessionIo,
+        pool: &mut BufferPool,
+        now: Instant,
+    ) -> io::Result<bool> {
+        if !io.front_ready.readable {
+            return Ok(false);
+        }
+        let Some(space) = self.up.read_space(pool) else {
+            return Ok(false);
+        };
+        match read_some(&mut io.front, space, &mut io.front_ready)? {
+            Some(n) => {
+                self.up.received(n);
+                io.last_front_activity = now;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn read_back(
+        &mut self,
+        io: &mut SessionIo,
+        pool: &mut BufferPool,
+        now: Instant,
+    ) -> io::Result<bool> {
+        let Some(back) = io.back.as_mut().filter(|b| b.connecting_since.is_none()) else {
+            return Ok(false);
+        };
+        if !back.ready.readable {
+            return Ok(false);
+        }
+        let Some(space) = self.down.read_space(pool) else {
+            return Ok(false);
+        };
+        match read_some(&mut back.stream, space, &mut back.ready)? {
+            Some(n) => {
+                self.down.received(n);
+                io.last_back_activity = now;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    fn flush_up(
+        &mut self,
+        io: &mut SessionIo,
+        pool: &mut BufferPool,
+        now: Instant,
+    ) -> io::Result<bool> {
+        let Some(back) = io.back.as_mut().filter(|b| b.connecting_since.is_none()) else {
+            return Ok(false);
+        };
+        let mut progress = false;
+        if back.ready.writable && !self.up.pending().is_empty() {
+            if let Some(n) = write_some(&mut back.stream, self.up.pending(), &mut back.ready)? {
+                self.up.written(n, pool);
+                io.last_back_activity = now;
+                progress = true;
+            }
+        }
+        if self.up.wants_shutdown() {
+            shutdown_write(&back.stream)?;
+            self.up.shutdown_done();
+            progress = true;
+        }
+        Ok(progress)
+    }
+
+    fn flush_down(
+        &mut self,
+        io: &mut SessionIo,
+        pool: &mut BufferPool,
+        now: Instant,
+    ) -> io::Result<bool> {
+        let mut progress = false;
+        if io.front_ready.writable && !self.down.pending().is_empty() {
+            if let Some(n) = write_some(&mut io.front, self.down.pending(), &mut io.front_ready)? {
+                self.down.written(n, pool);
+                io.last_front_activity = now;
+                progress = true;
+            }
+        }
+        if self.down.wants_shutdown() {
+            shutdown_write(&io.front)?;
+            self.down.shutdown_done();
+            progress = true;
+        }
+        Ok(progress)
+    }
+}
+
+/// Reads once; `Ok(None)` on `WouldBlock` (and readiness is cleared).
+pub(crate) fn read_some(
+    stream: &mut TcpStream,
+    space: &mut [u8],
+    ready: &mut Readiness,
+) -> io::Result<Option<usize>> {
+    loop {
+        match stream.read(space) {
+            Ok(0) => {
+                ready.readable = false;
+                return Ok(Some(0));
+            }
+            Ok(n) => return Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                ready.readable = false;
+                return Ok(None);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Writes once; `Ok(None)` on `WouldBlock` (and readiness is cleared).
+pub(crate) fn write_some(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    ready: &mut Readiness,
+) -> io::Result<Option<usize>> {
+    loop {
+        match stream.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => return Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                ready.writable = false;
+                return Ok(None);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+pub(crate) fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
+    match stream.shutdown(Shutdown::Write) {
+        Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
+        _ => Ok(()),
+    }
+}
