@@ -7,3 +7,4 @@
 
 pub mod channel;
 pub mod proto;
+pub mod state;

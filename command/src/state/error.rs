@@ -1,0 +1,149 @@
+//! Why a request cannot change the state, or a state cannot be saved or loaded.
+
+use std::io;
+use std::net::AddrParseError;
+
+/// Why [`super::ConfigState`] refused a request, or failed to save or load.
+///
+/// Every variant names the thing it is about, so that the message can be
+/// shown to an operator as is.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The request carries no request type.
+    #[error("empty request")]
+    EmptyRequest,
+    /// The request does not change the configuration (a query, a stop...).
+    #[error("{0} does not change the configuration")]
+    NotAStateChange(&'static str),
+    /// The request is reserved in the protocol but not supported yet.
+    #[error("{0} is not supported yet")]
+    Unsupported(&'static str),
+    /// A socket address does not parse.
+    #[error("invalid {what} address {address:?}: {source}")]
+    InvalidAddress {
+        /// What the address is for (listener, backend, frontend).
+        what: &'static str,
+        /// The address as given.
+        address: String,
+        /// Why it does not parse.
+        source: AddrParseError,
+    },
+    /// A field has a value that cannot be used.
+    #[error("invalid {field} {value:?}: {reason}")]
+    InvalidField {
+        /// Which field, e.g. `cluster_id` or `health_check.uri`.
+        field: &'static str,
+        /// The value as given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No cluster has this id.
+    #[error("cluster {0} does not exist")]
+    UnknownCluster(String),
+    /// A cluster's protocol differs from what uses it.
+    #[error("cluster {cluster_id} is {actual}, but {user} needs a {expected} cluster")]
+    ClusterProtocolMismatch {
+        /// The cluster.
+        cluster_id: String,
+        /// The cluster's protocol.
+        actual: &'static str,
+        /// The protocol needed.
+        expected: &'static str,
+        /// What needs it (a frontend, or "its frontends").
+        user: String,
+    },
+    /// The cluster already has a backend with this address.
+    #[error("cluster {cluster_id} already has a backend at {address}")]
+    DuplicateBackend {
+        /// The cluster.
+        cluster_id: String,
+        /// The backend's address.
+        address: String,
+    },
+    /// The cluster already has a backend with this id.
+    #[error("cluster {cluster_id} already has a backend with id {backend_id}")]
+    DuplicateBackendId {
+        /// The cluster.
+        cluster_id: String,
+        /// The backend id.
+        backend_id: String,
+    },
+    /// The cluster has no backend at this address.
+    #[error("cluster {cluster_id} has no backend at {address}")]
+    UnknownBackend {
+        /// The cluster.
+        cluster_id: String,
+        /// The address asked for.
+        address: String,
+    },
+    /// The backend at this address has another id than the one given.
+    #[error("backend {cluster_id}/{address} has id {actual}, not {given}")]
+    BackendIdMismatch {
+        /// The cluster.
+        cluster_id: String,
+        /// The backend's address.
+        address: String,
+        /// The backend's id.
+        actual: String,
+        /// The id in the request.
+        given: String,
+    },
+    /// A listener (of any protocol) already uses this address.
+    #[error("a {protocol} listener already exists at {address}")]
+    DuplicateListener {
+        /// The address.
+        address: String,
+        /// The existing listener's protocol.
+        protocol: &'static str,
+    },
+    /// No listener has this address.
+    #[error("no listener exists at {0}")]
+    UnknownListener(String),
+    /// The listener at this address has another protocol than required.
+    #[error("the listener at {address} is {actual}, not {expected}")]
+    ListenerProtocolMismatch {
+        /// The address.
+        address: String,
+        /// The listener's protocol.
+        actual: &'static str,
+        /// The protocol in the request.
+        expected: &'static str,
+    },
+    /// The listener cannot be removed while frontends use it.
+    #[error("the listener at {address} is still used by {frontends}")]
+    ListenerInUse {
+        /// The address.
+        address: String,
+        /// The frontends using it, comma-separated.
+        frontends: String,
+    },
+    /// The same frontend (same identity) already exists.
+    #[error("{0} already exists")]
+    DuplicateFrontend(String),
+    /// No frontend has this identity.
+    #[error("{0} does not exist")]
+    UnknownFrontend(String),
+    /// The state cannot be written.
+    #[error("cannot save the state: {0}")]
+    Save(#[source] serde_json::Error),
+    /// Reading the saved state failed.
+    #[error("cannot read the saved state: {0}")]
+    Io(#[from] io::Error),
+    /// A line of a saved state is not a request.
+    #[error("saved state, line {line}: not a request: {source}")]
+    Parse {
+        /// 1-based line number.
+        line: usize,
+        /// Why it does not parse.
+        source: serde_json::Error,
+    },
+    /// A line of a saved state is a request the state refuses.
+    #[error("saved state, line {line}: {source}")]
+    Replay {
+        /// 1-based line number.
+        line: usize,
+        /// Why the request was refused.
+        source: Box<StateError>,
+    },
+}
