@@ -61,7 +61,8 @@ pub enum ChannelError {
         received: usize,
     },
     /// A frame is larger than the maximum frame size, either announced by the
-    /// peer's length prefix or about to be sent.
+    /// peer's length prefix or about to be sent. On receipt the stream cannot
+    /// be resynchronized: every later read fails the same way, so close it.
     #[error("frame of {size} bytes is larger than the maximum of {max} bytes")]
     FrameTooLarge {
         /// Size of the frame's message, prefix excluded.

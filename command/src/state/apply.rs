@@ -60,9 +60,7 @@ impl ConfigState {
                 }
             }
         }
-        self.backends
-            .entry(cluster.cluster_id.clone())
-            .or_default();
+        self.backends.entry(cluster.cluster_id.clone()).or_default();
         self.clusters.insert(cluster.cluster_id.clone(), cluster);
         Ok(())
     }

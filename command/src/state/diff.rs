@@ -15,12 +15,12 @@ impl ConfigState {
     /// its routes go), frontends, backends, clusters, listeners; then the
     /// additions: listeners, clusters, backends, frontends, activations.
     ///
-    /// A changed listener or backend is removed and added again. A cluster
-    /// whose settings changed is sent again as `AddCluster`, which updates
-    /// it in place and keeps its backends and frontends. A cluster whose
-    /// protocol changed is removed and added again, and so are the
-    /// frontends and backends attached to a listener or cluster that is
-    /// removed and added again.
+    /// A changed listener, backend or frontend is removed and added again,
+    /// and so are the frontends of a changed listener. A cluster whose
+    /// settings changed is sent again as `AddCluster`, which updates it in
+    /// place and keeps its backends and frontends; if its protocol changed,
+    /// none of its frontends can be in `target` (they would have the wrong
+    /// protocol), so they are all removed before the update.
     pub fn diff(&self, target: &ConfigState) -> Vec<proto::Request> {
         let kept = Kept::between(self, target);
         let mut requests = Vec::new();
@@ -30,7 +30,7 @@ impl ConfigState {
     }
 
     /// Requests removing from `self` what `kept` does not keep.
-    fn removals(&self, target: &ConfigState, kept: &Kept<'_>, out: &mut Vec<proto::Request>) {
+    fn removals(&self, target: &ConfigState, kept: &Kept, out: &mut Vec<proto::Request>) {
         let deactivations = self
             .active_listeners
             .iter()
@@ -53,13 +53,13 @@ impl ConfigState {
         );
         out.extend(
             self.all_backends()
-                .filter(|(address, backend)| !kept.backend(target, address, backend))
+                .filter(|(address, backend)| !same_backend(target, address, backend))
                 .map(|(_, backend)| make::remove_backend(backend)),
         );
         out.extend(
             self.clusters
                 .keys()
-                .filter(|cluster_id| !kept.clusters.contains(cluster_id.as_str()))
+                .filter(|cluster_id| !target.clusters.contains_key(*cluster_id))
                 .map(|cluster_id| make::remove_cluster(cluster_id)),
         );
         out.extend(
@@ -71,14 +71,14 @@ impl ConfigState {
     }
 
     /// Requests adding what `self` has and `kept` did not keep from `origin`.
-    fn additions(&self, origin: &ConfigState, kept: &Kept<'_>, out: &mut Vec<proto::Request>) {
+    fn additions(&self, origin: &ConfigState, kept: &Kept, out: &mut Vec<proto::Request>) {
         out.extend(
             self.listeners
                 .iter()
                 .filter(|(address, _)| !kept.listeners.contains(address))
                 .map(|(_, listener)| make::add_listener(listener)),
         );
-        // New, re-created and changed clusters; AddCluster updates in place.
+        // New and changed clusters; AddCluster updates in place.
         out.extend(
             self.clusters
                 .iter()
@@ -87,7 +87,7 @@ impl ConfigState {
         );
         out.extend(
             self.all_backends()
-                .filter(|(address, backend)| !kept.backend(origin, address, backend))
+                .filter(|(address, backend)| !same_backend(origin, address, backend))
                 .map(|(_, backend)| make::add_backend(backend)),
         );
         out.extend(
@@ -118,54 +118,33 @@ impl ConfigState {
     }
 }
 
-/// What survives a diff untouched, on both sides.
-struct Kept<'a> {
+/// What survives a diff untouched, on both sides. Clusters need no entry:
+/// one in both states is updated in place, never removed.
+struct Kept {
     /// Listeners identical in both states.
     listeners: BTreeSet<SocketAddr>,
-    /// Clusters in both states with the same protocol (their other settings
-    /// may differ: they are updated in place).
-    clusters: BTreeSet<&'a str>,
 }
 
-impl<'a> Kept<'a> {
-    fn between(origin: &'a ConfigState, target: &ConfigState) -> Self {
+impl Kept {
+    fn between(origin: &ConfigState, target: &ConfigState) -> Self {
         let listeners = origin
             .listeners
             .iter()
             .filter(|(address, listener)| target.listeners.get(*address) == Some(*listener))
             .map(|(address, _)| *address)
             .collect();
-        let clusters = origin
-            .clusters
-            .iter()
-            .filter(|(cluster_id, cluster)| {
-                target
-                    .clusters
-                    .get(*cluster_id)
-                    .is_some_and(|other| other.protocol == cluster.protocol)
-            })
-            .map(|(cluster_id, _)| cluster_id.as_str())
-            .collect();
-        Kept {
-            listeners,
-            clusters,
-        }
+        Kept { listeners }
     }
 
-    /// Whether a frontend of one state stays as is: identical in `other`,
-    /// on a kept listener, routing to a kept cluster (or denying).
+    /// Whether a frontend of one state stays as is: identical in `other` and
+    /// on a kept listener. (Being in both states, its cluster is in both.)
     fn http_frontend(
         &self,
         other: &ConfigState,
         key: &HttpFrontendKey,
         frontend: &proto::HttpFrontend,
     ) -> bool {
-        other.http_frontends.get(key) == Some(frontend)
-            && self.listeners.contains(&key.address)
-            && frontend
-                .cluster_id
-                .as_deref()
-                .is_none_or(|cluster_id| self.clusters.contains(cluster_id))
+        other.http_frontends.get(key) == Some(frontend) && self.listeners.contains(&key.address)
     }
 
     fn tcp_frontend(
@@ -174,17 +153,15 @@ impl<'a> Kept<'a> {
         address: &SocketAddr,
         frontend: &proto::TcpFrontend,
     ) -> bool {
-        other.tcp_frontends.get(address) == Some(frontend)
-            && self.listeners.contains(address)
-            && self.clusters.contains(frontend.cluster_id.as_str())
+        other.tcp_frontends.get(address) == Some(frontend) && self.listeners.contains(address)
     }
+}
 
-    fn backend(&self, other: &ConfigState, address: &SocketAddr, backend: &proto::Backend) -> bool {
-        self.clusters.contains(backend.cluster_id.as_str())
-            && other
-                .backends
-                .get(&backend.cluster_id)
-                .and_then(|backends| backends.get(address))
-                == Some(backend)
-    }
+/// Whether a backend of one state is identical in `other`.
+fn same_backend(other: &ConfigState, address: &SocketAddr, backend: &proto::Backend) -> bool {
+    other
+        .backends
+        .get(&backend.cluster_id)
+        .and_then(|backends| backends.get(address))
+        == Some(backend)
 }

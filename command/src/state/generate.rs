@@ -97,4 +97,3 @@ pub(super) fn add_tcp_frontend(frontend: &proto::TcpFrontend) -> proto::Request 
 pub(super) fn remove_tcp_frontend(frontend: &proto::TcpFrontend) -> proto::Request {
     request(RequestType::RemoveTcpFrontend(frontend.clone()))
 }
-

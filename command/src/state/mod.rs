@@ -168,18 +168,22 @@ impl ConfigState {
 
     /// The HTTP listeners, by address.
     pub fn http_listeners(&self) -> impl Iterator<Item = &proto::HttpListener> + '_ {
-        self.listeners.values().filter_map(|listener| match listener {
-            Listener::Http(http) => Some(http),
-            Listener::Tcp(_) => None,
-        })
+        self.listeners
+            .values()
+            .filter_map(|listener| match listener {
+                Listener::Http(http) => Some(http),
+                Listener::Tcp(_) => None,
+            })
     }
 
     /// The TCP listeners, by address.
     pub fn tcp_listeners(&self) -> impl Iterator<Item = &proto::TcpListener> + '_ {
-        self.listeners.values().filter_map(|listener| match listener {
-            Listener::Tcp(tcp) => Some(tcp),
-            Listener::Http(_) => None,
-        })
+        self.listeners
+            .values()
+            .filter_map(|listener| match listener {
+                Listener::Tcp(tcp) => Some(tcp),
+                Listener::Http(_) => None,
+            })
     }
 
     /// Whether the listener at `address` exists and is active.

@@ -34,12 +34,10 @@ impl ConfigState {
                     line: line_number,
                     source,
                 })?;
-            state
-                .apply(&request)
-                .map_err(|source| StateError::Replay {
-                    line: line_number,
-                    source: Box::new(source),
-                })?;
+            state.apply(&request).map_err(|source| StateError::Replay {
+                line: line_number,
+                source: Box::new(source),
+            })?;
         }
         Ok(state)
     }

@@ -82,10 +82,18 @@ pub(super) fn health_check(check: &proto::HealthCheckConfig) -> Result<(), State
         return Err(invalid("health_check.timeout_ms", 0, "must be positive"));
     }
     if check.healthy_threshold == 0 {
-        return Err(invalid("health_check.healthy_threshold", 0, "must be at least 1"));
+        return Err(invalid(
+            "health_check.healthy_threshold",
+            0,
+            "must be at least 1",
+        ));
     }
     if check.unhealthy_threshold == 0 {
-        return Err(invalid("health_check.unhealthy_threshold", 0, "must be at least 1"));
+        return Err(invalid(
+            "health_check.unhealthy_threshold",
+            0,
+            "must be at least 1",
+        ));
     }
     let min = check.expected_status_min.unwrap_or(200);
     let max = check.expected_status_max.unwrap_or(399);
@@ -110,7 +118,11 @@ pub(super) fn health_check(check: &proto::HealthCheckConfig) -> Result<(), State
 fn answers(field: &'static str, answers: &[proto::CustomAnswer]) -> Result<(), StateError> {
     for answer in answers {
         if !(100..=599).contains(&answer.status) {
-            return Err(invalid(field, answer.status, "must be an HTTP status (100-599)"));
+            return Err(invalid(
+                field,
+                answer.status,
+                "must be an HTTP status (100-599)",
+            ));
         }
         if answer.content.is_empty() {
             return Err(invalid(field, answer.status, "the answer is empty"));

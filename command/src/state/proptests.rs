@@ -1,0 +1,354 @@
+//! Property tests over random valid states, built by applying random
+//! requests drawn from small pools of names so that they often refer to each
+//! other (and often collide, so that refusals are exercised too).
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+use super::tests::timeouts;
+use super::*;
+use crate::proto::{LoadBalancingAlgorithm, LoadMetric, PathRuleKind};
+
+const CLUSTERS: [&str; 3] = ["alpha", "beta", "gamma"];
+const HOSTNAMES: [&str; 3] = ["example.com", "*.example.com", "api.test"];
+
+fn listener_address(index: u16) -> String {
+    format!("127.0.0.1:{}", 9000 + index)
+}
+
+fn protocol(http: bool) -> ListenerProtocol {
+    if http {
+        ListenerProtocol::Http
+    } else {
+        ListenerProtocol::Tcp
+    }
+}
+
+fn health_check(variant: u32) -> proto::HealthCheckConfig {
+    proto::HealthCheckConfig {
+        uri: format!("/health/{variant}"),
+        interval_ms: 1_000 + variant,
+        timeout_ms: 500,
+        healthy_threshold: 1 + variant,
+        unhealthy_threshold: 2,
+        expected_status_min: None,
+        expected_status_max: (variant == 1).then_some(299),
+        host: None,
+    }
+}
+
+fn listener() -> impl Strategy<Value = proto::Request> {
+    (0..4u16, any::<bool>(), any::<bool>(), 0..2u32).prop_map(|(port, http, proxy, timeout)| {
+        let address = listener_address(port);
+        let mut timeouts = timeouts();
+        timeouts.front_timeout_ms += timeout;
+        request(if http {
+            RequestType::AddHttpListener(proto::HttpListener {
+                address,
+                timeouts,
+                answers: Vec::new(),
+                expect_proxy: proxy,
+                sticky_cookie_name: None,
+            })
+        } else {
+            RequestType::AddTcpListener(proto::TcpListener {
+                address,
+                timeouts,
+                expect_proxy: proxy,
+            })
+        })
+    })
+}
+
+fn cluster() -> impl Strategy<Value = proto::Request> {
+    let health = prop::option::of(0..2u32);
+    (
+        0..3usize,
+        any::<bool>(),
+        0..4i32,
+        0..3i32,
+        any::<bool>(),
+        health,
+    )
+        .prop_map(|(id, http, algorithm, metric, sticky, health)| {
+            request(RequestType::AddCluster(proto::Cluster {
+                cluster_id: CLUSTERS[id].to_owned(),
+                protocol: protocol(http) as i32,
+                load_balancing: LoadBalancingAlgorithm::try_from(algorithm)
+                    .unwrap_or(LoadBalancingAlgorithm::RoundRobin)
+                    as i32,
+                load_metric: LoadMetric::try_from(metric).unwrap_or(LoadMetric::Connections) as i32,
+                sticky_session: sticky,
+                sticky_cookie_name: None,
+                health_check: health.map(health_check),
+                answers: Vec::new(),
+                max_connect_retries: None,
+            }))
+        })
+}
+
+fn backend() -> impl Strategy<Value = proto::Request> {
+    (0..3usize, 0..4u8, 0..4u8, 0..3u32, any::<bool>()).prop_map(
+        |(cluster, id, address, weight, backup)| {
+            request(RequestType::AddBackend(proto::AddBackend {
+                backend: proto::Backend {
+                    cluster_id: CLUSTERS[cluster].to_owned(),
+                    backend_id: format!("{}-{id}", CLUSTERS[cluster]),
+                    address: format!("10.0.0.{}:80", address + 1),
+                    sticky_id: None,
+                    weight: weight * 50,
+                    backup,
+                },
+            }))
+        },
+    )
+}
+
+fn http_frontend_of(
+    (port, host, path, get, cluster): (u16, usize, u8, bool, Option<usize>),
+) -> proto::HttpFrontend {
+    let (kind, value) = match path {
+        0 => (PathRuleKind::Prefix, "/"),
+        1 => (PathRuleKind::Prefix, "/api"),
+        2 => (PathRuleKind::Exact, "/exact"),
+        _ => (PathRuleKind::Regex, "^/r[0-9]+$"),
+    };
+    proto::HttpFrontend {
+        address: listener_address(port),
+        hostname: HOSTNAMES[host].to_owned(),
+        path: proto::PathRule {
+            kind: kind as i32,
+            value: value.to_owned(),
+        },
+        method: get.then(|| "GET".to_owned()),
+        cluster_id: cluster.map(|index| CLUSTERS[index].to_owned()),
+    }
+}
+
+fn http_frontend_fields() -> impl Strategy<Value = (u16, usize, u8, bool, Option<usize>)> {
+    (
+        0..4u16,
+        0..3usize,
+        0..4u8,
+        any::<bool>(),
+        prop::option::of(0..3usize),
+    )
+}
+
+fn tcp_frontend_of((port, cluster): (u16, usize)) -> proto::TcpFrontend {
+    proto::TcpFrontend {
+        address: listener_address(port),
+        cluster_id: CLUSTERS[cluster].to_owned(),
+    }
+}
+
+fn attachment() -> impl Strategy<Value = proto::Request> {
+    prop_oneof![
+        2 => backend(),
+        3 => http_frontend_fields()
+            .prop_map(|fields| request(RequestType::AddHttpFrontend(http_frontend_of(fields)))),
+        1 => (0..4u16, 0..3usize)
+            .prop_map(|fields| request(RequestType::AddTcpFrontend(tcp_frontend_of(fields)))),
+    ]
+}
+
+fn change() -> impl Strategy<Value = proto::Request> {
+    let listener_ref = (0..4u16, any::<bool>());
+    prop_oneof![
+        3 => listener_ref.clone().prop_map(|(port, http)| {
+            request(RequestType::ActivateListener(proto::ActivateListener {
+                address: listener_address(port),
+                protocol: protocol(http) as i32,
+            }))
+        }),
+        1 => listener_ref.clone().prop_map(|(port, http)| {
+            request(RequestType::DeactivateListener(proto::DeactivateListener {
+                address: listener_address(port),
+                protocol: protocol(http) as i32,
+            }))
+        }),
+        1 => listener_ref.prop_map(|(port, http)| {
+            request(RequestType::RemoveListener(proto::RemoveListener {
+                address: listener_address(port),
+                protocol: protocol(http) as i32,
+            }))
+        }),
+        2 => (0..3usize, prop::option::of(0..2u32)).prop_map(|(cluster, health)| {
+            request(RequestType::SetHealthCheck(proto::SetHealthCheck {
+                cluster_id: CLUSTERS[cluster].to_owned(),
+                config: health.map(health_check),
+            }))
+        }),
+        1 => (0..3usize).prop_map(|cluster| {
+            request(RequestType::RemoveCluster(CLUSTERS[cluster].to_owned()))
+        }),
+        1 => (0..3usize, 0..4u8).prop_map(|(cluster, address)| {
+            request(RequestType::RemoveBackend(proto::RemoveBackend {
+                cluster_id: CLUSTERS[cluster].to_owned(),
+                address: format!("10.0.0.{}:80", address + 1),
+                backend_id: None,
+            }))
+        }),
+        1 => http_frontend_fields().prop_map(|fields| {
+            request(RequestType::RemoveHttpFrontend(http_frontend_of(fields)))
+        }),
+        1 => (0..4u16, 0..3usize).prop_map(|fields| {
+            request(RequestType::RemoveTcpFrontend(tcp_frontend_of(fields)))
+        }),
+    ]
+}
+
+fn any_request() -> impl Strategy<Value = proto::Request> {
+    prop_oneof![listener(), cluster(), attachment(), change()]
+}
+
+/// Requests to build a state from: structure first, then what attaches to
+/// it, then changes. Many are refused: names are drawn at random.
+fn state_requests() -> impl Strategy<Value = Vec<proto::Request>> {
+    let structure = vec(prop_oneof![listener(), cluster()], 2..12);
+    (structure, vec(attachment(), 0..32), vec(change(), 0..8)).prop_map(
+        |(mut requests, attachments, changes)| {
+            requests.extend(attachments);
+            requests.extend(changes);
+            requests
+        },
+    )
+}
+
+/// The state built by the requests that apply, in order.
+fn build(requests: &[proto::Request]) -> ConfigState {
+    let mut state = ConfigState::new();
+    for request in requests {
+        // Refusals are expected: names are drawn at random.
+        let _refused = state.apply(request);
+    }
+    state
+}
+
+/// A valid state.
+fn config_state() -> impl Strategy<Value = ConfigState> {
+    state_requests().prop_map(|requests| build(&requests))
+}
+
+/// How the requests of a second, related state differ from the first's.
+#[derive(Clone, Debug)]
+enum Edit {
+    Drop,
+    Replace(proto::Request),
+    /// Changes a setting of a listener, cluster or backend but not its
+    /// identity, so that what is attached to it stays the same.
+    Tweak,
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        1 => Just(Edit::Drop),
+        1 => any_request().prop_map(Edit::Replace),
+        2 => Just(Edit::Tweak),
+    ]
+}
+
+fn tweak(request: &mut proto::Request) {
+    match &mut request.request_type {
+        Some(RequestType::AddHttpListener(listener)) => {
+            listener.expect_proxy = !listener.expect_proxy;
+        }
+        Some(RequestType::AddTcpListener(listener)) => {
+            listener.expect_proxy = !listener.expect_proxy;
+        }
+        Some(RequestType::AddCluster(cluster)) => cluster.sticky_session = !cluster.sticky_session,
+        Some(RequestType::AddBackend(add)) => add.backend.weight += 1,
+        _ => {}
+    }
+}
+
+/// Two states built from the same requests, a few of them edited in the
+/// second, so that most items are shared (the diff must leave them alone)
+/// and some change under shared ones (a listener under its frontends...).
+fn related_states() -> impl Strategy<Value = (ConfigState, ConfigState)> {
+    let edits = vec((any::<prop::sample::Index>(), edit()), 1..6);
+    (state_requests(), edits).prop_map(|(requests, edits)| {
+        let mut edited = requests.clone();
+        for (index, edit) in edits {
+            if edited.is_empty() {
+                break;
+            }
+            let index = index.index(edited.len());
+            match edit {
+                Edit::Drop => {
+                    edited.remove(index);
+                }
+                Edit::Replace(request) => edited[index] = request,
+                Edit::Tweak => tweak(&mut edited[index]),
+            }
+        }
+        (build(&requests), build(&edited))
+    })
+}
+
+fn replay(mut state: ConfigState, requests: &[proto::Request]) -> Result<ConfigState, String> {
+    for request in requests {
+        state
+            .apply(request)
+            .map_err(|error| format!("{} refused: {error}", ConfigState::summary_of(request)))?;
+    }
+    Ok(state)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn applying_the_diff_turns_one_state_into_the_other(
+        origin in config_state(),
+        target in config_state(),
+    ) {
+        let requests = origin.diff(&target);
+        let result = replay(origin.clone(), &requests);
+        prop_assert!(result.is_ok(), "{:?}", result.as_ref().err());
+        prop_assert_eq!(result.ok(), Some(target));
+    }
+
+    #[test]
+    fn applying_the_diff_between_related_states_gives_the_target(
+        (origin, target) in related_states(),
+    ) {
+        let requests = origin.diff(&target);
+        let result = replay(origin.clone(), &requests);
+        prop_assert!(result.is_ok(), "{:?}", result.as_ref().err());
+        prop_assert_eq!(result.ok(), Some(target.clone()));
+        // Going back undoes it.
+        let back = replay(target.clone(), &target.diff(&origin));
+        prop_assert_eq!(back, Ok(origin));
+    }
+
+    #[test]
+    fn a_state_has_no_diff_with_itself(state in config_state()) {
+        prop_assert!(state.diff(&state.clone()).is_empty());
+    }
+
+    #[test]
+    fn generated_requests_rebuild_the_state(state in config_state()) {
+        let rebuilt = replay(ConfigState::new(), &state.generate_requests());
+        prop_assert_eq!(rebuilt, Ok(state));
+    }
+
+    #[test]
+    fn save_then_load_gives_the_same_state(state in config_state()) {
+        let mut saved = Vec::new();
+        prop_assert!(state.save(&mut saved).is_ok());
+        let loaded = ConfigState::load(saved.as_slice()).map_err(|error| error.to_string());
+        prop_assert_eq!(loaded, Ok(state));
+    }
+
+    #[test]
+    fn a_refused_request_changes_nothing(
+        state in config_state(),
+        request in any_request(),
+    ) {
+        let mut changed = state.clone();
+        if changed.apply(&request).is_err() {
+            prop_assert_eq!(changed, state);
+        }
+    }
+}
