@@ -197,7 +197,9 @@ fn a_saved_state_loads_into_a_fresh_instance() {
     first.ctl_ok(&[
         "cluster", "add", "--id", "web", "--lb", "random", "--sticky",
     ]);
-    let saved = first.dir.path().join("saved.state");
+    // Outlives the first instance, whose folder goes with it.
+    let kept = tempfile::tempdir().expect("temp dir");
+    let saved = kept.path().join("saved.state");
     first.ctl_ok(&["state", "save", "-f", &saved.to_string_lossy()]);
     let expected = first.ctl_json(&["cluster", "list"]);
     drop(first);

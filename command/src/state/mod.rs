@@ -253,6 +253,8 @@ pub(crate) fn request_name(request: &RequestType) -> &'static str {
         R::RemoveCertificate(_) => "remove_certificate",
         R::ReplaceCertificate(_) => "replace_certificate",
         R::UpgradeMain(_) => "upgrade_main",
+        R::QueryFrontends(_) => "query_frontends",
+        R::QueryListeners(_) => "query_listeners",
     }
 }
 

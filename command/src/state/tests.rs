@@ -704,3 +704,16 @@ fn load_errors_name_the_line() {
         "{error}"
     );
 }
+
+#[test]
+fn any_host_and_wildcard_frontends_are_accepted_and_bad_hostnames_refused() {
+    let mut state = base();
+    state
+        .apply(&http_frontend(WEB, "*", Some("web")))
+        .expect("a frontend for any host applies");
+    state
+        .apply(&http_frontend(WEB, "*.Example.org", Some("web")))
+        .expect("a wildcard frontend applies");
+    let error = refused(&mut state, http_frontend(WEB, "bad host", Some("web")));
+    assert!(error.to_string().contains("*.example.com or *"), "{error}");
+}

@@ -210,6 +210,9 @@ pub(super) fn http_frontend(
 
 /// A hostname, exact or with a leading `*.` wildcard label, in lower case.
 fn hostname(hostname: &str) -> Result<String, StateError> {
+    if hostname == "*" {
+        return Ok(hostname.to_owned());
+    }
     let exact = hostname.strip_prefix("*.").unwrap_or(hostname);
     let valid = !exact.is_empty()
         && exact
@@ -219,7 +222,7 @@ fn hostname(hostname: &str) -> Result<String, StateError> {
         return Err(invalid(
             "frontend.hostname",
             hostname,
-            "expected a hostname such as example.com or *.example.com",
+            "expected a hostname such as example.com, *.example.com or *",
         ));
     }
     Ok(hostname.to_ascii_lowercase())
