@@ -35,6 +35,19 @@ fn the_repository_config_is_valid() {
 }
 
 #[test]
+fn the_packaged_example_config_is_valid() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../os-build/sluice.example.toml");
+    let output = check(&file);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("postgres: tcp"), "{stdout}");
+}
+
+#[test]
 fn an_invalid_config_fails_with_its_position() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("bad.toml");
