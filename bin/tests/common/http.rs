@@ -58,9 +58,17 @@ pub(crate) fn http_config(workers: u32, listener: SocketAddr, routes: &[Route]) 
     config
 }
 
-/// A mock HTTP backend named `name` on a free port.
+/// A mock HTTP backend named `name` on a free port. A port found free can be
+/// taken by some other test's connection before the bind: a few tries.
 pub(crate) fn mock(name: &str) -> MockHttpServer {
-    MockHttpServer::start(free_addr(), name).expect("start a mock backend")
+    let mut last_error = None;
+    for _ in 0..5 {
+        match MockHttpServer::start(free_addr(), name) {
+            Ok(server) => return server,
+            Err(error) => last_error = Some(error),
+        }
+    }
+    panic!("cannot start the mock backend {name}: {last_error:?}")
 }
 
 /// `GET /` for `host` on a new connection.
