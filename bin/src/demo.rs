@@ -14,6 +14,8 @@ use sluice_command::proto::request::RequestType;
 
 use crate::main_process;
 
+/// Workers of the demo; see [`run`].
+const DEMO_WORKERS: u32 = 1;
 /// Largest request head a demo backend reads before answering anyway.
 const MAX_HEAD: usize = 16 * 1024;
 
@@ -21,8 +23,18 @@ const MAX_HEAD: usize = 16 * 1024;
 pub(crate) fn run() -> anyhow::Result<()> {
     // Before any thread exists, so that the backends' threads inherit the mask too.
     let signals = main_process::block_signals().context("cannot block signals")?;
-    let config = Config::default_embedded();
+    let mut config = Config::default_embedded();
     crate::init_logging(config.log_level.as_str(), "main");
+    // Each worker balances on its own and the kernel spreads connections over
+    // the workers, so with several workers two requests can both land on the
+    // first backend; one worker keeps the promise that two show both.
+    if config.worker_count != DEMO_WORKERS {
+        info!(
+            "the demo runs {DEMO_WORKERS} worker instead of the default config's {}",
+            config.worker_count
+        );
+        config.worker_count = DEMO_WORKERS;
+    }
     let addresses = backend_addresses(&config);
     if addresses.is_empty() {
         bail!("the default config has no backend for the demo to serve");

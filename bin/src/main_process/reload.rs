@@ -93,21 +93,25 @@ pub(crate) fn load_state(main: &MainProcess, path: &str) -> Response {
     }
 }
 
-/// Applies `current.diff(target)` request by request and summarizes it.
+/// Applies `current.diff(target)` request by request and summarizes it; if
+/// one is refused, the ones already applied are undone.
 fn converge(main: &MainProcess, target: &ConfigState, what: &str) -> Response {
     let _serial = main.lock_changes();
+    let original = lock(&main.state).clone();
     let requests = lock(&main.state).diff(target);
     let mut summary = proto::ReloadSummary::default();
     for request in &requests {
         match apply_serialized(main, request) {
             Ok(name) if is_removal(request) => summary.removed.push(name),
             Ok(name) => summary.added.push(name),
-            Err(error @ ChangeError::Rejected(_)) | Err(error @ ChangeError::Workers(_)) => {
-                let done = summary.added.len() + summary.removed.len();
-                return failure(&format!(
-                    "{what}: stopped after {done} of {} changes: {error}",
-                    requests.len()
-                ));
+            Err(error) => {
+                let outcome = match restore(main, &original) {
+                    Ok(()) => "nothing changed".to_owned(),
+                    Err(undo_error) => {
+                        format!("and undoing the earlier changes failed: {undo_error}")
+                    }
+                };
+                return failure(&format!("{what} refused, {outcome}: {error}"));
             }
         }
     }
@@ -118,6 +122,15 @@ fn converge(main: &MainProcess, target: &ConfigState, what: &str) -> Response {
     );
     info!("{message}");
     with_content(ok(&message), ContentType::Reload(summary))
+}
+
+/// Brings the state back to `original`; the caller holds the changes lock.
+fn restore(main: &MainProcess, original: &ConfigState) -> Result<(), ChangeError> {
+    let undo = lock(&main.state).diff(original);
+    for request in &undo {
+        apply_serialized(main, request)?;
+    }
+    Ok(())
 }
 
 fn is_removal(request: &Request) -> bool {

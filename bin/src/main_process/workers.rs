@@ -64,6 +64,14 @@ impl WorkerOutcome {
     }
 }
 
+impl WorkerOutcome {
+    /// Whether the worker answered that it refused the request: a worker
+    /// applies a change whole or not at all, so it kept its state.
+    pub(crate) fn refused(&self) -> bool {
+        matches!(&self.result, Ok(response) if response.status == proto::ResponseStatus::Failure as i32)
+    }
+}
+
 type Delivery = (String, Result<WorkerResponse, String>);
 
 /// The workers and the requests waiting for their answers.
@@ -159,11 +167,40 @@ impl WorkerPool {
 
     /// Sends `request` to every running worker and waits for all answers, up to `timeout`.
     pub(crate) fn broadcast(&self, request: &Request, timeout: Duration) -> Vec<WorkerOutcome> {
+        self.ask(request, timeout, |_| true)
+    }
+
+    /// Sends `request` to worker `worker_id` only; a worker that is not running fails it.
+    pub(crate) fn ask_one(
+        &self,
+        worker_id: u32,
+        request: &Request,
+        timeout: Duration,
+    ) -> WorkerOutcome {
+        self.ask(request, timeout, |id| id == worker_id)
+            .pop()
+            .unwrap_or(WorkerOutcome {
+                worker_id,
+                result: Err("not running".to_owned()),
+            })
+    }
+
+    /// Sends `request` to the running workers whose id passes `chosen` and
+    /// waits for their answers, up to `timeout`.
+    fn ask(
+        &self,
+        request: &Request,
+        timeout: Duration,
+        chosen: impl Fn(u32) -> bool,
+    ) -> Vec<WorkerOutcome> {
         let (tx, rx) = mpsc::channel();
         let mut outcomes = Vec::new();
         let mut expected: HashMap<String, u32> = HashMap::new();
         for (id, slot) in self.slots.iter().enumerate() {
             let id = id as u32;
+            if !chosen(id) {
+                continue;
+            }
             let mut slot = lock(slot);
             if slot.run_state != WorkerRunState::Running {
                 continue;

@@ -3,6 +3,8 @@
 //! with deadlines.
 #![allow(dead_code)]
 
+pub(crate) mod http;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -98,6 +100,11 @@ impl Sluice {
             );
             thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The config file main was started with (rewrite it, then reload).
+    pub(crate) fn config_path(&self) -> PathBuf {
+        self.dir.path().join("sluice.toml")
     }
 
     /// The main process's pid.
@@ -313,6 +320,32 @@ impl EventStream {
             lines,
             seen: Default::default(),
         }
+    }
+
+    /// Waits until the subscription is in place: `ctl reload` of the unchanged
+    /// file publishes CONFIGURATION_RELOADED once the subscriber is registered.
+    /// Forgets the lines seen so far.
+    pub(crate) fn wait_subscribed(&self, sluice: &Sluice) {
+        let reload = || {
+            sluice.ctl_ok(&["reload"]);
+        };
+        reload();
+        self.wait_for("CONFIGURATION_RELOADED", Duration::from_secs(20), reload);
+        self.clear();
+    }
+
+    /// Forgets every line received so far.
+    pub(crate) fn clear(&self) {
+        let mut seen = self.seen.borrow_mut();
+        seen.extend(self.lines.try_iter());
+        seen.clear();
+    }
+
+    /// Every line received so far.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        let mut seen = self.seen.borrow_mut();
+        seen.extend(self.lines.try_iter());
+        seen.clone()
     }
 
     /// Waits for a line (seen before or arriving) containing `needle`, doing

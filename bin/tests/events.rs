@@ -1,0 +1,76 @@
+//! `sluice ctl events` while backends stop and start: every worker reports
+//! each health transition once, with its worker id.
+
+mod common;
+
+use std::time::Duration;
+
+use common::http::{http_config, mock, Route};
+use common::{wait_until, EventStream, Sluice};
+use sluice_e2e::free_addr;
+
+const WORKERS: u32 = 2;
+/// Health checks of a backend (by all workers) after which no repeated event may come.
+const CHECKS_AFTER: usize = 5 * WORKERS as usize;
+
+/// Waits until every worker reported `kind` (for `address`, if given).
+fn wait_from_every_worker(events: &EventStream, kind: &str, address: Option<&str>) {
+    for worker in 0..WORKERS {
+        let needle = match address {
+            Some(address) => {
+                format!("{kind} cluster=hc backend={address} address={address} worker={worker}")
+            }
+            None => format!("{kind} cluster=hc worker={worker}"),
+        };
+        events.wait_for(&needle, Duration::from_secs(20), || {});
+    }
+}
+
+#[test]
+fn health_transitions_are_reported_once_by_every_worker() {
+    let mut a = mock("a");
+    let mut b = mock("b");
+    let (a_addr, b_addr) = (a.addr().to_string(), b.addr().to_string());
+    let mut route = Route::new("hc", "hc.test", &[a.addr(), b.addr()]);
+    route.health_check = Some(
+        "{ uri = \"/health\", interval = \"100ms\", healthy_threshold = 1, unhealthy_threshold = 1 }"
+            .to_owned(),
+    );
+    let sluice = Sluice::start(&http_config(WORKERS, free_addr(), &[route]));
+    let events = EventStream::subscribe(&sluice);
+    events.wait_subscribed(&sluice);
+
+    a.stop();
+    wait_from_every_worker(&events, "BACKEND_DOWN", Some(&a_addr));
+    b.stop();
+    wait_from_every_worker(&events, "BACKEND_DOWN", Some(&b_addr));
+    wait_from_every_worker(&events, "NO_AVAILABLE_BACKENDS", None);
+    a.restart().expect("restart a");
+    wait_from_every_worker(&events, "BACKEND_UP", Some(&a_addr));
+    wait_from_every_worker(&events, "CLUSTER_RECOVERED", None);
+
+    // A repeated event would come with a later health check: let every
+    // worker check `a` a few more times.
+    let checked = a.request_count();
+    wait_until("more health checks", Duration::from_secs(20), || {
+        a.request_count() >= checked + CHECKS_AFTER
+    });
+    let lines = events.lines();
+    for kind in [
+        "BACKEND_DOWN cluster=hc backend=".to_owned() + &a_addr,
+        "BACKEND_DOWN cluster=hc backend=".to_owned() + &b_addr,
+        "BACKEND_UP cluster=hc backend=".to_owned() + &a_addr,
+        "NO_AVAILABLE_BACKENDS cluster=hc".to_owned(),
+        "CLUSTER_RECOVERED cluster=hc".to_owned(),
+    ] {
+        for worker in 0..WORKERS {
+            let count = lines
+                .iter()
+                .filter(|l| l.starts_with(&kind) && l.ends_with(&format!("worker={worker}")))
+                .count();
+            assert_eq!(count, 1, "`{kind}` from worker {worker}: {lines:#?}");
+        }
+    }
+    let b_up = format!("BACKEND_UP cluster=hc backend={b_addr}");
+    assert!(!lines.iter().any(|l| l.starts_with(&b_up)), "{lines:#?}");
+}
