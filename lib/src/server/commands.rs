@@ -14,7 +14,7 @@ use sluice_command::state::ConfigState;
 
 use super::http_driver::{HttpRoutes, DEFAULT_STICKY_COOKIE};
 use super::listeners::ListenerKind;
-use super::metrics::MapAvailability;
+use super::metrics::{add_retry_state, MapAvailability};
 use super::session::SessionTimeouts;
 use super::{RunState, Server, ServerError};
 use crate::http::answers::Answers;
@@ -105,7 +105,8 @@ impl Server {
             RequestType::QueryStatus(_) => Ok((String::new(), Some(self.status()))),
             RequestType::QueryMetrics(query) => {
                 let availability = MapAvailability(&self.backends);
-                let snapshot = self.metrics.snapshot(self.options.id, query, &availability);
+                let mut snapshot = self.metrics.snapshot(self.options.id, query, &availability);
+                add_retry_state(&mut snapshot, &self.backends);
                 Ok((String::new(), Some(ContentType::WorkerMetrics(snapshot))))
             }
             RequestType::QueryClusters(query) => Ok((

@@ -8,6 +8,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use sluice_command::metrics::names;
+use sluice_command::proto;
+
 use crate::backends::{Backend, BackendMap};
 use crate::http::session::RequestLog;
 use crate::metrics::{Availability, ClusterAvailability, ProxyStats, TrafficStats};
@@ -131,6 +134,28 @@ impl Availability for MapAvailability<'_> {
             .find(|b| b.borrow().backend_id() == backend_id)?;
         let healthy = backend.borrow().health().is_healthy();
         Some(healthy)
+    }
+}
+
+/// Adds to a snapshot what only the backend lists know of each backend: its retry state.
+pub(crate) fn add_retry_state(snapshot: &mut proto::WorkerMetrics, backends: &BackendMap) {
+    for cluster in &mut snapshot.clusters {
+        let Some(list) = backends.cluster(&cluster.cluster_id) else {
+            continue;
+        };
+        for metrics in &mut cluster.backends {
+            let found = list
+                .backends()
+                .iter()
+                .find(|b| b.borrow().backend_id() == metrics.backend_id);
+            if let Some(backend) = found {
+                metrics.values.push(proto::MetricValue {
+                    name: names::RETRY_FAILURES.to_owned(),
+                    value: u64::from(backend.borrow().retry_policy().failures()),
+                    gauge: true,
+                });
+            }
+        }
     }
 }
 
