@@ -315,6 +315,13 @@ impl EventStream {
         }
     }
 
+    /// Every line received so far.
+    pub(crate) fn seen(&self) -> Vec<String> {
+        let mut seen = self.seen.borrow_mut();
+        seen.extend(self.lines.try_iter());
+        seen.clone()
+    }
+
     /// Waits for a line (seen before or arriving) containing `needle`, doing
     /// `meanwhile` between checks.
     pub(crate) fn wait_for(
