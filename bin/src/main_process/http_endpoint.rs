@@ -155,7 +155,7 @@ fn metrics_page(main: &MainProcess) -> Reply {
             prometheus::render(&collected.metrics, &mut body);
             Reply {
                 status: 200,
-                content_type: "text/plain; version=0.0.4",
+                content_type: prometheus::CONTENT_TYPE,
                 body,
             }
         }
