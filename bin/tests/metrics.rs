@@ -466,3 +466,38 @@ fn every_worker_reports_a_backend_down_once() {
         events.seen()
     );
 }
+
+#[test]
+fn tcp_sessions_count_connections_and_bytes() {
+    let echo = common::EchoBackend::start();
+    let listener = format!("127.0.0.1:{}", free_port());
+    let mut config = common::config_with_tcp_listeners(1, std::slice::from_ref(&listener));
+    config.push_str(&format!(
+        "\n[clusters.db]\nprotocol = \"tcp\"\n\
+         frontends = [ {{ address = \"{listener}\" }} ]\n\
+         backends = [ {{ address = \"{}\", id = \"db-1\" }} ]\n",
+        echo.address
+    ));
+    let sluice = Sluice::start(&config);
+    for _ in 0..2 {
+        let echoed = common::round_trip(&listener, b"ping-pong!").expect("round trip");
+        assert_eq!(echoed, b"ping-pong!");
+    }
+    wait_until("both sessions to close", Duration::from_secs(5), || {
+        let total = total_metrics(&sluice);
+        counter(
+            &values(&cluster(&total, "db")["values"]),
+            "active_connections",
+        ) == 0
+    });
+    let total = total_metrics(&sluice);
+    let db = values(&cluster(&total, "db")["values"]);
+    assert_eq!(counter(&db, "requests"), 2);
+    assert_eq!(counter(&db, "connections"), 2);
+    assert_eq!(counter(&db, "received_bytes"), 20);
+    assert_eq!(counter(&db, "sent_bytes"), 20);
+    let backend = values(&cluster(&total, "db")["backends"][0]["values"]);
+    assert_eq!(counter(&backend, "connections"), 2);
+    assert_eq!(counter(&backend, "received_bytes"), 20);
+    assert_eq!(counter(&values(&total["proxy"]), "active_sessions"), 0);
+}

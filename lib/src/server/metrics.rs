@@ -231,4 +231,95 @@ mod tests {
         assert_eq!(backend.connections.value(), 2);
         assert_eq!(cluster.connections.value(), 2);
     }
+
+    fn map_with_two_backends(health_check: bool) -> (BackendMap, std::time::Instant) {
+        let now = std::time::Instant::now();
+        let mut map = BackendMap::with_seed(3);
+        map.set_cluster(
+            &proto::Cluster {
+                cluster_id: "app".to_owned(),
+                protocol: proto::ListenerProtocol::Http as i32,
+                load_balancing: proto::LoadBalancingAlgorithm::RoundRobin as i32,
+                load_metric: proto::LoadMetric::Connections as i32,
+                sticky_session: false,
+                sticky_cookie_name: None,
+                health_check: health_check.then(|| proto::HealthCheckConfig {
+                    uri: "/health".to_owned(),
+                    interval_ms: 1000,
+                    timeout_ms: 500,
+                    healthy_threshold: 1,
+                    unhealthy_threshold: 1,
+                    expected_status_min: None,
+                    expected_status_max: None,
+                    host: None,
+                }),
+                answers: Vec::new(),
+                max_connect_retries: None,
+            },
+            now,
+        );
+        for port in [1, 2] {
+            let backend = proto::Backend {
+                cluster_id: "app".to_owned(),
+                backend_id: format!("b{port}"),
+                address: format!("127.0.0.1:{port}"),
+                sticky_id: None,
+                weight: 100,
+                backup: false,
+            };
+            map.add_backend(&backend, now).expect("valid backend");
+        }
+        (map, now)
+    }
+
+    #[test]
+    fn availability_comes_from_the_backend_lists() {
+        let (mut map, now) = map_with_two_backends(true);
+        let address = "127.0.0.1:2".parse().expect("address");
+        map.record_health("app", &address, false, now);
+        let availability = MapAvailability(&map);
+        assert_eq!(
+            availability.cluster("app"),
+            Some(ClusterAvailability {
+                available_backends: 1,
+                total_backends: 2
+            })
+        );
+        assert_eq!(availability.backend_healthy("app", "b1"), Some(true));
+        assert_eq!(availability.backend_healthy("app", "b2"), Some(false));
+        assert_eq!(availability.backend_healthy("app", "b3"), None);
+        assert_eq!(availability.cluster("other"), None);
+        let (unchecked, _) = map_with_two_backends(false);
+        assert_eq!(
+            MapAvailability(&unchecked).backend_healthy("app", "b1"),
+            None
+        );
+    }
+
+    #[test]
+    fn snapshots_carry_each_backends_retry_state() {
+        let (mut map, now) = map_with_two_backends(false);
+        let b2 = map
+            .backend("app", &"127.0.0.1:2".parse().expect("address"))
+            .expect("b2")
+            .clone();
+        map.connection_opened(&b2);
+        map.connect_failed(&b2, now);
+        map.connection_closed(&b2, now);
+        let mut registry = crate::metrics::MetricsRegistry::new();
+        registry.backend("app", "b1", "127.0.0.1:1");
+        registry.backend("app", "b2", "127.0.0.1:2");
+        let mut snapshot =
+            registry.snapshot(0, &proto::QueryMetrics::default(), &MapAvailability(&map));
+        add_retry_state(&mut snapshot, &map);
+        let failures: Vec<(String, u64)> = snapshot.clusters[0]
+            .backends
+            .iter()
+            .map(|b| {
+                let value = b.values.iter().find(|v| v.name == names::RETRY_FAILURES);
+                (b.backend_id.clone(), value.map_or(u64::MAX, |v| v.value))
+            })
+            .collect();
+        assert_eq!(failures, [("b1".to_owned(), 0), ("b2".to_owned(), 1)]);
+    }
 }
