@@ -226,42 +226,27 @@ fn reload_summary(message: &str, summary: &proto::ReloadSummary) -> String {
     text
 }
 
+/// The worker-wide totals on one line each, then one table per cluster.
 fn metrics_table(metrics: &proto::AggregatedMetrics) -> String {
-    let mut table = Table::new(&["WORKER", "SCOPE", "NAME", "VALUE"]);
-    let total = metrics.total.iter().map(|m| ("total".to_owned(), m));
-    let workers = metrics.workers.iter().map(|m| (m.worker_id.to_string(), m));
-    for (worker, metrics) in total.chain(workers) {
-        for value in &metrics.proxy {
-            table.row(vec![
-                worker.clone(),
-                "proxy".to_owned(),
-                value.name.clone(),
-                value.value.to_string(),
-            ]);
+    let merged;
+    let metrics = match metrics.total {
+        Some(_) => metrics,
+        None => {
+            merged = sluice_command::metrics::merge(metrics.workers.clone());
+            &merged
         }
-        for cluster in &metrics.clusters {
-            for value in &cluster.values {
-                table.row(vec![
-                    worker.clone(),
-                    cluster.cluster_id.clone(),
-                    value.name.clone(),
-                    value.value.to_string(),
-                ]);
-            }
-            for backend in &cluster.backends {
-                let scope = format!("{}/{}", cluster.cluster_id, backend.backend_id);
-                for value in &backend.values {
-                    table.row(vec![
-                        worker.clone(),
-                        scope.clone(),
-                        value.name.clone(),
-                        value.value.to_string(),
-                    ]);
-                }
-            }
+    };
+    let mut text = String::new();
+    if let Some(total) = metrics.total.as_ref().filter(|t| !t.proxy.is_empty()) {
+        let mut table = Table::new(&["PROXY", "VALUE"]);
+        for value in &total.proxy {
+            table.row(vec![value.name.clone(), value.value.to_string()]);
         }
+        text.push_str(&table.render());
+        text.push('\n');
     }
-    table.render()
+    sluice_command::metrics::table::render_tables(metrics, &mut text);
+    text
 }
 
 /// One event on one line: its kind, then what it concerns as `key=value`.

@@ -6,7 +6,7 @@ use sluice_command::proto::{
 };
 use sluice_command::state::ConfigState;
 
-use super::{changes, lock, reload, MainProcess, WORKER_ANSWER_TIMEOUT};
+use super::{changes, lock, reload, MainProcess};
 
 /// The answer to `request` (event subscriptions are served by the command server).
 pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
@@ -26,7 +26,7 @@ pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
         RequestType::QueryStatus(_) => {
             with_content(ok(""), ContentType::Workers(main.workers.statuses()))
         }
-        RequestType::QueryMetrics(_) => metrics(main, request),
+        RequestType::QueryMetrics(query) => metrics(main, query),
         RequestType::SaveState(save) => reload::save_state(main, &save.path),
         RequestType::LoadState(load) => reload::load_state(main, &load.path),
         RequestType::ReloadConfiguration(reload) => reload::reload(main, reload.path.as_deref()),
@@ -55,56 +55,14 @@ fn clusters(main: &MainProcess, query: &proto::QueryClusters) -> Response {
     with_content(ok(""), ContentType::Clusters(list))
 }
 
-/// Workers count the metrics; an answer "not handled" from all of them means
-/// this build's workers do not count them yet.
-fn metrics(main: &MainProcess, request: &Request) -> Response {
-    let outcomes = main.workers.broadcast(request, WORKER_ANSWER_TIMEOUT);
-    let failures: Vec<(u32, String)> = outcomes
-        .iter()
-        .filter_map(|o| o.failure().map(|reason| (o.worker_id, reason)))
-        .collect();
-    if !failures.is_empty()
-        && failures.len() == outcomes.len()
-        && failures
-            .iter()
-            .all(|(_, reason)| reason.to_lowercase().contains("not handled"))
-    {
-        return ok("metrics are not available yet: the workers do not count them");
-    }
-    if !failures.is_empty() {
-        return failure(&per_worker("cannot collect metrics", &failures));
-    }
-    let workers: Vec<proto::WorkerMetrics> = outcomes
-        .into_iter()
-        .filter_map(|o| match o.result.ok()?.content?.content_type? {
-            ContentType::WorkerMetrics(metrics) => Some(metrics),
-            ContentType::Metrics(aggregated) => aggregated.workers.into_iter().next(),
-            _ => None,
-        })
-        .collect();
-    let total = sum_proxy_metrics(&workers);
-    with_content(
-        ok(""),
-        ContentType::Metrics(proto::AggregatedMetrics {
-            workers,
-            total: Some(total),
-        }),
-    )
-}
-
-/// The sum over workers of the proxy-wide values (per-cluster sums are left to readers).
-fn sum_proxy_metrics(workers: &[proto::WorkerMetrics]) -> proto::WorkerMetrics {
-    let mut total: Vec<proto::MetricValue> = Vec::new();
-    for value in workers.iter().flat_map(|w| &w.proxy) {
-        match total.iter_mut().find(|t| t.name == value.name) {
-            Some(sum) => sum.value = sum.value.saturating_add(value.value),
-            None => total.push(value.clone()),
-        }
-    }
-    proto::WorkerMetrics {
-        worker_id: u32::MAX,
-        proxy: total,
-        clusters: Vec::new(),
+/// Every worker's metrics, merged; a warning names the workers that did not answer.
+fn metrics(main: &MainProcess, query: &proto::QueryMetrics) -> Response {
+    match super::metrics::collect(main, query) {
+        Ok(collected) => with_content(
+            ok(&collected.warning().unwrap_or_default()),
+            ContentType::Metrics(collected.metrics),
+        ),
+        Err(reason) => failure(&reason),
     }
 }
 

@@ -14,6 +14,8 @@ mod changes;
 mod command_server;
 mod dispatch;
 mod events;
+mod http_endpoint;
+mod metrics;
 mod reload;
 mod signals;
 mod workers;
@@ -82,6 +84,10 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
     let socket_path = config.command_socket.clone();
     let listener = command_server::bind(&socket_path)?;
     let bound = command_server::identity(&socket_path);
+    let metrics_listener = match config.metrics_address {
+        Some(address) => Some(http_endpoint::bind(address)?),
+        None => None,
+    };
     let main = Arc::new(MainProcess::new(config, state));
     if let Err(error) = main.workers.start_all(&main) {
         main.workers.stop(&main, StopKind::Hard, Duration::ZERO);
@@ -89,6 +95,9 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         return Err(error);
     }
     command_server::serve(Arc::clone(&main), listener)?;
+    if let Some(metrics_listener) = metrics_listener {
+        http_endpoint::serve(Arc::clone(&main), metrics_listener)?;
+    }
     signals::spawn_handler(Arc::clone(&main), signals)?;
     info!(
         "sluice is running: {} workers, command socket {}",
@@ -148,6 +157,11 @@ impl MainProcess {
         );
         *stop = Some(kind);
         self.stop_requested.notify_all();
+    }
+
+    /// Whether a stop (soft or hard) was requested.
+    pub(crate) fn stop_requested(&self) -> bool {
+        lock(&self.stop).is_some()
     }
 
     fn wait_for_stop(&self) -> StopKind {

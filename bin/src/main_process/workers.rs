@@ -281,6 +281,24 @@ impl WorkerPool {
         proto::WorkerStatuses { workers }
     }
 
+    /// Every worker as main's slots see it, without asking the workers (sessions left at 0).
+    pub(crate) fn slot_states(&self) -> Vec<proto::WorkerInfo> {
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(id, slot)| {
+                let slot = lock(slot);
+                proto::WorkerInfo {
+                    id: id as u32,
+                    pid: slot.pid,
+                    state: slot.run_state as i32,
+                    restarts: slot.restarts,
+                    sessions: 0,
+                }
+            })
+            .collect()
+    }
+
     /// Kills a worker that diverged from main's state; its supervisor respawns
     /// it and replays the whole state.
     pub(crate) fn resync(&self, worker_id: u32) {

@@ -39,6 +39,10 @@ pub const AVAILABLE_BACKENDS: &str = "available_backends";
 /// Backends configured in a cluster (gauge, filled by the loop).
 pub const TOTAL_BACKENDS: &str = "total_backends";
 
+/// Failed connection attempts in a row to a backend; it backs off while this is not zero
+/// (gauge, filled by the loop).
+pub const RETRY_FAILURES: &str = "retry_failures";
+
 /// Whether a backend passes its health checks (1) or not (0); rendered from
 /// [`crate::proto::BackendMetrics::healthy`].
 pub const HEALTHY: &str = "healthy";
@@ -102,6 +106,8 @@ pub fn combine(name: &str) -> Combine {
     match name {
         AVAILABLE_BACKENDS => Combine::Min,
         TOTAL_BACKENDS => Combine::Max,
+        // Each worker backs off on its own: the worst one tells.
+        RETRY_FAILURES => Combine::Max,
         _ => Combine::Sum,
     }
 }
@@ -125,6 +131,9 @@ pub fn help(name: &str) -> &'static str {
         FAIL_OPEN => "Requests sent to a backend although none was known to be up.",
         AVAILABLE_BACKENDS => "Backends that can take traffic now.",
         TOTAL_BACKENDS => "Backends configured.",
+        RETRY_FAILURES => {
+            "Failed connection attempts in a row; the backend backs off while not zero."
+        }
         HEALTHY => "Whether the backend passes its health checks (1) or not (0).",
         ACCEPTED_CONNECTIONS => "Connections accepted on every listener.",
         ACTIVE_SESSIONS => "Sessions open now.",
@@ -166,6 +175,7 @@ mod tests {
     fn availability_gauges_do_not_add_up() {
         assert_eq!(combine(AVAILABLE_BACKENDS), Combine::Min);
         assert_eq!(combine(TOTAL_BACKENDS), Combine::Max);
+        assert_eq!(combine(RETRY_FAILURES), Combine::Max);
         assert_eq!(combine(REQUESTS), Combine::Sum);
         assert_eq!(combine(ACTIVE_CONNECTIONS), Combine::Sum);
     }

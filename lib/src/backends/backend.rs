@@ -50,6 +50,9 @@ pub struct Backend {
     pub(super) active_connections: usize,
     pub(super) active_requests: usize,
     pub(super) failures: u64,
+    /// Established connections that broke in a row before their response was complete; while
+    /// non-zero, a successful connect does not end the backoff (only a response does).
+    pub(super) passive_failures: u32,
     pub(super) connection_time: PeakEwma,
     pub(super) health: HealthState,
     /// Whether the last event sent about this backend said it was up, so that `BackendDown`
@@ -67,6 +70,7 @@ impl Backend {
             active_connections: 0,
             active_requests: 0,
             failures: 0,
+            passive_failures: 0,
             connection_time: PeakEwma::default(),
             health: HealthState::default(),
             reported_up: true,

@@ -25,6 +25,8 @@ mod backend;
 mod health;
 mod list;
 #[cfg(test)]
+mod passive_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
@@ -365,7 +367,11 @@ impl BackendMap {
     ) {
         {
             let mut backend = backend.borrow_mut();
-            backend.retry_policy.succeed();
+            // A backend that accepts connections but breaks them stays in its backoff until
+            // it answers a request (see `record_passive_failure`).
+            if backend.passive_failures == 0 {
+                backend.retry_policy.succeed();
+            }
             backend.connection_time.observe(connect_time, now);
         }
         self.refresh_cluster_of(backend, now);
@@ -384,6 +390,42 @@ impl BackendMap {
                 backend.address(),
                 backend.retry_policy.failures()
             );
+        }
+        self.refresh_cluster_of(backend, now);
+    }
+
+    /// An established connection to `backend` broke before its response was complete (reset,
+    /// early close, invalid response: the client got a 502). This passive check counts like a
+    /// failed connect: the backend backs off, and a streak of such failures exhausts its retries
+    /// (`BackendDown`), so a backend that accepts connections but cannot answer leaves the
+    /// rotation within seconds even without an active health check. Only a response from the
+    /// backend ([`BackendMap::record_passive_success`]) ends the streak, not a connect.
+    pub fn record_passive_failure(&mut self, backend: &Rc<RefCell<Backend>>, now: Instant) {
+        {
+            let mut backend = backend.borrow_mut();
+            backend.failures += 1;
+            backend.passive_failures = backend.passive_failures.saturating_add(1);
+            let wait = backend.retry_policy.fail(now, &mut self.rng);
+            warn!(
+                "cluster {}: backend {} ({}) broke a connection, {} failures in a row, next try in {wait:?}",
+                backend.cluster_id(),
+                backend.backend_id(),
+                backend.address(),
+                backend.retry_policy.failures()
+            );
+        }
+        self.refresh_cluster_of(backend, now);
+    }
+
+    /// `backend` answered a request: a streak of passive failures, if any, is over.
+    pub fn record_passive_success(&mut self, backend: &Rc<RefCell<Backend>>, now: Instant) {
+        {
+            let mut backend = backend.borrow_mut();
+            if backend.passive_failures == 0 {
+                return;
+            }
+            backend.passive_failures = 0;
+            backend.retry_policy.succeed();
         }
         self.refresh_cluster_of(backend, now);
     }

@@ -453,6 +453,7 @@ impl HttpSession {
             Some(Route::Deny) => return self.answer_logged(AnswerStatus::Forbidden, exchange, ctx),
             None => return self.answer_logged(AnswerStatus::NotFound, exchange, ctx),
         };
+        exchange.log.routed = true;
         self.request_sticky = head.sticky.map(|s| s.of(buf).to_vec());
         let generated;
         let request_id = match head.request_id {
@@ -750,7 +751,8 @@ impl HttpSession {
         self.start_answer(answer, log);
     }
 
-    fn start_answer(&mut self, answer: Rc<[u8]>, log: RequestLog) {
+    fn start_answer(&mut self, answer: Rc<[u8]>, mut log: RequestLog) {
+        log.answered_by_proxy = true;
         if self.backend.take().is_some() {
             self.actions.push_back(SessionAction::CloseBackend);
         }

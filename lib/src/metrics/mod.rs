@@ -129,6 +129,16 @@ impl MetricsRegistry {
         stats
     }
 
+    /// The stats of a known backend, without registering it: a lookup that allocates
+    /// nothing, for the hot path (backends are registered when they are added).
+    pub fn known_backend(&self, cluster_id: &str, backend_id: &str) -> Option<Rc<TrafficStats>> {
+        let cluster = self.clusters.get(cluster_id)?;
+        cluster
+            .backends
+            .get(backend_id)
+            .map(|entry| Rc::clone(&entry.stats))
+    }
+
     /// Forgets a cluster's stats and its backends'; true if it was known.
     pub fn remove_cluster(&mut self, cluster_id: &str) -> bool {
         self.clusters.remove(cluster_id).is_some()

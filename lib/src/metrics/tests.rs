@@ -225,3 +225,14 @@ fn snapshots_render_to_valid_prometheus_text() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn known_backend_finds_only_registered_backends() {
+    let mut registry = MetricsRegistry::new();
+    assert!(registry.known_backend("app", "b1").is_none());
+    let registered = registry.backend("app", "b1", "127.0.0.1:1");
+    let found = registry.known_backend("app", "b1").expect("registered");
+    assert!(Rc::ptr_eq(&registered, &found));
+    assert!(registry.known_backend("app", "b2").is_none());
+    assert!(registry.known_backend("other", "b1").is_none());
+}

@@ -45,7 +45,7 @@ impl Server {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) if is_resource_exhaustion(&error) => {
-                    self.counters.refused += 1;
+                    self.metrics.proxy().refused_accepts.increment();
                     log::error!("accept on {address} refused: {error}");
                     return;
                 }
@@ -88,8 +88,9 @@ impl Server {
             timeouts,
             now,
         ));
-        self.counters.accepted += 1;
-        self.counters.active_sessions += 1;
+        let proxy = self.metrics.proxy();
+        proxy.accepted_connections.increment();
+        proxy.active_sessions.increment();
         if is_http {
             self.drive_http(key, now);
             self.schedule_session_timer(key);
@@ -97,12 +98,16 @@ impl Server {
         }
         match self.tcp_frontends.get(&listener) {
             Some(cluster_id) => {
-                self.sessions[key].cluster_id = Some(cluster_id.clone());
+                let stats = self.metrics.cluster(cluster_id);
+                stats.requests.increment();
+                let session = &mut self.sessions[key];
+                session.stats.cluster = Some(stats);
+                session.cluster_id = Some(cluster_id.clone());
                 self.connect_backend(key, now);
             }
             None => {
                 log::debug!("no frontend on {listener}: connection closed");
-                self.counters.no_frontend += 1;
+                self.metrics.proxy().unrouted_requests.increment();
                 self.close_session(key);
             }
         }

@@ -14,6 +14,7 @@ use sluice_command::state::ConfigState;
 
 use super::http_driver::{HttpRoutes, DEFAULT_STICKY_COOKIE};
 use super::listeners::ListenerKind;
+use super::metrics::{add_retry_state, MapAvailability};
 use super::session::SessionTimeouts;
 use super::{RunState, Server, ServerError};
 use crate::http::answers::Answers;
@@ -81,6 +82,11 @@ impl Server {
     pub(super) fn forward_backend_events(&mut self) -> Result<(), ServerError> {
         for mut event in self.backends.take_events() {
             event.worker_id = Some(self.options.id);
+            if event.kind == proto::EventKind::RemovedBackendHasNoConnections as i32 {
+                if let (Some(cluster), Some(backend)) = (&event.cluster_id, &event.backend_id) {
+                    self.metrics.remove_backend(cluster, backend);
+                }
+            }
             self.channel.write_message(&WorkerMessage {
                 message_type: Some(MessageType::Event(event)),
             })?;
@@ -97,6 +103,12 @@ impl Server {
         }
         match content {
             RequestType::QueryStatus(_) => Ok((String::new(), Some(self.status()))),
+            RequestType::QueryMetrics(query) => {
+                let availability = MapAvailability(&self.backends);
+                let mut snapshot = self.metrics.snapshot(self.options.id, query, &availability);
+                add_retry_state(&mut snapshot, &self.backends);
+                Ok((String::new(), Some(ContentType::WorkerMetrics(snapshot))))
+            }
             RequestType::QueryClusters(query) => Ok((
                 String::new(),
                 Some(ContentType::Clusters(self.state.cluster_list(query))),
@@ -194,6 +206,7 @@ impl Server {
             }
             RequestType::RemoveCluster(cluster_id) => {
                 self.backends.remove_cluster(cluster_id);
+                self.metrics.remove_cluster(cluster_id);
                 self.health.remove_cluster(cluster_id, registry);
                 self.tcp_frontends
                     .retain(|_, cluster| cluster != cluster_id);
@@ -208,6 +221,9 @@ impl Server {
                 self.backends
                     .add_backend(&add.backend, now)
                     .map_err(|e| e.to_string())?;
+                let backend = &add.backend;
+                self.metrics
+                    .backend(&backend.cluster_id, &backend.backend_id, &backend.address);
                 self.health.run_due(&mut self.backends, registry, now);
                 Ok(())
             }
@@ -323,7 +339,6 @@ fn timeouts(timeouts: &proto::Timeouts) -> SessionTimeouts {
 /// A short name of a request kind, for messages.
 fn request_name(request: &RequestType) -> &'static str {
     match request {
-        RequestType::QueryMetrics(_) => "metrics queries",
         RequestType::SubscribeEvents(_) => "event subscriptions",
         RequestType::SaveState(_) | RequestType::LoadState(_) => "state files",
         RequestType::ReloadConfiguration(_) => "reloads",

@@ -2,11 +2,13 @@
 //! backends, and what each outcome tells the backend core.
 
 use std::io;
+use std::rc::Rc;
 use std::time::Instant;
 
 use mio::net::TcpStream;
 use mio::Interest;
 
+use super::metrics::{BackendStats, OpenConnection};
 use super::session::{BackConnection, Core};
 use super::tokens::{session_token, Side};
 use super::Server;
@@ -33,16 +35,39 @@ impl Server {
                 Ok(backend) => backend,
                 Err(error) => {
                     log::debug!("session {key}: {error}");
-                    self.counters.no_backend += 1;
+                    session.stats.backend = None;
+                    session
+                        .stats
+                        .each(|stats| stats.refused_connections.increment());
                     self.connect_gave_up(key, true, now);
                     return;
                 }
             };
             session.connect_attempts += 1;
-            if session.connect_attempts > 1 {
-                self.counters.retries += 1;
-            }
-            let address = backend.borrow().address();
+            let (address, fail_open) = {
+                let chosen = backend.borrow();
+                (chosen.address(), !chosen.health().is_healthy())
+            };
+            let stats = match self
+                .metrics
+                .known_backend(cluster_id, backend.borrow().backend_id())
+            {
+                Some(stats) => stats,
+                None => self.metrics.backend(
+                    cluster_id,
+                    backend.borrow().backend_id(),
+                    &address.to_string(),
+                ),
+            };
+            session.stats.backend = Some(BackendStats {
+                backend: backend.clone(),
+                stats: Rc::clone(&stats),
+            });
+            let retried = session.connect_attempts > 1;
+            session.stats.each(|stats| {
+                stats.retries.add(u64::from(retried));
+                stats.fail_open.add(u64::from(fail_open));
+            });
             self.backends.connection_opened(&backend);
             let connected = TcpStream::connect(address).and_then(|mut stream| {
                 self.poll.registry().register(
@@ -60,13 +85,15 @@ impl Server {
                         address,
                         connecting_since: Some(now),
                         ready: Default::default(),
+                        _open: OpenConnection::new(session.stats.cluster.clone(), stats),
                     });
                     self.schedule_session_timer(key);
                     return;
                 }
                 Err(error) => {
                     log::debug!("session {key}: connect to {address}: {error}");
-                    self.counters.connect_errors += 1;
+                    session.stats.each(|stats| stats.connect_errors.increment());
+                    session.stats.backend = None;
                     self.backends.connect_failed(&backend, now);
                     self.backends.connection_closed(&backend, now);
                 }
@@ -102,12 +129,12 @@ impl Server {
             Ok(()) => {
                 back.connecting_since = None;
                 let backend = back.backend.clone();
-                self.backends.connect_succeeded(
-                    &backend,
-                    now.saturating_duration_since(since),
-                    now,
-                );
+                let connect_time = now.saturating_duration_since(since);
+                self.backends.connect_succeeded(&backend, connect_time, now);
                 let session = &mut self.sessions[key];
+                session
+                    .stats
+                    .each(|stats| stats.connect_time.record(connect_time));
                 session.io.last_back_activity = now;
                 session.connect_attempts = 0;
                 if matches!(session.core, Core::Http(_)) {
@@ -139,7 +166,8 @@ impl Server {
         if let Err(error) = self.poll.registry().deregister(&mut back.stream) {
             log::debug!("session {key}: deregister failed connect: {error}");
         }
-        self.counters.connect_errors += 1;
+        session.stats.each(|stats| stats.connect_errors.increment());
+        session.stats.backend = None;
         self.backends.connect_failed(&back.backend, now);
         self.backends.connection_closed(&back.backend, now);
         self.connect_backend(key, now);

@@ -8,6 +8,7 @@ use crate::http::answers::Answers;
 use crate::http::router::Router;
 use crate::http::session::{HttpContext, HttpSession, SessionAction};
 
+use super::metrics::record_request;
 use super::session::{read_some, write_some, Core, SessionIo, SessionOutcome};
 use super::Server;
 
@@ -138,6 +139,8 @@ impl Server {
                 sticky_id,
             } => {
                 if let Some(session) = self.sessions.get_mut(key) {
+                    session.stats.cluster = Some(self.metrics.cluster(&cluster_id));
+                    session.stats.backend = None;
                     session.cluster_id = Some(cluster_id);
                     session.sticky_id = sticky_id;
                     session.connect_attempts = 0;
@@ -157,7 +160,7 @@ impl Server {
                 }
             }
             SessionAction::Upgraded => self.counters.upgrades += 1,
-            SessionAction::RequestFinished(log) => self.request_finished(key, &log),
+            SessionAction::RequestFinished(log) => self.request_finished(key, &log, now),
             SessionAction::Close => {
                 if let Some(session) = self.sessions.get_mut(key) {
                     session.close_requested = true;
@@ -195,11 +198,25 @@ impl Server {
         self.backends.connection_closed(&back.backend, now);
     }
 
-    fn request_finished(&mut self, key: usize, log: &crate::http::session::RequestLog) {
-        self.counters.requests += 1;
+    fn request_finished(
+        &mut self,
+        key: usize,
+        log: &crate::http::session::RequestLog,
+        now: Instant,
+    ) {
         let Some(session) = self.sessions.get(key) else {
             return;
         };
+        record_request(self.metrics.proxy(), &session.stats, log);
+        if let Some(chosen) = session.stats.backend.as_ref().filter(|_| log.routed) {
+            // Passive check: a connection that broke before its response (502) counts
+            // against the backend; any response of its own ends such a streak.
+            if log.answered_by_proxy && log.status == 502 {
+                self.backends.record_passive_failure(&chosen.backend, now);
+            } else if !log.answered_by_proxy && log.status != 0 {
+                self.backends.record_passive_success(&chosen.backend, now);
+            }
+        }
         let backend = session.io.back.as_ref().map(|b| b.address);
         self.access_log.record(
             session.io.client,

@@ -33,6 +33,7 @@ use crate::backends::BackendMap;
 use crate::health_check::HealthChecker;
 use crate::http::rewrite::RequestIds;
 use crate::http::session::{SessionAction, TimeoutKind};
+use crate::metrics::MetricsRegistry;
 use crate::pool::BufferPool;
 use crate::timer::Timer;
 use http_driver::HttpRoutes;
@@ -120,6 +121,7 @@ pub struct Server {
     timer: Timer<TimerEvent>,
     next_generation: u64,
     counters: WorkerCounters,
+    metrics: MetricsRegistry,
     run_state: RunState,
 }
 
@@ -161,6 +163,7 @@ impl Server {
             timer: Timer::new(),
             next_generation: 0,
             counters: WorkerCounters::default(),
+            metrics: MetricsRegistry::new(),
             run_state: RunState::Running,
         })
     }
@@ -236,7 +239,17 @@ impl Server {
         };
         match &mut session.core {
             Core::Tcp(core) => {
-                if core.pump(&mut session.io, &mut self.pool, now) == SessionOutcome::Close {
+                let before = (core.up.transferred(), core.down.transferred());
+                let outcome = core.pump(&mut session.io, &mut self.pool, now);
+                let received = core.up.transferred().saturating_sub(before.0);
+                let sent = core.down.transferred().saturating_sub(before.1);
+                if received > 0 || sent > 0 {
+                    session.stats.each(|stats| {
+                        stats.received_bytes.add(received);
+                        stats.sent_bytes.add(sent);
+                    });
+                }
+                if outcome == SessionOutcome::Close {
                     self.close_session(key);
                 }
             }
@@ -309,6 +322,10 @@ impl Server {
         }
         self.forward_backend_events()?;
         self.access_log.flush();
+        self.metrics
+            .proxy()
+            .buffers_in_use
+            .set(self.pool.in_use() as u64);
         let full = self.sessions.len() >= self.options.max_connections;
         if full != self.listeners.is_paused() {
             if full {
@@ -317,7 +334,7 @@ impl Server {
                     self.options.id,
                     self.sessions.len()
                 );
-                self.counters.accept_pauses += 1;
+                self.metrics.proxy().accept_pauses.increment();
             }
             self.listeners.set_paused(full, self.poll.registry());
         }
@@ -350,12 +367,17 @@ impl Server {
             self.backends
                 .connection_closed(&back.backend, Instant::now());
         }
-        self.counters.active_sessions = self.counters.active_sessions.saturating_sub(1);
+        self.metrics.proxy().active_sessions.decrement();
         self.closed.push(key);
     }
 
-    /// Counters of this worker (sessions, accepts, timeouts …).
+    /// Counters of this worker that have no metric name (timeouts, upgrades).
     pub fn counters(&self) -> &WorkerCounters {
         &self.counters
+    }
+
+    /// Everything this worker counts, as `QueryMetrics` reports it.
+    pub fn metrics(&self) -> &MetricsRegistry {
+        &self.metrics
     }
 }

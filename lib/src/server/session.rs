@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
+use super::metrics::{OpenConnection, SessionStats};
 use crate::backends::Backend;
 use crate::http::session::{HttpSession, TimeoutKind};
 use crate::pipe::Direction;
@@ -51,6 +52,8 @@ pub(crate) struct BackConnection {
     /// Set while the non-blocking connect is under way.
     pub(crate) connecting_since: Option<Instant>,
     pub(crate) ready: Readiness,
+    /// Counts the connection as active in the metrics while it exists.
+    pub(crate) _open: OpenConnection,
 }
 
 /// The protocol logic of a session.
@@ -95,6 +98,8 @@ pub(crate) struct Session {
     /// The listener the client connected to.
     pub(crate) listener: SocketAddr,
     pub(crate) cluster_id: Option<String>,
+    /// Handles on the metrics of its cluster and backend.
+    pub(crate) stats: SessionStats,
     /// The sticky id the client asked for (HTTP).
     pub(crate) sticky_id: Option<String>,
     /// The HTTP session asked to close once its answer is written.
@@ -155,6 +160,7 @@ impl Session {
             core,
             listener,
             cluster_id: None,
+            stats: SessionStats::default(),
             sticky_id: None,
             close_requested: false,
             timeouts,

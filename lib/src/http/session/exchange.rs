@@ -89,6 +89,10 @@ pub struct RequestLog {
     pub response_time: Option<Duration>,
     /// From the request head to the end of the response.
     pub total_time: Duration,
+    /// The request matched a frontend of a cluster (false for refused and unrouted requests).
+    pub routed: bool,
+    /// The status is an answer the proxy produced itself, not the backend's.
+    pub answered_by_proxy: bool,
     text: [u8; LOG_TEXT_LEN],
     method_len: u16,
     host_len: u16,
@@ -117,6 +121,8 @@ impl RequestLog {
             connect_time: None,
             response_time: None,
             total_time: Duration::ZERO,
+            routed: false,
+            answered_by_proxy: false,
             text: [0; LOG_TEXT_LEN],
             method_len: 0,
             host_len: 0,

@@ -670,3 +670,38 @@ mod properties {
         }
     }
 }
+
+/// (status, routed, answered by the proxy) of each finished request.
+fn origins(actions: &[SessionAction]) -> Vec<(u16, bool, bool)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            SessionAction::RequestFinished(log) => {
+                Some((log.status, log.routed, log.answered_by_proxy))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn request_logs_say_who_answered_and_whether_it_was_routed() {
+    let (_, actions) = answered(b"GET / HTTP/1.1\r\nHost: nowhere.com\r\n\r\n");
+    assert_eq!(origins(&actions), [(404, false, true)]);
+    let (_, actions) = answered(b"GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(origins(&actions), [(400, false, true)]);
+
+    let mut h = Harness::new();
+    h.client_sends(GET);
+    h.connected(None);
+    h.flush_to_backend();
+    h.backend_sends(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n");
+    h.flush_to_client();
+    assert_eq!(origins(&h.take_actions()), [(503, true, false)]);
+
+    h.client_sends(GET);
+    h.flush_to_backend();
+    h.with(|s, ctx| s.backend_closed_with_error(ctx));
+    h.flush_to_client();
+    assert_eq!(origins(&h.take_actions()), [(502, true, true)]);
+}
