@@ -144,6 +144,15 @@ impl Server {
             self.state = before;
             return Err(message);
         }
+        if matches!(
+            content,
+            RequestType::AddCluster(_)
+                | RequestType::AddHttpFrontend(_)
+                | RequestType::RemoveHttpFrontend(_)
+                | RequestType::AddHttpListener(_)
+        ) {
+            self.refresh_sticky_cookies();
+        }
         Ok((String::new(), None))
     }
 
@@ -287,6 +296,40 @@ impl Server {
                 .set_cluster(&cluster.cluster_id, &cluster.answers);
         }
         routes
+    }
+
+    /// Sets each HTTP listener's sticky cookie name: the one named by the first sticky
+    /// cluster (by id) its frontends route to, else the listener's own, else the default.
+    /// Sessions read the cookie before routing, so one listener has one cookie name.
+    fn refresh_sticky_cookies(&mut self) {
+        for (address, routes) in self.http_routes.iter_mut() {
+            let mut names = self
+                .state
+                .http_frontends()
+                .values()
+                .filter(|f| f.address.parse().ok() == Some(*address))
+                .filter_map(|f| self.state.cluster(f.cluster_id.as_deref()?))
+                .filter(|c| c.sticky_session)
+                .filter_map(|c| c.sticky_cookie_name.as_deref());
+            let from_clusters = names.next();
+            if let Some(other) = names.find(|name| Some(*name) != from_clusters) {
+                log::warn!(
+                    "listener {address}: sticky clusters name different cookies; \
+                     using {from_clusters:?}, not {other:?}"
+                );
+            }
+            let from_listener = self
+                .state
+                .http_listeners()
+                .find(|l| l.address.parse().ok() == Some(*address))
+                .and_then(|l| l.sticky_cookie_name.as_deref());
+            let name = from_clusters
+                .or(from_listener)
+                .unwrap_or(DEFAULT_STICKY_COOKIE);
+            if routes.sticky_cookie != name {
+                routes.sticky_cookie = name.to_owned();
+            }
+        }
     }
 
     /// Rebuilds every router from the state mirror (after a removal that cascades).
