@@ -38,11 +38,8 @@ backends = [
     let _sluice = Sluice::start(&config);
     for _ in 0..4 {
         let mut conn = HttpConn::connect(listener).expect("connect");
-        let request: &[u8] = b"GET / HTTP/1.1
-Host: app.test
-Cookie: other=1; APPID=s-two
-
-";
+        let request: &[u8] =
+            b"GET / HTTP/1.1\r\nHost: app.test\r\nCookie: other=1; APPID=s-two\r\n\r\n";
         let response = conn.request(request).expect("response");
         assert_eq!(response.status, 200);
         assert!(
