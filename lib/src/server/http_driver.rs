@@ -5,8 +5,10 @@ use std::net::Shutdown;
 use std::time::Instant;
 
 use crate::http::answers::Answers;
+use crate::http::rewrite::RequestIds;
 use crate::http::router::Router;
 use crate::http::session::{HttpContext, HttpSession, SessionAction};
+use crate::pool::BufferPool;
 
 use super::metrics::record_request;
 use super::session::{read_some, write_some, Core, SessionIo, SessionOutcome};
@@ -29,6 +31,25 @@ impl Default for HttpRoutes {
             router: Router::new(),
             answers: Answers::new(&[]),
             sticky_cookie: DEFAULT_STICKY_COOKIE.to_owned(),
+        }
+    }
+}
+
+impl HttpRoutes {
+    /// The context a session of this listener is called with.
+    fn context<'a>(
+        &'a self,
+        pool: &'a mut BufferPool,
+        request_ids: &'a mut RequestIds,
+        now: Instant,
+    ) -> HttpContext<'a> {
+        HttpContext {
+            router: &self.router,
+            answers: &self.answers,
+            buffers: pool,
+            request_ids,
+            sticky_cookie: self.sticky_cookie.as_bytes(),
+            now,
         }
     }
 }
@@ -59,14 +80,7 @@ impl Server {
                 .http_routes
                 .get(&session.listener)
                 .unwrap_or(&self.empty_routes);
-            let mut ctx = HttpContext {
-                router: &routes.router,
-                answers: &routes.answers,
-                buffers: &mut self.pool,
-                request_ids: &mut self.request_ids,
-                sticky_cookie: routes.sticky_cookie.as_bytes(),
-                now,
-            };
+            let mut ctx = routes.context(&mut self.pool, &mut self.request_ids, now);
             let pumped = pump(http, &mut session.io, &mut ctx, now);
             let mut acted = false;
             while let Some(action) = http.next_action() {
@@ -120,14 +134,7 @@ impl Server {
             .http_routes
             .get(&session.listener)
             .unwrap_or(&self.empty_routes);
-        let mut ctx = HttpContext {
-            router: &routes.router,
-            answers: &routes.answers,
-            buffers: &mut self.pool,
-            request_ids: &mut self.request_ids,
-            sticky_cookie: routes.sticky_cookie.as_bytes(),
-            now,
-        };
+        let mut ctx = routes.context(&mut self.pool, &mut self.request_ids, now);
         call(http, &mut ctx);
         self.drive_http(key, now);
     }

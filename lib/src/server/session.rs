@@ -316,20 +316,11 @@ impl TcpCore {
         pool: &mut BufferPool,
         now: Instant,
     ) -> io::Result<bool> {
-        if !io.front_ready.readable {
-            return Ok(false);
+        let moved = fill(&mut self.up, &mut io.front, &mut io.front_ready, pool)?;
+        if moved {
+            io.last_front_activity = now;
         }
-        let Some(space) = self.up.read_space(pool) else {
-            return Ok(false);
-        };
-        match read_some(&mut io.front, space, &mut io.front_ready)? {
-            Some(n) => {
-                self.up.received(n);
-                io.last_front_activity = now;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        Ok(moved)
     }
 
     fn read_back(
@@ -341,20 +332,11 @@ impl TcpCore {
         let Some(back) = io.back.as_mut().filter(|b| b.connecting_since.is_none()) else {
             return Ok(false);
         };
-        if !back.ready.readable {
-            return Ok(false);
+        let moved = fill(&mut self.down, &mut back.stream, &mut back.ready, pool)?;
+        if moved {
+            io.last_back_activity = now;
         }
-        let Some(space) = self.down.read_space(pool) else {
-            return Ok(false);
-        };
-        match read_some(&mut back.stream, space, &mut back.ready)? {
-            Some(n) => {
-                self.down.received(n);
-                io.last_back_activity = now;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        Ok(moved)
     }
 
     fn flush_up(
@@ -366,20 +348,11 @@ impl TcpCore {
         let Some(back) = io.back.as_mut().filter(|b| b.connecting_since.is_none()) else {
             return Ok(false);
         };
-        let mut progress = false;
-        if back.ready.writable && !self.up.pending().is_empty() {
-            if let Some(n) = write_some(&mut back.stream, self.up.pending(), &mut back.ready)? {
-                self.up.written(n, pool);
-                io.last_back_activity = now;
-                progress = true;
-            }
+        let moved = drain(&mut self.up, &mut back.stream, &mut back.ready, pool)?;
+        if moved {
+            io.last_back_activity = now;
         }
-        if self.up.wants_shutdown() {
-            shutdown_write(&back.stream)?;
-            self.up.shutdown_done();
-            progress = true;
-        }
-        Ok(progress)
+        Ok(moved)
     }
 
     fn flush_down(
@@ -388,21 +361,57 @@ impl TcpCore {
         pool: &mut BufferPool,
         now: Instant,
     ) -> io::Result<bool> {
-        let mut progress = false;
-        if io.front_ready.writable && !self.down.pending().is_empty() {
-            if let Some(n) = write_some(&mut io.front, self.down.pending(), &mut io.front_ready)? {
-                self.down.written(n, pool);
-                io.last_front_activity = now;
-                progress = true;
-            }
+        let moved = drain(&mut self.down, &mut io.front, &mut io.front_ready, pool)?;
+        if moved {
+            io.last_front_activity = now;
         }
-        if self.down.wants_shutdown() {
-            shutdown_write(&io.front)?;
-            self.down.shutdown_done();
+        Ok(moved)
+    }
+}
+
+/// Reads once from `source` into `direction`; true when bytes or EOF arrived.
+fn fill(
+    direction: &mut Direction,
+    source: &mut TcpStream,
+    ready: &mut Readiness,
+    pool: &mut BufferPool,
+) -> io::Result<bool> {
+    if !ready.readable {
+        return Ok(false);
+    }
+    let Some(space) = direction.read_space(pool) else {
+        return Ok(false);
+    };
+    Ok(match read_some(source, space, ready)? {
+        Some(n) => {
+            direction.received(n);
+            true
+        }
+        None => false,
+    })
+}
+
+/// Writes `direction`'s pending bytes to `destination` once, then passes its EOF on
+/// when everything is written; true on progress.
+fn drain(
+    direction: &mut Direction,
+    destination: &mut TcpStream,
+    ready: &mut Readiness,
+    pool: &mut BufferPool,
+) -> io::Result<bool> {
+    let mut progress = false;
+    if ready.writable && !direction.pending().is_empty() {
+        if let Some(n) = write_some(destination, direction.pending(), ready)? {
+            direction.written(n, pool);
             progress = true;
         }
-        Ok(progress)
     }
+    if direction.wants_shutdown() {
+        shutdown_write(destination)?;
+        direction.shutdown_done();
+        progress = true;
+    }
+    Ok(progress)
 }
 
 /// Reads once; `Ok(None)` on `WouldBlock` (and readiness is cleared).
