@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sluice_command::proto::{EventKind, ListenerProtocol, Timeouts};
@@ -92,6 +92,72 @@ fn a_half_closed_client_still_receives_the_backends_answer() {
     client.read_to_string(&mut answer).expect("read the answer");
     assert_eq!(answer, "got 70000 bytes");
     sessions_drop_to(&mut worker, 0);
+}
+
+#[test]
+fn a_backend_that_half_closes_first_still_receives_the_client_bytes() {
+    // The backend says its piece, ends its side, then counts what comes.
+    let (counts, received) = std::sync::mpsc::channel();
+    let counts = Mutex::new(counts);
+    let handler: mock_server::ConnectionHandler = Arc::new(move |mut stream: TcpStream| {
+        let _ = stream.write_all(b"hello, then silence");
+        let _ = stream.shutdown(Shutdown::Write);
+        let mut request = Vec::new();
+        let outcome = stream.read_to_end(&mut request).map(|_| request.len());
+        let _ = counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(outcome.map_err(|e| e.to_string()));
+    });
+    let backend = MockServer::start(free_addr(), handler).expect("start the backend");
+    let mut worker = WorkerHarness::start(1);
+    let front = free_addr();
+    worker.setup_tcp_proxy(front, "c1", &[backend.addr()]);
+    // The probe connection of the setup is counted too.
+    let probe = received.recv_timeout(DEADLINE).expect("the probe's count");
+    assert_eq!(probe, Ok(0));
+
+    let mut client = connect(front);
+    let mut greeting = String::new();
+    client
+        .read_to_string(&mut greeting)
+        .expect("the backend's words");
+    assert_eq!(greeting, "hello, then silence");
+    client
+        .write_all(&payload(50_000))
+        .expect("send after the EOF");
+    client.shutdown(Shutdown::Write).expect("half-close");
+    let count = received
+        .recv_timeout(DEADLINE)
+        .expect("the backend's count");
+    assert_eq!(count, Ok(50_000));
+    expect_closed_within(&mut client, DEADLINE);
+    sessions_drop_to(&mut worker, 0);
+}
+
+#[test]
+fn a_client_reset_mid_stream_closes_the_session_and_the_backend_connection() {
+    let backend = TcpEchoServer::start(free_addr()).expect("start the backend");
+    let mut worker = WorkerHarness::start(1);
+    let front = free_addr();
+    worker.setup_tcp_proxy(front, "c1", &[backend.addr()]);
+    wait_until("the probe's backend connection to close", DEADLINE, || {
+        backend.active_connections() == 0
+    });
+
+    let mut client = connect(front);
+    expect_echo(&mut client, b"before the reset");
+    // Unread echo in flight, then a reset (linger 0).
+    client.write_all(&payload(200_000)).expect("send");
+    socket2::SockRef::from(&client)
+        .set_linger(Some(Duration::ZERO))
+        .expect("linger 0");
+    drop(client);
+    sessions_drop_to(&mut worker, 0);
+    wait_until("the backend connection to close", DEADLINE, || {
+        backend.active_connections() == 0
+    });
+    expect_echo(&mut connect(front), b"after the reset");
 }
 
 #[test]
