@@ -268,3 +268,57 @@ fn one_stream_echoes_intact_while_the_worker_stays_under_64mib_1gib() {
         binary.display()
     );
 }
+
+#[test]
+fn a_client_that_does_not_read_stalls_its_stream_in_bounded_memory_256mib() {
+    const OFFERED: u64 = 256 << 20;
+    let backend = TcpEchoServer::start(free_addr()).expect("start the backend");
+    let mut worker = WorkerHarness::start(1);
+    let front = free_addr();
+    worker.setup_tcp_proxy(front, "c1", &[backend.addr()]);
+
+    let pattern = stream_pattern();
+    let mut client = connect(front);
+    client
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .expect("write timeout");
+    // Socket buffers fill along the way, then the worker stops reading: a
+    // write times out long before everything offered is taken.
+    let mut sent = 0;
+    let start = Instant::now();
+    while sent < OFFERED {
+        assert!(start.elapsed() < DEADLINE, "writing took too long");
+        match client.write(window(&pattern, sent, CHUNK)) {
+            Ok(n) => sent += n as u64,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break
+            }
+            Err(e) => panic!("write after {sent} bytes: {e}"),
+        }
+    }
+    assert!(
+        sent < OFFERED,
+        "all {OFFERED} bytes taken without being read"
+    );
+    let rss = worker.process().rss_kib().expect("the worker's RSS");
+    assert!(
+        rss < MAX_RSS_KIB,
+        "{rss} KiB resident with {sent} bytes in flight"
+    );
+
+    // Reading again drains every byte taken, in order.
+    client.shutdown(Shutdown::Write).expect("half-close");
+    assert_eq!(check_stream(&mut client, &pattern), sent);
+    drop(client);
+    let mut sessions = u64::MAX;
+    let drained = wait::poll_until(DEADLINE, || {
+        sessions = worker.sessions();
+        sessions == 0
+    });
+    assert!(drained, "{sessions} sessions left");
+}
