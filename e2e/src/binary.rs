@@ -38,6 +38,31 @@ pub fn find_sluice_binary() -> Option<PathBuf> {
     candidates(&exe).into_iter().find(|path| path.is_file())
 }
 
+/// The release build of `sluice` when it exists and is not older than the
+/// binary [`sluice_binary`] finds (so a stale release build is never tested
+/// in place of the current code); else [`sluice_binary`]. For tests whose
+/// load would take too long through a debug build.
+pub fn fastest_sluice_binary() -> PathBuf {
+    let default = sluice_binary();
+    let release = default
+        .parent()
+        .and_then(Path::parent)
+        .map(|target| target.join("release").join("sluice"));
+    let modified = |path: &Path| path.metadata().and_then(|m| m.modified()).ok();
+    match release {
+        Some(release)
+            if release != default
+                && matches!(
+                    (modified(&release), modified(&default)),
+                    (Some(r), Some(d)) if r >= d
+                ) =>
+        {
+            release
+        }
+        _ => default,
+    }
+}
+
 fn candidates(exe: &Path) -> Vec<PathBuf> {
     let Some(dir) = exe.parent() else {
         return Vec::new();

@@ -9,7 +9,7 @@
 //! - mock backends: TCP echo / named ([`mock_tcp`]), a scriptable HTTP/1.1
 //!   server ([`mock_http`]), both stoppable and restartable on their port,
 //!   on a shared thread-per-connection core ([`mock_server`]);
-//! - raw HTTP clients ([`client`]).
+//! - raw HTTP clients ([`client`]) and blocking TCP clients ([`tcp_client`]).
 //!
 //! Everything here may panic on setup failures: it runs inside tests, where
 //! a panic with a clear message is the failure report.
@@ -25,10 +25,11 @@ pub mod ports;
 pub mod process;
 pub mod requests;
 mod sys;
+pub mod tcp_client;
 pub mod wait;
 pub mod worker;
 
-pub use binary::sluice_binary;
+pub use binary::{fastest_sluice_binary, sluice_binary};
 pub use client::{http_get, parse_responses, raw_exchange, HttpConn, HttpResponse};
 pub use http_io::HttpIoError;
 pub use mock_http::{MockHttpServer, MockRequest, MockResponse};

@@ -40,7 +40,13 @@ pub fn cluster(cluster_id: &str, protocol: proto::ListenerProtocol) -> proto::Cl
 
 /// Adds a cluster with the defaults above.
 pub fn add_cluster(cluster_id: &str, protocol: proto::ListenerProtocol) -> proto::Request {
-    request(RequestType::AddCluster(cluster(cluster_id, protocol)))
+    add_cluster_from(cluster(cluster_id, protocol))
+}
+
+/// Adds (or updates) a cluster described in full, e.g. a [`cluster`] with a
+/// field changed.
+pub fn add_cluster_from(cluster: proto::Cluster) -> proto::Request {
+    request(RequestType::AddCluster(cluster))
 }
 
 /// Adds a backend of weight 100 whose id is `<cluster>-<port>`.
@@ -73,9 +79,17 @@ pub fn remove_backend(cluster_id: &str, addr: SocketAddr) -> proto::Request {
 
 /// Adds a TCP listener (not yet accepting: see [`activate`]).
 pub fn add_tcp_listener(addr: SocketAddr) -> proto::Request {
+    add_tcp_listener_with_timeouts(addr, default_timeouts())
+}
+
+/// Adds a TCP listener with the given timeouts (not yet accepting).
+pub fn add_tcp_listener_with_timeouts(
+    addr: SocketAddr,
+    timeouts: proto::Timeouts,
+) -> proto::Request {
     request(RequestType::AddTcpListener(proto::TcpListener {
         address: addr.to_string(),
-        timeouts: default_timeouts(),
+        timeouts,
         expect_proxy: false,
     }))
 }
@@ -152,6 +166,11 @@ pub fn query_metrics() -> proto::Request {
         cluster_id: None,
         backend_id: None,
     }))
+}
+
+/// Asks for the status of the worker(s): state, pid, open sessions.
+pub fn query_status() -> proto::Request {
+    request(RequestType::QueryStatus(proto::QueryStatus {}))
 }
 
 /// Asks a worker to stop at once.

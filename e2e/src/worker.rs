@@ -10,11 +10,14 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sluice_command::channel::{Channel, ChannelError};
-use sluice_command::proto::{self, worker_message::MessageType, ListenerProtocol};
+use sluice_command::proto::{
+    self, response_content::ContentType, worker_message::MessageType, ListenerProtocol,
+};
 
 use crate::binary::sluice_binary;
 use crate::process::{inherit_fd, ChildGuard, ProcessError};
@@ -79,8 +82,18 @@ impl WorkerHarness {
 
     /// Starts worker `id` with extra arguments.
     pub fn try_start(id: u32, args: &[&str]) -> Result<Self, WorkerHarnessError> {
+        Self::try_start_program(&sluice_binary(), id, args)
+    }
+
+    /// Starts worker `id` from the `sluice` binary at `program` (e.g. the
+    /// release build for a heavy test), with extra arguments.
+    pub fn try_start_program(
+        program: &Path,
+        id: u32,
+        args: &[&str],
+    ) -> Result<Self, WorkerHarnessError> {
         let (ours, theirs) = UnixStream::pair().map_err(WorkerHarnessError::SocketPair)?;
-        let mut command = Command::new(sluice_binary());
+        let mut command = Command::new(program);
         command
             .arg("worker")
             .arg("--id")
@@ -299,6 +312,19 @@ impl WorkerHarness {
         ));
         self.expect_ok(&requests::activate(listen, ListenerProtocol::Http));
         self.wait_for_listener(listen);
+    }
+
+    /// The worker's open sessions, as its answer to `QueryStatus` says;
+    /// panics if the answer has no worker status.
+    pub fn sessions(&mut self) -> u64 {
+        let response = self.expect_ok(&requests::query_status());
+        match response.content.and_then(|c| c.content_type) {
+            Some(ContentType::Workers(statuses)) => match statuses.workers.as_slice() {
+                [status] => status.sessions,
+                other => panic!("worker {}: expected one status, got {other:?}", self.id),
+            },
+            other => panic!("worker {}: QueryStatus answered {other:?}", self.id),
+        }
     }
 
     /// Waits until `addr` accepts, failing with the worker's logs if the
