@@ -45,6 +45,7 @@ impl Server {
             let address = backend.borrow().address();
             self.backends.connection_opened(&backend);
             let connected = TcpStream::connect(address).and_then(|mut stream| {
+                crate::sys::configure_stream(&stream)?;
                 self.poll.registry().register(
                     &mut stream,
                     session_token(key, Side::Back),
