@@ -93,7 +93,10 @@ fn usage() -> String {
 fn main() -> ExitCode {
     let result = parse_options().and_then(|options| match options.mode.as_str() {
         "tcp" => run_tcp(&options),
-        "http" => http::run(options.reps, http::wrk_seconds(options.seconds.unwrap_or(3.0))),
+        "http" => http::run(
+            options.reps,
+            http::wrk_seconds(options.seconds.unwrap_or(3.0)),
+        ),
         other => Err(format!("unknown mode {other:?}\n{}", usage())),
     });
     match result {
