@@ -188,22 +188,13 @@ impl ChildGuard {
 
     /// Resident memory, from `VmRSS` in `/proc/PID/status`, in KiB.
     pub fn rss_kib(&self) -> Result<u64, ProcessError> {
-        let path = PathBuf::from(format!("/proc/{}/status", self.pid()));
-        let status = read_proc(&path)?;
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
-            .ok_or(ProcessError::ProcFormat { path })
+        rss_kib_of(self.pid())
     }
 
     /// CPU time used so far (user + system), in clock ticks, from
     /// `/proc/PID/stat`.
     pub fn cpu_ticks(&self) -> Result<u64, ProcessError> {
-        let path = PathBuf::from(format!("/proc/{}/stat", self.pid()));
-        let stat = read_proc(&path)?;
-        parse_cpu_ticks(&stat).ok_or(ProcessError::ProcFormat { path })
+        cpu_ticks_of(self.pid())
     }
 
     /// The captured stdout and stderr, as text, for failure messages.
@@ -243,6 +234,48 @@ pub fn inherit_fd(command: &mut Command, fd: &impl AsFd, target: RawFd) {
     sys::inherit_fd_as(command, fd.as_fd().as_raw_fd(), target);
 }
 
+/// Resident memory of any process, from `VmRSS` in `/proc/PID/status`, in KiB.
+pub fn rss_kib_of(pid: u32) -> Result<u64, ProcessError> {
+    let path = PathBuf::from(format!("/proc/{pid}/status"));
+    let status = read_proc(&path)?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse().ok())
+        .ok_or(ProcessError::ProcFormat { path })
+}
+
+/// CPU time (user + system) used so far by any process, in clock ticks
+/// (see [`crate::clock_ticks_per_second`]), from `/proc/PID/stat`.
+pub fn cpu_ticks_of(pid: u32) -> Result<u64, ProcessError> {
+    let path = PathBuf::from(format!("/proc/{pid}/stat"));
+    let stat = read_proc(&path)?;
+    parse_cpu_ticks(&stat).ok_or(ProcessError::ProcFormat { path })
+}
+
+/// The processes whose parent is `pid` (read from every `/proc/*/stat`).
+pub fn child_pids(pid: u32) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|candidate| {
+            fs::read_to_string(format!("/proc/{candidate}/stat"))
+                .ok()
+                .and_then(|stat| parse_parent_pid(&stat))
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// The parent pid (field 4) of a `/proc/PID/stat` line.
+fn parse_parent_pid(stat: &str) -> Option<u32> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn read_proc(path: &Path) -> Result<String, ProcessError> {
     fs::read_to_string(path).map_err(|source| ProcessError::Proc {
         path: path.to_owned(),
@@ -264,7 +297,13 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_cpu_ticks;
+    use super::{parse_cpu_ticks, parse_parent_pid};
+
+    #[test]
+    fn parent_pid_is_the_field_after_the_state() {
+        assert_eq!(parse_parent_pid("42 (a) b) R 7 42 42 0"), Some(7));
+        assert_eq!(parse_parent_pid("42 (a) R"), None);
+    }
 
     #[test]
     fn cpu_ticks_count_fields_after_the_last_parenthesis() {

@@ -10,6 +10,12 @@ pub trait BufferSource {
     fn take(&mut self) -> Vec<u8>;
     /// Gives a buffer back; the session no longer uses it.
     fn give(&mut self, buffer: Vec<u8>);
+    /// An empty buffer to append to, with room for at least a buffer's size.
+    fn take_empty(&mut self) -> Vec<u8> {
+        let mut buffer = self.take();
+        buffer.clear();
+        buffer
+    }
 }
 
 /// A buffer with its unconsumed bytes at `start..end`.
@@ -92,11 +98,19 @@ impl Outgoing {
 
     /// A cleared buffer to append to (taken from `buffers` when none is held).
     pub(crate) fn fill(&mut self, buffers: &mut dyn BufferSource) -> &mut Vec<u8> {
-        self.data.get_or_insert_with(|| {
-            let mut buffer = buffers.take();
-            buffer.clear();
-            buffer
-        })
+        self.data.get_or_insert_with(|| buffers.take_empty())
+    }
+
+    /// Appends `bytes` if the buffer held has room for them without growing; says
+    /// whether it did.
+    pub(crate) fn append_in_place(&mut self, bytes: &[u8]) -> bool {
+        match &mut self.data {
+            Some(data) if data.capacity() - data.len() >= bytes.len() => {
+                data.extend_from_slice(bytes);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// `n` bytes were written; the buffer goes back once all are.

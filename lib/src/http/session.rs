@@ -104,7 +104,9 @@ impl HttpSession {
             back: None,
             front_out: Outgoing::default(),
             back_out: Outgoing::default(),
-            headers: Vec::with_capacity(32),
+            // Grown by the first head parsed, to what the client sends: an idle
+            // session keeps only that.
+            headers: Vec::new(),
             backend: None,
             request_sticky: None,
             actions: VecDeque::with_capacity(4),
@@ -597,7 +599,7 @@ impl HttpSession {
     }
 
     fn follow_response_body(&mut self) -> bool {
-        let (State::Exchanging(exchange), Some(window)) = (&mut self.state, &self.back) else {
+        let (State::Exchanging(exchange), Some(window)) = (&mut self.state, &mut self.back) else {
             return false;
         };
         let ResponseProgress::Body(body) = &mut exchange.response else {
@@ -612,6 +614,15 @@ impl HttpSession {
                 exchange.response_ready += n;
                 if body.is_done() {
                     exchange.response = ResponseProgress::Done;
+                }
+                // Body bytes that fit behind the head still waiting to be written go out
+                // with it, in one write instead of two.
+                let ready = exchange.response_ready;
+                if !self.front_out.is_empty()
+                    && self.front_out.append_in_place(&window.bytes()[..ready])
+                {
+                    window.consume(ready);
+                    exchange.response_ready = 0;
                 }
                 n > 0
             }

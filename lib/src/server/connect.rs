@@ -70,6 +70,7 @@ impl Server {
             });
             self.backends.connection_opened(&backend);
             let connected = TcpStream::connect(address).and_then(|mut stream| {
+                crate::sys::configure_stream(&stream)?;
                 self.poll.registry().register(
                     &mut stream,
                     session_token(key, Side::Back),

@@ -250,7 +250,9 @@ fn pump(
                     io.last_front_activity = now;
                     progress = true;
                 }
-                Ok(None) => {}
+                // Nothing to read: the buffer just taken goes back, so that an idle
+                // keep-alive session holds none.
+                Ok(None) => http.release_buffers(ctx.buffers),
                 Err(_) => return Err(Broken::Front),
             }
         }
@@ -278,7 +280,7 @@ fn pump(
                         io.last_back_activity = now;
                         progress = true;
                     }
-                    Ok(None) => {}
+                    Ok(None) => http.release_buffers(ctx.buffers),
                     Err(_) => {
                         http.backend_closed_with_error(ctx);
                         return Err(Broken::Back);

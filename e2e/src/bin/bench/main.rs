@@ -4,18 +4,25 @@
 //! ```text
 //! cargo build --release -p sluice            # the binary under test
 //! cargo run --release -p sluice-e2e --bin bench -- tcp [--reps N] [--mib N] [--seconds S]
+//! cargo run --release -p sluice-e2e --bin bench -- http [--reps N] [--seconds S]
 //! ```
+//!
+//! `http` mode: see `http.rs` (wrk, nginx backends, Sluice, HAProxy and
+//! nginx as proxies; needs `wrk` and `nginx`, skips what is missing).
 //!
 //! `tcp` mode: an in-process echo backend; per target, the echo throughput
 //! over one connection and over 50, and the rate of new connections
 //! (connect, one byte echoed, close). Repetitions are interleaved (A B C A B
 //! C …) so that drifts of the machine hit every target alike; medians are
-//! printed. Modes are selected by name so that an `http` mode (wrk against
-//! nginx backends) can sit beside `tcp`.
+//! printed.
 
+mod http;
+mod idle;
 mod load;
+mod nginx;
 mod stats;
 mod targets;
+mod wrk;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -41,7 +48,8 @@ struct Options {
     mode: String,
     reps: usize,
     mib: u64,
-    rate_seconds: f64,
+    /// Length of one timed run; each mode has its default.
+    seconds: Option<f64>,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -50,7 +58,7 @@ fn parse_options() -> Result<Options, String> {
         mode: args.next().ok_or_else(usage)?,
         reps: 3,
         mib: 1024,
-        rate_seconds: 2.0,
+        seconds: None,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -59,11 +67,11 @@ fn parse_options() -> Result<Options, String> {
         match flag.as_str() {
             "--reps" => options.reps = parse_value(&flag, &value)?,
             "--mib" => options.mib = parse_value(&flag, &value)?,
-            "--seconds" => options.rate_seconds = parse_value(&flag, &value)?,
+            "--seconds" => options.seconds = Some(parse_value(&flag, &value)?),
             _ => return Err(format!("unknown option {flag}\n{}", usage())),
         }
     }
-    if options.reps == 0 || options.mib == 0 || options.rate_seconds <= 0.0 {
+    if options.reps == 0 || options.mib == 0 || options.seconds.is_some_and(|s| s <= 0.0) {
         return Err("--reps, --mib and --seconds must be positive".into());
     }
     Ok(options)
@@ -77,14 +85,18 @@ fn parse_value<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, Strin
 
 fn usage() -> String {
     "usage: bench tcp [--reps N (3)] [--mib N streamed per measurement (1024)] \
-     [--seconds S per connection-rate run (2)]"
+     [--seconds S per connection-rate run (2)]\n\
+     \x20      bench http [--reps N (3)] [--seconds S per wrk run (3)]"
         .into()
 }
 
 fn main() -> ExitCode {
     let result = parse_options().and_then(|options| match options.mode.as_str() {
         "tcp" => run_tcp(&options),
-        "http" => Err("the http mode (wrk against nginx backends) is not written yet".into()),
+        "http" => http::run(
+            options.reps,
+            http::wrk_seconds(options.seconds.unwrap_or(3.0)),
+        ),
         other => Err(format!("unknown mode {other:?}\n{}", usage())),
     });
     match result {
@@ -102,23 +114,24 @@ fn run_tcp(options: &Options) -> Result<(), String> {
     let _backend = TcpEchoServer::start(backend_addr)
         .map_err(|e| format!("cannot start the echo backend: {e}"))?;
     let mut targets = vec![targets::direct(backend_addr)];
-    match targets::sluice(Mode::Tcp, backend_addr) {
+    match targets::sluice(Mode::Tcp, &[backend_addr]) {
         Ok(target) => targets.push(target),
         Err(why) => println!("sluice skipped: {why}"),
     }
-    match targets::haproxy(Mode::Tcp, backend_addr) {
+    match targets::haproxy(Mode::Tcp, &[backend_addr]) {
         Ok(Some(target)) => targets.push(target),
         Ok(None) => println!("haproxy not installed: skipped"),
         Err(why) => println!("haproxy skipped: {why}"),
     }
     let bytes = options.mib * 1024 * 1024;
+    let rate_seconds = options.seconds.unwrap_or(2.0);
     println!(
         "TCP echo, {} interleaved repetitions, medians. Streams: {} MiB per measurement \
          (capped at {}s); new connections: {RATE_THREADS} client threads for {}s.",
         options.reps,
         options.mib,
         MAX_STREAM_RUN.as_secs(),
-        options.rate_seconds
+        rate_seconds
     );
     let mut samples: Vec<Samples> = targets.iter().map(|_| Samples::default()).collect();
     for rep in 0..options.reps {
@@ -127,7 +140,7 @@ fn run_tcp(options: &Options) -> Result<(), String> {
         }
         log_progress(rep, options.reps, started);
     }
-    let rate_duration = Duration::from_secs_f64(options.rate_seconds);
+    let rate_duration = Duration::from_secs_f64(rate_seconds);
     for _ in 0..options.reps {
         for (target, samples) in targets.iter().zip(&mut samples) {
             let rate = load::connection_rate(target.addr, RATE_THREADS, rate_duration);

@@ -20,6 +20,11 @@ impl Samples {
         self.notes.push(note);
     }
 
+    /// What went wrong, in order.
+    pub(crate) fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
     /// Median of `metric`, if measured at least once.
     pub(crate) fn median(&self, metric: &str) -> Option<f64> {
         let mut values = self.values.get(metric)?.clone();

@@ -1,5 +1,5 @@
 //! The things a benchmark measures: the backend itself, Sluice and HAProxy
-//! in front of it. Each target owns what it started and stops it on drop.
+//! in front of it (nginx as a proxy is in `nginx.rs`). Each target owns what it started and stops it on drop.
 
 use std::any::Any;
 use std::env;
@@ -22,6 +22,8 @@ const START_DEADLINE: Duration = Duration::from_secs(10);
 pub(crate) enum Mode {
     /// Layer 4: bytes are passed through.
     Tcp,
+    /// HTTP/1.1 with keep-alive on both sides.
+    Http,
 }
 
 /// One column of results: where clients connect, and what must stay alive
@@ -31,7 +33,9 @@ pub(crate) struct Target {
     pub(crate) name: &'static str,
     /// Where clients connect.
     pub(crate) addr: SocketAddr,
-    _keep_alive: Box<dyn Any>,
+    /// The process doing the proxying (its CPU time and memory are measured).
+    pub(crate) pid: Option<u32>,
+    pub(crate) _keep_alive: Box<dyn Any>,
 }
 
 /// Clients talk to the backend directly: the baseline.
@@ -39,20 +43,21 @@ pub(crate) fn direct(backend: SocketAddr) -> Target {
     Target {
         name: "direct",
         addr: backend,
+        pid: None,
         _keep_alive: Box::new(()),
     }
 }
 
 /// HAProxy with one frontend and one server, one thread (like one Sluice
 /// worker); `Ok(None)` when `haproxy` is not installed.
-pub(crate) fn haproxy(mode: Mode, backend: SocketAddr) -> Result<Option<Target>, String> {
+pub(crate) fn haproxy(mode: Mode, backends: &[SocketAddr]) -> Result<Option<Target>, String> {
     let Some(program) = find_on_path("haproxy") else {
         return Ok(None);
     };
     let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temp dir: {e}"))?;
     let addr = free_addr();
     let config = dir.path().join("haproxy.cfg");
-    fs::write(&config, haproxy_config(mode, addr, backend))
+    fs::write(&config, haproxy_config(mode, addr, backends))
         .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
     let mut command = Command::new(program);
     command.arg("-f").arg(&config).arg("-db");
@@ -64,17 +69,25 @@ pub(crate) fn haproxy(mode: Mode, backend: SocketAddr) -> Result<Option<Target>,
     if !listening || guard.has_exited() {
         return Err(format!("haproxy did not start:\n{}", guard.logs()));
     }
+    let pid = Some(guard.pid());
     Ok(Some(Target {
         name: "haproxy",
         addr,
+        pid,
         _keep_alive: Box::new((guard, dir)),
     }))
 }
 
-fn haproxy_config(mode: Mode, listen: SocketAddr, backend: SocketAddr) -> String {
+fn haproxy_config(mode: Mode, listen: SocketAddr, backends: &[SocketAddr]) -> String {
     let mode = match mode {
         Mode::Tcp => "tcp",
+        Mode::Http => "http",
     };
+    let servers: String = backends
+        .iter()
+        .enumerate()
+        .map(|(i, backend)| format!("    server b{i} {backend}\n"))
+        .collect();
     format!(
         "global\n\
          \x20   maxconn 8000\n\
@@ -86,9 +99,10 @@ fn haproxy_config(mode: Mode, listen: SocketAddr, backend: SocketAddr) -> String
          \x20   timeout server 60s\n\
          frontend bench\n\
          \x20   bind {listen}\n\
-         \x20   default_backend echo\n\
-         backend echo\n\
-         \x20   server echo1 {backend}\n"
+         \x20   default_backend servers\n\
+         backend servers\n\
+         \x20   balance roundrobin\n\
+         {servers}"
     )
 }
 
@@ -99,26 +113,33 @@ pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-/// One Sluice worker (driven directly, without a main process) with one
-/// listener sending to a cluster of the backend.
-pub(crate) fn sluice(mode: Mode, backend: SocketAddr) -> Result<Target, String> {
+/// One Sluice worker (driven directly, without a main process; logging
+/// warnings only, no access log) with one listener sending to a cluster of
+/// `backends`.
+pub(crate) fn sluice(mode: Mode, backends: &[SocketAddr]) -> Result<Target, String> {
     if find_sluice_binary().is_none() {
         return Err("the sluice binary is missing: build it first with \
                     `cargo build --release -p sluice`"
             .into());
     }
-    let mut worker = WorkerHarness::try_start(0, &[]).map_err(|e| e.to_string())?;
+    let mut worker =
+        WorkerHarness::try_start(0, &["--log-level", "warn"]).map_err(|e| e.to_string())?;
     let addr = free_addr();
-    let (protocol, listener) = match mode {
-        Mode::Tcp => (ListenerProtocol::Tcp, requests::add_tcp_listener(addr)),
+    let (protocol, listener, frontend) = match mode {
+        Mode::Tcp => (
+            ListenerProtocol::Tcp,
+            requests::add_tcp_listener(addr),
+            requests::add_tcp_frontend(addr, "bench"),
+        ),
+        Mode::Http => (
+            ListenerProtocol::Http,
+            requests::add_http_listener(addr),
+            requests::add_http_frontend(addr, "*", "/", "bench"),
+        ),
     };
-    let setup = [
-        requests::add_cluster("bench", protocol),
-        requests::add_backend("bench", backend),
-        listener,
-        requests::add_tcp_frontend(addr, "bench"),
-        requests::activate(addr, protocol),
-    ];
+    let mut setup = vec![requests::add_cluster("bench", protocol)];
+    setup.extend(backends.iter().map(|b| requests::add_backend("bench", *b)));
+    setup.extend([listener, frontend, requests::activate(addr, protocol)]);
     for request in &setup {
         let response = worker
             .try_request(request, START_DEADLINE)
@@ -133,9 +154,11 @@ pub(crate) fn sluice(mode: Mode, backend: SocketAddr) -> Result<Target, String> 
             worker.process().logs()
         ));
     }
+    let pid = Some(worker.process().pid());
     Ok(Target {
         name: "sluice",
         addr,
+        pid,
         _keep_alive: Box::new(worker),
     })
 }

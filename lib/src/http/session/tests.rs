@@ -705,3 +705,21 @@ fn request_logs_say_who_answered_and_whether_it_was_routed() {
     h.flush_to_client();
     assert_eq!(origins(&h.take_actions()), [(502, true, true)]);
 }
+
+#[test]
+fn a_small_body_goes_out_with_its_head_in_one_write() {
+    let mut h = Harness::new();
+    h.client_sends(GET);
+    h.take_actions();
+    h.connected(None);
+    h.flush_to_backend();
+    h.backend_sends(OK);
+    assert_eq!(
+        h.session.front_pending(),
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
+    );
+    let n = h.session.front_pending().len();
+    h.with(|s, ctx| s.front_written(n, ctx));
+    assert!(h.session.is_idle());
+    assert_eq!(h.pool.out, 0, "an idle session holds no buffer");
+}
