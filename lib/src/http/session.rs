@@ -275,7 +275,8 @@ impl HttpSession {
     /// The cluster has no backend to connect to: 503.
     pub fn backend_unavailable(&mut self, ctx: &mut HttpContext<'_>) {
         if matches!(self.state, State::Connecting(_)) {
-            self.backend = None;
+            // The link stays until the answer is chosen: it names the cluster
+            // whose custom 503 applies.
             self.fail_exchange(AnswerStatus::ServiceUnavailable, ctx);
         }
         self.settle(ctx);

@@ -670,3 +670,25 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn no_backend_uses_the_clusters_own_503() {
+    let content = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nmine";
+    for fail in [
+        HttpSession::backend_unavailable as fn(&mut HttpSession, &mut HttpContext<'_>),
+        HttpSession::backend_connect_failed,
+    ] {
+        let mut h = Harness::new();
+        h.answers.set_cluster(
+            "app",
+            &[sluice_command::proto::CustomAnswer {
+                status: 503,
+                content: content.into(),
+            }],
+        );
+        h.client_sends(GET);
+        h.with(|s, ctx| fail(s, ctx));
+        assert_eq!(h.flush_to_client(), content);
+        assert_eq!(h.take_actions().last(), Some(&SessionAction::Close));
+    }
+}
