@@ -51,7 +51,14 @@ pub(crate) fn route(
 impl Proxy {
     /// A worker and a listener (not routed yet) with these timeouts and answers.
     pub(crate) fn with_listener(edit: impl FnOnce(&mut proto::HttpListener)) -> Proxy {
-        let mut worker = WorkerHarness::start(1);
+        Proxy::with_worker(WorkerHarness::start(1), edit)
+    }
+
+    /// Like [`Proxy::with_listener`] on a worker started by the caller.
+    pub(crate) fn with_worker(
+        mut worker: WorkerHarness,
+        edit: impl FnOnce(&mut proto::HttpListener),
+    ) -> Proxy {
         let listen = free_addr();
         let mut listener = proto::HttpListener {
             address: listen.to_string(),

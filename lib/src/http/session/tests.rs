@@ -687,7 +687,7 @@ fn no_backend_uses_the_clusters_own_503() {
             }],
         );
         h.client_sends(GET);
-        h.with(|s, ctx| fail(s, ctx));
+        h.with(fail);
         assert_eq!(h.flush_to_client(), content);
         assert_eq!(h.take_actions().last(), Some(&SessionAction::Close));
     }
