@@ -84,6 +84,8 @@ impl Window {
 pub(crate) struct Outgoing {
     data: Option<Vec<u8>>,
     written: usize,
+    /// Keep the bytes once written, so that they can be sent again.
+    keep: bool,
 }
 
 impl Outgoing {
@@ -113,11 +115,33 @@ impl Outgoing {
         }
     }
 
-    /// `n` bytes were written; the buffer goes back once all are.
+    /// `n` bytes were written; the buffer goes back once all are (unless kept).
     pub(crate) fn written(&mut self, n: usize, buffers: &mut dyn BufferSource) {
         self.written += n;
-        if self.pending().is_empty() {
+        if self.pending().is_empty() && !self.keep {
             self.release(buffers);
+        }
+    }
+
+    /// Holds the bytes after they are written, until [`Outgoing::rewind`] or
+    /// [`Outgoing::stop_keeping`].
+    pub(crate) fn keep_after_write(&mut self) {
+        self.keep = self.data.is_some();
+    }
+
+    /// Makes every kept byte pending again (to send them on another connection).
+    pub(crate) fn rewind(&mut self) {
+        self.written = 0;
+        self.keep = false;
+    }
+
+    /// The bytes need not be kept any more: the buffer goes back once written.
+    pub(crate) fn stop_keeping(&mut self, buffers: &mut dyn BufferSource) {
+        if self.keep {
+            self.keep = false;
+            if self.pending().is_empty() {
+                self.release(buffers);
+            }
         }
     }
 
@@ -126,5 +150,6 @@ impl Outgoing {
             buffers.give(buffer);
         }
         self.written = 0;
+        self.keep = false;
     }
 }

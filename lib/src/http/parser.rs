@@ -423,7 +423,13 @@ fn version_error(buf: &[u8]) -> HeadError {
         .position(|&b| b == b'\r' || b == b'\n')
         .unwrap_or(buf.len());
     let line = &buf[..line_end];
-    let version = line.rsplit(|&b| b == b' ').next().unwrap_or(&[]);
+    // Only "method SP target SP version" has a version slot: with more
+    // spaces the line itself is malformed (a 400, like nginx and HAProxy).
+    let mut parts = line.split(|&b| b == b' ');
+    let version = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(_), Some(version), None) => version,
+        _ => return HeadError::Syntax(httparse::Error::Version),
+    };
     match version {
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>

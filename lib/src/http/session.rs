@@ -11,6 +11,7 @@
 
 mod exchange;
 mod interface;
+mod replay;
 
 use std::{collections::VecDeque, net::SocketAddr, rc::Rc};
 
@@ -153,6 +154,11 @@ impl HttpSession {
         } else if let Some(window) = &mut self.back {
             window.filled(n);
             if let State::Exchanging(exchange) = &mut self.state {
+                if exchange.replay {
+                    // The connection answers: the request will not be sent again.
+                    exchange.replay = false;
+                    self.back_out.stop_keeping(ctx.buffers);
+                }
                 if exchange.log.response_time.is_none() {
                     let since = exchange.connected_at.unwrap_or(exchange.started_at);
                     exchange.log.response_time = Some(ctx.now.saturating_duration_since(since));
@@ -277,7 +283,8 @@ impl HttpSession {
     /// The cluster has no backend to connect to: 503.
     pub fn backend_unavailable(&mut self, ctx: &mut HttpContext<'_>) {
         if matches!(self.state, State::Connecting(_)) {
-            self.backend = None;
+            // The link stays until the answer is chosen: it names the cluster
+            // whose custom 503 applies.
             self.fail_exchange(AnswerStatus::ServiceUnavailable, ctx);
         }
         self.settle(ctx);
@@ -471,10 +478,15 @@ impl HttpSession {
             request_id,
         };
         write_request_head(out, buf, &head, &self.headers, &rewrite);
+        let idempotent = replay::is_idempotent(head.method.of(buf));
         window.consume(head.len);
         match &self.backend {
             Some(link) if link.connected && link.cluster_id == *cluster => {
                 exchange.connected_at = Some(ctx.now);
+                if idempotent && exchange.request.is_done() {
+                    exchange.replay = true;
+                    self.back_out.keep_after_write();
+                }
                 self.state = State::Exchanging(exchange);
             }
             _ => {
@@ -643,6 +655,7 @@ impl HttpSession {
             return false;
         }
         let log = exchange.finish_log(ctx.now);
+        self.back_out.stop_keeping(ctx.buffers);
         let leftover = self.back.as_ref().is_some_and(|w| !w.is_empty());
         let keep_backend = exchange.keep_backend && exchange.request.is_done() && !leftover;
         let close_client = exchange.close_client;
@@ -704,6 +717,9 @@ impl HttpSession {
     }
 
     fn back_eof(&mut self, ctx: &mut HttpContext<'_>, error: bool) {
+        if self.can_replay() {
+            return self.replay();
+        }
         match &mut self.state {
             State::Exchanging(exchange) => match &exchange.response {
                 ResponseProgress::Body(BodyProgress::UntilClose) if !error => {

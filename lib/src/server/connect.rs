@@ -143,7 +143,9 @@ impl Server {
                         .cluster_id
                         .as_ref()
                         .filter(|id| self.sticky_clusters.contains(*id))
-                        .and_then(|_| backend.borrow().sticky_id().map(str::to_owned));
+                        // The cookie names the backend the way selection looks it up: its
+                        // sticky id, or else its backend id.
+                        .map(|_| backend.borrow().sticky_name().to_owned());
                     self.with_http_session(key, now, |http, ctx| {
                         http.backend_connected(sticky.as_deref(), ctx)
                     });

@@ -121,6 +121,9 @@ fn refused_requests_and_their_status() {
         (b"GET / http/1.1\r\nHost: a\r\n\r\n", 400),
         (b"GET / HTTP/1.1x\r\nHost: a\r\n\r\n", 400),
         (b"GET / FOO\r\nHost: a\r\n\r\n", 400),
+        // a space inside the target is not a version problem
+        (b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"GET /a b HTTP/2.0\r\nHost: a\r\n\r\n", 400),
         (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
         (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505),
         (b"GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505),

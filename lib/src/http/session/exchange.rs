@@ -179,6 +179,10 @@ pub(crate) struct Exchange {
     pub(crate) keep_backend: bool,
     pub(crate) head_request: bool,
     pub(crate) upgrade: bool,
+    /// Sent on a reused backend connection without a body: if that connection
+    /// turns out closed before any response byte, the request goes again on a
+    /// fresh one (the backend closed it while idle, racing the request).
+    pub(crate) replay: bool,
     /// Some response byte (interim included) was queued for the client.
     pub(crate) response_started: bool,
     pub(crate) started_at: Instant,
@@ -201,6 +205,7 @@ impl Exchange {
             keep_backend: false,
             head_request: head.is_head,
             upgrade: head.upgrade,
+            replay: false,
             response_started: false,
             started_at: now,
             connected_at: None,

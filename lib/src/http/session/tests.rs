@@ -699,7 +699,8 @@ fn request_logs_say_who_answered_and_whether_it_was_routed() {
     h.flush_to_client();
     assert_eq!(origins(&h.take_actions()), [(503, true, false)]);
 
-    h.client_sends(GET);
+    // Not replayable on a fresh connection (a POST), so the failure is answered.
+    h.client_sends(b"POST /x HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\n\r\n");
     h.flush_to_backend();
     h.with(|s, ctx| s.backend_closed_with_error(ctx));
     h.flush_to_client();
@@ -722,4 +723,96 @@ fn a_small_body_goes_out_with_its_head_in_one_write() {
     h.with(|s, ctx| s.front_written(n, ctx));
     assert!(h.session.is_idle());
     assert_eq!(h.pool.out, 0, "an idle session holds no buffer");
+}
+
+#[test]
+fn no_backend_uses_the_clusters_own_503() {
+    let content = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nmine";
+    for fail in [
+        HttpSession::backend_unavailable as fn(&mut HttpSession, &mut HttpContext<'_>),
+        HttpSession::backend_connect_failed,
+    ] {
+        let mut h = Harness::new();
+        h.answers.set_cluster(
+            "app",
+            &[sluice_command::proto::CustomAnswer {
+                status: 503,
+                content: content.into(),
+            }],
+        );
+        h.client_sends(GET);
+        h.with(fail);
+        assert_eq!(h.flush_to_client(), content);
+        assert_eq!(h.take_actions().last(), Some(&SessionAction::Close));
+    }
+}
+
+/// One request answered on a fresh connection, so the next one reuses it.
+fn reused_backend() -> Harness {
+    let mut h = Harness::new();
+    h.client_sends(GET);
+    h.connected(None);
+    h.flush_to_backend();
+    h.backend_sends(OK);
+    h.flush_to_client();
+    h.take_actions();
+    h
+}
+
+#[test]
+fn idle_closed_backend_connection_is_replayed_once() {
+    for error in [false, true] {
+        let mut h = reused_backend();
+        h.client_sends(GET);
+        let first = h.flush_to_backend();
+        assert!(first.starts_with("GET /x HTTP/1.1\r\n"));
+        if error {
+            h.with(|s, ctx| s.backend_closed_with_error(ctx));
+        } else {
+            h.with(|s, ctx| s.back_received(0, ctx));
+        }
+        assert_eq!(
+            h.take_actions(),
+            vec![SessionAction::CloseBackend, connect_app()]
+        );
+        assert_eq!(h.flush_to_client(), "", "no 502");
+        h.connected(None);
+        assert_eq!(h.flush_to_backend(), first, "the same request again");
+        h.backend_sends(OK);
+        assert!(h.flush_to_client().ends_with("hi"));
+        assert_eq!(Harness::statuses(&h.take_actions()), vec![200]);
+        assert_eq!(h.pool.out, 0);
+    }
+    // Only once: the fresh connection closing too is a 502.
+    let mut h = reused_backend();
+    h.client_sends(GET);
+    h.flush_to_backend();
+    h.with(|s, ctx| s.back_received(0, ctx));
+    h.connected(None);
+    h.flush_to_backend();
+    h.with(|s, ctx| s.back_received(0, ctx));
+    assert!(h.flush_to_client().starts_with("HTTP/1.1 502 "));
+}
+
+#[test]
+fn no_replay_with_a_body_or_after_a_response_byte() {
+    let mut h = reused_backend();
+    h.client_sends(b"POST /x HTTP/1.1\r\nHost: example.com\r\nContent-Length: 2\r\n\r\nhi");
+    h.flush_to_backend();
+    h.with(|s, ctx| s.back_received(0, ctx));
+    assert!(h.flush_to_client().starts_with("HTTP/1.1 502 "));
+    let mut h = reused_backend();
+    h.client_sends(b"PUT /x HTTP/1.1\r\nHost: example.com\r\nContent-Length: 2\r\n\r\nhi");
+    h.flush_to_backend();
+    h.with(|s, ctx| s.back_received(0, ctx));
+    assert!(h.flush_to_client().starts_with("HTTP/1.1 502 "));
+    let mut h = reused_backend();
+    h.client_sends(GET);
+    h.flush_to_backend();
+    h.backend_sends(b"HTTP/1.1 200");
+    h.with(|s, ctx| s.back_received(0, ctx));
+    assert!(h.flush_to_client().starts_with("HTTP/1.1 502 "));
+    assert_eq!(h.take_actions().last(), Some(&SessionAction::Close));
+    h.with(|s, ctx| s.release_buffers(ctx.buffers));
+    assert_eq!(h.pool.out, 0);
 }
