@@ -48,12 +48,15 @@ pub(crate) struct AddClusterArgs {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum AlgorithmArg {
     /// Each backend in turn.
+    #[value(name = "round_robin", alias = "round-robin")]
     RoundRobin,
     /// A random backend.
     Random,
     /// The backend with the least load.
+    #[value(name = "least_loaded", alias = "least-loaded")]
     LeastLoaded,
     /// The less loaded of two random backends.
+    #[value(name = "power_of_two", alias = "power-of-two")]
     PowerOfTwo,
 }
 
@@ -65,6 +68,7 @@ pub(crate) enum MetricArg {
     /// Requests in flight.
     Requests,
     /// Peak-EWMA connect time.
+    #[value(name = "connect_time", alias = "connect-time")]
     ConnectTime,
 }
 

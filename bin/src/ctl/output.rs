@@ -1,5 +1,6 @@
 //! Human-readable rendering of answers: aligned tables and one-line events.
 
+use sluice_command::config::format_duration;
 use sluice_command::proto::{self, response_content::ContentType, Response};
 
 use super::{cluster::ClusterCommand, CtlCommand};
@@ -206,10 +207,10 @@ pub(crate) fn listeners_table(list: &proto::ListenerList) -> String {
             protocol.to_owned(),
             address.clone(),
             if info.active { "yes" } else { "no" }.to_owned(),
-            format!("{}ms", timeouts.front_timeout_ms),
-            format!("{}ms", timeouts.back_timeout_ms),
-            format!("{}ms", timeouts.connect_timeout_ms),
-            format!("{}ms", timeouts.request_timeout_ms),
+            millis(timeouts.front_timeout_ms),
+            millis(timeouts.back_timeout_ms),
+            millis(timeouts.connect_timeout_ms),
+            millis(timeouts.request_timeout_ms),
         ]);
     }
     table.render()
@@ -295,9 +296,15 @@ fn protocol_name(protocol: i32) -> String {
         .unwrap_or_else(|_| protocol.to_string())
 }
 
+/// A duration in milliseconds as the configuration writes it (`60s`, `250ms`).
+fn millis(ms: u32) -> String {
+    format_duration(std::time::Duration::from_millis(u64::from(ms)))
+}
+
+/// An algorithm's name as the configuration spells it (`round_robin`).
 fn algorithm_name(algorithm: i32) -> String {
     proto::LoadBalancingAlgorithm::try_from(algorithm)
-        .map(|a| a.as_str_name().to_lowercase().replace('_', "-"))
+        .map(|a| a.as_str_name().to_lowercase())
         .unwrap_or_else(|_| algorithm.to_string())
 }
 

@@ -21,6 +21,33 @@ fn request_of(line: &str) -> anyhow::Result<RequestType> {
 }
 
 #[test]
+fn algorithm_and_metric_names_are_those_of_the_config_file() {
+    for (line, algorithm, metric) in [
+        (
+            "cluster add --id a --lb least_loaded --metric connect_time",
+            proto::LoadBalancingAlgorithm::LeastLoaded,
+            proto::LoadMetric::ConnectTime,
+        ),
+        (
+            "cluster add --id a --lb round_robin",
+            proto::LoadBalancingAlgorithm::RoundRobin,
+            proto::LoadMetric::Connections,
+        ),
+        (
+            "cluster add --id a --lb power_of_two --metric requests",
+            proto::LoadBalancingAlgorithm::PowerOfTwo,
+            proto::LoadMetric::Requests,
+        ),
+    ] {
+        let RequestType::AddCluster(cluster) = request_of(line).expect(line) else {
+            panic!("not AddCluster: {line}")
+        };
+        assert_eq!(cluster.load_balancing, algorithm as i32, "{line}");
+        assert_eq!(cluster.load_metric, metric as i32, "{line}");
+    }
+}
+
+#[test]
 fn cluster_add_maps_every_option() {
     let request = request_of(
         "cluster add --id api --protocol tcp --lb power-of-two --metric connect-time --sticky",
@@ -293,7 +320,7 @@ fn clusters_table_lists_backends_and_frontends() {
         "{text}"
     );
     assert!(
-        text.contains("db       tcp       round-robin  primary (127.0.0.1:5432)  127.0.0.1:6432"),
+        text.contains("db       tcp       round_robin  primary (127.0.0.1:5432)  127.0.0.1:6432"),
         "{text}"
     );
 }
