@@ -137,8 +137,12 @@ fn clusters_detail(list: &proto::ClusterList) -> String {
         text.push_str(&format!("  sticky session: {}\n", cluster.sticky_session));
         if let Some(check) = &cluster.health_check {
             text.push_str(&format!(
-                "  health check:   GET {} every {} ms (timeout {} ms, up after {}, down after {})\n",
-                check.uri, check.interval_ms, check.timeout_ms, check.healthy_threshold, check.unhealthy_threshold
+                "  health check:   GET {} every {} (timeout {}, up after {}, down after {})\n",
+                check.uri,
+                millis(check.interval_ms),
+                millis(check.timeout_ms),
+                check.healthy_threshold,
+                check.unhealthy_threshold
             ));
         }
         let mut backends = Table::new(&["BACKEND", "ADDRESS", "WEIGHT", "BACKUP", "STICKY ID"]);
