@@ -9,4 +9,5 @@ pub mod channel;
 pub mod config;
 pub mod metrics;
 pub mod proto;
+pub mod serde_enums;
 pub mod state;
