@@ -5,6 +5,8 @@
 //!
 //! It does no network I/O beyond the channel and knows nothing of the CLI.
 
+#![forbid(unsafe_code)]
+
 pub mod channel;
 pub mod config;
 pub mod metrics;

@@ -6,6 +6,8 @@
 //! loop does the I/O; [`backends`] holds selection, retries and availability;
 //! [`metrics`] what the worker counts.
 
+#![forbid(unsafe_code)]
+
 pub mod access_log;
 pub mod backends;
 pub mod health_check;
