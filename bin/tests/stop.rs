@@ -77,3 +77,32 @@ fn a_hard_stop_does_not_wait_for_a_slow_request() {
         stopped_at.elapsed()
     );
 }
+
+#[test]
+fn a_soft_stop_does_not_wait_for_idle_keep_alive_connections() {
+    let (_backend, listener, mut sluice) = slow_setup(Duration::from_millis(10));
+    // Idle keep-alive clients, one request done on each, connections kept open.
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        let mut conn = sluice_e2e::HttpConn::connect(listener).expect("connect");
+        let response = conn.get("slow.test", "/").expect("a first request");
+        assert_eq!(response.status, 200);
+        idle.push(conn);
+    }
+    let stopped_at = Instant::now();
+    sluice.ctl_ok(&["shutdown"]);
+    let status = sluice.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", sluice.log());
+    // The grace period (30 s) and the idle timeout (60 s) are far longer.
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(5),
+        "idle connections held the stop for {:?}",
+        stopped_at.elapsed()
+    );
+    for conn in &mut idle {
+        assert!(
+            conn.is_closed_by_peer(Duration::from_secs(2)),
+            "an idle connection was left open"
+        );
+    }
+}

@@ -315,6 +315,9 @@ impl Server {
 
     /// Work done once per batch: deferred removals, events, pause/resume, draining.
     fn after_batch(&mut self, now: Instant) -> Result<(), ServerError> {
+        if matches!(self.run_state, RunState::Draining { .. }) {
+            self.close_idle_http_sessions();
+        }
         for key in self.closed.drain(..) {
             if self.sessions.contains(key) {
                 self.sessions.remove(key);
@@ -347,6 +350,21 @@ impl Server {
             self.channel.flush()?;
         }
         Ok(())
+    }
+
+    /// While draining, keep-alive connections between requests are closed at once, as
+    /// they would only hold the worker until their idle timeout; a request in progress
+    /// finishes first (its session is idle right after it).
+    fn close_idle_http_sessions(&mut self) {
+        let idle: Vec<usize> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| !s.closed && matches!(&s.core, Core::Http(http) if http.is_idle()))
+            .map(|(key, _)| key)
+            .collect();
+        for key in idle {
+            self.close_session(key);
+        }
     }
 
     /// Closes a session's sockets now and frees its slot after the batch.
