@@ -449,7 +449,7 @@ impl HttpSession {
         };
         let buf = window.bytes();
         let host = head.host.map_or(&[][..], |h| h.of(buf));
-        let mut exchange = Box::new(Exchange::new(buf, &head, ctx.now));
+        let mut exchange = ctx.out.boxed_exchange(Exchange::new(buf, &head, ctx.now));
         let cluster = match ctx
             .router
             .lookup(host, head.path.of(buf), head.method.of(buf))
@@ -670,8 +670,10 @@ impl HttpSession {
         }
         if close_client {
             self.close(ctx);
-        } else {
-            self.state = State::ExpectRequest;
+        } else if let State::Exchanging(exchange) =
+            std::mem::replace(&mut self.state, State::ExpectRequest)
+        {
+            ctx.out.recycle_exchange(exchange);
         }
         true
     }

@@ -2,7 +2,7 @@
 
 use std::{rc::Rc, time::Instant};
 
-use super::RequestLog;
+use super::{exchange::Exchange, RequestLog};
 use crate::http::{
     answers::Answers, buffers::BufferSource, parser::HeaderSpan, rewrite::RequestIds,
     router::Router,
@@ -38,13 +38,39 @@ pub struct SessionOutput {
     pub finished: Vec<RequestLog>,
     /// Header fields of the head being parsed (valid during one call only).
     pub(crate) headers: Vec<HeaderSpan>,
+    /// Exchanges of finished requests, reused by the next ones (no allocation
+    /// per request, and none held by idle sessions). The boxes themselves are
+    /// kept: the sessions' states hold boxes.
+    #[allow(clippy::vec_box)]
+    spare_exchanges: Vec<Box<Exchange>>,
 }
+
+/// Spare exchanges kept at most (one per request in flight is enough).
+const MAX_SPARE_EXCHANGES: usize = 64;
 
 impl SessionOutput {
     /// Clears what the loop has carried out, keeping the capacity.
     pub fn clear(&mut self) {
         self.actions.clear();
         self.finished.clear();
+    }
+
+    /// A boxed `exchange`, in a spare box when there is one.
+    pub(crate) fn boxed_exchange(&mut self, exchange: Exchange) -> Box<Exchange> {
+        match self.spare_exchanges.pop() {
+            Some(mut spare) => {
+                *spare = exchange;
+                spare
+            }
+            None => Box::new(exchange),
+        }
+    }
+
+    /// Keeps the box of a finished exchange for a next one.
+    pub(crate) fn recycle_exchange(&mut self, exchange: Box<Exchange>) {
+        if self.spare_exchanges.len() < MAX_SPARE_EXCHANGES {
+            self.spare_exchanges.push(exchange);
+        }
     }
 
     /// Reports a finished request: its action and its record.
