@@ -21,6 +21,9 @@ use crate::pool::BufferPool;
 pub(crate) struct Readiness {
     pub(crate) readable: bool,
     pub(crate) writable: bool,
+    /// The peer's FIN (or an error) was reported: no new edge will come for it, so
+    /// a short read must not clear `readable`.
+    pub(crate) read_closed: bool,
 }
 
 impl Readiness {
@@ -31,6 +34,7 @@ impl Readiness {
         let broken = event.is_error() || event.is_read_closed() || event.is_write_closed();
         self.readable |= event.is_readable() || broken;
         self.writable |= event.is_writable() || broken;
+        self.read_closed |= event.is_read_closed() || event.is_error();
     }
 }
 
@@ -448,6 +452,12 @@ fn drain(
 }
 
 /// Reads once; `Ok(None)` on `WouldBlock` (and readiness is cleared).
+///
+/// A short read (less than `space`) also clears readiness, like nginx does: the
+/// socket's receive queue was emptied by it, and with edge-triggered epoll any
+/// byte or FIN arriving afterwards raises a new event (a FIN already reported
+/// keeps the socket readable until the read that returns 0). This saves the read
+/// that would only return `WouldBlock` on each side of every request.
 pub(crate) fn read_some(
     stream: &mut TcpStream,
     space: &mut [u8],
@@ -459,7 +469,12 @@ pub(crate) fn read_some(
                 ready.readable = false;
                 return Ok(Some(0));
             }
-            Ok(n) => return Ok(Some(n)),
+            Ok(n) => {
+                if n < space.len() && !ready.read_closed {
+                    ready.readable = false;
+                }
+                return Ok(Some(n));
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 ready.readable = false;
                 return Ok(None);
