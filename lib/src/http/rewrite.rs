@@ -18,26 +18,48 @@ use std::net::{IpAddr, SocketAddr};
 use super::parser::{listed_in_connection, HeaderSpan, RequestHead, ResponseHead};
 
 /// The parts of the forwarding headers that depend only on the connection,
-/// computed once per client connection.
+/// computed once per client connection. One allocation holds the three values
+/// back to back (client ip, `Forwarded` element, listener port): every idle
+/// connection keeps them.
 #[derive(Debug, Clone)]
 pub struct ForwardedValues {
-    client_ip: Box<[u8]>,
-    forwarded_element: Box<[u8]>,
-    listener_port: Box<[u8]>,
+    text: Box<[u8]>,
+    client_ip_len: u8,
+    forwarded_element_len: u8,
 }
 
 impl ForwardedValues {
     /// Values for a client connected to `listener`.
     pub fn new(client: SocketAddr, listener: SocketAddr) -> Self {
+        let client_ip = client.ip().to_string();
         let for_node = node(client.ip(), None);
         let by_node = node(listener.ip(), Some(listener.port()));
+        let element = format!("for={for_node};proto=http;by={by_node}");
+        let text = format!("{client_ip}{element}{}", listener.port());
         ForwardedValues {
-            client_ip: client.ip().to_string().into_bytes().into(),
-            forwarded_element: format!("for={for_node};proto=http;by={by_node}")
-                .into_bytes()
-                .into(),
-            listener_port: listener.port().to_string().into_bytes().into(),
+            text: text.into_bytes().into(),
+            // An IPv6 address takes at most 39 bytes, its element at most 110.
+            client_ip_len: u8::try_from(client_ip.len()).unwrap_or(u8::MAX),
+            forwarded_element_len: u8::try_from(element.len()).unwrap_or(u8::MAX),
         }
+    }
+
+    /// Bytes held on the heap.
+    pub(crate) fn heap_len(&self) -> usize {
+        self.text.len()
+    }
+
+    fn client_ip(&self) -> &[u8] {
+        &self.text[..usize::from(self.client_ip_len)]
+    }
+
+    fn forwarded_element(&self) -> &[u8] {
+        let start = usize::from(self.client_ip_len);
+        &self.text[start..start + usize::from(self.forwarded_element_len)]
+    }
+
+    fn listener_port(&self) -> &[u8] {
+        &self.text[usize::from(self.client_ip_len) + usize::from(self.forwarded_element_len)..]
     }
 }
 
@@ -134,17 +156,17 @@ pub fn write_request_head(
         buf,
         headers,
         b"X-Forwarded-For",
-        &rewrite.forwarded.client_ip,
+        rewrite.forwarded.client_ip(),
     );
     write_appended(
         out,
         buf,
         headers,
         b"Forwarded",
-        &rewrite.forwarded.forwarded_element,
+        rewrite.forwarded.forwarded_element(),
     );
     write_field(out, b"X-Forwarded-Proto", b"http");
-    write_field(out, b"X-Forwarded-Port", &rewrite.forwarded.listener_port);
+    write_field(out, b"X-Forwarded-Port", rewrite.forwarded.listener_port());
     if let Some(id) = rewrite.request_id {
         write_field(out, b"Sluice-Request-Id", id);
     }

@@ -13,7 +13,7 @@
 //! Host comparison ignores ASCII case, a trailing dot and a port. Paths are
 //! compared without the query string; an empty path (`OPTIONS *`) routes as `/`.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, rc::Rc};
 
 use regex::bytes::Regex;
 use sluice_command::proto::{HttpFrontend, PathRuleKind};
@@ -26,7 +26,7 @@ const MAX_HOST_LEN: usize = 255;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     /// To one of this cluster's backends.
-    Cluster(String),
+    Cluster(Rc<str>),
     /// Nowhere: answered 403.
     Deny,
 }
@@ -95,7 +95,7 @@ impl Router {
 
     fn insert(&mut self, frontend: &HttpFrontend) -> Result<(), RouterError> {
         let route = match &frontend.cluster_id {
-            Some(cluster) => Route::Cluster(cluster.clone()),
+            Some(cluster) => Route::Cluster(cluster.as_str().into()),
             None => Route::Deny,
         };
         let method = frontend.method.as_ref().map(|m| m.as_bytes().to_vec());
@@ -167,7 +167,7 @@ impl Router {
     /// Removes a frontend added before (same hostname, path, method and route).
     pub fn remove(&mut self, frontend: &HttpFrontend) -> Result<(), RouterError> {
         let route = match &frontend.cluster_id {
-            Some(cluster) => Route::Cluster(cluster.clone()),
+            Some(cluster) => Route::Cluster(cluster.as_str().into()),
             None => Route::Deny,
         };
         let method = frontend.method.as_ref().map(|m| m.as_bytes());

@@ -13,18 +13,17 @@ mod exchange;
 mod interface;
 mod replay;
 
-use std::{collections::VecDeque, net::SocketAddr, rc::Rc};
+use std::{net::SocketAddr, rc::Rc};
 
 pub use exchange::RequestLog;
 use exchange::{BodyProgress, Exchange, ResponseProgress};
-pub use interface::{HttpContext, Interest, SessionAction, TimeoutKind};
+pub use interface::{HttpContext, Interest, SessionAction, SessionOutput, TimeoutKind};
 
 use super::{
     answers::AnswerStatus,
     buffers::{BufferSource, Outgoing, Window},
     parser::{
-        parse_request, parse_response, BodyFraming, HeadError, HeaderSpan, Parsed, RequestOptions,
-        Version,
+        parse_request, parse_response, BodyFraming, HeadError, Parsed, RequestOptions, Version,
     },
     rewrite::{
         write_request_head, write_response_head, ClientConnection, ForwardedValues, RequestRewrite,
@@ -36,8 +35,8 @@ use super::{
 /// The backend connection the session has or waits for.
 #[derive(Debug)]
 struct BackendLink {
-    cluster_id: String,
-    sticky_id: Option<String>,
+    cluster_id: Rc<str>,
+    sticky_id: Option<Box<str>>,
     connected: bool,
 }
 
@@ -73,6 +72,12 @@ enum State {
     Closed,
 }
 
+/// Most bytes an idle keep-alive session without sticky cookie may hold, the
+/// struct and its own heap parts together (pooled buffers go back when idle).
+/// Thousands of idle connections are kept per worker: a test holds the session
+/// to this bound so that it cannot grow unnoticed.
+pub const IDLE_SESSION_MAX_BYTES: usize = 400;
+
 /// One client connection.
 #[derive(Debug)]
 pub struct HttpSession {
@@ -87,10 +92,9 @@ pub struct HttpSession {
     front_out: Outgoing,
     /// Heads to write to the backend (rewritten requests).
     back_out: Outgoing,
-    headers: Vec<HeaderSpan>,
     backend: Option<BackendLink>,
+    /// The client's sticky cookie value in the current request.
     request_sticky: Option<Vec<u8>>,
-    actions: VecDeque<SessionAction>,
 }
 
 impl HttpSession {
@@ -105,12 +109,8 @@ impl HttpSession {
             back: None,
             front_out: Outgoing::default(),
             back_out: Outgoing::default(),
-            // Grown by the first head parsed, to what the client sends: an idle
-            // session keeps only that.
-            headers: Vec::new(),
             backend: None,
             request_sticky: None,
-            actions: VecDeque::with_capacity(4),
         }
     }
 
@@ -128,7 +128,7 @@ impl HttpSession {
     /// `n` client bytes were read into `front_read_buffer`; 0 means EOF.
     pub fn front_received(&mut self, n: usize, ctx: &mut HttpContext<'_>) {
         if n == 0 {
-            self.front_eof();
+            self.front_eof(ctx);
         } else if let Some(window) = &mut self.front {
             window.filled(n);
         }
@@ -190,7 +190,7 @@ impl HttpSession {
             State::Answering(answering) => {
                 answering.written = (answering.written + n).min(answering.answer.len());
                 if answering.written == answering.answer.len() {
-                    self.close();
+                    self.close(ctx);
                 }
             }
             State::Exchanging(exchange) => {
@@ -263,11 +263,12 @@ impl HttpSession {
     pub fn backend_connected(&mut self, sticky_id: Option<&str>, ctx: &mut HttpContext<'_>) {
         if let Some(link) = &mut self.backend {
             link.connected = true;
-            link.sticky_id = sticky_id.map(str::to_owned);
+            link.sticky_id = sticky_id.map(Box::from);
         }
         self.state = match std::mem::replace(&mut self.state, State::Closed) {
             State::Connecting(mut exchange) => {
                 exchange.connected_at = Some(ctx.now);
+                ctx.out.actions.push(SessionAction::RequestStarted);
                 State::Exchanging(exchange)
             }
             other => other,
@@ -304,7 +305,7 @@ impl HttpSession {
             (State::ExpectRequest, TimeoutKind::Request) if head_started => {
                 self.answer(AnswerStatus::RequestTimeout, None, ctx);
             }
-            (State::ExpectRequest, _) => self.close(),
+            (State::ExpectRequest, _) => self.close(ctx),
             (State::Connecting(exchange) | State::Exchanging(exchange), TimeoutKind::Request)
                 if !exchange.request.is_done() =>
             {
@@ -317,17 +318,12 @@ impl HttpSession {
                 State::Connecting(_) | State::Exchanging(_) | State::Piping(_),
                 TimeoutKind::Front,
             ) => {
-                self.close();
+                self.close(ctx);
             }
-            (State::Piping(_), _) => self.close(),
+            (State::Piping(_), _) => self.close(ctx),
             _ => {}
         }
         self.settle(ctx);
-    }
-
-    /// The next thing the loop must do, if any; drain after every call.
-    pub fn next_action(&mut self) -> Option<SessionAction> {
-        self.actions.pop_front()
     }
 
     /// What to poll each socket for.
@@ -409,7 +405,7 @@ impl HttpSession {
             let progressed = match &self.state {
                 State::ExpectRequest => self.start_request(ctx),
                 State::Exchanging(_) => self.pump_exchange(ctx),
-                State::Piping(_) => self.pump_pipe(),
+                State::Piping(_) => self.pump_pipe(ctx),
                 _ => false,
             };
             if !progressed {
@@ -432,7 +428,7 @@ impl HttpSession {
         let options = RequestOptions {
             sticky_cookie: Some(ctx.sticky_cookie),
         };
-        match parse_request(window.bytes(), &options, &mut self.headers) {
+        match parse_request(window.bytes(), &options, &mut ctx.out.headers) {
             Ok(Parsed::Partial) if window.is_full() => self.refuse(HeadError::TooLarge, ctx),
             Ok(Parsed::Partial) => return false,
             Err(error) => self.refuse(error, ctx),
@@ -453,7 +449,7 @@ impl HttpSession {
         };
         let buf = window.bytes();
         let host = head.host.map_or(&[][..], |h| h.of(buf));
-        let mut exchange = Box::new(Exchange::new(buf, &head, ctx.now));
+        let mut exchange = ctx.out.boxed_exchange(Exchange::new(buf, &head, ctx.now));
         let cluster = match ctx
             .router
             .lookup(host, head.path.of(buf), head.method.of(buf))
@@ -463,7 +459,15 @@ impl HttpSession {
             None => return self.answer_logged(AnswerStatus::NotFound, exchange, ctx),
         };
         exchange.log.routed = true;
-        self.request_sticky = head.sticky.map(|s| s.of(buf).to_vec());
+        match head.sticky {
+            // The vector is reused from request to request.
+            Some(sticky) => {
+                let kept = self.request_sticky.get_or_insert_with(Vec::new);
+                kept.clear();
+                kept.extend_from_slice(sticky.of(buf));
+            }
+            None => self.request_sticky = None,
+        }
         let generated;
         let request_id = match head.request_id {
             Some(_) => None,
@@ -477,7 +481,7 @@ impl HttpSession {
             forwarded: &self.forwarded,
             request_id,
         };
-        write_request_head(out, buf, &head, &self.headers, &rewrite);
+        write_request_head(out, buf, &head, &ctx.out.headers, &rewrite);
         let idempotent = replay::is_idempotent(head.method.of(buf));
         window.consume(head.len);
         match &self.backend {
@@ -487,24 +491,21 @@ impl HttpSession {
                     exchange.replay = true;
                     self.back_out.keep_after_write();
                 }
+                ctx.out.actions.push(SessionAction::RequestStarted);
                 self.state = State::Exchanging(exchange);
             }
             _ => {
                 if self.backend.take().is_some() {
-                    self.actions.push_back(SessionAction::CloseBackend);
+                    ctx.out.actions.push(SessionAction::CloseBackend);
                 }
                 self.backend = Some(BackendLink {
-                    cluster_id: cluster.clone(),
+                    cluster_id: Rc::clone(cluster),
                     sticky_id: None,
                     connected: false,
                 });
-                let sticky_id = self
-                    .request_sticky
-                    .as_ref()
-                    .map(|s| String::from_utf8_lossy(s).into_owned());
-                self.actions.push_back(SessionAction::ConnectBackend {
-                    cluster_id: cluster.clone(),
-                    sticky_id,
+                ctx.out.actions.push(SessionAction::ConnectBackend {
+                    cluster_id: Rc::clone(cluster),
+                    sticky_id: self.sticky_text(),
                 });
                 self.state = State::Connecting(exchange);
             }
@@ -549,7 +550,8 @@ impl HttpSession {
         if window.is_empty() || !self.front_out.is_empty() {
             return false;
         }
-        let head = match parse_response(window.bytes(), exchange.head_request, &mut self.headers) {
+        let head = match parse_response(window.bytes(), exchange.head_request, &mut ctx.out.headers)
+        {
             Ok(Parsed::Complete(head)) => head,
             Ok(Parsed::Partial) if !window.is_full() => return false,
             Ok(Parsed::Partial) | Err(_) => {
@@ -592,13 +594,12 @@ impl HttpSession {
             connection,
             set_cookie,
         };
-        write_response_head(out, buf, &head, &self.headers, &rewrite);
+        write_response_head(out, buf, &head, &ctx.out.headers, &rewrite);
         window.consume(head.len);
         exchange.response_started = true;
         if head.status == 101 {
-            self.actions.push_back(SessionAction::Upgraded);
-            let log = exchange.finish_log(ctx.now);
-            self.actions.push_back(SessionAction::RequestFinished(log));
+            ctx.out.actions.push(SessionAction::Upgraded);
+            ctx.out.request_finished(exchange.finish_log(ctx.now));
             self.state = State::Piping(Pipe::default());
         } else if !head.is_interim() {
             let body = BodyProgress::new(head.framing);
@@ -610,7 +611,7 @@ impl HttpSession {
         true
     }
 
-    fn follow_response_body(&mut self) -> bool {
+    fn follow_response_body(&mut self, ctx: &mut HttpContext<'_>) -> bool {
         let (State::Exchanging(exchange), Some(window)) = (&mut self.state, &mut self.back) else {
             return false;
         };
@@ -640,7 +641,7 @@ impl HttpSession {
             }
             Err(error) => {
                 log::debug!("invalid response body from the backend: {error}");
-                self.abort();
+                self.abort(ctx);
                 true
             }
         }
@@ -659,23 +660,25 @@ impl HttpSession {
         let leftover = self.back.as_ref().is_some_and(|w| !w.is_empty());
         let keep_backend = exchange.keep_backend && exchange.request.is_done() && !leftover;
         let close_client = exchange.close_client;
-        self.actions.push_back(SessionAction::RequestFinished(log));
+        ctx.out.request_finished(log);
         if let Some(window) = &mut self.back {
             let all = window.bytes().len();
             window.consume(all);
         }
         if !keep_backend && self.backend.take().is_some() {
-            self.actions.push_back(SessionAction::CloseBackend);
+            ctx.out.actions.push(SessionAction::CloseBackend);
         }
         if close_client {
-            self.close();
-        } else {
-            self.state = State::ExpectRequest;
+            self.close(ctx);
+        } else if let State::Exchanging(exchange) =
+            std::mem::replace(&mut self.state, State::ExpectRequest)
+        {
+            ctx.out.recycle_exchange(exchange);
         }
         true
     }
 
-    fn pump_pipe(&mut self) -> bool {
+    fn pump_pipe(&mut self, ctx: &mut HttpContext<'_>) -> bool {
         let State::Piping(pipe) = &mut self.state else {
             return false;
         };
@@ -684,31 +687,31 @@ impl HttpSession {
             self.front_out.is_empty() && self.back.as_ref().is_none_or(Window::is_empty);
         if pipe.back_eof && !pipe.front_shut && to_front_empty {
             pipe.front_shut = true;
-            self.actions.push_back(SessionAction::ShutdownFrontWrite);
+            ctx.out.actions.push(SessionAction::ShutdownFrontWrite);
             progressed = true;
         }
         let to_back_empty =
             self.back_out.is_empty() && self.front.as_ref().is_none_or(Window::is_empty);
         if pipe.front_eof && !pipe.back_shut && to_back_empty {
             pipe.back_shut = true;
-            self.actions.push_back(SessionAction::ShutdownBackWrite);
+            ctx.out.actions.push(SessionAction::ShutdownBackWrite);
             progressed = true;
         }
         if pipe.front_shut && pipe.back_shut {
-            self.close();
+            self.close(ctx);
             progressed = true;
         }
         progressed
     }
 
-    fn front_eof(&mut self) {
+    fn front_eof(&mut self, ctx: &mut HttpContext<'_>) {
         match &mut self.state {
-            State::ExpectRequest => self.close(),
+            State::ExpectRequest => self.close(ctx),
             State::Connecting(exchange) | State::Exchanging(exchange) => {
                 if exchange.request.is_done() {
                     exchange.close_client = true;
                 } else {
-                    self.abort();
+                    self.abort(ctx);
                 }
             }
             State::Piping(pipe) => pipe.front_eof = true,
@@ -718,7 +721,7 @@ impl HttpSession {
 
     fn back_eof(&mut self, ctx: &mut HttpContext<'_>, error: bool) {
         if self.can_replay() {
-            return self.replay();
+            return self.replay(ctx);
         }
         match &mut self.state {
             State::Exchanging(exchange) => match &exchange.response {
@@ -730,10 +733,10 @@ impl HttpSession {
                 _ => self.fail_exchange(AnswerStatus::BadGateway, ctx),
             },
             State::Piping(pipe) if !error => pipe.back_eof = true,
-            State::Piping(_) => self.abort(),
+            State::Piping(_) => self.abort(ctx),
             _ => {
                 if self.backend.take().is_some() {
-                    self.actions.push_back(SessionAction::CloseBackend);
+                    ctx.out.actions.push(SessionAction::CloseBackend);
                 }
             }
         }
@@ -746,11 +749,11 @@ impl HttpSession {
             State::Connecting(exchange) | State::Exchanging(exchange) => exchange,
             other => {
                 self.state = other;
-                return self.abort();
+                return self.abort(ctx);
             }
         };
         if exchange.response_started {
-            return self.abort();
+            return self.abort(ctx);
         }
         self.front_out.release(ctx.buffers);
         self.answer_logged(status, exchange, ctx);
@@ -761,7 +764,7 @@ impl HttpSession {
         let mut log = RequestLog::empty();
         log.status = status.code();
         log.bytes_out = answer.len() as u64;
-        self.start_answer(answer, log);
+        self.start_answer(answer, log, ctx);
     }
 
     fn answer_logged(
@@ -770,36 +773,53 @@ impl HttpSession {
         mut exchange: Box<Exchange>,
         ctx: &mut HttpContext<'_>,
     ) {
-        let cluster = self.backend.as_ref().map(|l| l.cluster_id.as_str());
+        let cluster = self.backend.as_ref().map(|l| &*l.cluster_id);
         let answer = Rc::clone(ctx.answers.get(status, cluster));
         let mut log = exchange.finish_log(ctx.now);
         log.status = status.code();
         log.bytes_out = answer.len() as u64;
-        self.start_answer(answer, log);
+        self.start_answer(answer, log, ctx);
     }
 
-    fn start_answer(&mut self, answer: Rc<[u8]>, mut log: RequestLog) {
+    fn start_answer(&mut self, answer: Rc<[u8]>, mut log: RequestLog, ctx: &mut HttpContext<'_>) {
         log.answered_by_proxy = true;
         if self.backend.take().is_some() {
-            self.actions.push_back(SessionAction::CloseBackend);
+            ctx.out.actions.push(SessionAction::CloseBackend);
         }
-        self.actions.push_back(SessionAction::RequestFinished(log));
+        ctx.out.request_finished(log);
         self.state = State::Answering(Answering { answer, written: 0 });
     }
 
     /// Drops both connections now.
-    fn abort(&mut self) {
+    fn abort(&mut self, ctx: &mut HttpContext<'_>) {
         if self.backend.take().is_some() {
-            self.actions.push_back(SessionAction::CloseBackend);
+            ctx.out.actions.push(SessionAction::CloseBackend);
         }
-        self.close();
+        self.close(ctx);
     }
 
-    fn close(&mut self) {
+    /// The client's sticky cookie value, as the loop looks backends up.
+    fn sticky_text(&self) -> Option<Box<str>> {
+        self.request_sticky
+            .as_deref()
+            .map(|s| String::from_utf8_lossy(s).into())
+    }
+
+    fn close(&mut self, ctx: &mut HttpContext<'_>) {
         if !matches!(self.state, State::Closed) {
             self.state = State::Closed;
-            self.actions.push_back(SessionAction::Close);
+            ctx.out.actions.push(SessionAction::Close);
         }
+    }
+
+    /// Bytes the session holds on the heap apart from pooled buffers.
+    pub fn heap_bytes(&self) -> usize {
+        let link = self.backend.as_ref();
+        self.forwarded.heap_len()
+            + self.request_sticky.as_ref().map_or(0, Vec::capacity)
+            + link
+                .and_then(|l| l.sticky_id.as_ref())
+                .map_or(0, |s| s.len())
     }
 
     /// Panics when the session's bookkeeping is inconsistent (debug builds).
@@ -848,7 +868,7 @@ impl ResponseStep {
     fn run(self, session: &mut HttpSession, ctx: &mut HttpContext<'_>) -> bool {
         match self {
             ResponseStep::Head => session.read_response_head(ctx),
-            ResponseStep::Body => session.follow_response_body(),
+            ResponseStep::Body => session.follow_response_body(ctx),
             ResponseStep::Finish => session.finish_exchange(ctx),
         }
     }

@@ -8,7 +8,7 @@ use mio::net::TcpStream;
 use mio::Interest;
 
 use super::listeners::ListenerKind;
-use super::session::{Core, Session, SessionTimeouts, TcpCore};
+use super::session::{Core, Session, SessionTimeouts};
 use super::tokens::{session_token, Side};
 use super::{RunState, Server};
 use crate::http::session::HttpSession;
@@ -33,7 +33,7 @@ impl Server {
             match listener.accept() {
                 Ok((stream, peer)) => {
                     let core = match kind {
-                        ListenerKind::Tcp => Core::Tcp(TcpCore::default()),
+                        ListenerKind::Tcp => Core::Tcp(Box::default()),
                         ListenerKind::Http => Core::Http(Box::new(HttpSession::new(
                             peer,
                             address,
@@ -102,7 +102,7 @@ impl Server {
                 stats.requests.increment();
                 let session = &mut self.sessions[key];
                 session.stats.cluster = Some(stats);
-                session.cluster_id = Some(cluster_id.clone());
+                session.cluster_id = Some(cluster_id.as_str().into());
                 self.connect_backend(key, now);
             }
             None => {

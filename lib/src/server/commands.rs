@@ -370,12 +370,11 @@ fn parse(address: &str) -> Result<SocketAddr, String> {
 }
 
 fn timeouts(timeouts: &proto::Timeouts) -> SessionTimeouts {
-    let millis = |ms: u32| Duration::from_millis(u64::from(ms.max(1)));
     SessionTimeouts {
-        front: millis(timeouts.front_timeout_ms),
-        back: millis(timeouts.back_timeout_ms),
-        connect: millis(timeouts.connect_timeout_ms),
-        request: millis(timeouts.request_timeout_ms),
+        front_ms: timeouts.front_timeout_ms.max(1),
+        back_ms: timeouts.back_timeout_ms.max(1),
+        connect_ms: timeouts.connect_timeout_ms.max(1),
+        request_ms: timeouts.request_timeout_ms.max(1),
     }
 }
 

@@ -141,7 +141,7 @@ impl Server {
                 if matches!(session.core, Core::Http(_)) {
                     let sticky = session
                         .cluster_id
-                        .as_ref()
+                        .as_deref()
                         .filter(|id| self.sticky_clusters.contains(*id))
                         // The cookie names the backend the way selection looks it up: its
                         // sticky id, or else its backend id.

@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::http::answers::Answers;
 use crate::http::rewrite::RequestIds;
 use crate::http::router::Router;
-use crate::http::session::{HttpContext, HttpSession, SessionAction};
+use crate::http::session::{HttpContext, HttpSession, RequestLog, SessionAction, SessionOutput};
 use crate::pool::BufferPool;
 
 use super::metrics::record_request;
@@ -41,6 +41,7 @@ impl HttpRoutes {
         &'a self,
         pool: &'a mut BufferPool,
         request_ids: &'a mut RequestIds,
+        out: &'a mut SessionOutput,
         now: Instant,
     ) -> HttpContext<'a> {
         HttpContext {
@@ -50,6 +51,7 @@ impl HttpRoutes {
             request_ids,
             sticky_cookie: self.sticky_cookie.as_bytes(),
             now,
+            out,
         }
     }
 }
@@ -80,20 +82,21 @@ impl Server {
                 .http_routes
                 .get(&session.listener)
                 .unwrap_or(&self.empty_routes);
-            let mut ctx = routes.context(&mut self.pool, &mut self.request_ids, now);
+            let mut ctx = routes.context(
+                &mut self.pool,
+                &mut self.request_ids,
+                &mut self.session_output,
+                now,
+            );
             let pumped = pump(http, &mut session.io, &mut ctx, now);
-            let mut acted = false;
-            while let Some(action) = http.next_action() {
-                self.actions.push(action);
-                acted = true;
-            }
+            let acted = !self.session_output.actions.is_empty();
             let expected = http.expected_timeout();
             let front_flushed = http.front_pending().is_empty();
             session.track_http_timer(expected, now);
             let progress = match pumped {
                 Ok(progress) => progress,
                 Err(Broken::Front) => {
-                    self.actions.clear();
+                    self.session_output.clear();
                     self.close_session(key);
                     return;
                 }
@@ -102,11 +105,11 @@ impl Server {
                     true
                 }
             };
-            let mut actions = std::mem::take(&mut self.actions);
-            for action in actions.drain(..) {
-                self.perform(key, action, now);
-            }
-            self.actions = actions;
+            // Taken out while performing: an action may drive this or another session.
+            let mut output = std::mem::take(&mut self.session_output);
+            self.perform_all(key, &mut output, now);
+            output.clear();
+            self.session_output = output;
             if self.close_if_requested(key, front_flushed, now) {
                 continue;
             }
@@ -134,9 +137,29 @@ impl Server {
             .http_routes
             .get(&session.listener)
             .unwrap_or(&self.empty_routes);
-        let mut ctx = routes.context(&mut self.pool, &mut self.request_ids, now);
+        let mut ctx = routes.context(
+            &mut self.pool,
+            &mut self.request_ids,
+            &mut self.session_output,
+            now,
+        );
         call(http, &mut ctx);
         self.drive_http(key, now);
+    }
+
+    /// Carries out the actions of `output` in order, each finished request with its record.
+    fn perform_all(&mut self, key: usize, output: &mut SessionOutput, now: Instant) {
+        let mut records = output.finished.iter();
+        for action in output.actions.drain(..) {
+            match action {
+                SessionAction::RequestFinished => {
+                    if let Some(log) = records.next() {
+                        self.request_finished(key, log, now);
+                    }
+                }
+                action => self.perform(key, action, now),
+            }
+        }
     }
 
     fn perform(&mut self, key: usize, action: SessionAction, now: Instant) {
@@ -167,7 +190,9 @@ impl Server {
                 }
             }
             SessionAction::Upgraded => self.counters.upgrades += 1,
-            SessionAction::RequestFinished(log) => self.request_finished(key, &log, now),
+            SessionAction::RequestStarted => self.request_started(key),
+            // Handled with its record by `perform_all`.
+            SessionAction::RequestFinished => {}
             SessionAction::Close => {
                 if let Some(session) = self.sessions.get_mut(key) {
                     session.close_requested = true;
@@ -196,6 +221,7 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
+        session.end_active_request(&mut self.backends);
         let Some(mut back) = session.io.back.take() else {
             return;
         };
@@ -205,15 +231,22 @@ impl Server {
         self.backends.connection_closed(&back.backend, now);
     }
 
-    fn request_finished(
-        &mut self,
-        key: usize,
-        log: &crate::http::session::RequestLog,
-        now: Instant,
-    ) {
-        let Some(session) = self.sessions.get(key) else {
+    /// The session sent a request on its backend connection: it counts as active there.
+    fn request_started(&mut self, key: usize) {
+        let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
+        if let Some(back) = session.io.back.as_ref().filter(|_| !session.request_active) {
+            session.request_active = true;
+            self.backends.request_started(&back.backend);
+        }
+    }
+
+    fn request_finished(&mut self, key: usize, log: &RequestLog, now: Instant) {
+        let Some(session) = self.sessions.get_mut(key) else {
+            return;
+        };
+        session.end_active_request(&mut self.backends);
         record_request(self.metrics.proxy(), &session.stats, log);
         if let Some(chosen) = session.stats.backend.as_ref().filter(|_| log.routed) {
             // Passive check: a connection that broke before its response (502) counts

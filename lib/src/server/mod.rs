@@ -32,7 +32,7 @@ use crate::access_log::{AccessLog, AccessLogTarget};
 use crate::backends::BackendMap;
 use crate::health_check::HealthChecker;
 use crate::http::rewrite::RequestIds;
-use crate::http::session::{SessionAction, TimeoutKind};
+use crate::http::session::{SessionOutput, TimeoutKind};
 use crate::metrics::MetricsRegistry;
 use crate::pool::BufferPool;
 use crate::timer::Timer;
@@ -112,8 +112,8 @@ pub struct Server {
     empty_routes: HttpRoutes,
     sticky_clusters: std::collections::HashSet<String>,
     request_ids: RequestIds,
-    /// Actions of an HTTP session, reused from call to call.
-    actions: Vec<SessionAction>,
+    /// What the last call to an HTTP session asked, reused from call to call.
+    session_output: SessionOutput,
     /// Where lingering sessions read the input they drop.
     scratch: Vec<u8>,
     access_log: AccessLog,
@@ -156,7 +156,7 @@ impl Server {
             empty_routes: HttpRoutes::default(),
             sticky_clusters: Default::default(),
             request_ids: RequestIds::new(seed),
-            actions: Vec::new(),
+            session_output: SessionOutput::default(),
             scratch: vec![0; 4096],
             access_log,
             pool,
@@ -373,6 +373,7 @@ impl Server {
             return;
         };
         session.closed = true;
+        session.end_active_request(&mut self.backends);
         let registry = self.poll.registry();
         if let Err(error) = registry.deregister(&mut session.io.front) {
             log::debug!("session {key}: deregister front: {error}");

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 
 use super::metrics::{OpenConnection, SessionStats};
-use crate::backends::Backend;
+use crate::backends::{Backend, BackendMap};
 use crate::http::session::{HttpSession, TimeoutKind};
 use crate::pipe::Direction;
 use crate::pool::BufferPool;
@@ -21,6 +21,9 @@ use crate::pool::BufferPool;
 pub(crate) struct Readiness {
     pub(crate) readable: bool,
     pub(crate) writable: bool,
+    /// The peer's FIN (or an error) was reported: no new edge will come for it, so
+    /// a short read must not clear `readable`.
+    pub(crate) read_closed: bool,
 }
 
 impl Readiness {
@@ -31,16 +34,36 @@ impl Readiness {
         let broken = event.is_error() || event.is_read_closed() || event.is_write_closed();
         self.readable |= event.is_readable() || broken;
         self.writable |= event.is_writable() || broken;
+        self.read_closed |= event.is_read_closed() || event.is_error();
     }
 }
 
-/// Timeouts of the listener a session came from.
+/// Timeouts of the listener a session came from, in milliseconds (compact: every
+/// session carries a copy).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SessionTimeouts {
-    pub(crate) front: Duration,
-    pub(crate) back: Duration,
-    pub(crate) connect: Duration,
-    pub(crate) request: Duration,
+    pub(crate) front_ms: u32,
+    pub(crate) back_ms: u32,
+    pub(crate) connect_ms: u32,
+    pub(crate) request_ms: u32,
+}
+
+impl SessionTimeouts {
+    pub(crate) fn front(&self) -> Duration {
+        Duration::from_millis(u64::from(self.front_ms))
+    }
+
+    pub(crate) fn back(&self) -> Duration {
+        Duration::from_millis(u64::from(self.back_ms))
+    }
+
+    pub(crate) fn connect(&self) -> Duration {
+        Duration::from_millis(u64::from(self.connect_ms))
+    }
+
+    pub(crate) fn request(&self) -> Duration {
+        Duration::from_millis(u64::from(self.request_ms))
+    }
 }
 
 /// The connection to a backend.
@@ -59,8 +82,9 @@ pub(crate) struct BackConnection {
 /// The protocol logic of a session.
 #[derive(Debug)]
 pub(crate) enum Core {
-    /// A TCP listener's session: bytes both ways.
-    Tcp(TcpCore),
+    /// A TCP listener's session: bytes both ways (boxed like the HTTP one, so that
+    /// `Session` stays small).
+    Tcp(Box<TcpCore>),
     /// An HTTP listener's session.
     Http(Box<HttpSession>),
 }
@@ -97,11 +121,14 @@ pub(crate) struct Session {
     pub(crate) core: Core,
     /// The listener the client connected to.
     pub(crate) listener: SocketAddr,
-    pub(crate) cluster_id: Option<String>,
+    pub(crate) cluster_id: Option<Rc<str>>,
     /// Handles on the metrics of its cluster and backend.
     pub(crate) stats: SessionStats,
     /// The sticky id the client asked for (HTTP).
-    pub(crate) sticky_id: Option<String>,
+    pub(crate) sticky_id: Option<Box<str>>,
+    /// A request is under way on the backend connection (counted in its backend's
+    /// active requests until it ends or the connection is dropped).
+    pub(crate) request_active: bool,
     /// The HTTP session asked to close once its answer is written.
     pub(crate) close_requested: bool,
     pub(crate) timeouts: SessionTimeouts,
@@ -162,6 +189,7 @@ impl Session {
             cluster_id: None,
             stats: SessionStats::default(),
             sticky_id: None,
+            request_active: false,
             close_requested: false,
             timeouts,
             connect_attempts: 0,
@@ -178,7 +206,7 @@ impl Session {
             deadline = deadline.min(until);
         }
         if let Some(since) = self.io.back.as_ref().and_then(|b| b.connecting_since) {
-            deadline = deadline.min(since + self.timeouts.connect);
+            deadline = deadline.min(since + self.timeouts.connect());
         }
         deadline
     }
@@ -187,10 +215,10 @@ impl Session {
         let io = &self.io;
         match &self.core {
             Core::Tcp(_) => {
-                let front = io.last_front_activity + self.timeouts.front;
+                let front = io.last_front_activity + self.timeouts.front();
                 match &io.back {
                     Some(back) if back.connecting_since.is_none() => {
-                        front.min(io.last_back_activity + self.timeouts.back)
+                        front.min(io.last_back_activity + self.timeouts.back())
                     }
                     _ => front,
                 }
@@ -198,7 +226,7 @@ impl Session {
             Core::Http(_) => match self.http_timer {
                 Some((kind, since)) => self.http_deadline(kind, since),
                 // Connecting: only the connect timeout applies.
-                None => io.last_front_activity + self.timeouts.front.max(self.timeouts.connect),
+                None => io.last_front_activity + self.timeouts.front().max(self.timeouts.connect()),
             },
         }
     }
@@ -208,11 +236,11 @@ impl Session {
         match kind {
             // Waiting for a head: counted from its start, so a client that trickles bytes
             // is cut off; waiting for a body: counted from the last bytes received.
-            TimeoutKind::Request if io.back.is_none() => since + self.timeouts.request,
-            TimeoutKind::Request => since.max(io.last_front_activity) + self.timeouts.request,
-            TimeoutKind::Back => since.max(io.last_back_activity) + self.timeouts.back,
+            TimeoutKind::Request if io.back.is_none() => since + self.timeouts.request(),
+            TimeoutKind::Request => since.max(io.last_front_activity) + self.timeouts.request(),
+            TimeoutKind::Back => since.max(io.last_back_activity) + self.timeouts.back(),
             TimeoutKind::Front => {
-                since.max(io.last_front_activity).max(io.last_back_activity) + self.timeouts.front
+                since.max(io.last_front_activity).max(io.last_back_activity) + self.timeouts.front()
             }
         }
     }
@@ -223,7 +251,7 @@ impl Session {
             return Some(Expiry::Linger);
         }
         if let Some(since) = self.io.back.as_ref().and_then(|b| b.connecting_since) {
-            if now >= since + self.timeouts.connect {
+            if now >= since + self.timeouts.connect() {
                 return Some(Expiry::Connect);
             }
         }
@@ -234,7 +262,7 @@ impl Session {
             (Core::Http(_), Some((kind, _))) => Some(Expiry::Http(kind)),
             (Core::Http(_), None) => Some(Expiry::FrontIdle),
             (Core::Tcp(_), _) => {
-                if now >= self.io.last_front_activity + self.timeouts.front {
+                if now >= self.io.last_front_activity + self.timeouts.front() {
                     Some(Expiry::FrontIdle)
                 } else {
                     Some(Expiry::BackIdle)
@@ -267,6 +295,15 @@ impl Session {
             }
         }
         SessionOutcome::Continue
+    }
+
+    /// Ends the request counted as active on the backend connection, if any.
+    pub(crate) fn end_active_request(&mut self, backends: &mut BackendMap) {
+        if std::mem::take(&mut self.request_active) {
+            if let Some(back) = &self.io.back {
+                backends.request_finished(&back.backend);
+            }
+        }
     }
 
     /// Gives back every pooled buffer the session holds.
@@ -415,6 +452,12 @@ fn drain(
 }
 
 /// Reads once; `Ok(None)` on `WouldBlock` (and readiness is cleared).
+///
+/// A short read (less than `space`) also clears readiness, like nginx does: the
+/// socket's receive queue was emptied by it, and with edge-triggered epoll any
+/// byte or FIN arriving afterwards raises a new event (a FIN already reported
+/// keeps the socket readable until the read that returns 0). This saves the read
+/// that would only return `WouldBlock` on each side of every request.
 pub(crate) fn read_some(
     stream: &mut TcpStream,
     space: &mut [u8],
@@ -426,7 +469,12 @@ pub(crate) fn read_some(
                 ready.readable = false;
                 return Ok(Some(0));
             }
-            Ok(n) => return Ok(Some(n)),
+            Ok(n) => {
+                if n < space.len() && !ready.read_closed {
+                    ready.readable = false;
+                }
+                return Ok(Some(n));
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 ready.readable = false;
                 return Ok(None);

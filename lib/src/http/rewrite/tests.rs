@@ -141,10 +141,11 @@ fn ipv6_forwarded_nodes_are_quoted() {
         "[::1]:80".parse().unwrap(),
     );
     assert_eq!(
-        &*forwarded.forwarded_element,
+        forwarded.forwarded_element(),
         &b"for=\"[2001:db8::1]\";proto=http;by=\"[::1]:80\""[..]
     );
-    assert_eq!(&*forwarded.client_ip, &b"2001:db8::1"[..]);
+    assert_eq!(forwarded.client_ip(), &b"2001:db8::1"[..]);
+    assert_eq!(forwarded.listener_port(), &b"80"[..]);
 }
 
 #[test]

@@ -87,7 +87,7 @@ fn most_specific_route_wins() {
     for (host, path, method, expected) in cases {
         let route = router.lookup(host.as_bytes(), path.as_bytes(), method.as_bytes());
         let expected = match expected {
-            Some(cluster) => Route::Cluster((*cluster).to_owned()),
+            Some(cluster) => Route::Cluster((*cluster).into()),
             None => Route::Deny,
         };
         assert_eq!(route, Some(&expected), "{host} {path} {method}");

@@ -1,9 +1,12 @@
 //! The types the loop and a session exchange.
 
-use std::time::Instant;
+use std::{rc::Rc, time::Instant};
 
-use super::RequestLog;
-use crate::http::{answers::Answers, buffers::BufferSource, rewrite::RequestIds, router::Router};
+use super::{exchange::Exchange, RequestLog};
+use crate::http::{
+    answers::Answers, buffers::BufferSource, parser::HeaderSpan, rewrite::RequestIds,
+    router::Router,
+};
 
 /// What a session needs from its listener and worker on each call.
 pub struct HttpContext<'a> {
@@ -19,6 +22,62 @@ pub struct HttpContext<'a> {
     pub sticky_cookie: &'a [u8],
     /// The current time.
     pub now: Instant,
+    /// Where the session reports; shared by the worker's sessions so that an
+    /// idle session holds no queue of its own.
+    pub out: &'a mut SessionOutput,
+}
+
+/// What a call to a session asked of the loop, in order, and the worker's
+/// scratch space for parsing heads. The loop drains `actions` and `finished`
+/// after every call; the capacity stays for the next session.
+#[derive(Debug, Default)]
+pub struct SessionOutput {
+    /// Actions, in the order they must be performed.
+    pub actions: Vec<SessionAction>,
+    /// One record per [`SessionAction::RequestFinished`] in `actions`, in the same order.
+    pub finished: Vec<RequestLog>,
+    /// Header fields of the head being parsed (valid during one call only).
+    pub(crate) headers: Vec<HeaderSpan>,
+    /// Exchanges of finished requests, reused by the next ones (no allocation
+    /// per request, and none held by idle sessions). The boxes themselves are
+    /// kept: the sessions' states hold boxes.
+    #[allow(clippy::vec_box)]
+    spare_exchanges: Vec<Box<Exchange>>,
+}
+
+/// Spare exchanges kept at most (one per request in flight is enough).
+const MAX_SPARE_EXCHANGES: usize = 64;
+
+impl SessionOutput {
+    /// Clears what the loop has carried out, keeping the capacity.
+    pub fn clear(&mut self) {
+        self.actions.clear();
+        self.finished.clear();
+    }
+
+    /// A boxed `exchange`, in a spare box when there is one.
+    pub(crate) fn boxed_exchange(&mut self, exchange: Exchange) -> Box<Exchange> {
+        match self.spare_exchanges.pop() {
+            Some(mut spare) => {
+                *spare = exchange;
+                spare
+            }
+            None => Box::new(exchange),
+        }
+    }
+
+    /// Keeps the box of a finished exchange for a next one.
+    pub(crate) fn recycle_exchange(&mut self, exchange: Box<Exchange>) {
+        if self.spare_exchanges.len() < MAX_SPARE_EXCHANGES {
+            self.spare_exchanges.push(exchange);
+        }
+    }
+
+    /// Reports a finished request: its action and its record.
+    pub(crate) fn request_finished(&mut self, log: RequestLog) {
+        self.finished.push(log);
+        self.actions.push(SessionAction::RequestFinished);
+    }
 }
 
 /// Which timer of the session fired.
@@ -47,21 +106,23 @@ pub struct Interest {
     pub back_write: bool,
 }
 
-/// Something only the loop can do, asked by the session.
-// The log record is kept inline on purpose: the action queue is reused, so a
-// finished request costs no allocation; boxing it would cost one per request.
-#[allow(clippy::large_enum_variant)]
+/// Something only the loop can do, asked by the session. Small on purpose: the
+/// log record of a finished request travels in [`SessionOutput::finished`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionAction {
     /// Select a backend of this cluster and connect to it, then call
     /// [`HttpSession::backend_connected`](super::HttpSession::backend_connected) (or `backend_connect_failed` /
     /// `backend_unavailable`). `sticky_id` is the client's sticky cookie value.
     ConnectBackend {
-        /// Cluster to pick a backend from.
-        cluster_id: String,
+        /// Cluster to pick a backend from (shared with the router's route).
+        cluster_id: Rc<str>,
         /// Backend the client is stuck to, if it said so.
-        sticky_id: Option<String>,
+        sticky_id: Option<Box<str>>,
     },
+    /// A request was sent on the (connected) backend connection: it counts as
+    /// active on that backend until the next `RequestFinished` or until the
+    /// backend connection is dropped, whichever comes first.
+    RequestStarted,
     /// Drop the backend connection.
     CloseBackend,
     /// Shut down writing to the client (its data has all been written).
@@ -70,8 +131,8 @@ pub enum SessionAction {
     ShutdownBackWrite,
     /// A 101 passed: the session now pipes bytes both ways.
     Upgraded,
-    /// One request is over; log it.
-    RequestFinished(RequestLog),
+    /// One request is over; its record is the next one of [`SessionOutput::finished`].
+    RequestFinished,
     /// Close the client connection (and the backend's) once `front_pending` is
     /// empty. The loop should close lingeringly (shut down writing, then drain
     /// for a short while) so an answer is not lost to a reset.

@@ -2,7 +2,7 @@
 //! closed by the backend while idle (the close raced the request): like nginx
 //! and HAProxy, once, for requests without a body and with an idempotent method.
 
-use super::{HttpSession, ResponseProgress, SessionAction, State, Window};
+use super::{HttpContext, HttpSession, ResponseProgress, SessionAction, State, Window};
 
 impl HttpSession {
     /// The reused backend connection closed before any response byte, and
@@ -18,12 +18,12 @@ impl HttpSession {
     }
 
     /// Sends the request again on a fresh connection to the same cluster (once).
-    pub(super) fn replay(&mut self) {
+    pub(super) fn replay(&mut self, ctx: &mut HttpContext<'_>) {
         let (State::Exchanging(mut exchange), Some(link)) = (
             std::mem::replace(&mut self.state, State::Closed),
             self.backend.as_mut(),
         ) else {
-            return self.abort();
+            return self.abort(ctx);
         };
         log::debug!("kept backend connection closed before answering: sending the request again");
         exchange.replay = false;
@@ -31,14 +31,11 @@ impl HttpSession {
         exchange.log.bytes_in = 0;
         self.back_out.rewind();
         link.connected = false;
-        let sticky_id = self
-            .request_sticky
-            .as_ref()
-            .map(|s| String::from_utf8_lossy(s).into_owned());
-        self.actions.push_back(SessionAction::CloseBackend);
-        self.actions.push_back(SessionAction::ConnectBackend {
-            cluster_id: link.cluster_id.clone(),
-            sticky_id,
+        let cluster_id = std::rc::Rc::clone(&link.cluster_id);
+        ctx.out.actions.push(SessionAction::CloseBackend);
+        ctx.out.actions.push(SessionAction::ConnectBackend {
+            cluster_id,
+            sticky_id: self.sticky_text(),
         });
         self.state = State::Connecting(exchange);
     }

@@ -28,7 +28,12 @@ struct Harness {
     pool: Pool,
     ids: RequestIds,
     session: HttpSession,
+    out: SessionOutput,
+    /// Actions seen, `RequestStarted` apart (counted in `started`).
     actions: Vec<SessionAction>,
+    /// Records of finished requests, in order.
+    logs: Vec<RequestLog>,
+    started: usize,
 }
 
 fn frontend(host: &str, path: &str, cluster: Option<&str>) -> HttpFrontend {
@@ -64,7 +69,10 @@ impl Harness {
                 "127.0.0.1:8080".parse().unwrap(),
                 SIZE,
             ),
+            out: SessionOutput::default(),
             actions: Vec::new(),
+            logs: Vec::new(),
+            started: 0,
         }
     }
 
@@ -76,11 +84,23 @@ impl Harness {
             request_ids: &mut self.ids,
             sticky_cookie: b"SLUICEID",
             now: Instant::now(),
+            out: &mut self.out,
         };
         f(&mut self.session, &mut ctx);
-        while let Some(action) = self.session.next_action() {
-            self.actions.push(action);
+        let finished = self.out.actions.iter();
+        let finished = finished.filter(|a| **a == SessionAction::RequestFinished);
+        assert_eq!(
+            finished.count(),
+            self.out.finished.len(),
+            "one record per action"
+        );
+        for action in self.out.actions.drain(..) {
+            match action {
+                SessionAction::RequestStarted => self.started += 1,
+                action => self.actions.push(action),
+            }
         }
+        self.logs.append(&mut self.out.finished);
     }
 
     /// Feeds client bytes as far as the session reads; returns how many it took.
@@ -146,15 +166,19 @@ impl Harness {
         std::mem::take(&mut self.actions)
     }
 
-    fn statuses(actions: &[SessionAction]) -> Vec<u16> {
-        actions
-            .iter()
-            .filter_map(|a| match a {
-                SessionAction::RequestFinished(log) => Some(log.status),
-                _ => None,
-            })
-            .collect()
+    fn take_logs(&mut self) -> Vec<RequestLog> {
+        std::mem::take(&mut self.logs)
     }
+
+    /// Statuses of the requests finished so far (actions are taken too).
+    fn take_statuses(&mut self) -> Vec<u16> {
+        self.take_actions();
+        statuses(&self.take_logs())
+    }
+}
+
+fn statuses(logs: &[RequestLog]) -> Vec<u16> {
+    logs.iter().map(|log| log.status).collect()
 }
 
 fn connect_app() -> SessionAction {
@@ -189,10 +213,11 @@ fn keep_alive_reuses_the_backend() {
         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"
     );
     let actions = h.take_actions();
-    assert_eq!(Harness::statuses(&actions), vec![200]);
-    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(statuses(&h.take_logs()), vec![200]);
+    assert_eq!(actions, vec![SessionAction::RequestFinished]);
     assert!(h.session.is_idle());
     assert_eq!(h.pool.out, 0, "an idle session holds no buffer");
+    assert_eq!(h.started, 1, "one request started on the backend");
     // second request: same backend, no new connect
     h.client_sends(GET);
     assert!(h.take_actions().is_empty());
@@ -291,7 +316,7 @@ fn bodies_stream_through_a_small_buffer() {
     }
     assert!(flush_to_client.ends_with("0\r\nX-Trailer: t\r\n\r\n"));
     assert_eq!(flush_to_client, String::from_utf8_lossy(&response));
-    assert_eq!(Harness::statuses(&h.take_actions()), vec![200]);
+    assert_eq!(h.take_statuses(), vec![200]);
     assert!(h.session.is_idle());
 }
 
@@ -340,7 +365,7 @@ fn pipelined_requests_are_answered_in_order() {
     assert!(second.starts_with("GET /second "), "{second}");
     h.backend_sends(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond");
     assert!(h.flush_to_client().ends_with("second"));
-    assert_eq!(Harness::statuses(&h.take_actions()), vec![200, 200]);
+    assert_eq!(h.take_statuses(), vec![200, 200]);
 }
 
 #[test]
@@ -360,7 +385,7 @@ fn interim_responses_and_100_continue() {
         h.flush_to_client(),
         "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
     );
-    assert_eq!(Harness::statuses(&h.take_actions()), vec![201]);
+    assert_eq!(h.take_statuses(), vec![201]);
     assert!(h.session.is_idle());
 }
 
@@ -423,7 +448,7 @@ fn response_until_close() {
         "{actions:?}"
     );
     assert_eq!(actions.last(), Some(&SessionAction::Close));
-    assert_eq!(Harness::statuses(&actions), vec![200]);
+    assert_eq!(statuses(&h.take_logs()), vec![200]);
 }
 
 #[test]
@@ -478,12 +503,12 @@ fn sticky_sessions() {
     assert!(!h.flush_to_client().contains("Set-Cookie"));
 }
 
-fn answered(request: &[u8]) -> (String, Vec<SessionAction>) {
+fn answered(request: &[u8]) -> (String, Vec<SessionAction>, Vec<RequestLog>) {
     let mut h = Harness::new();
     h.client_sends(request);
     let flush_to_client = h.flush_to_client();
     assert_eq!(h.flush_to_backend(), "", "nothing may reach the backend");
-    (flush_to_client, h.take_actions())
+    (flush_to_client, h.take_actions(), h.take_logs())
 }
 
 #[test]
@@ -498,20 +523,20 @@ fn refused_requests_get_answers_and_close() {
         (b"GET / HTTP/2.0\r\nHost: example.com\r\n\r\n", 505),
     ];
     for (request, status) in cases {
-        let (flush_to_client, actions) = answered(request);
+        let (flush_to_client, actions, logs) = answered(request);
         assert!(
             flush_to_client.starts_with(&format!("HTTP/1.1 {status} ")),
             "{flush_to_client}"
         );
         assert!(flush_to_client.contains("Connection: close\r\n"));
-        assert_eq!(Harness::statuses(&actions), vec![*status]);
+        assert_eq!(statuses(&logs), vec![*status]);
         assert_eq!(actions.last(), Some(&SessionAction::Close));
     }
     let huge = format!(
         "GET / HTTP/1.1\r\nHost: example.com\r\nX: {}\r\n\r\n",
         "a".repeat(SIZE)
     );
-    let (flush_to_client, _) = answered(huge.as_bytes());
+    let (flush_to_client, _, _) = answered(huge.as_bytes());
     assert!(
         flush_to_client.starts_with("HTTP/1.1 431 "),
         "{flush_to_client}"
@@ -672,24 +697,18 @@ mod properties {
 }
 
 /// (status, routed, answered by the proxy) of each finished request.
-fn origins(actions: &[SessionAction]) -> Vec<(u16, bool, bool)> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            SessionAction::RequestFinished(log) => {
-                Some((log.status, log.routed, log.answered_by_proxy))
-            }
-            _ => None,
-        })
+fn origins(logs: &[RequestLog]) -> Vec<(u16, bool, bool)> {
+    logs.iter()
+        .map(|log| (log.status, log.routed, log.answered_by_proxy))
         .collect()
 }
 
 #[test]
 fn request_logs_say_who_answered_and_whether_it_was_routed() {
-    let (_, actions) = answered(b"GET / HTTP/1.1\r\nHost: nowhere.com\r\n\r\n");
-    assert_eq!(origins(&actions), [(404, false, true)]);
-    let (_, actions) = answered(b"GET / HTTP/1.1\r\n\r\n");
-    assert_eq!(origins(&actions), [(400, false, true)]);
+    let (_, _, logs) = answered(b"GET / HTTP/1.1\r\nHost: nowhere.com\r\n\r\n");
+    assert_eq!(origins(&logs), [(404, false, true)]);
+    let (_, _, logs) = answered(b"GET / HTTP/1.1\r\n\r\n");
+    assert_eq!(origins(&logs), [(400, false, true)]);
 
     let mut h = Harness::new();
     h.client_sends(GET);
@@ -697,14 +716,14 @@ fn request_logs_say_who_answered_and_whether_it_was_routed() {
     h.flush_to_backend();
     h.backend_sends(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n");
     h.flush_to_client();
-    assert_eq!(origins(&h.take_actions()), [(503, true, false)]);
+    assert_eq!(origins(&h.take_logs()), [(503, true, false)]);
 
     // Not replayable on a fresh connection (a POST), so the failure is answered.
     h.client_sends(b"POST /x HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\n\r\n");
     h.flush_to_backend();
     h.with(|s, ctx| s.backend_closed_with_error(ctx));
     h.flush_to_client();
-    assert_eq!(origins(&h.take_actions()), [(502, true, true)]);
+    assert_eq!(origins(&h.take_logs()), [(502, true, true)]);
 }
 
 #[test]
@@ -755,7 +774,7 @@ fn reused_backend() -> Harness {
     h.flush_to_backend();
     h.backend_sends(OK);
     h.flush_to_client();
-    h.take_actions();
+    h.take_statuses();
     h
 }
 
@@ -780,7 +799,7 @@ fn idle_closed_backend_connection_is_replayed_once() {
         assert_eq!(h.flush_to_backend(), first, "the same request again");
         h.backend_sends(OK);
         assert!(h.flush_to_client().ends_with("hi"));
-        assert_eq!(Harness::statuses(&h.take_actions()), vec![200]);
+        assert_eq!(h.take_statuses(), vec![200]);
         assert_eq!(h.pool.out, 0);
     }
     // Only once: the fresh connection closing too is a 502.
@@ -815,4 +834,47 @@ fn no_replay_with_a_body_or_after_a_response_byte() {
     assert_eq!(h.take_actions().last(), Some(&SessionAction::Close));
     h.with(|s, ctx| s.release_buffers(ctx.buffers));
     assert_eq!(h.pool.out, 0);
+}
+
+#[test]
+fn an_idle_keep_alive_session_stays_small() {
+    let h = reused_backend();
+    assert!(h.session.is_idle());
+    assert_eq!(h.pool.out, 0, "no pooled buffer held");
+    let held = std::mem::size_of::<HttpSession>() + h.session.heap_bytes();
+    assert!(
+        held <= IDLE_SESSION_MAX_BYTES,
+        "an idle session holds {held} bytes"
+    );
+    assert!(std::mem::size_of::<SessionAction>() <= 48);
+}
+
+#[test]
+fn each_request_on_a_backend_starts_and_finishes_once() {
+    let mut h = reused_backend();
+    assert_eq!((h.started, h.take_logs().len()), (1, 0));
+    for round in 2..5 {
+        h.client_sends(GET);
+        assert_eq!(h.started, round, "a request sent on the kept connection");
+        h.flush_to_backend();
+        h.backend_sends(OK);
+        h.flush_to_client();
+        assert_eq!(h.take_statuses(), vec![200]);
+    }
+    // A replayed request starts again on the fresh connection.
+    h.client_sends(GET);
+    h.flush_to_backend();
+    h.with(|s, ctx| s.back_received(0, ctx));
+    assert_eq!(h.started, 5);
+    h.connected(None);
+    assert_eq!(h.started, 6);
+    h.flush_to_backend();
+    h.backend_sends(OK);
+    h.flush_to_client();
+    assert_eq!(h.take_statuses(), vec![200]);
+    // Unrouted requests never reach a backend.
+    let mut unrouted = Harness::new();
+    unrouted.client_sends(b"GET / HTTP/1.1\r\nHost: nowhere.com\r\n\r\n");
+    unrouted.flush_to_client();
+    assert_eq!((unrouted.started, unrouted.take_statuses()), (0, vec![404]));
 }
