@@ -21,8 +21,7 @@ pub(crate) fn sluice_bin() -> &'static str {
 
 /// A port that was free a moment ago on 127.0.0.1.
 pub(crate) fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    listener.local_addr().expect("local address").port()
+    sluice_e2e::free_port()
 }
 
 /// Polls `condition` until it holds or `timeout` passes; panics naming `what`.

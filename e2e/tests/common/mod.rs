@@ -133,9 +133,17 @@ impl Proxy {
     }
 }
 
-/// A mock backend on a free port.
+/// A mock backend on a free port. A port found free may be taken by another test's
+/// connection before the bind, so a few ports are tried.
 pub(crate) fn mock(name: &str) -> MockHttpServer {
-    MockHttpServer::start(free_addr(), name).expect("start mock backend")
+    let mut last_error = None;
+    for _ in 0..5 {
+        match MockHttpServer::start(free_addr(), name) {
+            Ok(server) => return server,
+            Err(error) => last_error = Some(error),
+        }
+    }
+    panic!("cannot start mock backend {name}: {last_error:?}")
 }
 
 /// A backend scripted byte by byte: `handler` serves each connection.
