@@ -69,7 +69,7 @@ pub const TOTAL_REQUEST_TIME: &str = "total_request_time";
 
 /// The error answers the proxy produces itself, each counted under
 /// [`answer`]`(status)`.
-pub const ANSWER_STATUSES: [u16; 9] = [400, 403, 404, 408, 413, 431, 502, 503, 504];
+pub const ANSWER_STATUSES: [u16; 12] = [400, 403, 404, 408, 413, 414, 431, 501, 502, 503, 504, 505];
 
 /// Name of the counter of proxy-produced answers with `status`, or `None`
 /// when the proxy never produces that status.
@@ -80,10 +80,13 @@ pub fn answer(status: u16) -> Option<&'static str> {
         404 => "answers_404",
         408 => "answers_408",
         413 => "answers_413",
+        414 => "answers_414",
         431 => "answers_431",
+        501 => "answers_501",
         502 => "answers_502",
         503 => "answers_503",
         504 => "answers_504",
+        505 => "answers_505",
         _ => return None,
     })
 }
@@ -149,7 +152,10 @@ pub fn help(name: &str) -> &'static str {
         "answers_404" => "404 Not Found answers produced by the proxy.",
         "answers_408" => "408 Request Timeout answers produced by the proxy.",
         "answers_413" => "413 Content Too Large answers produced by the proxy.",
+        "answers_414" => "414 URI Too Long answers produced by the proxy.",
         "answers_431" => "431 Request Header Fields Too Large answers produced by the proxy.",
+        "answers_501" => "501 Not Implemented answers produced by the proxy.",
+        "answers_505" => "505 HTTP Version Not Supported answers produced by the proxy.",
         "answers_502" => "502 Bad Gateway answers produced by the proxy.",
         "answers_503" => "503 Service Unavailable answers produced by the proxy.",
         "answers_504" => "504 Gateway Timeout answers produced by the proxy.",

@@ -24,6 +24,8 @@ pub enum AnswerStatus {
     RequestTimeout,
     /// 413: the request body is too large.
     PayloadTooLarge,
+    /// 414: the request line is too long.
+    UriTooLong,
     /// 431: the request head is too large.
     HeaderFieldsTooLarge,
     /// 501: a method or transfer coding Sluice does not implement.
@@ -40,12 +42,13 @@ pub enum AnswerStatus {
 
 impl AnswerStatus {
     /// Every status, in code order.
-    pub const ALL: [AnswerStatus; 11] = [
+    pub const ALL: [AnswerStatus; 12] = [
         AnswerStatus::BadRequest,
         AnswerStatus::Forbidden,
         AnswerStatus::NotFound,
         AnswerStatus::RequestTimeout,
         AnswerStatus::PayloadTooLarge,
+        AnswerStatus::UriTooLong,
         AnswerStatus::HeaderFieldsTooLarge,
         AnswerStatus::NotImplemented,
         AnswerStatus::BadGateway,
@@ -62,6 +65,7 @@ impl AnswerStatus {
             AnswerStatus::NotFound => 404,
             AnswerStatus::RequestTimeout => 408,
             AnswerStatus::PayloadTooLarge => 413,
+            AnswerStatus::UriTooLong => 414,
             AnswerStatus::HeaderFieldsTooLarge => 431,
             AnswerStatus::NotImplemented => 501,
             AnswerStatus::BadGateway => 502,
@@ -83,6 +87,7 @@ impl AnswerStatus {
             AnswerStatus::NotFound => "Not Found",
             AnswerStatus::RequestTimeout => "Request Timeout",
             AnswerStatus::PayloadTooLarge => "Payload Too Large",
+            AnswerStatus::UriTooLong => "URI Too Long",
             AnswerStatus::HeaderFieldsTooLarge => "Request Header Fields Too Large",
             AnswerStatus::NotImplemented => "Not Implemented",
             AnswerStatus::BadGateway => "Bad Gateway",

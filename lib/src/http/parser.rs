@@ -6,8 +6,22 @@
 //!   accepted as one; differing ones are a 400;
 //! - `Transfer-Encoding` in an HTTP/1.0 request is a 400 (RFC 9112 §6.1 says the
 //!   framing is faulty);
-//! - a well-formed `HTTP/x.y` version other than 1.0 and 1.1 is a 505, anything
-//!   else in the version slot is a 400;
+//! - `HTTP/1.x` with x > 1 is read as HTTP/1.1 (RFC 9110 §2.5: a higher minor
+//!   version SHOULD be processed as the highest one implemented; HAProxy and
+//!   nginx do the same), in requests and responses; any other well-formed
+//!   `HTTP/x.y` is a 505, anything else in the version slot is a 400;
+//! - a request `Transfer-Encoding` must be `chunked` alone: Sluice does not
+//!   decode `gzip, chunked`, and a backend that only recognises a bare
+//!   `chunked` would read those chunks as the next request (RFC 9112 §6.1: a
+//!   coding not understood SHOULD get a 501; nginx answers 501, HAProxy 422);
+//!   an empty Transfer-Encoding field is a 400 (like nginx);
+//! - a fragment (`#`) in the request-target is a 400 (RFC 9112 §3.2: no form
+//!   of request-target carries one; like HAProxy);
+//! - a request line that does not fit in the buffer is a 414 (RFC 9110
+//!   §15.5.15, like nginx), a larger head otherwise a 431;
+//! - an HTTP/1.0 response with `Transfer-Encoding` is decoded by it, then the
+//!   backend connection is closed (RFC 9112 §6.1: framing treated as faulty,
+//!   the message processed, the connection closed after it);
 //! - `CONNECT` is a 501: Sluice is a reverse proxy, not a tunnel;
 //! - several `Host` fields are a 400 even when identical (like nginx);
 //! - bare LF line endings are a 400 in requests but accepted in responses: the
@@ -116,6 +130,9 @@ pub enum HeadError {
     /// The head did not fit in the buffer.
     #[error("message head larger than the buffer")]
     TooLarge,
+    /// The request line alone did not fit in the buffer.
+    #[error("request line larger than the buffer")]
+    UriTooLong,
     /// A well-formed version that is neither 1.0 nor 1.1 (HTTP/2 preface included).
     #[error("HTTP version not supported")]
     VersionNotSupported,
@@ -159,6 +176,7 @@ impl HeadError {
     pub fn status(&self) -> u16 {
         match self {
             HeadError::TooManyHeaders | HeadError::TooLarge => 431,
+            HeadError::UriTooLong => 414,
             HeadError::Syntax(httparse::Error::TooManyHeaders) => 431,
             HeadError::VersionNotSupported => 505,
             HeadError::MethodNotImplemented | HeadError::UnknownTransferCoding => 501,
@@ -252,7 +270,12 @@ pub fn parse_request(
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
-        Err(httparse::Error::Version) => return Err(version_error(buf)),
+        Err(httparse::Error::Version) => {
+            return match later_minor_version(buf) {
+                Some(at) => parse_request(&as_http11(buf, at), options, headers),
+                None => Err(version_error(buf)),
+            }
+        }
         Err(e) => return Err(HeadError::Syntax(e)),
     };
     reject_bare_lf(&buf[..len])?;
@@ -290,7 +313,10 @@ pub fn parse_request(
         }
         (_, Some(Transfer::Chunked)) => BodyFraming::Chunked,
         (_, Some(Transfer::NotChunkedLast)) => return Err(HeadError::ChunkedNotFinal),
-        (_, Some(Transfer::Unknown)) => return Err(HeadError::UnknownTransferCoding),
+        (_, Some(Transfer::Unknown | Transfer::ChunkedAfterOthers)) => {
+            return Err(HeadError::UnknownTransferCoding)
+        }
+        (_, Some(Transfer::EmptyField)) => return Err(HeadError::ChunkedNotFinal),
         (Some(Ok(0)), None) | (None, None) => BodyFraming::None,
         (Some(Ok(n)), None) => BodyFraming::ContentLength(n),
         (Some(Err(e)), None) => return Err(e),
@@ -340,6 +366,11 @@ pub fn parse_response(
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(Parsed::Partial),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
+        Err(httparse::Error::Version)
+            if buf.get(..8).is_some_and(is_later_minor) && buf.get(8) == Some(&b' ') =>
+        {
+            return parse_response(&as_http11(buf, 0), request_is_head, headers);
+        }
         Err(e) => return Err(HeadError::Syntax(e)),
     };
     let (Some(minor), Some(status)) = (resp.version, resp.code) else {
@@ -358,12 +389,12 @@ pub fn parse_response(
     let framing = if no_body || request_is_head {
         BodyFraming::None
     } else if let Some(transfer) = fields.codings.map(|c| c.transfer()) {
-        if version == Version::Http10 {
-            return Err(HeadError::TransferEncodingInHttp10);
-        }
+        // With HTTP/1.0 too: the connection is closed after it (below).
         drop_content_length = fields.content_length.is_some();
         match transfer {
-            Transfer::Chunked => BodyFraming::Chunked,
+            Transfer::Chunked | Transfer::ChunkedAfterOthers | Transfer::EmptyField => {
+                BodyFraming::Chunked
+            }
             _ => BodyFraming::UntilClose,
         }
     } else {
@@ -373,9 +404,11 @@ pub fn parse_response(
             None => BodyFraming::UntilClose,
         }
     };
+    let te_in_http10 = version == Version::Http10 && fields.codings.is_some();
     let keep_alive = fields.connection.keep_alive(version)
         && framing != BodyFraming::UntilClose
-        && !drop_content_length;
+        && !drop_content_length
+        && !te_in_http10;
     Ok(Parsed::Complete(ResponseHead {
         len,
         version,
@@ -443,6 +476,51 @@ fn version_error(buf: &[u8]) -> HeadError {
     }
 }
 
+/// Offset of the version slot of a request line (complete or not) that
+/// reads `HTTP/1.x` with x in 2..=9.
+fn later_minor_version(buf: &[u8]) -> Option<usize> {
+    let line_end = buf
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(buf.len());
+    let line = &buf[..line_end];
+    let at = line.iter().rposition(|&b| b == b' ')? + 1;
+    is_later_minor(&line[at..]).then_some(at)
+}
+
+/// Whether `version` is `HTTP/1.x` with x in 2..=9.
+fn is_later_minor(version: &[u8]) -> bool {
+    matches!(
+        version,
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9']
+    )
+}
+
+/// A copy of `buf` whose version at `at` reads `HTTP/1.1`: same length, so
+/// every span parsed from it is valid in `buf` too.
+fn as_http11(buf: &[u8], at: usize) -> Vec<u8> {
+    let mut copy = buf.to_vec();
+    if let Some(minor) = copy.get_mut(at + 7) {
+        *minor = b'1';
+    }
+    copy
+}
+
+/// The error for a request head that filled the whole buffer: 414 when the
+/// request line alone did not fit (RFC 9110 §15.5.15), else 431.
+pub fn oversized_request(buf: &[u8]) -> HeadError {
+    // Leading empty lines are allowed before the request line.
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    if buf[start..].contains(&b'\n') {
+        HeadError::TooLarge
+    } else {
+        HeadError::UriTooLong
+    }
+}
+
 enum TargetForm {
     Origin,
     /// Offsets within the target.
@@ -455,6 +533,9 @@ enum TargetForm {
 
 fn classify_target(target: &[u8], is_options: bool) -> Result<TargetForm, HeadError> {
     if target.is_empty() || !target.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return Err(HeadError::InvalidTarget);
+    }
+    if target.contains(&b'#') {
         return Err(HeadError::InvalidTarget);
     }
     if target[0] == b'/' {
@@ -512,14 +593,19 @@ fn is_authority_byte(b: u8) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Transfer {
     Chunked,
+    /// `chunked` last, after other codings: responses only.
+    ChunkedAfterOthers,
     NotChunkedLast,
     Unknown,
+    /// A field without any coding beside a valid list: requests refuse it.
+    EmptyField,
 }
 
 /// Every transfer coding listed, over all Transfer-Encoding fields.
 #[derive(Default, Clone, Copy)]
 struct Codings {
     count: usize,
+    empty_fields: usize,
     chunked: usize,
     chunked_with_params: bool,
     last_is_chunked: bool,
@@ -531,7 +617,13 @@ impl Codings {
         if self.unknown {
             Transfer::Unknown
         } else if self.chunked == 1 && self.last_is_chunked && !self.chunked_with_params {
-            Transfer::Chunked
+            if self.count > 1 {
+                Transfer::ChunkedAfterOthers
+            } else if self.empty_fields > 0 {
+                Transfer::EmptyField
+            } else {
+                Transfer::Chunked
+            }
         } else {
             Transfer::NotChunkedLast
         }
@@ -625,6 +717,9 @@ impl Fields {
 
     fn add_transfer_encoding(&mut self, value: &[u8]) {
         let codings = self.codings.get_or_insert_with(Codings::default);
+        if list_items(value).next().is_none() {
+            codings.empty_fields += 1;
+        }
         for coding in list_items(value) {
             let (name, has_params) = match coding.iter().position(|&b| b == b';') {
                 Some(i) => (coding[..i].trim_ascii(), true),

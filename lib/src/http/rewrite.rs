@@ -2,20 +2,27 @@
 //!
 //! Requests: the request line as received; hop-by-hop fields (`Connection`,
 //! `Keep-Alive`, `Proxy-Connection`, `TE`, `Upgrade` unless upgrading, and every
-//! field `Connection` names) removed; `Transfer-Encoding` kept since the body is
-//! forwarded unchanged; a single normalised `Content-Length`; `X-Forwarded-For`
+//! field `Connection` names) removed; a single `Transfer-Encoding: chunked`
+//! for a chunked body (the only coding the parser lets through, so a backend
+//! never sees an empty field or odd spelling beside it), a single normalised
+//! `Content-Length`; `Host` never removed by a `Connection` listing (it is
+//! end-to-end, RFC 9110 §7.6.1) and, for an absolute-form target, replaced by
+//! the target's authority (RFC 9112 §3.2.2: a proxy MUST generate Host from
+//! it, so the backend sees the authority Sluice routed on); `X-Forwarded-For`
 //! and `Forwarded` extended with this hop; `X-Forwarded-Proto`/`-Port` set;
 //! `Sluice-Request-Id` kept or generated; `Connection: keep-alive` (or `upgrade`).
 //! `TE` is dropped outright, `trailers` included: what Sluice forwards to the
 //! client does not depend on it. `Trailer` is end-to-end and kept.
 //!
-//! Responses: status line as `HTTP/1.1`, the same removals, `Content-Length`
-//! dropped when `Transfer-Encoding` is present, an optional sticky `Set-Cookie`,
+//! Responses: status line as `HTTP/1.1`, the same removals (never of the
+//! framing fields), `Content-Length` dropped when `Transfer-Encoding` is present, an optional sticky `Set-Cookie`,
 //! and the `Connection` field that matches what Sluice does with the client.
 
 use std::net::{IpAddr, SocketAddr};
 
-use super::parser::{listed_in_connection, HeaderSpan, RequestHead, ResponseHead};
+use super::parser::{
+    listed_in_connection, BodyFraming, HeaderSpan, RequestHead, ResponseHead, Span,
+};
 
 /// The parts of the forwarding headers that depend only on the connection,
 /// computed once per client connection. One allocation holds the three values
@@ -129,12 +136,19 @@ pub fn write_request_head(
     out.push(b' ');
     out.extend_from_slice(head.version.as_bytes());
     out.extend_from_slice(b"\r\n");
+    let authority = target_authority(head);
+    if let Some(authority) = authority {
+        write_field(out, b"Host", authority.of(buf));
+    }
     let has_connection = headers.iter().any(|h| is_named(buf, h, b"connection"));
     let mut had_content_length = false;
     for header in headers {
         let name = header.name.of(buf);
         let keep = match RequestField::classify(name) {
-            RequestField::HopByHop | RequestField::Replaced => false,
+            RequestField::HopByHop | RequestField::Replaced | RequestField::TransferEncoding => {
+                false
+            }
+            RequestField::Host => authority.is_none(),
             RequestField::ContentLength => {
                 had_content_length = true;
                 false
@@ -147,7 +161,8 @@ pub fn write_request_head(
         }
     }
     match head.framing {
-        super::parser::BodyFraming::ContentLength(n) => write_length(out, n),
+        BodyFraming::ContentLength(n) => write_length(out, n),
+        BodyFraming::Chunked => write_field(out, b"Transfer-Encoding", b"chunked"),
         _ if had_content_length => write_length(out, 0),
         _ => {}
     }
@@ -226,8 +241,9 @@ pub fn write_response_head(
         let keep = match RequestField::classify(name) {
             RequestField::HopByHop => false,
             RequestField::ContentLength => !head.drop_content_length,
+            RequestField::TransferEncoding => true,
             RequestField::Upgrade => rewrite.connection == ClientConnection::Upgrade,
-            RequestField::Replaced | RequestField::Other => {
+            RequestField::Replaced | RequestField::Host | RequestField::Other => {
                 !(has_connection && listed_in_connection(buf, headers, name))
             }
         };
@@ -259,6 +275,10 @@ enum RequestField {
     Replaced,
     /// Normalised to one value (requests) or dropped beside TE (responses).
     ContentLength,
+    /// Rewritten as `chunked` (requests) or forwarded (responses).
+    TransferEncoding,
+    /// End-to-end even when `Connection` names it; from the target if absolute.
+    Host,
     /// Forwarded only when the protocol switches.
     Upgrade,
     /// Forwarded unless `Connection` names it.
@@ -278,6 +298,10 @@ impl RequestField {
             RequestField::HopByHop
         } else if name.eq_ignore_ascii_case(b"content-length") {
             RequestField::ContentLength
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            RequestField::TransferEncoding
+        } else if name.eq_ignore_ascii_case(b"host") {
+            RequestField::Host
         } else if name.eq_ignore_ascii_case(b"upgrade") {
             RequestField::Upgrade
         } else if REPLACED.iter().any(|n| name.eq_ignore_ascii_case(n)) {
@@ -286,6 +310,13 @@ impl RequestField {
             RequestField::Other
         }
     }
+}
+
+/// The authority of an absolute-form target (the parser routes on it and
+/// points `host` into the target), `None` for other forms.
+fn target_authority(head: &RequestHead) -> Option<Span> {
+    head.host
+        .filter(|host| host.start >= head.target.start && host.end <= head.target.end)
 }
 
 fn is_named(buf: &[u8], header: &HeaderSpan, name: &[u8]) -> bool {

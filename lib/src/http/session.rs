@@ -23,7 +23,8 @@ use super::{
     answers::AnswerStatus,
     buffers::{BufferSource, Outgoing, Window},
     parser::{
-        parse_request, parse_response, BodyFraming, HeadError, Parsed, RequestOptions, Version,
+        oversized_request, parse_request, parse_response, BodyFraming, HeadError, Parsed,
+        RequestOptions, Version,
     },
     rewrite::{
         write_request_head, write_response_head, ClientConnection, ForwardedValues, RequestRewrite,
@@ -429,7 +430,9 @@ impl HttpSession {
             sticky_cookie: Some(ctx.sticky_cookie),
         };
         match parse_request(window.bytes(), &options, &mut ctx.out.headers) {
-            Ok(Parsed::Partial) if window.is_full() => self.refuse(HeadError::TooLarge, ctx),
+            Ok(Parsed::Partial) if window.is_full() => {
+                self.refuse(oversized_request(window.bytes()), ctx)
+            }
             Ok(Parsed::Partial) => return false,
             Err(error) => self.refuse(error, ctx),
             Ok(Parsed::Complete(head)) => self.route(head, ctx),

@@ -46,16 +46,46 @@ fn partial_heads() {
 #[test]
 fn accepted_framings() {
     let cases: &[(&[u8], BodyFraming)] = &[
-        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n", BodyFraming::ContentLength(10)),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", BodyFraming::None),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", BodyFraming::ContentLength(5)),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", BodyFraming::ContentLength(5)),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 007\r\n\r\n", BodyFraming::ContentLength(7)),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", BodyFraming::Chunked),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n", BodyFraming::Chunked),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", BodyFraming::Chunked),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", BodyFraming::Chunked),
-        (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551615\r\n\r\n", BodyFraming::ContentLength(u64::MAX)),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n",
+            BodyFraming::ContentLength(10),
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+            BodyFraming::None,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",
+            BodyFraming::ContentLength(5),
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n",
+            BodyFraming::ContentLength(5),
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 007\r\n\r\n",
+            BodyFraming::ContentLength(7),
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+            BodyFraming::Chunked,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n",
+            BodyFraming::Chunked,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \t chunked \t\r\n\r\n",
+            BodyFraming::Chunked,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , chunked,\r\n\r\n",
+            BodyFraming::Chunked,
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551615\r\n\r\n",
+            BodyFraming::ContentLength(u64::MAX),
+        ),
         (b"GET / HTTP/1.0\r\n\r\n", BodyFraming::None),
     ];
     for (raw, framing) in cases {
@@ -90,6 +120,14 @@ fn refused_requests_and_their_status() {
         (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked;x=1\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: foo, chunked\r\n\r\n", 501),
+        // Sluice does not decode gzip: a backend that only knows a bare
+        // `chunked` would read these chunks as the next request.
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n", 501),
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        // RFC 9112 §3.2: no request-target form carries a fragment.
+        (b"GET /a#f HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+        (b"GET http://a/#f HTTP/1.1\r\nHost: a\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", 501),
         (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
         (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n", 400),
@@ -125,7 +163,7 @@ fn refused_requests_and_their_status() {
         (b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400),
         (b"GET /a b HTTP/2.0\r\nHost: a\r\n\r\n", 400),
         (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
-        (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505),
+        (b"GET / HTTP/2.1\r\nHost: a\r\n\r\n", 505),
         (b"GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505),
         (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
         (b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 501),
@@ -138,6 +176,40 @@ fn refused_requests_and_their_status() {
             String::from_utf8_lossy(raw)
         );
     }
+}
+
+#[test]
+fn later_minor_version_is_read_as_http11() {
+    for raw in [
+        &b"GET /x HTTP/1.2\r\nHost: a\r\n\r\n"[..],
+        b"POST /x HTTP/1.9\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
+    ] {
+        let head = complete(raw);
+        assert_eq!(head.version, Version::Http11);
+        assert_eq!(head.target.of(raw), b"/x");
+        assert_eq!(head.host.map(|h| h.of(raw)), Some(&b"a"[..]));
+        for cut in 0..head.len {
+            assert_eq!(parse(&raw[..cut]), Ok(Parsed::Partial), "cut at {cut}");
+        }
+    }
+    let raw = b"HTTP/1.3 201 Made\r\nContent-Length: 0\r\n\r\n";
+    let Ok(Parsed::Complete(head)) = response(raw, false) else {
+        panic!("HTTP/1.3 response refused")
+    };
+    assert_eq!((head.version, head.status), (Version::Http11, 201));
+    assert_eq!(head.reason.of(raw), b"Made");
+}
+
+#[test]
+fn oversized_head_is_414_when_the_request_line_does_not_fit() {
+    let long_line = format!("GET /{}", "a".repeat(100));
+    assert_eq!(oversized_request(long_line.as_bytes()).status(), 414);
+    assert_eq!(
+        oversized_request(format!("\r\n{long_line}").as_bytes()).status(),
+        414
+    );
+    let long_field = format!("GET / HTTP/1.1\r\nX: {}", "a".repeat(100));
+    assert_eq!(oversized_request(long_field.as_bytes()).status(), 431);
 }
 
 #[test]
@@ -270,6 +342,12 @@ fn response_framing() {
         (b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false, BodyFraming::ContentLength(0), false),
         (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n", false, BodyFraming::ContentLength(0), true),
         (b"HTTP/1.1 200 OK\nContent-Length: 2\n\n", false, BodyFraming::ContentLength(2), true),
+        // RFC 9112 §6.1: decoded, then the connection is closed.
+        (b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, BodyFraming::Chunked, false),
+        (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n", false, BodyFraming::Chunked, false),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", false, BodyFraming::Chunked, true),
+        // RFC 9110 §2.5: a later minor version is read as HTTP/1.1.
+        (b"HTTP/1.2 200 OK\r\nContent-Length: 2\r\n\r\n", false, BodyFraming::ContentLength(2), true),
     ];
     for (raw, head_request, framing, keep_alive) in cases {
         let Ok(Parsed::Complete(head)) = response(raw, *head_request) else {
@@ -300,8 +378,8 @@ fn response_details_and_errors() {
     for raw in [
         &b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"[..],
         b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
-        b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
         b"HTTP/1.1 2000 OK\r\n\r\n",
+        b"HTTP/2.0 200 OK\r\n\r\n",
         b"FOO\r\n\r\n",
     ] {
         assert!(

@@ -225,3 +225,59 @@ fn decimals() {
         assert_eq!(out, n.to_string().into_bytes());
     }
 }
+
+/// Rows found by the differential run against HAProxy and nginx
+/// (`e2e/src/bin/differential`): what reaches the backend.
+#[test]
+fn end_to_end_fields_survive_and_framing_is_normalised() {
+    let cases: &[(&[u8], &[&str], &[&str])] = &[
+        // Host is end-to-end: a `Connection` listing must not strip it
+        // (RFC 9110 §7.6.1), or the backend gets an HTTP/1.1 request without Host.
+        (b"GET / HTTP/1.1\r\nHost: a.com\r\nConnection: Host\r\n\r\n", &["Host: a.com\r\n"], &[]),
+        // Absolute form: Host comes from the target (RFC 9112 §3.2.2), once.
+        (
+            b"GET http://b.test/p HTTP/1.1\r\nHost: a.com\r\n\r\n",
+            &["GET http://b.test/p HTTP/1.1\r\nHost: b.test\r\n"],
+            &["a.com"],
+        ),
+        (
+            b"GET http://B.test:81/p HTTP/1.1\r\nHost: b.test:81\r\nConnection: Host\r\n\r\n",
+            &["Host: B.test:81\r\n"],
+            &["Host: b.test:81"],
+        ),
+        // One clean Transfer-Encoding whatever the spelling and list shape.
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , CHUNKED\r\n\r\n",
+            &["Transfer-Encoding: chunked\r\n"],
+            &["CHUNKED"],
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: a\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n",
+            &["Transfer-Encoding: chunked\r\n"],
+            &[],
+        ),
+    ];
+    for (raw, present, absent) in cases {
+        let out = rewrite_request(raw, None);
+        for part in *present {
+            assert!(out.contains(part), "{part:?} not in {out:?}");
+        }
+        for part in *absent {
+            assert!(!out.contains(part), "{part:?} in {out:?}");
+        }
+        assert_eq!(out.matches("Host:").count(), 1, "{out:?}");
+        assert!(out.matches("Transfer-Encoding:").count() <= 1, "{out:?}");
+    }
+}
+
+#[test]
+fn response_framing_fields_survive_a_connection_listing() {
+    let out = rewrite_response(
+        b"HTTP/1.1 200 OK\r\nConnection: Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ResponseRewrite {
+            connection: ClientConnection::KeepAlive,
+            set_cookie: None,
+        },
+    );
+    assert!(out.contains("Transfer-Encoding: chunked\r\n"), "{out:?}");
+}
