@@ -96,12 +96,28 @@ pub fn add_tcp_listener_with_timeouts(
 
 /// Adds an HTTP listener (not yet accepting: see [`activate`]).
 pub fn add_http_listener(addr: SocketAddr) -> proto::Request {
+    add_http_listener_expecting_proxy(addr, false)
+}
+
+/// Adds an HTTP listener whose clients start with a PROXY protocol header
+/// when `expect_proxy` is true (not yet accepting).
+pub fn add_http_listener_expecting_proxy(addr: SocketAddr, expect_proxy: bool) -> proto::Request {
     request(RequestType::AddHttpListener(proto::HttpListener {
         address: addr.to_string(),
         timeouts: default_timeouts(),
         answers: Vec::new(),
-        expect_proxy: false,
+        expect_proxy,
         sticky_cookie_name: None,
+    }))
+}
+
+/// Adds a TCP listener whose clients start with a PROXY protocol header
+/// when `expect_proxy` is true (not yet accepting).
+pub fn add_tcp_listener_expecting_proxy(addr: SocketAddr, expect_proxy: bool) -> proto::Request {
+    request(RequestType::AddTcpListener(proto::TcpListener {
+        address: addr.to_string(),
+        timeouts: default_timeouts(),
+        expect_proxy,
     }))
 }
 

@@ -16,6 +16,7 @@ pub mod load_balancing;
 pub mod metrics;
 pub mod pipe;
 pub mod pool;
+pub mod proxy_protocol;
 pub mod retry;
 pub mod server;
 pub mod sys;

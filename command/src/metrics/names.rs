@@ -57,6 +57,8 @@ pub const REFUSED_ACCEPTS: &str = "refused_accepts";
 pub const ACCEPT_PAUSES: &str = "accept_pauses";
 /// Requests or connections that matched no frontend.
 pub const UNROUTED_REQUESTS: &str = "unrouted_requests";
+/// Connections closed because their PROXY protocol header was missing, invalid or late.
+pub const PROXY_PROTOCOL_ERRORS: &str = "proxy_protocol_errors";
 /// Buffers taken from the pool now (gauge).
 pub const BUFFERS_IN_USE: &str = "buffers_in_use";
 
@@ -143,6 +145,9 @@ pub fn help(name: &str) -> &'static str {
         REFUSED_ACCEPTS => "Accepted connections closed at once because the worker was full.",
         ACCEPT_PAUSES => "Times accepting stopped for a while because a limit was reached.",
         UNROUTED_REQUESTS => "Requests or connections that matched no frontend.",
+        PROXY_PROTOCOL_ERRORS => {
+            "Connections closed because their PROXY protocol header was missing, invalid or late."
+        }
         BUFFERS_IN_USE => "Buffers taken from the pool now.",
         CONNECT_TIME => "Time to open a connection to a backend.",
         BACKEND_RESPONSE_TIME => "Time from sending a request to its first response byte.",

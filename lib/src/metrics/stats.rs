@@ -226,6 +226,9 @@ pub struct ProxyStats {
     pub accept_pauses: Counter,
     /// Requests or connections that matched no frontend.
     pub unrouted_requests: Counter,
+    /// Connections of `expect_proxy` listeners closed because their PROXY protocol
+    /// header was missing, invalid or late.
+    pub proxy_protocol_errors: Counter,
     /// Buffers taken from the pool now.
     pub buffers_in_use: Gauge,
     /// Error answers produced before a cluster was known (400, 404, 408,
@@ -242,6 +245,7 @@ impl ProxyStats {
             counter_value(names::REFUSED_ACCEPTS, &self.refused_accepts),
             counter_value(names::ACCEPT_PAUSES, &self.accept_pauses),
             counter_value(names::UNROUTED_REQUESTS, &self.unrouted_requests),
+            counter_value(names::PROXY_PROTOCOL_ERRORS, &self.proxy_protocol_errors),
             gauge_value(names::BUFFERS_IN_USE, &self.buffers_in_use),
         ];
         self.answers.push_values(&mut values);

@@ -8,6 +8,7 @@ use mio::net::TcpStream;
 use mio::Interest;
 
 use super::listeners::ListenerKind;
+use super::proxy_header::AwaitingHeader;
 use super::session::{Core, Session, SessionTimeouts};
 use super::tokens::{session_token, Side};
 use super::{RunState, Server};
@@ -30,15 +31,24 @@ impl Server {
                 return;
             };
             let (address, kind, timeouts) = (entry.address, entry.kind, entry.timeouts);
+            let expect_proxy = entry.expect_proxy;
             match listener.accept() {
                 Ok((stream, peer)) => {
-                    let core = match kind {
-                        ListenerKind::Tcp => Core::Tcp(Box::default()),
-                        ListenerKind::Http => Core::Http(Box::new(HttpSession::new(
-                            peer,
-                            address,
-                            self.options.buffer_size,
-                        ))),
+                    let core = if expect_proxy {
+                        let wait = match kind {
+                            ListenerKind::Http => timeouts.request(),
+                            ListenerKind::Tcp => timeouts.front(),
+                        };
+                        Core::AwaitingHeader(Box::new(AwaitingHeader::new(kind, now + wait)))
+                    } else {
+                        match kind {
+                            ListenerKind::Tcp => Core::Tcp(Box::default()),
+                            ListenerKind::Http => Core::Http(Box::new(HttpSession::new(
+                                peer,
+                                address,
+                                self.options.buffer_size,
+                            ))),
+                        }
                     };
                     self.start_session(stream, peer, address, core, timeouts, now)
                 }
@@ -78,7 +88,11 @@ impl Server {
             return;
         }
         self.next_generation += 1;
-        let is_http = matches!(core, Core::Http(_));
+        let (is_http, awaiting_header) = match core {
+            Core::Http(_) => (true, false),
+            Core::Tcp(_) => (false, false),
+            Core::AwaitingHeader(_) => (false, true),
+        };
         entry.insert(Session::new(
             self.next_generation,
             stream,
@@ -94,19 +108,30 @@ impl Server {
         if is_http {
             self.drive_http(key, now);
             self.schedule_session_timer(key);
-            return;
+        } else if awaiting_header {
+            self.read_proxy_header(key, now);
+        } else {
+            self.start_tcp_session(key, 0, now);
         }
-        match self.tcp_frontends.get(&listener) {
+    }
+
+    /// Routes a TCP session to its listener's cluster and starts connecting; `received`
+    /// client bytes are already waiting to go up.
+    pub(super) fn start_tcp_session(&mut self, key: usize, received: u64, now: Instant) {
+        let Some(session) = self.sessions.get_mut(key) else {
+            return;
+        };
+        match self.tcp_frontends.get(&session.listener) {
             Some(cluster_id) => {
                 let stats = self.metrics.cluster(cluster_id);
                 stats.requests.increment();
-                let session = &mut self.sessions[key];
+                stats.received_bytes.add(received);
                 session.stats.cluster = Some(stats);
                 session.cluster_id = Some(cluster_id.as_str().into());
                 self.connect_backend(key, now);
             }
             None => {
-                log::debug!("no frontend on {listener}: connection closed");
+                log::debug!("no frontend on {}: connection closed", session.listener);
                 self.metrics.proxy().unrouted_requests.increment();
                 self.close_session(key);
             }

@@ -162,7 +162,12 @@ impl Server {
             RequestType::AddHttpListener(listener) => {
                 let address = parse(&listener.address)?;
                 self.listeners
-                    .add(address, ListenerKind::Http, timeouts(&listener.timeouts))
+                    .add(
+                        address,
+                        ListenerKind::Http,
+                        timeouts(&listener.timeouts),
+                        listener.expect_proxy,
+                    )
                     .map_err(|e| e.to_string())?;
                 self.http_routes.insert(address, self.new_routes(listener));
                 Ok(())
@@ -173,6 +178,7 @@ impl Server {
                     parse(&listener.address)?,
                     ListenerKind::Tcp,
                     timeouts(&listener.timeouts),
+                    listener.expect_proxy,
                 )
                 .map_err(|e| e.to_string()),
             RequestType::RemoveListener(remove) => {

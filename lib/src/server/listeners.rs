@@ -58,6 +58,9 @@ pub(crate) struct ListenerEntry {
     pub(crate) address: SocketAddr,
     pub(crate) kind: ListenerKind,
     pub(crate) timeouts: SessionTimeouts,
+    /// Each connection starts with a PROXY protocol header (sent by a load balancer in
+    /// front) that names the real client.
+    pub(crate) expect_proxy: bool,
     /// Bound but not listening: holds the address while inactive.
     bound: Option<Socket>,
     /// Listening (active).
@@ -81,6 +84,7 @@ impl Listeners {
         address: SocketAddr,
         kind: ListenerKind,
         timeouts: SessionTimeouts,
+        expect_proxy: bool,
     ) -> Result<(), ListenerError> {
         if self.by_address.contains_key(&address) {
             return Err(ListenerError::Duplicate(address));
@@ -94,6 +98,7 @@ impl Listeners {
             address,
             kind,
             timeouts,
+            expect_proxy,
             bound: Some(bound),
             listener: None,
             registered: false,

@@ -11,6 +11,7 @@ mod connect;
 mod http_driver;
 mod listeners;
 mod metrics;
+mod proxy_header;
 mod session;
 mod tokens;
 
@@ -254,6 +255,7 @@ impl Server {
                 }
             }
             Core::Http(_) => self.drive_http(key, now),
+            Core::AwaitingHeader(_) => self.read_proxy_header(key, now),
         }
     }
 
@@ -282,6 +284,11 @@ impl Server {
                 Some(Expiry::Http(kind)) => {
                     self.counters.idle_timeouts += u64::from(kind == TimeoutKind::Front);
                     self.with_http_session(key, now, |http, ctx| http.timed_out(kind, ctx));
+                }
+                Some(Expiry::ProxyHeader) => {
+                    log::debug!("session {key} closed: no PROXY protocol header in time");
+                    self.metrics.proxy().proxy_protocol_errors.increment();
+                    self.close_session(key);
                 }
                 Some(expiry) => {
                     log::debug!("session {key} closed: {expiry:?} timeout");

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 
 use super::metrics::{OpenConnection, SessionStats};
+use super::proxy_header::AwaitingHeader;
 use crate::backends::{Backend, BackendMap};
 use crate::http::session::{HttpSession, TimeoutKind};
 use crate::pipe::Direction;
@@ -87,6 +88,8 @@ pub(crate) enum Core {
     Tcp(Box<TcpCore>),
     /// An HTTP listener's session.
     Http(Box<HttpSession>),
+    /// A session of an `expect_proxy` listener until its PROXY protocol header arrived.
+    AwaitingHeader(Box<AwaitingHeader>),
 }
 
 /// The byte-moving state of a TCP session: one direction each way.
@@ -155,6 +158,8 @@ pub(crate) enum Expiry {
     Connect,
     Linger,
     Http(TimeoutKind),
+    /// The PROXY protocol header did not arrive in time.
+    ProxyHeader,
     FrontIdle,
     BackIdle,
 }
@@ -228,6 +233,7 @@ impl Session {
                 // Connecting: only the connect timeout applies.
                 None => io.last_front_activity + self.timeouts.front().max(self.timeouts.connect()),
             },
+            Core::AwaitingHeader(waiting) => waiting.deadline,
         }
     }
 
@@ -261,6 +267,7 @@ impl Session {
         match (&self.core, self.http_timer) {
             (Core::Http(_), Some((kind, _))) => Some(Expiry::Http(kind)),
             (Core::Http(_), None) => Some(Expiry::FrontIdle),
+            (Core::AwaitingHeader(_), _) => Some(Expiry::ProxyHeader),
             (Core::Tcp(_), _) => {
                 if now >= self.io.last_front_activity + self.timeouts.front() {
                     Some(Expiry::FrontIdle)
@@ -314,6 +321,8 @@ impl Session {
                 core.down.release(pool);
             }
             Core::Http(http) => http.release_buffers(pool),
+            // Its buffer is its own, not the pool's.
+            Core::AwaitingHeader(_) => {}
         }
     }
 }
