@@ -343,8 +343,9 @@ fn tcp_cluster_is_probed_with_a_connect() {
 fn silent_backend_times_out() {
     let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
     let address = silent.local_addr().expect("address");
-    let mut harness = Harness::new(proto::ListenerProtocol::Http, &[address]);
+    // Before the harness: it may start the first probe as it is built.
     let started = Instant::now();
+    let mut harness = Harness::new(proto::ListenerProtocol::Http, &[address]);
     harness.run_until("the silent backend to become unhealthy", |h| {
         !h.health(address).0
     });
