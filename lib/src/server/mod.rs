@@ -9,8 +9,10 @@ mod accept;
 mod commands;
 mod connect;
 mod http_driver;
+mod idle_pool;
 mod listeners;
 mod metrics;
+mod reuse;
 mod session;
 mod tokens;
 
@@ -40,6 +42,7 @@ use http_driver::HttpRoutes;
 pub use listeners::ListenerError;
 use listeners::Listeners;
 pub use metrics::WorkerCounters;
+use reuse::IdleConnections;
 use session::{Core, Expiry, Session, SessionOutcome};
 use tokens::{Side, Target};
 
@@ -80,7 +83,12 @@ pub enum ServerError {
 /// What a timer entry is for.
 #[derive(Debug, Clone, Copy)]
 enum TimerEvent {
-    Session { key: usize, generation: u64 },
+    Session {
+        key: usize,
+        generation: u64,
+    },
+    /// Kept idle backend connections may have expired.
+    IdleSweep,
 }
 
 /// Where the worker is in its life.
@@ -105,6 +113,10 @@ pub struct Server {
     /// Sessions closed during the current batch, removed after it.
     closed: Vec<usize>,
     backends: BackendMap,
+    /// Idle backend connections kept for reuse.
+    idle: IdleConnections,
+    /// When the next sweep of `idle` is scheduled, if any.
+    idle_sweep_at: Option<Instant>,
     health: HealthChecker,
     tcp_frontends: HashMap<SocketAddr, String>,
     http_routes: HashMap<SocketAddr, HttpRoutes>,
@@ -150,6 +162,8 @@ impl Server {
             sessions: Slab::new(),
             closed: Vec::new(),
             backends: BackendMap::new(),
+            idle: reuse::new_idle_pool(),
+            idle_sweep_at: None,
             health: HealthChecker::new(),
             tcp_frontends: HashMap::new(),
             http_routes: HashMap::new(),
@@ -206,6 +220,10 @@ impl Server {
                 let registry = self.poll.registry();
                 self.health
                     .ready(key, event, &mut self.backends, registry, now);
+                Ok(())
+            }
+            Target::Pooled(key) => {
+                self.idle_ready(key);
                 Ok(())
             }
             Target::Session(key, side) => {
@@ -266,7 +284,14 @@ impl Server {
             let registry = self.poll.registry();
             self.health.run_due(&mut self.backends, registry, now);
         }
-        while let Some(TimerEvent::Session { key, generation }) = self.timer.pop_expired(now) {
+        while let Some(event) = self.timer.pop_expired(now) {
+            let (key, generation) = match event {
+                TimerEvent::Session { key, generation } => (key, generation),
+                TimerEvent::IdleSweep => {
+                    self.sweep_idle(now);
+                    continue;
+                }
+            };
             let Some(session) = self.sessions.get_mut(key) else {
                 continue;
             };
