@@ -225,12 +225,10 @@ impl Server {
             return;
         };
         session.end_active_request(&mut self.backends);
-        let Some(mut back) = session.io.back.take() else {
+        // Dropped, hence closed, which also takes it out of the epoll set.
+        let Some(back) = session.io.back.take() else {
             return;
         };
-        if let Err(error) = self.poll.registry().deregister(&mut back.stream) {
-            log::debug!("session {key}: deregister back: {error}");
-        }
         self.backends.connection_closed(&back.backend, now);
     }
 
