@@ -223,7 +223,13 @@ fn ctl_metrics_counts_each_request_by_status_class() {
     assert_eq!(counter(&app, "requests"), 7);
     assert_eq!(counter(&app, "responses_2xx"), 7);
     assert_eq!(counter(&app, "responses_5xx"), 0);
-    assert_eq!(counter(&app, "connections"), 7);
+    // Backend connections opened: each worker keeps its idle one in its pool and
+    // reuses it for the next client, so at most one per worker.
+    assert!(
+        (1..=2).contains(&counter(&app, "connections")),
+        "{}",
+        counter(&app, "connections")
+    );
     assert_eq!(counter(&app, "available_backends"), 1);
     assert!(counter(&app, "sent_bytes") >= 7 * 5);
     let app_backend = &cluster(&total, "app")["backends"][0];

@@ -262,6 +262,17 @@ impl HttpSession {
     /// chosen backend's sticky id when its cluster is sticky (the response then
     /// sets the cookie if the client's differs).
     pub fn backend_connected(&mut self, sticky_id: Option<&str>, ctx: &mut HttpContext<'_>) {
+        self.linked(sticky_id, false, ctx);
+    }
+
+    /// Like [`HttpSession::backend_connected`], for an idle connection the loop
+    /// kept from an earlier session (`ConnectBackend` allowed `reuse`): if it
+    /// turns out closed before answering, the request is sent again once.
+    pub fn backend_reused(&mut self, sticky_id: Option<&str>, ctx: &mut HttpContext<'_>) {
+        self.linked(sticky_id, true, ctx);
+    }
+
+    fn linked(&mut self, sticky_id: Option<&str>, reused: bool, ctx: &mut HttpContext<'_>) {
         if let Some(link) = &mut self.backend {
             link.connected = true;
             link.sticky_id = sticky_id.map(Box::from);
@@ -269,6 +280,10 @@ impl HttpSession {
         self.state = match std::mem::replace(&mut self.state, State::Closed) {
             State::Connecting(mut exchange) => {
                 exchange.connected_at = Some(ctx.now);
+                if reused && exchange.idempotent && exchange.request.is_done() {
+                    exchange.replay = true;
+                    self.back_out.keep_after_write();
+                }
                 ctx.out.actions.push(SessionAction::RequestStarted);
                 State::Exchanging(exchange)
             }
@@ -485,12 +500,12 @@ impl HttpSession {
             request_id,
         };
         write_request_head(out, buf, &head, &ctx.out.headers, &rewrite);
-        let idempotent = replay::is_idempotent(head.method.of(buf));
+        let replayable = exchange.idempotent && exchange.request.is_done();
         window.consume(head.len);
         match &self.backend {
             Some(link) if link.connected && link.cluster_id == *cluster => {
                 exchange.connected_at = Some(ctx.now);
-                if idempotent && exchange.request.is_done() {
+                if replayable {
                     exchange.replay = true;
                     self.back_out.keep_after_write();
                 }
@@ -509,6 +524,7 @@ impl HttpSession {
                 ctx.out.actions.push(SessionAction::ConnectBackend {
                     cluster_id: Rc::clone(cluster),
                     sticky_id: self.sticky_text(),
+                    reuse: replayable,
                 });
                 self.state = State::Connecting(exchange);
             }
@@ -661,15 +677,22 @@ impl HttpSession {
         let log = exchange.finish_log(ctx.now);
         self.back_out.stop_keeping(ctx.buffers);
         let leftover = self.back.as_ref().is_some_and(|w| !w.is_empty());
-        let keep_backend = exchange.keep_backend && exchange.request.is_done() && !leftover;
+        // Reusable only if the whole request went out and nothing followed the response.
+        let request_sent = exchange.request_ready == 0 && self.back_out.pending().is_empty();
+        let keep_backend =
+            exchange.keep_backend && exchange.request.is_done() && request_sent && !leftover;
         let close_client = exchange.close_client;
         ctx.out.request_finished(log);
         if let Some(window) = &mut self.back {
             let all = window.bytes().len();
             window.consume(all);
         }
-        if !keep_backend && self.backend.take().is_some() {
-            ctx.out.actions.push(SessionAction::CloseBackend);
+        if (!keep_backend || close_client) && self.backend.take().is_some() {
+            ctx.out.actions.push(if keep_backend {
+                SessionAction::ReleaseBackend
+            } else {
+                SessionAction::CloseBackend
+            });
         }
         if close_client {
             self.close(ctx);
@@ -809,6 +832,13 @@ impl HttpSession {
     }
 
     fn close(&mut self, ctx: &mut HttpContext<'_>) {
+        // Between requests the kept backend connection is idle and reusable.
+        if matches!(self.state, State::ExpectRequest)
+            && self.backend.as_ref().is_some_and(|l| l.connected)
+        {
+            self.backend = None;
+            ctx.out.actions.push(SessionAction::ReleaseBackend);
+        }
         if !matches!(self.state, State::Closed) {
             self.state = State::Closed;
             ctx.out.actions.push(SessionAction::Close);

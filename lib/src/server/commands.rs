@@ -50,6 +50,7 @@ impl Server {
         };
         for request in requests {
             let answer = self.handle(&request, now);
+            self.close_idle_of_gone_backends();
             self.answer(request.id, answer)?;
         }
         Ok(())

@@ -1,6 +1,7 @@
 //! Connecting sessions to backends: selection, non-blocking connect, retries on other
 //! backends, and what each outcome tells the backend core.
 
+use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
 use std::time::Instant;
@@ -12,6 +13,7 @@ use super::metrics::{BackendStats, OpenConnection};
 use super::session::{BackConnection, Core};
 use super::tokens::{session_token, Side};
 use super::Server;
+use crate::backends::Backend;
 
 impl Server {
     /// Chooses a backend for session `key` and starts connecting; retries on other
@@ -68,6 +70,12 @@ impl Server {
                 stats.retries.add(u64::from(retried));
                 stats.fail_open.add(u64::from(fail_open));
             });
+            if session.reuse_idle && self.reuse_idle(key, &backend, &stats, now) {
+                return;
+            }
+            let Some(session) = self.sessions.get_mut(key) else {
+                return;
+            };
             self.backends.connection_opened(&backend);
             let connected = TcpStream::connect(address).and_then(|mut stream| {
                 crate::sys::configure_stream(&stream)?;
@@ -139,13 +147,7 @@ impl Server {
                 session.io.last_back_activity = now;
                 session.connect_attempts = 0;
                 if matches!(session.core, Core::Http(_)) {
-                    let sticky = session
-                        .cluster_id
-                        .as_deref()
-                        .filter(|id| self.sticky_clusters.contains(*id))
-                        // The cookie names the backend the way selection looks it up: its
-                        // sticky id, or else its backend id.
-                        .map(|_| backend.borrow().sticky_name().to_owned());
+                    let sticky = self.sticky_name(key, &backend);
                     self.with_http_session(key, now, |http, ctx| {
                         http.backend_connected(sticky.as_deref(), ctx)
                     });
@@ -178,6 +180,18 @@ impl Server {
 }
 
 impl Server {
+    /// The name session `key`'s sticky cookie gives `backend`, when its cluster is sticky.
+    pub(super) fn sticky_name(&self, key: usize, backend: &Rc<RefCell<Backend>>) -> Option<String> {
+        self.sessions
+            .get(key)?
+            .cluster_id
+            .as_deref()
+            .filter(|id| self.sticky_clusters.contains(*id))
+            // The cookie names the backend the way selection looks it up: its sticky id,
+            // or else its backend id.
+            .map(|_| backend.borrow().sticky_name().to_owned())
+    }
+
     /// No backend could be connected: a TCP session closes, an HTTP session answers 503.
     fn connect_gave_up(&mut self, key: usize, unavailable: bool, now: Instant) {
         let is_http = matches!(self.sessions.get(key).map(|s| &s.core), Some(Core::Http(_)));

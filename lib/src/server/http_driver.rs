@@ -167,8 +167,10 @@ impl Server {
             SessionAction::ConnectBackend {
                 cluster_id,
                 sticky_id,
+                reuse,
             } => {
                 if let Some(session) = self.sessions.get_mut(key) {
+                    session.reuse_idle = reuse;
                     session.stats.cluster = Some(self.metrics.cluster(&cluster_id));
                     session.stats.backend = None;
                     session.cluster_id = Some(cluster_id);
@@ -179,6 +181,7 @@ impl Server {
                 self.connect_backend(key, now);
             }
             SessionAction::CloseBackend => self.drop_backend(key, now),
+            SessionAction::ReleaseBackend => self.release_backend(key, now),
             SessionAction::ShutdownFrontWrite => {
                 if let Some(session) = self.sessions.get(key) {
                     let _ = session.io.front.shutdown(Shutdown::Write);
@@ -222,12 +225,10 @@ impl Server {
             return;
         };
         session.end_active_request(&mut self.backends);
-        let Some(mut back) = session.io.back.take() else {
+        // Dropped, hence closed, which also takes it out of the epoll set.
+        let Some(back) = session.io.back.take() else {
             return;
         };
-        if let Err(error) = self.poll.registry().deregister(&mut back.stream) {
-            log::debug!("session {key}: deregister back: {error}");
-        }
         self.backends.connection_closed(&back.backend, now);
     }
 

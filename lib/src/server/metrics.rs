@@ -72,6 +72,15 @@ impl OpenConnection {
         }
         OpenConnection { cluster, backend }
     }
+
+    /// Counts a kept connection of `backend` taken back into use: active again, but not
+    /// a new connection.
+    pub(crate) fn reused(cluster: Option<Rc<TrafficStats>>, backend: Rc<TrafficStats>) -> Self {
+        for stats in cluster.iter().chain(Some(&backend)) {
+            stats.active_connections.increment();
+        }
+        OpenConnection { cluster, backend }
+    }
 }
 
 impl Drop for OpenConnection {

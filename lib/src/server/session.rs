@@ -135,6 +135,8 @@ pub(crate) struct Session {
     /// The HTTP session asked to close once its answer is written.
     pub(crate) close_requested: bool,
     pub(crate) timeouts: SessionTimeouts,
+    /// The current backend selection may take a kept idle connection (HTTP).
+    pub(crate) reuse_idle: bool,
     /// Connect attempts made for the current backend selection.
     pub(crate) connect_attempts: u32,
     /// The HTTP timer currently expected, and since when.
@@ -197,6 +199,7 @@ impl Session {
             request_active: false,
             close_requested: false,
             timeouts,
+            reuse_idle: false,
             connect_attempts: 0,
             http_timer: None,
             timer_scheduled: None,

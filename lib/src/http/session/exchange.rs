@@ -183,6 +183,8 @@ pub(crate) struct Exchange {
     /// turns out closed before any response byte, the request goes again on a
     /// fresh one (the backend closed it while idle, racing the request).
     pub(crate) replay: bool,
+    /// The method may be sent twice (RFC 9110 section 9.2.2).
+    pub(crate) idempotent: bool,
     /// Some response byte (interim included) was queued for the client.
     pub(crate) response_started: bool,
     pub(crate) started_at: Instant,
@@ -206,6 +208,7 @@ impl Exchange {
             head_request: head.is_head,
             upgrade: head.upgrade,
             replay: false,
+            idempotent: super::replay::is_idempotent(head.method.of(buf)),
             response_started: false,
             started_at: now,
             connected_at: None,

@@ -118,6 +118,11 @@ pub enum SessionAction {
         cluster_id: Rc<str>,
         /// Backend the client is stuck to, if it said so.
         sticky_id: Option<Box<str>>,
+        /// An idle connection kept by the worker may serve the request (then
+        /// report it with `backend_reused`): only for requests that can be sent
+        /// again if that connection turns out closed (idempotent, no body), and
+        /// never for a replay.
+        reuse: bool,
     },
     /// A request was sent on the (connected) backend connection: it counts as
     /// active on that backend until the next `RequestFinished` or until the
@@ -125,6 +130,10 @@ pub enum SessionAction {
     RequestStarted,
     /// Drop the backend connection.
     CloseBackend,
+    /// The session leaves its backend connection idle and reusable (the last
+    /// response was complete, both sides keep-alive, the request entirely
+    /// sent): the loop may keep it for another session instead of closing it.
+    ReleaseBackend,
     /// Shut down writing to the client (its data has all been written).
     ShutdownFrontWrite,
     /// Shut down writing to the backend (its data has all been written).

@@ -36,6 +36,8 @@ impl HttpSession {
         ctx.out.actions.push(SessionAction::ConnectBackend {
             cluster_id,
             sticky_id: self.sticky_text(),
+            // A fresh connection: another kept one may be just as stale.
+            reuse: false,
         });
         self.state = State::Connecting(exchange);
     }

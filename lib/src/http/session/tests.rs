@@ -185,6 +185,16 @@ fn connect_app() -> SessionAction {
     SessionAction::ConnectBackend {
         cluster_id: "app".into(),
         sticky_id: None,
+        reuse: true,
+    }
+}
+
+/// What a replay asks: a fresh connection.
+fn connect_app_fresh() -> SessionAction {
+    SessionAction::ConnectBackend {
+        cluster_id: "app".into(),
+        sticky_id: None,
+        reuse: false,
     }
 }
 
@@ -232,7 +242,8 @@ fn keep_alive_reuses_the_backend() {
             SessionAction::CloseBackend,
             SessionAction::ConnectBackend {
                 cluster_id: "other".into(),
-                sticky_id: None
+                sticky_id: None,
+                reuse: true,
             }
         ]
     );
@@ -247,7 +258,11 @@ fn connection_close_both_ways() {
     h.backend_sends(OK);
     assert!(h.flush_to_client().contains("Connection: close\r\n"));
     let actions = h.take_actions();
-    assert_eq!(actions.last(), Some(&SessionAction::Close), "{actions:?}");
+    assert_eq!(
+        actions[2..],
+        [SessionAction::ReleaseBackend, SessionAction::Close],
+        "the idle backend connection is left for reuse: {actions:?}"
+    );
 
     let mut h = Harness::new();
     h.client_sends(GET);
@@ -488,7 +503,8 @@ fn sticky_sessions() {
         h.take_actions(),
         vec![SessionAction::ConnectBackend {
             cluster_id: "app".into(),
-            sticky_id: Some("b1".into())
+            sticky_id: Some("b1".into()),
+            reuse: true,
         }]
     );
     h.connected(Some("b2"));
@@ -792,7 +808,7 @@ fn idle_closed_backend_connection_is_replayed_once() {
         }
         assert_eq!(
             h.take_actions(),
-            vec![SessionAction::CloseBackend, connect_app()]
+            vec![SessionAction::CloseBackend, connect_app_fresh()]
         );
         assert_eq!(h.flush_to_client(), "", "no 502");
         h.connected(None);
@@ -878,3 +894,6 @@ fn each_request_on_a_backend_starts_and_finishes_once() {
     unrouted.flush_to_client();
     assert_eq!((unrouted.started, unrouted.take_statuses()), (0, vec![404]));
 }
+
+#[cfg(test)]
+mod reuse;
