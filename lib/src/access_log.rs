@@ -2,7 +2,7 @@
 //! loop turn, so logging costs no system call per request and `off` costs nothing.
 //!
 //! Line format (space separated, `-` for absent values):
-//! `client method host path status cluster backend bytes_in bytes_out connect_ms response_ms total_ms`
+//! `client method host path status cluster backend bytes_in bytes_out connect_ms response_ms total_ms request_id`
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -82,7 +82,11 @@ impl AccessLog {
         let _ = write!(b, "{} {} ", log.bytes_in, log.bytes_out);
         push_millis(b, log.connect_time);
         push_millis(b, log.response_time);
-        let _ = writeln!(b, "{:.3}", log.total_time.as_secs_f64() * 1000.0);
+        let _ = write!(b, "{:.3} ", log.total_time.as_secs_f64() * 1000.0);
+        push_text(b, log.request_id());
+        // `push_text` ends every field with a space; the line ends here instead.
+        b.pop();
+        b.push(b'\n');
     }
 
     /// Writes the buffered lines.

@@ -488,9 +488,13 @@ impl HttpSession {
         }
         let generated;
         let request_id = match head.request_id {
-            Some(_) => None,
+            Some(kept) => {
+                exchange.log.set_request_id(kept.of(buf));
+                None
+            }
             None => {
                 generated = ctx.request_ids.next_id();
+                exchange.log.set_request_id(&generated);
                 Some(&generated[..])
             }
         };

@@ -258,13 +258,24 @@ impl Server {
                 self.backends.record_passive_success(&chosen.backend, now);
             }
         }
-        let backend = session.io.back.as_ref().map(|b| b.address);
-        self.access_log.record(
-            session.io.client,
-            session.cluster_id.as_deref(),
-            backend,
-            log,
-        );
+        // An unrouted request is nobody's: the cluster and backend of an earlier
+        // request on the same connection are not its own.
+        let (cluster, backend) = if log.routed {
+            (
+                session.cluster_id.as_deref(),
+                // The backend chosen for the request, even if its connection already
+                // went back to the pool or was closed.
+                session
+                    .stats
+                    .backend
+                    .as_ref()
+                    .map(|chosen| chosen.backend.borrow().address()),
+            )
+        } else {
+            (None, None)
+        };
+        self.access_log
+            .record(session.io.client, cluster, backend, log);
     }
 }
 

@@ -73,6 +73,9 @@ pub(crate) enum ResponseProgress {
 
 /// The longest method + host + path text kept for the access log.
 const LOG_TEXT_LEN: usize = 320;
+/// The longest request id kept for the access log (a client's may be longer; it is
+/// forwarded whole).
+const LOG_ID_LEN: usize = 64;
 
 /// What the access log line of one request needs; fixed size, no heap.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -97,6 +100,8 @@ pub struct RequestLog {
     method_len: u16,
     host_len: u16,
     path_len: u16,
+    request_id: [u8; LOG_ID_LEN],
+    request_id_len: u8,
 }
 
 impl std::fmt::Debug for RequestLog {
@@ -106,6 +111,7 @@ impl std::fmt::Debug for RequestLog {
             .field("method", &String::from_utf8_lossy(self.method()))
             .field("host", &String::from_utf8_lossy(self.host()))
             .field("path", &String::from_utf8_lossy(self.path()))
+            .field("request_id", &String::from_utf8_lossy(self.request_id()))
             .field("bytes_in", &self.bytes_in)
             .field("bytes_out", &self.bytes_out)
             .finish()
@@ -127,6 +133,8 @@ impl RequestLog {
             method_len: 0,
             host_len: 0,
             path_len: 0,
+            request_id: [0; LOG_ID_LEN],
+            request_id_len: 0,
         }
     }
 
@@ -143,6 +151,19 @@ impl RequestLog {
         self.method_len = put(method, &mut self.text);
         self.host_len = put(host, &mut self.text);
         self.path_len = put(path, &mut self.text);
+    }
+
+    /// Records the request id (`Sluice-Request-Id`), truncated to what fits.
+    pub(crate) fn set_request_id(&mut self, id: &[u8]) {
+        let n = id.len().min(LOG_ID_LEN);
+        self.request_id[..n].copy_from_slice(&id[..n]);
+        // `n` is at most LOG_ID_LEN, which fits a u8.
+        self.request_id_len = n as u8;
+    }
+
+    /// The request id sent to the backend (empty if the request was not forwarded).
+    pub fn request_id(&self) -> &[u8] {
+        &self.request_id[..usize::from(self.request_id_len)]
     }
 
     /// Request method.
