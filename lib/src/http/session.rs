@@ -12,12 +12,14 @@
 mod exchange;
 mod interface;
 mod replay;
+mod response;
 
 use std::{net::SocketAddr, rc::Rc};
 
 pub use exchange::RequestLog;
 use exchange::{BodyProgress, Exchange, ResponseProgress};
 pub use interface::{HttpContext, Interest, SessionAction, SessionOutput, TimeoutKind};
+use response::ResponseStep;
 
 use super::{
     answers::AnswerStatus,
@@ -566,148 +568,6 @@ impl HttpSession {
         progressed
     }
 
-    fn read_response_head(&mut self, ctx: &mut HttpContext<'_>) -> bool {
-        let (State::Exchanging(exchange), Some(window)) = (&mut self.state, &mut self.back) else {
-            return false;
-        };
-        if window.is_empty() || !self.front_out.is_empty() {
-            return false;
-        }
-        let head = match parse_response(window.bytes(), exchange.head_request, &mut ctx.out.headers)
-        {
-            Ok(Parsed::Complete(head)) => head,
-            Ok(Parsed::Partial) if !window.is_full() => return false,
-            Ok(Parsed::Partial) | Err(_) => {
-                log::debug!("invalid response head from the backend");
-                self.fail_exchange(AnswerStatus::BadGateway, ctx);
-                return true;
-            }
-        };
-        let buf = window.bytes();
-        let connection = if head.status == 101 {
-            if !exchange.upgrade {
-                self.fail_exchange(AnswerStatus::BadGateway, ctx);
-                return true;
-            }
-            ClientConnection::Upgrade
-        } else if head.is_interim() {
-            ClientConnection::KeepAlive
-        } else {
-            exchange.close_client |=
-                head.framing == BodyFraming::UntilClose || !exchange.request.is_done();
-            exchange.keep_backend = head.keep_alive;
-            exchange.log.status = head.status;
-            match (exchange.close_client, exchange.client_version) {
-                (true, _) => ClientConnection::Close,
-                (false, Version::Http10) => ClientConnection::KeepAliveHttp10,
-                (false, Version::Http11) => ClientConnection::KeepAlive,
-            }
-        };
-        let backend_sticky = self.backend.as_ref().and_then(|l| l.sticky_id.as_deref());
-        let set_cookie = match backend_sticky {
-            Some(id)
-                if !head.is_interim() && self.request_sticky.as_deref() != Some(id.as_bytes()) =>
-            {
-                Some((ctx.sticky_cookie, id.as_bytes()))
-            }
-            _ => None,
-        };
-        let out = self.front_out.fill(ctx.buffers);
-        let rewrite = ResponseRewrite {
-            connection,
-            set_cookie,
-        };
-        write_response_head(out, buf, &head, &ctx.out.headers, &rewrite);
-        window.consume(head.len);
-        exchange.response_started = true;
-        if head.status == 101 {
-            ctx.out.actions.push(SessionAction::Upgraded);
-            ctx.out.request_finished(exchange.finish_log(ctx.now));
-            self.state = State::Piping(Pipe::default());
-        } else if !head.is_interim() {
-            let body = BodyProgress::new(head.framing);
-            exchange.response = match body {
-                BodyProgress::Done => ResponseProgress::Done,
-                body => ResponseProgress::Body(body),
-            };
-        }
-        true
-    }
-
-    fn follow_response_body(&mut self, ctx: &mut HttpContext<'_>) -> bool {
-        let (State::Exchanging(exchange), Some(window)) = (&mut self.state, &mut self.back) else {
-            return false;
-        };
-        let ResponseProgress::Body(body) = &mut exchange.response else {
-            return false;
-        };
-        let unseen = &window.bytes()[exchange.response_ready..];
-        if unseen.is_empty() {
-            return false;
-        }
-        match body.scan(unseen) {
-            Ok(n) => {
-                exchange.response_ready += n;
-                if body.is_done() {
-                    exchange.response = ResponseProgress::Done;
-                }
-                // Body bytes that fit behind the head still waiting to be written go out
-                // with it, in one write instead of two.
-                let ready = exchange.response_ready;
-                if !self.front_out.is_empty()
-                    && self.front_out.append_in_place(&window.bytes()[..ready])
-                {
-                    window.consume(ready);
-                    exchange.response_ready = 0;
-                }
-                n > 0
-            }
-            Err(error) => {
-                log::debug!("invalid response body from the backend: {error}");
-                self.abort(ctx);
-                true
-            }
-        }
-    }
-
-    /// Once the response was entirely written: next request, or close.
-    fn finish_exchange(&mut self, ctx: &mut HttpContext<'_>) -> bool {
-        let State::Exchanging(exchange) = &mut self.state else {
-            return false;
-        };
-        if exchange.response_ready > 0 || !self.front_out.is_empty() {
-            return false;
-        }
-        let log = exchange.finish_log(ctx.now);
-        self.back_out.stop_keeping(ctx.buffers);
-        let leftover = self.back.as_ref().is_some_and(|w| !w.is_empty());
-        // Reusable only if the whole request went out and nothing followed the response.
-        let request_sent = exchange.request_ready == 0 && self.back_out.pending().is_empty();
-        let keep_backend =
-            exchange.keep_backend && exchange.request.is_done() && request_sent && !leftover;
-        let close_client = exchange.close_client;
-        ctx.out.request_finished(log);
-        if let Some(window) = &mut self.back {
-            let all = window.bytes().len();
-            window.consume(all);
-        }
-        if (!keep_backend || close_client) && self.backend.take().is_some() {
-            ctx.out.actions.push(if keep_backend {
-                SessionAction::ReleaseBackend
-            } else {
-                SessionAction::CloseBackend
-            });
-        }
-        if close_client {
-            self.close(ctx);
-        } else if let State::Exchanging(exchange) =
-            std::mem::replace(&mut self.state, State::ExpectRequest)
-        {
-            ctx.out.recycle_exchange(exchange);
-        }
-        true
-    }
-
     fn pump_pipe(&mut self, ctx: &mut HttpContext<'_>) -> bool {
         let State::Piping(pipe) = &mut self.state else {
             return false;
@@ -890,23 +750,6 @@ impl HttpSession {
                 assert!(self.backend.is_none() && answering.written <= answering.answer.len());
             }
             State::Piping(_) | State::Closed => {}
-        }
-    }
-}
-
-/// What the response side of an exchange does next.
-enum ResponseStep {
-    Head,
-    Body,
-    Finish,
-}
-
-impl ResponseStep {
-    fn run(self, session: &mut HttpSession, ctx: &mut HttpContext<'_>) -> bool {
-        match self {
-            ResponseStep::Head => session.read_response_head(ctx),
-            ResponseStep::Body => session.follow_response_body(ctx),
-            ResponseStep::Finish => session.finish_exchange(ctx),
         }
     }
 }
