@@ -108,6 +108,23 @@ pub fn add_http_listener_expecting_proxy(addr: SocketAddr, expect_proxy: bool) -
         answers: Vec::new(),
         expect_proxy,
         sticky_cookie_name: None,
+        max_request_body: None,
+    }))
+}
+
+/// Adds an HTTP listener that answers 413 to request bodies over
+/// `max_request_body` bytes (not yet accepting).
+pub fn add_http_listener_with_body_limit(
+    addr: SocketAddr,
+    max_request_body: u64,
+) -> proto::Request {
+    request(RequestType::AddHttpListener(proto::HttpListener {
+        address: addr.to_string(),
+        timeouts: default_timeouts(),
+        answers: Vec::new(),
+        expect_proxy: false,
+        sticky_cookie_name: None,
+        max_request_body: Some(max_request_body),
     }))
 }
 

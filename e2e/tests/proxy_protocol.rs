@@ -182,6 +182,7 @@ fn a_client_that_never_sends_its_header_is_closed_at_the_request_timeout() {
             answers: Vec::new(),
             expect_proxy: true,
             sticky_cookie_name: None,
+            max_request_body: None,
         })),
     });
     worker.expect_ok(&requests::activate(listen, ListenerProtocol::Http));

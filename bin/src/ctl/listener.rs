@@ -1,7 +1,10 @@
 //! `sluice ctl listener …`.
 
 use clap::{Args, Subcommand};
-use sluice_command::proto::{self, request::RequestType};
+use sluice_command::{
+    config::parse_size,
+    proto::{self, request::RequestType},
+};
 
 use super::{parse_address, parse_millis, ProtocolArg};
 
@@ -51,6 +54,10 @@ pub(crate) struct AddListenerArgs {
     /// Expect a PROXY protocol header on each connection.
     #[arg(long)]
     expect_proxy: bool,
+    /// HTTP only: largest request body accepted, like 10m, 512k, 1g or a
+    /// number of bytes; larger ones are answered 413. 0 or absent: no limit.
+    #[arg(long)]
+    max_request_body: Option<String>,
 }
 
 impl ListenerCommand {
@@ -90,6 +97,13 @@ impl AddListenerArgs {
             connect_timeout_ms: parse_millis(&self.connect_timeout)?,
             request_timeout_ms: parse_millis(&self.request_timeout)?,
         };
+        let max_request_body = match &self.max_request_body {
+            Some(size) => Some(parse_size(size)?).filter(|&size| size > 0),
+            None => None,
+        };
+        if max_request_body.is_some() && matches!(self.listener.protocol, ProtocolArg::Tcp) {
+            anyhow::bail!("--max-request-body applies to http listeners only");
+        }
         Ok(match self.listener.protocol {
             ProtocolArg::Http => RequestType::AddHttpListener(proto::HttpListener {
                 address,
@@ -97,6 +111,7 @@ impl AddListenerArgs {
                 answers: Vec::new(),
                 expect_proxy: self.expect_proxy,
                 sticky_cookie_name: None,
+                max_request_body,
             }),
             ProtocolArg::Tcp => RequestType::AddTcpListener(proto::TcpListener {
                 address,

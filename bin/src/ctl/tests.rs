@@ -194,6 +194,32 @@ fn listener_commands() {
 }
 
 #[test]
+fn listener_add_with_a_request_body_limit() {
+    let limit_of = |line: &str| match request_of(line).expect(line) {
+        RequestType::AddHttpListener(listener) => listener.max_request_body,
+        other => panic!("not an http listener: {other:?}"),
+    };
+    let base = "listener add --protocol http --address 127.0.0.1:8080";
+    assert_eq!(limit_of(base), None);
+    assert_eq!(
+        limit_of(&format!("{base} --max-request-body 10m")),
+        Some(10 << 20)
+    );
+    assert_eq!(
+        limit_of(&format!("{base} --max-request-body 4096")),
+        Some(4096)
+    );
+    assert_eq!(limit_of(&format!("{base} --max-request-body 0")), None);
+    let error = request_of(&format!("{base} --max-request-body 10mb"))
+        .expect_err("not a size")
+        .to_string();
+    assert!(error.contains(r#"invalid size "10mb""#), "{error}");
+    let tcp = "listener add --protocol tcp --address 127.0.0.1:5000 --max-request-body 1m";
+    let error = request_of(tcp).expect_err("tcp").to_string();
+    assert!(error.contains("http listeners only"), "{error}");
+}
+
+#[test]
 fn health_check_set_and_remove() {
     let line = "health-check set --cluster api --uri /health --interval 1s --healthy-threshold 4";
     let RequestType::SetHealthCheck(set) = request_of(line).expect("valid") else {

@@ -23,6 +23,7 @@ const HTTP_KEYS: &[&str] = &[
     "request_timeout",
     "expect_proxy",
     "answers",
+    "max_request_body",
 ];
 
 /// Keys of a TCP listener: no request, hence no request timeout or answers.
@@ -132,6 +133,9 @@ fn parse_listener(field: Field<'_>) -> Result<ParsedListener<'_>, ConfigError> {
             answers: optional(&table, "answers", parse_answers)?.unwrap_or_default(),
             expect_proxy,
             sticky_cookie_name: None,
+            // 0 means no limit, like an absent key: keep one spelling of it.
+            max_request_body: optional(&table, "max_request_body", Field::size)?
+                .filter(|&size| size > 0),
         }),
         Protocol::Tcp => ListenerConfig::Tcp(proto::TcpListener {
             address: address.to_string(),

@@ -22,6 +22,7 @@ mod listeners;
 mod node;
 mod reader;
 mod root;
+mod size;
 mod to_requests;
 mod validate;
 
@@ -39,6 +40,7 @@ use crate::proto;
 
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use error::ConfigError;
+pub use size::{parse_size, SizeError};
 
 /// The repository's default `sluice.toml`, built into the binary.
 pub const DEFAULT_CONFIG: &str = include_str!("../../../sluice.toml");

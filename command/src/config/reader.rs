@@ -13,6 +13,7 @@ use super::{
     duration::{format_duration, parse_duration},
     error::{line_column, ConfigError},
     node::{Entry, Node, NodeKind, Span},
+    size::parse_size,
 };
 
 /// The text being read, its name in messages and the folder relative paths
@@ -170,6 +171,17 @@ impl<'a> Field<'a> {
             format_duration(*range.start()),
             format_duration(*range.end()),
         )))
+    }
+
+    /// A size in bytes: a whole number, or a string like `"10m"`.
+    pub(crate) fn size(&self) -> Result<u64, ConfigError> {
+        const EXPECTED: &str = "a size like \"10m\" or a whole number of bytes";
+        match &self.node.kind {
+            NodeKind::Integer(value) => u64::try_from(*value)
+                .map_err(|_| self.error(format!("{value} is out of range, expected {EXPECTED}"))),
+            NodeKind::String(text) => parse_size(text).map_err(|e| self.error(e.to_string())),
+            _ => Err(self.wrong_type(EXPECTED)),
+        }
     }
 
     /// An `IP:PORT` socket address with a fixed (non-zero) port.

@@ -49,6 +49,7 @@ fn listener() -> impl Strategy<Value = proto::Request> {
                 answers: Vec::new(),
                 expect_proxy: proxy,
                 sticky_cookie_name: None,
+                max_request_body: None,
             })
         } else {
             RequestType::AddTcpListener(proto::TcpListener {

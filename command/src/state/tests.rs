@@ -17,6 +17,7 @@ fn http_listener(address: &str) -> proto::Request {
         answers: Vec::new(),
         expect_proxy: false,
         sticky_cookie_name: None,
+        max_request_body: None,
     }))
 }
 

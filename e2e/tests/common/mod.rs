@@ -66,6 +66,7 @@ impl Proxy {
             answers: Vec::new(),
             expect_proxy: false,
             sticky_cookie_name: None,
+            max_request_body: None,
         };
         edit(&mut listener);
         worker.expect_ok(&request(RequestType::AddHttpListener(listener)));

@@ -85,6 +85,8 @@ pub struct ChunkedScanner {
     remaining: u64,
     /// Bytes in the current extension or trailer section.
     run: usize,
+    /// Sum of the chunk sizes announced so far.
+    data_len: u64,
 }
 
 impl Default for ChunkedScanner {
@@ -100,12 +102,20 @@ impl ChunkedScanner {
             state: State::SizeStart,
             remaining: 0,
             run: 0,
+            data_len: 0,
         }
     }
 
     /// Whether the whole body was seen.
     pub fn is_done(&self) -> bool {
         self.state == State::Done
+    }
+
+    /// Sum of the chunk sizes announced so far (counted once a size line
+    /// ends, before its data arrives), so a body limit can refuse a chunk that
+    /// would cross it without waiting for its bytes.
+    pub fn data_len(&self) -> u64 {
+        self.data_len
     }
 
     /// Follows `input`; stops at the end of the body. After an error the scanner
@@ -167,6 +177,7 @@ impl ChunkedScanner {
             State::SizeLf => {
                 expect_lf(b)?;
                 self.run = 0;
+                self.data_len = self.data_len.saturating_add(self.remaining);
                 if self.remaining == 0 {
                     State::TrailerStart
                 } else {

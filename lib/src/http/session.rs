@@ -9,6 +9,7 @@
 //! was entirely written, so pipelined requests wait in the buffer (or the
 //! kernel) and are answered in order.
 
+mod body_limit;
 mod exchange;
 mod interface;
 mod replay;
@@ -479,6 +480,9 @@ impl HttpSession {
             None => return self.answer_logged(AnswerStatus::NotFound, exchange, ctx),
         };
         exchange.log.routed = true;
+        if body_limit::exceeded(&exchange, ctx) {
+            return self.refuse_large_body(exchange, cluster, ctx);
+        }
         match head.sticky {
             // The vector is reused from request to request.
             Some(sticky) => {
@@ -546,14 +550,14 @@ impl HttpSession {
         if let Some(window) = &self.front {
             let unseen = &window.bytes()[exchange.request_ready..];
             if !exchange.request.is_done() && !unseen.is_empty() {
-                match exchange.request.scan(unseen) {
+                match exchange.request.scan_limited(unseen, ctx.max_request_body) {
                     Ok(n) => {
                         exchange.request_ready += n;
                         progressed |= n > 0;
                     }
                     Err(error) => {
                         log::debug!("request body refused: {error}");
-                        self.fail_exchange(AnswerStatus::BadRequest, ctx);
+                        self.fail_exchange(error.status(), ctx);
                         return true;
                     }
                 }

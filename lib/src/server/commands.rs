@@ -296,6 +296,8 @@ impl Server {
                 .sticky_cookie_name
                 .clone()
                 .unwrap_or_else(|| DEFAULT_STICKY_COOKIE.to_owned()),
+            // 0 is how a request says "no limit" too.
+            max_request_body: listener.max_request_body.filter(|&size| size > 0),
         };
         for cluster in self.state.clusters().values() {
             routes

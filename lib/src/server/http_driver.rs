@@ -23,6 +23,8 @@ pub(crate) struct HttpRoutes {
     pub(crate) router: Router,
     pub(crate) answers: Answers,
     pub(crate) sticky_cookie: String,
+    /// Largest request body accepted, in bytes (`None`: no limit).
+    pub(crate) max_request_body: Option<u64>,
 }
 
 impl Default for HttpRoutes {
@@ -31,6 +33,7 @@ impl Default for HttpRoutes {
             router: Router::new(),
             answers: Answers::new(&[]),
             sticky_cookie: DEFAULT_STICKY_COOKIE.to_owned(),
+            max_request_body: None,
         }
     }
 }
@@ -50,6 +53,7 @@ impl HttpRoutes {
             buffers: pool,
             request_ids,
             sticky_cookie: self.sticky_cookie.as_bytes(),
+            max_request_body: self.max_request_body,
             now,
             out,
         }

@@ -36,6 +36,7 @@ impl Worker {
             buffers: &mut self.pool,
             request_ids: &mut self.ids,
             sticky_cookie: b"SLUICEID",
+            max_request_body: None,
             now: Instant::now(),
             out: &mut self.out,
         };

@@ -4,7 +4,9 @@
 use super::*;
 
 const LISTENER_KEYS: &str = "protocol, address, front_timeout, back_timeout, \
-                             connect_timeout, request_timeout, expect_proxy, answers";
+                             connect_timeout, request_timeout, expect_proxy, answers, \
+                             max_request_body";
+const SIZE_FORMAT: &str = r#"expected a whole number of bytes optionally followed by k, m or g (powers of 1024), like "512k", "10m" or "1g""#;
 const DURATION_FORMAT: &str =
     r#"expected a whole number followed by ms, s, m or h, like "250ms", "5s", "2m" or "1h""#;
 
@@ -56,6 +58,14 @@ fn cases() -> Vec<(usize, &'static str, String)> {
         (6, "address = \"127.0.0.1:8080\"\nback_timeout = \"-1s\"", format!(r#"7:16: listeners[0].back_timeout: invalid duration "-1s", {DURATION_FORMAT}"#)),
         (6, "address = \"127.0.0.1:8080\"\nfront_timeout = 60", e(r#"7:17: listeners[0].front_timeout: found an integer, expected a duration string like "5s""#)),
         (10, "address = \"127.0.0.1:5432\"\nexpect_proxy = \"yes\"", e("11:16: listeners[1].expect_proxy: found a string, expected true or false")),
+        // Request body limits.
+        (6, "address = \"127.0.0.1:8080\"\nmax_request_body = \"10mb\"", format!(r#"7:20: listeners[0].max_request_body: invalid size "10mb", {SIZE_FORMAT}"#)),
+        (6, "address = \"127.0.0.1:8080\"\nmax_request_body = \"1.5m\"", format!(r#"7:20: listeners[0].max_request_body: invalid size "1.5m", {SIZE_FORMAT}"#)),
+        (6, "address = \"127.0.0.1:8080\"\nmax_request_body = \"\"", format!(r#"7:20: listeners[0].max_request_body: invalid size "", {SIZE_FORMAT}"#)),
+        (6, "address = \"127.0.0.1:8080\"\nmax_request_body = \"99999999999g\"", e(r#"7:20: listeners[0].max_request_body: size "99999999999g" is too large"#)),
+        (6, "address = \"127.0.0.1:8080\"\nmax_request_body = -1", e(r#"7:20: listeners[0].max_request_body: -1 is out of range, expected a size like "10m" or a whole number of bytes"#)),
+        (6, "address = \"127.0.0.1:8080\"\nmax_request_body = true", e(r#"7:20: listeners[0].max_request_body: found a boolean, expected a size like "10m" or a whole number of bytes"#)),
+        (10, "address = \"127.0.0.1:5432\"\nmax_request_body = \"1m\"", e("11:1: listeners[1].max_request_body: unknown key, expected one of protocol, address, front_timeout, back_timeout, connect_timeout, expect_proxy")),
         // Backends.
         (17, r#"  { address = "127.0.0.1:8081", weight = 1001 },"#, e("17:42: clusters.demo.backends[0].weight: 1001 is out of range, expected a whole number from 0 to 1000")),
         (17, r#"  { address = "127.0.0.1:8081", weight = -1 },"#, e("17:42: clusters.demo.backends[0].weight: -1 is out of range, expected a whole number from 0 to 1000")),

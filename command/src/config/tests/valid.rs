@@ -31,6 +31,30 @@ fn the_embedded_default_parses() {
 }
 
 #[test]
+fn request_body_limits_read_units_and_plain_bytes() {
+    let cases = [
+        (r#""512k""#, Some(512 * 1024)),
+        (r#""10m""#, Some(10 * 1024 * 1024)),
+        (r#""1g""#, Some(1 << 30)),
+        (r#""2048""#, Some(2048)),
+        ("4096", Some(4096)),
+        ("0", None),
+        (r#""0m""#, None),
+    ];
+    for (value, expected) in cases {
+        let text = base_with(
+            6,
+            &format!("address = \"127.0.0.1:8080\"\nmax_request_body = {value}"),
+        );
+        let config = parse(&text).unwrap_or_else(|e| panic!("{value}: {e}"));
+        let ListenerConfig::Http(listener) = &config.listeners[0] else {
+            panic!("an http listener expected");
+        };
+        assert_eq!(listener.max_request_body, expected, "{value}");
+    }
+}
+
+#[test]
 fn defaults_fill_every_omitted_key() {
     let text = r#"
 [[listeners]]
@@ -66,6 +90,7 @@ backends = [ { address = "127.0.0.1:8081" } ]
         answers: Vec::new(),
         expect_proxy: false,
         sticky_cookie_name: None,
+        max_request_body: None,
     });
     assert_eq!(config.listeners, [expected_listener]);
 

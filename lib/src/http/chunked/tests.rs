@@ -168,3 +168,19 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn data_len_counts_announced_chunk_sizes_before_their_data() {
+    let mut scanner = ChunkedScanner::new();
+    scanner.feed(b"A\r\n0123").expect("valid start");
+    assert_eq!(scanner.data_len(), 10, "announced, not yet received");
+    scanner.feed(b"456789\r\n5;x=1\r\nhel").expect("valid");
+    assert_eq!(scanner.data_len(), 15);
+    scanner.feed(b"lo\r\n0\r\nT: v\r\n\r\n").expect("valid end");
+    assert!(scanner.is_done());
+    assert_eq!(
+        scanner.data_len(),
+        15,
+        "the last chunk and trailers add nothing"
+    );
+}

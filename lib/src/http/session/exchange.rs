@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::http::{
+    answers::AnswerStatus,
     chunked::{ChunkError, ChunkedScanner},
     parser::{BodyFraming, RequestHead, Version},
 };
@@ -35,6 +36,39 @@ impl BodyProgress {
         matches!(self, BodyProgress::Done)
     }
 
+    /// The body is, or announced it will be, longer than `limit` bytes.
+    /// A Content-Length body is judged on its length, a chunked one on the sum
+    /// of the chunk sizes announced so far.
+    pub(crate) fn exceeds(&self, limit: u64) -> bool {
+        match self {
+            BodyProgress::Remaining(left) => *left > limit,
+            BodyProgress::Chunked(scanner) => scanner.data_len() > limit,
+            BodyProgress::UntilClose | BodyProgress::Done => false,
+        }
+    }
+
+    /// Like [`BodyProgress::scan`] for a request body that may not be longer
+    /// than `limit` bytes (`None`: no limit). A chunked body fails as soon as
+    /// the chunk sizes announced cross the limit, even in the same bytes as its
+    /// end.
+    pub(crate) fn scan_limited(
+        &mut self,
+        new: &[u8],
+        limit: Option<u64>,
+    ) -> Result<usize, BodyError> {
+        let (Some(limit), BodyProgress::Chunked(scanner)) = (limit, &mut *self) else {
+            return Ok(self.scan(new)?);
+        };
+        let progress = scanner.feed(new)?;
+        if scanner.data_len() > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        if progress.done {
+            *self = BodyProgress::Done;
+        }
+        Ok(progress.consumed)
+    }
+
     /// Follows `new` bytes; returns how many belong to the body.
     pub(crate) fn scan(&mut self, new: &[u8]) -> Result<usize, ChunkError> {
         match self {
@@ -56,6 +90,30 @@ impl BodyProgress {
             }
             BodyProgress::UntilClose => Ok(new.len()),
             BodyProgress::Done => Ok(0),
+        }
+    }
+}
+
+/// Why a request body was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum BodyError {
+    /// Malformed chunked framing.
+    #[error(transparent)]
+    Framing(#[from] ChunkError),
+    /// Longer than the listener accepts.
+    #[error("request body over the limit of {limit} bytes")]
+    TooLarge {
+        /// The listener's limit, in bytes.
+        limit: u64,
+    },
+}
+
+impl BodyError {
+    /// The answer the client gets.
+    pub(crate) fn status(self) -> AnswerStatus {
+        match self {
+            BodyError::Framing(_) => AnswerStatus::BadRequest,
+            BodyError::TooLarge { .. } => AnswerStatus::PayloadTooLarge,
         }
     }
 }

@@ -20,6 +20,8 @@ pub struct HttpContext<'a> {
     pub request_ids: &'a mut RequestIds,
     /// Name of the sticky-session cookie.
     pub sticky_cookie: &'a [u8],
+    /// Largest request body the listener accepts, in bytes (`None`: no limit).
+    pub max_request_body: Option<u64>,
     /// The current time.
     pub now: Instant,
     /// Where the session reports; shared by the worker's sessions so that an

@@ -34,6 +34,8 @@ struct Harness {
     /// Records of finished requests, in order.
     logs: Vec<RequestLog>,
     started: usize,
+    /// The listener's request body limit.
+    max_request_body: Option<u64>,
 }
 
 fn frontend(host: &str, path: &str, cluster: Option<&str>) -> HttpFrontend {
@@ -73,6 +75,7 @@ impl Harness {
             actions: Vec::new(),
             logs: Vec::new(),
             started: 0,
+            max_request_body: None,
         }
     }
 
@@ -83,6 +86,7 @@ impl Harness {
             buffers: &mut self.pool,
             request_ids: &mut self.ids,
             sticky_cookie: b"SLUICEID",
+            max_request_body: self.max_request_body,
             now: Instant::now(),
             out: &mut self.out,
         };
@@ -896,4 +900,5 @@ fn each_request_on_a_backend_starts_and_finishes_once() {
 }
 
 #[cfg(test)]
+mod body_limit;
 mod reuse;
