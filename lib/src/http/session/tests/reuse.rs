@@ -1,19 +1,8 @@
 //! When the session leaves its backend connection for reuse, and what it asks
 //! of a kept connection.
 
+use super::replay::reused_backend as answered_once;
 use super::*;
-
-/// A session whose first GET was answered on a fresh connection.
-fn answered_once() -> Harness {
-    let mut h = Harness::new();
-    h.client_sends(GET);
-    h.connected(None);
-    h.flush_to_backend();
-    h.backend_sends(OK);
-    h.flush_to_client();
-    h.take_statuses();
-    h
-}
 
 #[test]
 fn a_client_leaving_between_requests_releases_the_backend() {
