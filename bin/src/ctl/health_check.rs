@@ -1,6 +1,7 @@
 //! `sluice ctl health-check …`.
 
 use clap::{Args, Subcommand};
+use sluice_command::config::defaults;
 use sluice_command::proto::{self, request::RequestType};
 
 use super::parse_millis;
@@ -30,9 +31,10 @@ pub(crate) struct SetHealthCheckArgs {
     /// Time between two probes of a backend.
     #[arg(long, default_value = "5s")]
     interval: String,
-    /// Time a probe may take.
-    #[arg(long, default_value = "2s")]
-    timeout: String,
+    /// Time a probe may take (default: 2s, or the interval if shorter); at most the
+    /// interval.
+    #[arg(long)]
+    timeout: Option<String>,
     /// Successes in a row that make a backend healthy.
     #[arg(long, default_value_t = 2)]
     healthy_threshold: u32,
@@ -76,10 +78,25 @@ impl SetHealthCheckArgs {
                 self.uri
             );
         }
+        let interval_ms = parse_millis(&self.interval)?;
+        let timeout_ms = match &self.timeout {
+            Some(timeout) => parse_millis(timeout)?,
+            None => {
+                let default = defaults::DEFAULT_HEALTH_CHECK_TIMEOUT.as_millis();
+                u32::try_from(default).unwrap_or(u32::MAX).min(interval_ms)
+            }
+        };
+        if timeout_ms > interval_ms {
+            anyhow::bail!(
+                "invalid health-check timeout {}: it must not be longer than the interval {}",
+                self.timeout.as_deref().unwrap_or_default(),
+                self.interval
+            );
+        }
         Ok(proto::HealthCheckConfig {
             uri: self.uri.clone(),
-            interval_ms: parse_millis(&self.interval)?,
-            timeout_ms: parse_millis(&self.timeout)?,
+            interval_ms,
+            timeout_ms,
             healthy_threshold: self.healthy_threshold,
             unhealthy_threshold: self.unhealthy_threshold,
             expected_status_min: self.expected_status_min,

@@ -365,3 +365,20 @@ fn event_lines_name_what_they_concern() {
         "BACKEND_DOWN cluster=db backend=primary address=127.0.0.1:5432 worker=1"
     );
 }
+
+#[test]
+fn a_health_check_timeout_is_at_most_its_interval() {
+    let RequestType::SetHealthCheck(set) =
+        request_of("health-check set --cluster api --uri /health --interval 1s").expect("valid")
+    else {
+        panic!("not SetHealthCheck")
+    };
+    let config = set.config.expect("a config");
+    assert_eq!((config.interval_ms, config.timeout_ms), (1_000, 1_000));
+    let error = request_of("health-check set --cluster api --uri /h --interval 1s --timeout 3s")
+        .expect_err("a timeout over the interval is refused");
+    assert!(
+        error.to_string().contains("longer than the interval"),
+        "{error}"
+    );
+}
