@@ -199,12 +199,17 @@ pub(crate) fn frontends_table(list: &proto::FrontendList) -> String {
 /// `listener list`.
 pub(crate) fn listeners_table(list: &proto::ListenerList) -> String {
     let mut table = Table::new(&[
-        "PROTOCOL", "ADDRESS", "ACTIVE", "FRONT", "BACK", "CONNECT", "REQUEST",
+        "PROTOCOL", "ADDRESS", "ACTIVE", "FRONT", "BACK", "CONNECT", "REQUEST", "MAX BODY",
     ]);
     for info in &list.listeners {
-        let (protocol, address, timeouts) = match (&info.http, &info.tcp) {
-            (Some(http), _) => ("http", &http.address, &http.timeouts),
-            (None, Some(tcp)) => ("tcp", &tcp.address, &tcp.timeouts),
+        let (protocol, address, timeouts, max_body) = match (&info.http, &info.tcp) {
+            (Some(http), _) => (
+                "http",
+                &http.address,
+                &http.timeouts,
+                http.max_request_body.filter(|&limit| limit > 0),
+            ),
+            (None, Some(tcp)) => ("tcp", &tcp.address, &tcp.timeouts, None),
             (None, None) => continue,
         };
         table.row(vec![
@@ -215,6 +220,7 @@ pub(crate) fn listeners_table(list: &proto::ListenerList) -> String {
             millis(timeouts.back_timeout_ms),
             millis(timeouts.connect_timeout_ms),
             millis(timeouts.request_timeout_ms),
+            max_body.map_or_else(|| "-".to_owned(), |limit| format!("{limit}B")),
         ]);
     }
     table.render()

@@ -3,7 +3,7 @@
 use clap::Parser;
 use sluice_command::proto::{self, request::RequestType};
 
-use super::output::{clusters_table, event_line, workers_table, Table};
+use super::output::{clusters_table, event_line, listeners_table, workers_table, Table};
 use super::{build_request, CtlArgs};
 
 #[derive(Debug, Parser)]
@@ -381,4 +381,61 @@ fn a_health_check_timeout_is_at_most_its_interval() {
         error.to_string().contains("longer than the interval"),
         "{error}"
     );
+}
+
+#[test]
+fn listener_tables_show_timeouts_and_the_body_limit() {
+    let timeouts = proto::Timeouts {
+        front_timeout_ms: 60_000,
+        back_timeout_ms: 30_000,
+        connect_timeout_ms: 3_000,
+        request_timeout_ms: 250,
+    };
+    let list = proto::ListenerList {
+        listeners: vec![
+            proto::ListenerInformation {
+                http: Some(proto::HttpListener {
+                    address: "127.0.0.1:8080".into(),
+                    timeouts,
+                    answers: Vec::new(),
+                    expect_proxy: false,
+                    sticky_cookie_name: None,
+                    max_request_body: Some(1 << 20),
+                }),
+                tcp: None,
+                active: true,
+            },
+            proto::ListenerInformation {
+                http: None,
+                tcp: Some(proto::TcpListener {
+                    address: "127.0.0.1:5432".into(),
+                    timeouts,
+                    expect_proxy: false,
+                }),
+                active: false,
+            },
+        ],
+    };
+    let text = listeners_table(&list);
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0][7..], ["MAX", "BODY"], "{text}");
+    assert_eq!(
+        lines[1],
+        [
+            "http",
+            "127.0.0.1:8080",
+            "yes",
+            "1m",
+            "30s",
+            "3s",
+            "250ms",
+            "1048576B"
+        ],
+        "{text}"
+    );
+    assert_eq!(lines[2][..3], ["tcp", "127.0.0.1:5432", "no"], "{text}");
+    assert_eq!(lines[2][7], "-", "{text}");
 }
