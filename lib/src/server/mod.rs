@@ -268,8 +268,21 @@ impl Server {
                         stats.sent_bytes.add(sent);
                     });
                 }
-                if outcome == SessionOutcome::Close {
-                    self.close_session(key);
+                let backend = session.io.back.as_ref().map(|back| &back.backend);
+                if let Some(backend) = backend.filter(|_| before.1 == 0 && sent > 0) {
+                    // The backend's first bytes: it serves, whatever broke before.
+                    self.backends.record_passive_success(backend, now);
+                }
+                match outcome {
+                    SessionOutcome::Continue => {}
+                    SessionOutcome::Close => self.close_session(key),
+                    SessionOutcome::BackendBroke => {
+                        if let Some(backend) = backend {
+                            let backend = backend.clone();
+                            self.backends.record_passive_failure(&backend, now);
+                        }
+                        self.close_session(key);
+                    }
                 }
             }
             Core::Http(_) => self.drive_http(key, now),

@@ -152,6 +152,9 @@ pub(crate) struct Session {
 pub(crate) enum SessionOutcome {
     Continue,
     Close,
+    /// Close: the backend connection broke (reset, error) before the backend sent a
+    /// byte, which counts against the backend like a failed connect (passive check).
+    BackendBroke,
 }
 
 /// Why a session's timer fired.
@@ -339,15 +342,22 @@ impl TcpCore {
         now: Instant,
     ) -> SessionOutcome {
         loop {
-            let moved = self.read_front(io, pool, now).and_then(|a| {
-                let b = self.flush_up(io, pool, now)?;
-                let c = self.read_back(io, pool, now)?;
-                let d = self.flush_down(io, pool, now)?;
-                Ok(a | b | c | d)
-            });
-            let Ok(progress) = moved else {
+            let Ok(from_client) = self.read_front(io, pool, now) else {
                 return SessionOutcome::Close;
             };
+            let to_backend = self.flush_up(io, pool, now);
+            let from_backend = to_backend.and_then(|b| Ok(b | self.read_back(io, pool, now)?));
+            let Ok(backend_moved) = from_backend else {
+                return if self.down.transferred() == 0 {
+                    SessionOutcome::BackendBroke
+                } else {
+                    SessionOutcome::Close
+                };
+            };
+            let Ok(to_client) = self.flush_down(io, pool, now) else {
+                return SessionOutcome::Close;
+            };
+            let progress = from_client | backend_moved | to_client;
             if self.up.is_finished() && self.down.is_finished() {
                 return SessionOutcome::Close;
             }
