@@ -109,11 +109,15 @@ impl Server {
                     true
                 }
             };
-            // Taken out while performing: an action may drive this or another session.
-            let mut output = std::mem::take(&mut self.session_output);
+            // Taken out while performing: an action may drive this or another session,
+            // which then reports into a spare output (kept, so that nothing is allocated).
+            let spare = self.spare_outputs.pop().unwrap_or_default();
+            let mut output = std::mem::replace(&mut self.session_output, spare);
             self.perform_all(key, &mut output, now);
             output.clear();
-            self.session_output = output;
+            let mut nested = std::mem::replace(&mut self.session_output, output);
+            nested.clear();
+            self.spare_outputs.push(nested);
             if self.close_if_requested(key, front_flushed, now) {
                 continue;
             }

@@ -127,6 +127,8 @@ pub struct Server {
     request_ids: RequestIds,
     /// What the last call to an HTTP session asked, reused from call to call.
     session_output: SessionOutput,
+    /// Outputs for sessions driven while another one's actions are performed.
+    spare_outputs: Vec<SessionOutput>,
     /// Where lingering sessions read the input they drop.
     scratch: Vec<u8>,
     access_log: AccessLog,
@@ -172,6 +174,7 @@ impl Server {
             sticky_clusters: Default::default(),
             request_ids: RequestIds::new(seed),
             session_output: SessionOutput::default(),
+            spare_outputs: Vec::new(),
             scratch: vec![0; 4096],
             access_log,
             pool,
