@@ -6,7 +6,6 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -268,30 +267,7 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
 
 /// Runs `promtool check metrics` on `text`; false (with a visible message) without promtool.
 fn promtool_check(text: &str) -> bool {
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let Ok(mut child) = child else {
-        eprintln!("SKIPPED: promtool not found (install the Debian package `prometheus`)");
-        return false;
-    };
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(text.as_bytes())
-        .expect("feed promtool");
-    let output = child.wait_with_output().expect("promtool output");
-    assert!(
-        output.status.success(),
-        "promtool check metrics failed:\n{}{}\n{text}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    true
+    sluice_command::metrics::promtool::assert_promtool_accepts("/metrics", text)
 }
 
 #[test]

@@ -10,6 +10,7 @@
 pub mod merge;
 pub mod names;
 pub mod prometheus;
+pub mod promtool;
 pub mod table;
 
 pub use merge::merge;

@@ -1,6 +1,4 @@
 use std::collections::HashSet;
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 
 use super::*;
 use crate::metrics::merge::merge;
@@ -186,31 +184,5 @@ fn odd_metric_names_are_sanitized() {
 
 #[test]
 fn promtool_accepts_the_output() {
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(child) => child,
-        Err(error) => {
-            eprintln!("SKIPPED promtool_accepts_the_output: promtool not runnable ({error}); install the Debian package `prometheus`");
-            return;
-        }
-    };
-    let text = rendered();
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(text.as_bytes())
-        .expect("write to promtool");
-    let output = child.wait_with_output().expect("promtool ends");
-    assert!(
-        output.status.success(),
-        "promtool refused the output:\n{}{}\n--- output:\n{text}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::metrics::promtool::assert_promtool_accepts("the rendered metrics", &rendered());
 }

@@ -175,9 +175,6 @@ fn removal_forgets_stats_and_a_new_address_is_kept() {
 /// (the names the worker reports are what the renderer expects).
 #[test]
 fn snapshots_render_to_valid_prometheus_text() {
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
-
     let mut registry = registry_with_traffic();
     registry.cluster("api").record_answer(503);
     let workers = vec![
@@ -198,32 +195,7 @@ fn snapshots_render_to_valid_prometheus_text() {
         "{text}"
     );
 
-    let spawned = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(error) => {
-            eprintln!("SKIPPED promtool check: promtool not runnable ({error}); install the Debian package `prometheus`");
-            return;
-        }
-    };
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(text.as_bytes())
-        .expect("write to promtool");
-    let output = child.wait_with_output().expect("promtool ends");
-    assert!(
-        output.status.success(),
-        "promtool refused the output:\n{}{}\n--- output:\n{text}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    sluice_command::metrics::promtool::assert_promtool_accepts("merged worker snapshots", &text);
 }
 
 #[test]
