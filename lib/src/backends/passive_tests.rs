@@ -4,9 +4,8 @@ use std::time::{Duration, Instant};
 
 use sluice_command::proto::{self, EventKind, LoadBalancingAlgorithm, LoadMetric};
 
+use super::tests::{cluster_proto, CLUSTER};
 use super::*;
-
-const CLUSTER: &str = "app";
 
 fn address() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9))
@@ -16,17 +15,7 @@ fn map() -> (BackendMap, Rc<RefCell<Backend>>, Instant) {
     let now = Instant::now();
     let mut map = BackendMap::with_seed(7);
     map.set_cluster(
-        &proto::Cluster {
-            cluster_id: CLUSTER.to_owned(),
-            protocol: proto::ListenerProtocol::Http as i32,
-            load_balancing: LoadBalancingAlgorithm::RoundRobin as i32,
-            load_metric: LoadMetric::Connections as i32,
-            sticky_session: false,
-            sticky_cookie_name: None,
-            health_check: None,
-            answers: Vec::new(),
-            max_connect_retries: None,
-        },
+        &cluster_proto(LoadBalancingAlgorithm::RoundRobin, LoadMetric::Connections),
         now,
     );
     map.add_backend(

@@ -1,55 +1,20 @@
 //! Property test: random sequences of operations never break the map's invariants.
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use proptest::prelude::*;
 use sluice_command::proto::{self, EventKind, LoadBalancingAlgorithm, LoadMetric};
 
+use super::tests::{address, backend_proto, cluster_proto, ms, CLUSTER};
 use super::{Backend, BackendMap};
-
-const CLUSTER: &str = "app";
-
-fn ms(millis: u64) -> Duration {
-    Duration::from_millis(millis)
-}
-
-fn address(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
 
 fn kinds(events: &[proto::Event]) -> Vec<EventKind> {
     events
         .iter()
         .filter_map(|e| EventKind::try_from(e.kind).ok())
         .collect()
-}
-
-fn cluster_proto() -> proto::Cluster {
-    proto::Cluster {
-        cluster_id: CLUSTER.to_owned(),
-        protocol: proto::ListenerProtocol::Http as i32,
-        load_balancing: LoadBalancingAlgorithm::RoundRobin as i32,
-        load_metric: LoadMetric::Connections as i32,
-        sticky_session: false,
-        sticky_cookie_name: None,
-        health_check: None,
-        answers: Vec::new(),
-        max_connect_retries: None,
-    }
-}
-
-fn backend_proto(port: u16, weight: u32, backup: bool) -> proto::Backend {
-    proto::Backend {
-        cluster_id: CLUSTER.to_owned(),
-        backend_id: format!("b{port}"),
-        address: address(port).to_string(),
-        sticky_id: None,
-        weight,
-        backup,
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -120,7 +85,10 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
     let mut now = Instant::now();
     let mut sessions: Vec<(Rc<RefCell<Backend>>, bool)> = Vec::new();
     let mut latch_events: Vec<EventKind> = Vec::new();
-    map.set_cluster(&cluster_proto(), now);
+    map.set_cluster(
+        &cluster_proto(LoadBalancingAlgorithm::RoundRobin, LoadMetric::Connections),
+        now,
+    );
     for op in ops {
         apply(&mut map, op, &mut now, &mut sessions);
         if let Err(violation) = map.check_invariants() {
@@ -163,7 +131,8 @@ fn apply(
             metric,
             health_check,
         } => {
-            let mut cluster = cluster_proto();
+            let mut cluster =
+                cluster_proto(LoadBalancingAlgorithm::RoundRobin, LoadMetric::Connections);
             cluster.load_balancing = *algorithm;
             cluster.load_metric = *metric;
             cluster.health_check = health_check.then(|| proto::HealthCheckConfig {

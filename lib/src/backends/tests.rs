@@ -13,17 +13,20 @@ use crate::retry::RetryPolicy;
 
 // ------------------------------------------------------------------ helpers
 
-const CLUSTER: &str = "app";
+pub(super) const CLUSTER: &str = "app";
 
-fn ms(millis: u64) -> Duration {
+pub(super) fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
 }
 
-fn address(port: u16) -> SocketAddr {
+pub(super) fn address(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-fn cluster_proto(algorithm: LoadBalancingAlgorithm, metric: LoadMetric) -> proto::Cluster {
+pub(super) fn cluster_proto(
+    algorithm: LoadBalancingAlgorithm,
+    metric: LoadMetric,
+) -> proto::Cluster {
     proto::Cluster {
         cluster_id: CLUSTER.to_owned(),
         protocol: proto::ListenerProtocol::Http as i32,
@@ -37,7 +40,7 @@ fn cluster_proto(algorithm: LoadBalancingAlgorithm, metric: LoadMetric) -> proto
     }
 }
 
-fn backend_proto(port: u16, weight: u32, backup: bool) -> proto::Backend {
+pub(super) fn backend_proto(port: u16, weight: u32, backup: bool) -> proto::Backend {
     proto::Backend {
         cluster_id: CLUSTER.to_owned(),
         backend_id: format!("b{port}"),
