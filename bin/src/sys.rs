@@ -120,25 +120,3 @@ pub(crate) fn inherited_stream(fd: RawFd) -> io::Result<UnixStream> {
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     Ok(UnixStream::from(owned))
 }
-
-/// Raises the soft limit of open files (`RLIMIT_NOFILE`) to the hard limit, as
-/// operators of a proxy expect (each connection costs one or two descriptors);
-/// workers spawned afterwards inherit it. Returns the new soft limit.
-pub(crate) fn raise_fd_limit() -> io::Result<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own and pass by pointer.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        limit.rlim_cur = limit.rlim_max;
-        // SAFETY: setrlimit only reads the initialized struct passed by pointer.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(limit.rlim_cur)
-}

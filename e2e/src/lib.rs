@@ -37,6 +37,7 @@ pub use mock_server::MockServer;
 pub use mock_tcp::{TcpEchoServer, TcpNamedServer};
 pub use ports::{free_addr, free_port};
 pub use process::ChildGuard;
-pub use sys::{clock_ticks_per_second, raise_fd_limit};
+pub use sluice_lib::sys::raise_fd_limit;
+pub use sys::clock_ticks_per_second;
 pub use wait::{wait_for_port, wait_for_port_closed, wait_until};
 pub use worker::WorkerHarness;

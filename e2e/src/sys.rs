@@ -10,8 +10,6 @@
 //!   it. Tests spawn processes from parallel threads, so clearing the flag in
 //!   the parent would leak the descriptor to unrelated children and keep a
 //!   channel open after its owner dropped it.
-//! - [`raise_fd_limit`] raises this process's soft limit of open files to
-//!   its hard limit (children spawned afterwards inherit it);
 //! - [`clock_ticks_per_second`] says what unit `/proc/PID/stat` times are in.
 #![allow(unsafe_code)]
 
@@ -65,27 +63,6 @@ pub(crate) fn inherit_fd_as(command: &mut Command, fd: RawFd, target: RawFd) {
     unsafe {
         command.pre_exec(in_child);
     }
-}
-
-/// Raises the soft limit of open files (`RLIMIT_NOFILE`) to the hard limit
-/// and returns the new soft limit. Processes spawned afterwards inherit it.
-pub fn raise_fd_limit() -> io::Result<u64> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we own and pass by pointer.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    if limit.rlim_cur < limit.rlim_max {
-        limit.rlim_cur = limit.rlim_max;
-        // SAFETY: setrlimit only reads the initialized struct passed by pointer.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(limit.rlim_cur)
 }
 
 /// Clock ticks per second (`_SC_CLK_TCK`), the unit of the CPU times in

@@ -5,10 +5,13 @@
 //!   and `SO_REUSEPORT` set, so that every worker binds the same address and the kernel
 //!   spreads new connections over the ones listening; binding holds the address (and reports
 //!   it in use) before the worker accepts anything;
+//! - [`raise_fd_limit`]: the soft limit of open files raised to the hard limit (a proxy
+//!   needs one or two descriptors per connection);
 //! - [`configure_stream`]: per-connection options (`TCP_NODELAY`: a proxy forwards what it has
 //!   at once, batching is the peers' business).
 //!
-//! Everything here is safe Rust over `socket2`; no `unsafe` is needed.
+//! Sockets go through `socket2`; the file limit is the one `unsafe` call pair, each
+//! with its reason.
 
 use std::io;
 use std::net::SocketAddr;
@@ -51,9 +54,37 @@ pub fn configure_stream(stream: &TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)
 }
 
+/// Raises the soft limit of open files (`RLIMIT_NOFILE`) to the hard limit; processes
+/// spawned afterwards inherit it. Returns the new soft limit.
+pub fn raise_fd_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own and pass by pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: setrlimit only reads the initialized struct passed by pointer.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(limit.rlim_cur)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fd_limit_is_raised_to_the_hard_limit() {
+        let soft = raise_fd_limit().unwrap();
+        assert!(soft >= 1024, "{soft}");
+        assert_eq!(raise_fd_limit().unwrap(), soft);
+    }
 
     #[test]
     fn two_listeners_share_one_address() {

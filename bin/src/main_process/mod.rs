@@ -80,7 +80,7 @@ pub(crate) fn start(config_path: Option<&Path>) -> anyhow::Result<()> {
 /// have been blocked before any other thread of this process was spawned.
 pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<()> {
     crate::init_logging(config.log_level.as_str(), "main");
-    match crate::sys::raise_fd_limit() {
+    match sluice_lib::sys::raise_fd_limit() {
         Ok(limit) => log::debug!("open files limit: {limit}"),
         Err(error) => log::warn!("cannot raise the open files limit: {error}"),
     }
