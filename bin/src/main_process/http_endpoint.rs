@@ -5,7 +5,9 @@
 //! - `GET /metrics`: every worker's metrics, merged, as Prometheus text;
 //! - `GET /health`: `200 ok` while running, `503` with the reason while stopping or while a
 //!   worker is down or being respawned;
-//! - `GET /status`: workers, clusters and backends as JSON.
+//! - `GET /status`: workers, clusters and backends as JSON;
+//! - `GET /`: a live HTML status page (no external assets) that refreshes itself from
+//!   `/status`.
 //!
 //! Other paths get 404, other methods 405. A request head larger than [`MAX_HEAD`] or slower
 //! than [`READ_TIMEOUT`] is dropped with a 400 or 408.
@@ -19,10 +21,17 @@ use std::time::Duration;
 use anyhow::Context;
 use log::{debug, warn};
 use serde_json::{json, Value};
+use sluice_command::metrics::table::percentile_us;
 use sluice_command::metrics::{names, prometheus};
 use sluice_command::proto::{self, LoadBalancingAlgorithm, WorkerRunState};
 
 use super::{lock, metrics, MainProcess};
+
+/// The live status page served on `/`: one self-contained file (inline style and script).
+const STATUS_PAGE: &str = include_str!("status_page.html");
+/// Failed connects in a row after which a backend's retry policy gives up on it
+/// (the worker's passive-check threshold): shown as down.
+const RETRY_EXHAUSTED_AFTER: u64 = 6;
 
 /// The largest request head read.
 const MAX_HEAD: usize = 8 * 1024;
@@ -135,7 +144,7 @@ fn parse_request_line(head: &str) -> Option<(&str, &str)> {
 }
 
 fn route(main: &MainProcess, method: &str, path: &str) -> Reply {
-    if !matches!(path, "/metrics" | "/health" | "/status") {
+    if !matches!(path, "/" | "/metrics" | "/health" | "/status") {
         return Reply::text(404, "not found\n");
     }
     if method != "GET" {
@@ -144,7 +153,12 @@ fn route(main: &MainProcess, method: &str, path: &str) -> Reply {
     match path {
         "/metrics" => metrics_page(main),
         "/health" => health(main),
-        _ => status(main),
+        "/status" => status(main),
+        _ => Reply {
+            status: 200,
+            content_type: "text/html; charset=utf-8",
+            body: STATUS_PAGE.to_owned(),
+        },
     }
 }
 
@@ -215,9 +229,17 @@ fn status(main: &MainProcess) -> Reply {
                 .collect();
             let algorithm = LoadBalancingAlgorithm::try_from(cluster.load_balancing)
                 .map_or("unknown", |a| a.as_str_name());
+            let health_check = cluster.health_check.as_ref().map(|check| {
+                json!({
+                    "uri": check.uri,
+                    "interval_ms": check.interval_ms,
+                    "timeout_ms": check.timeout_ms,
+                })
+            });
             json!({
                 "cluster_id": cluster.cluster_id,
                 "algorithm": algorithm.to_lowercase(),
+                "health_check": health_check,
                 "available_backends": counted.and_then(|c| value(&c.values, names::AVAILABLE_BACKENDS)),
                 "total_backends": counted.and_then(|c| value(&c.values, names::TOTAL_BACKENDS)),
                 "backends": backends,
@@ -245,10 +267,30 @@ fn backend_status(backend: &proto::Backend, cluster: Option<&proto::ClusterMetri
     });
     let get = |name: &str| counted.and_then(|b| value(&b.values, name));
     let retry_failures = get(names::RETRY_FAILURES);
+    let healthy = counted.and_then(|b| b.healthy);
+    let state = match (counted, healthy, retry_failures) {
+        (None, _, _) => "unknown",
+        (_, Some(false), _) => "down",
+        (_, _, Some(failures)) if failures >= RETRY_EXHAUSTED_AFTER => "down",
+        (_, _, Some(failures)) if failures > 0 => "backing_off",
+        _ => "up",
+    };
+    let latency = counted
+        .and_then(|b| {
+            b.histograms
+                .iter()
+                .find(|h| h.name == names::TOTAL_REQUEST_TIME)
+        })
+        .map(|h| {
+            let ms = |percent| percentile_us(&h.histogram, percent).map(|us| us as f64 / 1000.0);
+            json!({ "p50": ms(50.0), "p90": ms(90.0), "p99": ms(99.0) })
+        });
     json!({
         "backend_id": backend.backend_id,
         "address": backend.address,
-        "healthy": counted.and_then(|b| b.healthy),
+        "state": state,
+        "healthy": healthy,
+        "latency_ms": latency,
         "retry": match retry_failures {
             Some(0) => json!({"state": "ok", "failures": 0}),
             Some(failures) => json!({"state": "backing_off", "failures": failures}),
