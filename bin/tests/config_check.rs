@@ -36,7 +36,19 @@ fn the_repository_config_is_valid() {
 
 #[test]
 fn the_packaged_example_config_is_valid() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../os-build/sluice.example.toml");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../os-build/sluice.example.toml");
+    let text = std::fs::read_to_string(example).expect("example config");
+    // Its access log folder is made by the package (systemd's LogsDirectory), not here.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("access.log");
+    let packaged = "\"/var/log/sluice/access.log\"";
+    assert!(text.contains(packaged), "the example logs to {packaged}");
+    let file = dir.path().join("sluice.toml");
+    std::fs::write(
+        &file,
+        text.replace(packaged, &format!("{:?}", log.display().to_string())),
+    )
+    .expect("config file");
     let output = check(&file);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
@@ -99,4 +111,38 @@ fn help_lists_config_check() {
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("check"), "{stdout}");
+}
+
+#[test]
+fn an_access_log_that_cannot_be_opened_is_refused_by_check_and_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("no-such-folder/access.log");
+    let file = dir.path().join("sluice.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "command_socket = \"sluice.sock\"\naccess_log = {:?}\n\n[[listeners]]\naddress = \"127.0.0.1:1\"\n",
+            missing.display().to_string()
+        ),
+    )
+    .expect("config file");
+    let expected = format!(
+        "sluice.toml:2:14: access_log: cannot open {} for appending",
+        missing.display()
+    );
+    let output = check(&file);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&expected), "{stderr}");
+
+    let started = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["start", "-c"])
+        .arg(&file)
+        .current_dir(dir.path())
+        .output()
+        .expect("the sluice binary runs");
+    let stderr = String::from_utf8_lossy(&started.stderr);
+    assert_eq!(started.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(!dir.path().join("sluice.sock").exists(), "nothing started");
 }

@@ -133,7 +133,23 @@ fn access_log(field: &Field<'_>) -> Result<AccessLogTarget, ConfigError> {
         "stdout" => Ok(AccessLogTarget::Stdout),
         "off" => Ok(AccessLogTarget::Off),
         "" => Err(field.error("empty value, expected stdout, off or a file path")),
-        path => Ok(AccessLogTarget::File(field.source().resolve(path))),
+        path => {
+            let path = field.source().resolve(path);
+            // Opened (and created if missing) as the workers will open it, like `nginx -t`
+            // does, so that a missing folder or a read-only file is refused here, naming
+            // the path, instead of failing every worker at start.
+            if let Err(error) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+            {
+                return Err(field.error(format!(
+                    "cannot open {} for appending: {error}",
+                    path.display()
+                )));
+            }
+            Ok(AccessLogTarget::File(path))
+        }
     }
 }
 

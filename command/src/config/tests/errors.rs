@@ -35,6 +35,7 @@ fn cases() -> Vec<(usize, &'static str, String)> {
         (2, "max_connections = 0", e("2:19: max_connections: 0 is out of range, expected a whole number from 1 to 1000000")),
         (2, "max_connections = -5", e("2:19: max_connections: -5 is out of range, expected a whole number from 1 to 1000000")),
         (2, r#"access_log = """#, e("2:14: access_log: empty value, expected stdout, off or a file path")),
+        (2, r#"access_log = "logs/access.log""#, e("2:14: access_log: cannot open /nonexistent-sluice-test/logs/access.log for appending: No such file or directory (os error 2)")),
         (2, r#"shutdown_grace_period = "2d""#, format!(r#"2:25: shutdown_grace_period: invalid duration "2d", {DURATION_FORMAT}"#)),
         (2, r#"shutdown_grace_period = "25h""#, e(r#"2:25: shutdown_grace_period: duration "25h" is out of range, expected 0ms to 24h"#)),
         // Addresses.

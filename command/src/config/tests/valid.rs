@@ -144,7 +144,7 @@ fn every_key_is_read() {
 command_socket = "/run/sluice/sluice.sock"
 worker_count = 4
 log_level = "debug"
-access_log = "logs/access.log"
+access_log = "/dev/null"
 max_connections = 500
 buffer_size = 4096
 metrics_address = "[::1]:9090"
@@ -185,7 +185,7 @@ backends = [
     assert_eq!(config.log_level, LogLevel::Debug);
     assert_eq!(
         config.access_log,
-        AccessLogTarget::File(Path::new(BASE_DIR).join("logs/access.log"))
+        AccessLogTarget::File(PathBuf::from("/dev/null"))
     );
     assert_eq!(config.max_connections, 500);
     assert_eq!(config.buffer_size, 4096);
