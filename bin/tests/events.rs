@@ -1,5 +1,5 @@
 //! `sluice ctl events` while backends stop and start: every worker reports
-//! each health transition once, with its worker id.
+//! each health transition once, with its worker id, its time and why.
 
 mod common;
 
@@ -42,6 +42,15 @@ fn health_transitions_are_reported_once_by_every_worker() {
 
     a.stop();
     wait_from_every_worker(&events, "BACKEND_DOWN", Some(&a_addr));
+    let down = events.wait_for(
+        &format!("BACKEND_DOWN cluster=hc backend={a_addr}"),
+        Duration::from_secs(1),
+        || {},
+    );
+    assert!(
+        down.ends_with(" reason=\"connection refused on /health\""),
+        "a down event says why: {down}"
+    );
     b.stop();
     wait_from_every_worker(&events, "BACKEND_DOWN", Some(&b_addr));
     wait_from_every_worker(&events, "NO_AVAILABLE_BACKENDS", None);
@@ -55,7 +64,19 @@ fn health_transitions_are_reported_once_by_every_worker() {
     wait_until("more health checks", Duration::from_secs(20), || {
         a.request_count() >= checked + CHECKS_AFTER
     });
-    let lines = events.lines();
+    // Each line starts with when it happened: `2026-12-02T18:40:00.123Z KIND …`.
+    let lines: Vec<String> = events
+        .lines()
+        .iter()
+        .map(|line| {
+            let (when, rest) = line.split_once(' ').expect("a time, then the event");
+            assert!(
+                when.len() == 24 && when.ends_with('Z') && when.as_bytes()[10] == b'T',
+                "not an RFC 3339 time with milliseconds: {line}"
+            );
+            rest.to_owned()
+        })
+        .collect();
     for kind in [
         "BACKEND_DOWN cluster=hc backend=".to_owned() + &a_addr,
         "BACKEND_DOWN cluster=hc backend=".to_owned() + &b_addr,
@@ -66,7 +87,7 @@ fn health_transitions_are_reported_once_by_every_worker() {
         for worker in 0..WORKERS {
             let count = lines
                 .iter()
-                .filter(|l| l.starts_with(&kind) && l.ends_with(&format!("worker={worker}")))
+                .filter(|l| l.starts_with(&kind) && l.contains(&format!(" worker={worker}")))
                 .count();
             assert_eq!(count, 1, "`{kind}` from worker {worker}: {lines:#?}");
         }

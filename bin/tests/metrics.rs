@@ -399,11 +399,8 @@ fn a_backend_goes_down_after_the_threshold_and_comes_back() {
     events.wait_for("BACKEND_UP", Duration::from_secs(10), || {});
     assert_eq!(backend.good_probes.load(Ordering::SeqCst) - good_before, 2);
     let seen = events.lines();
-    let downs = seen
-        .iter()
-        .filter(|l| l.starts_with("BACKEND_DOWN"))
-        .count();
-    let ups = seen.iter().filter(|l| l.starts_with("BACKEND_UP")).count();
+    let downs = seen.iter().filter(|l| l.contains(" BACKEND_DOWN ")).count();
+    let ups = seen.iter().filter(|l| l.contains(" BACKEND_UP ")).count();
     assert_eq!((downs, ups), (1, 1), "{seen:?}");
 }
 
@@ -428,9 +425,13 @@ fn every_worker_reports_a_backend_down_once() {
         for line in events
             .lines()
             .iter()
-            .filter(|l| l.starts_with("BACKEND_DOWN"))
+            .filter(|l| l.contains(" BACKEND_DOWN "))
         {
-            let worker = line.rsplit("worker=").next().unwrap_or("").to_owned();
+            let worker = line
+                .split(' ')
+                .find_map(|field| field.strip_prefix("worker="))
+                .unwrap_or("")
+                .to_owned();
             *per_worker.entry(worker).or_insert(0) += 1;
         }
         per_worker

@@ -18,7 +18,7 @@ fn event(kind: proto::EventKind, backend: &str) -> proto::WorkerMessage {
             worker_id: Some(7),
             cluster_id: None,
             backend_id: Some(backend.to_owned()),
-            address: None,
+            ..Default::default()
         })),
     }
 }

@@ -260,12 +260,16 @@ fn metrics_table(metrics: &proto::AggregatedMetrics) -> String {
     text
 }
 
-/// One event on one line: its kind, then what it concerns as `key=value`.
+/// One event on one line: when (RFC 3339, UTC, milliseconds), its kind, then what it
+/// concerns as `key=value`, and why (`reason="…"`) when it says.
 pub(crate) fn event_line(event: &proto::Event) -> String {
     let kind = proto::EventKind::try_from(event.kind)
         .map(|k| k.as_str_name().to_owned())
         .unwrap_or_else(|_| format!("UNKNOWN_{}", event.kind));
-    let mut line = kind;
+    let mut line = match event.timestamp_ms.map(rfc3339_millis) {
+        Some(when) => format!("{when} {kind}"),
+        None => kind,
+    };
     let fields = [
         ("cluster", event.cluster_id.clone()),
         ("backend", event.backend_id.clone()),
@@ -277,7 +281,19 @@ pub(crate) fn event_line(event: &proto::Event) -> String {
             line.push_str(&format!(" {key}={value}"));
         }
     }
+    if let Some(reason) = &event.reason {
+        line.push_str(&format!(" reason=\"{reason}\""));
+    }
     line
+}
+
+/// Milliseconds since the Unix epoch as an RFC 3339 UTC time: `2026-12-02T18:40:00.123Z`.
+pub(crate) fn rfc3339_millis(millis: u64) -> String {
+    let millis = i64::try_from(millis).unwrap_or(i64::MAX);
+    match jiff::Timestamp::from_millisecond(millis) {
+        Ok(when) => format!("{when:.3}"),
+        Err(_) => format!("@{millis}ms"),
+    }
 }
 
 fn backend_cell(backend: &proto::Backend) -> String {

@@ -359,10 +359,13 @@ fn event_lines_name_what_they_concern() {
         cluster_id: Some("db".to_owned()),
         backend_id: Some("primary".to_owned()),
         address: Some("127.0.0.1:5432".to_owned()),
+        reason: Some("HTTP 503 on /health".to_owned()),
+        timestamp_ms: Some(1_796_169_600_123),
     };
     assert_eq!(
         event_line(&event),
-        "BACKEND_DOWN cluster=db backend=primary address=127.0.0.1:5432 worker=1"
+        "2026-12-02T00:00:00.123Z BACKEND_DOWN cluster=db backend=primary \
+         address=127.0.0.1:5432 worker=1 reason=\"HTTP 503 on /health\""
     );
 }
 

@@ -22,8 +22,12 @@ impl EventHub {
         receiver
     }
 
-    /// Logs `event` and sends it to every live subscriber.
-    pub(crate) fn publish(&self, event: Event) {
+    /// Logs `event` and sends it to every live subscriber, stamped with the time now if its
+    /// worker did not stamp it.
+    pub(crate) fn publish(&self, mut event: Event) {
+        if event.timestamp_ms.is_none() {
+            event.timestamp_ms = Some(unix_millis());
+        }
         info!("event: {}", describe(&event));
         lock(&self.subscribers).retain(|subscriber| subscriber.send(event.clone()).is_ok());
     }
@@ -52,7 +56,19 @@ fn describe(event: &Event) -> String {
             text.push_str(&format!(" {key}={value}"));
         }
     }
+    if let Some(reason) = &event.reason {
+        text.push_str(&format!(" reason=\"{reason}\""));
+    }
     text
+}
+
+/// Now, in milliseconds since the Unix epoch.
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
 }
 
 #[cfg(test)]
@@ -72,10 +88,9 @@ mod tests {
         let first = hub.subscribe();
         let second = hub.subscribe();
         hub.publish(event(proto::EventKind::BackendDown));
-        assert_eq!(
-            first.try_recv().map(|e| e.kind),
-            Ok(proto::EventKind::BackendDown as i32)
-        );
+        let received = first.try_recv().expect("an event");
+        assert_eq!(received.kind, proto::EventKind::BackendDown as i32);
+        assert!(received.timestamp_ms.is_some_and(|ms| ms > 0), "stamped");
         assert_eq!(
             second.try_recv().map(|e| e.kind),
             Ok(proto::EventKind::BackendDown as i32)

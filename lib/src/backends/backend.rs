@@ -58,6 +58,8 @@ pub struct Backend {
     /// Whether the last event sent about this backend said it was up, so that `BackendDown`
     /// and `BackendUp` go out exactly once per change of [`Backend::is_up`].
     pub(super) reported_up: bool,
+    /// Why its last active health check failed (`HTTP 503 on /health`), until one passes.
+    pub(super) check_failure: Option<Box<str>>,
 }
 
 impl Backend {
@@ -74,6 +76,7 @@ impl Backend {
             connection_time: PeakEwma::default(),
             health: HealthState::default(),
             reported_up: true,
+            check_failure: None,
         }
     }
 
@@ -173,6 +176,29 @@ impl Backend {
     /// not exhausted.
     pub fn is_up(&self) -> bool {
         self.health.is_healthy() && !self.retry_policy.is_exhausted()
+    }
+
+    /// Why it is down, in words, when it is: the failing health check, or the failures in a
+    /// row that exhausted its retries.
+    pub fn down_reason(&self) -> Option<String> {
+        if !self.health.is_healthy() {
+            let check = self
+                .check_failure
+                .as_deref()
+                .unwrap_or("failing health checks");
+            return Some(check.to_owned());
+        }
+        if !self.retry_policy.is_exhausted() {
+            return None;
+        }
+        let failures = self.retry_policy.failures();
+        Some(if self.passive_failures > 0 {
+            format!(
+                "{failures} failures in a row, the last a connection broken before its response"
+            )
+        } else {
+            format!("{failures} failed connects")
+        })
     }
 
     /// Its load by `metric`, normalised by its weight (see `load_balancing::Candidate::load`).

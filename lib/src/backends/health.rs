@@ -9,6 +9,15 @@ pub enum Transition {
     BecameUnhealthy,
 }
 
+impl std::fmt::Display for Transition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Transition::BecameHealthy => "passes its health checks again",
+            Transition::BecameUnhealthy => "fails its health checks",
+        })
+    }
+}
+
 /// Health of one backend: it flips only after a threshold of consecutive results, so one lost
 /// probe does not take a backend out and one lucky probe does not bring it back.
 #[derive(Debug, Clone, PartialEq, Eq)]

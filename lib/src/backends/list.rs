@@ -317,16 +317,18 @@ impl BackendList {
                     backend.address()
                 );
                 outbox.count(&mut self.counters, |c| c.backends_up += 1);
-                outbox.backend_event(EventKind::BackendUp, &backend);
+                outbox.backend_event(EventKind::BackendUp, &backend, None);
             } else {
+                let reason = backend.down_reason();
                 warn!(
-                    "cluster {}: backend {} ({}) is down",
+                    "cluster {}: backend {} ({}) is down: {}",
                     self.cluster_id,
                     backend.backend_id(),
-                    backend.address()
+                    backend.address(),
+                    reason.as_deref().unwrap_or("unknown reason")
                 );
                 outbox.count(&mut self.counters, |c| c.backends_down += 1);
-                outbox.backend_event(EventKind::BackendDown, &backend);
+                outbox.backend_event(EventKind::BackendDown, &backend, reason);
             }
         }
         self.publish_availability(now, outbox);

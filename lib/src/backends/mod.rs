@@ -29,6 +29,8 @@ mod passive_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod reason_tests;
+#[cfg(test)]
 mod tests;
 
 use std::cell::RefCell;
@@ -100,6 +102,15 @@ pub enum SelectError {
     NoBackendAvailable(String),
 }
 
+/// Now, in milliseconds since the Unix epoch: when an event happened.
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
 /// A broken internal invariant, found by [`BackendMap::check_invariants`].
 #[derive(Debug, Error)]
 #[error("backend invariant broken: {0}")]
@@ -136,23 +147,24 @@ impl Outbox {
         bump(&mut self.totals);
     }
 
-    fn backend_event(&mut self, kind: EventKind, backend: &Backend) {
+    fn backend_event(&mut self, kind: EventKind, backend: &Backend, reason: Option<String>) {
         self.events.push(proto::Event {
             kind: kind as i32,
-            worker_id: None,
             cluster_id: Some(backend.cluster_id().to_owned()),
             backend_id: Some(backend.backend_id().to_owned()),
             address: Some(backend.address().to_string()),
+            reason,
+            timestamp_ms: Some(unix_millis()),
+            ..Default::default()
         });
     }
 
     fn cluster_event(&mut self, kind: EventKind, cluster_id: &str) {
         self.events.push(proto::Event {
             kind: kind as i32,
-            worker_id: None,
             cluster_id: Some(cluster_id.to_owned()),
-            backend_id: None,
-            address: None,
+            timestamp_ms: Some(unix_millis()),
+            ..Default::default()
         });
     }
 
@@ -166,7 +178,7 @@ impl Outbox {
             backend.backend_id(),
             backend.address()
         );
-        self.backend_event(EventKind::RemovedBackendHasNoConnections, &backend);
+        self.backend_event(EventKind::RemovedBackendHasNoConnections, &backend, None);
     }
 }
 
@@ -478,13 +490,14 @@ impl BackendMap {
         let transition = {
             let mut backend = list.find(address)?.borrow_mut();
             let transition = if success {
+                backend.check_failure = None;
                 backend.health.record_success(settings.healthy_threshold)
             } else {
                 backend.health.record_failure(settings.unhealthy_threshold)
             };
             if let Some(transition) = transition {
                 info!(
-                    "cluster {cluster_id}: backend {} ({address}) {:?}",
+                    "cluster {cluster_id}: backend {} ({address}) {}",
                     backend.backend_id(),
                     transition
                 );
@@ -494,6 +507,18 @@ impl BackendMap {
         list.refresh(now, &mut self.outbox);
         self.debug_check();
         transition
+    }
+
+    /// Notes why the last active health check of a backend failed (`HTTP 503 on /health`):
+    /// the reason its `BackendDown` event gives. Call before [`BackendMap::record_health`].
+    pub fn note_check_failure(&mut self, cluster_id: &str, address: &SocketAddr, reason: &str) {
+        if let Some(backend) = self
+            .clusters
+            .get(cluster_id)
+            .and_then(|list| list.find(address))
+        {
+            backend.borrow_mut().check_failure = Some(reason.into());
+        }
     }
 
     /// Makes every backend of the cluster healthy (its health check was removed) and

@@ -57,6 +57,15 @@ pub struct CheckConfig {
 }
 
 impl CheckConfig {
+    /// What a probe tries, as a failure names it: the URI of an HTTP check, `connect` for
+    /// a connect check.
+    pub fn target(&self) -> &str {
+        match self.kind {
+            ProbeKind::Http => &self.uri,
+            ProbeKind::Connect => "connect",
+        }
+    }
+
     /// Reads and checks a proto configuration. Zero durations are raised to 1 ms so a bad
     /// configuration cannot make the prober spin.
     pub fn from_proto(

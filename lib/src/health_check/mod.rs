@@ -179,7 +179,15 @@ impl HealthChecker {
             ProbeAnswer::Connected => Ok(()),
             ProbeAnswer::Status(status) => classify_status(status, &check.config.expected_status),
         });
-        record(backends, &probe.cluster_id, probe.address, result, now);
+        let target = check.config.target();
+        record(
+            backends,
+            &probe.cluster_id,
+            probe.address,
+            result,
+            target,
+            now,
+        );
         self.debug_check();
     }
 
@@ -244,6 +252,7 @@ impl HealthChecker {
                 cluster_id,
                 address,
                 Err(ProbeFailure::Timeout),
+                check.config.target(),
                 now,
             );
         }
@@ -287,7 +296,8 @@ impl HealthChecker {
                 }
                 Err(failure) => {
                     check.schedule.postpone(&address, now);
-                    record(backends, cluster_id, address, Err(failure), now);
+                    let target = check.config.target();
+                    record(backends, cluster_id, address, Err(failure), target, now);
                 }
             }
         }
@@ -359,10 +369,12 @@ fn record(
     cluster_id: &str,
     address: SocketAddr,
     result: Result<(), ProbeFailure>,
+    target: &str,
     now: Instant,
 ) {
     if let Err(failure) = &result {
         debug!("cluster {cluster_id}: health probe of {address} failed: {failure}");
+        backends.note_check_failure(cluster_id, &address, &failure.summary(target));
     }
     backends.record_health(cluster_id, &address, result.is_ok(), now);
 }

@@ -37,6 +37,38 @@ pub enum ProbeFailure {
     UnexpectedStatus(u16),
 }
 
+impl ProbeFailure {
+    /// The failure in a few words for events and logs, naming what was probed (`target`,
+    /// a URI or `connect`): `HTTP 503 on /health`, `connection refused on /health`.
+    pub fn summary(&self, target: &str) -> String {
+        let what = match self {
+            ProbeFailure::Connect(error)
+            | ProbeFailure::Io(error)
+            | ProbeFailure::Register(error) => io_summary(error),
+            ProbeFailure::Timeout => "timeout".to_owned(),
+            ProbeFailure::ClosedBeforeStatus => "closed before a status line".to_owned(),
+            ProbeFailure::BadStatusLine(_) | ProbeFailure::StatusLineTooLong => {
+                "invalid status line".to_owned()
+            }
+            ProbeFailure::UnexpectedStatus(status) => format!("HTTP {status}"),
+        };
+        format!("{what} on {target}")
+    }
+}
+
+/// An I/O error in the words operators use (`connection refused`), without the OS code.
+pub(crate) fn io_summary(error: &io::Error) -> String {
+    match error.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+        io::ErrorKind::ConnectionReset => "connection reset".to_owned(),
+        io::ErrorKind::TimedOut => "timeout".to_owned(),
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+            "unreachable".to_owned()
+        }
+        _ => error.to_string(),
+    }
+}
+
 /// Whether a status counts as a successful probe.
 pub fn classify_status(status: u16, expected: &RangeInclusive<u16>) -> Result<(), ProbeFailure> {
     if expected.contains(&status) {
@@ -139,6 +171,23 @@ mod tests {
                 "{garbage:?}: {result:?}"
             );
         }
+    }
+
+    #[test]
+    fn failures_are_summed_up_in_an_operator_s_words() {
+        let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
+        assert_eq!(
+            ProbeFailure::Connect(refused).summary("/health"),
+            "connection refused on /health"
+        );
+        assert_eq!(
+            ProbeFailure::UnexpectedStatus(503).summary("/health"),
+            "HTTP 503 on /health"
+        );
+        assert_eq!(
+            ProbeFailure::Timeout.summary("connect"),
+            "timeout on connect"
+        );
     }
 
     #[test]
