@@ -5,7 +5,7 @@ use std::os::fd::RawFd;
 
 use anyhow::Context;
 use clap::Args;
-use sluice_command::channel::Channel;
+use sluice_command::channel::{Channel, CONTROL_MAX_FRAME_SIZE};
 use sluice_command::config::AccessLogTarget;
 use sluice_lib::server::WorkerOptions;
 
@@ -39,7 +39,7 @@ pub(crate) fn run(args: WorkerArgs) -> anyhow::Result<()> {
     crate::init_logging(&args.log_level, &format!("worker {}", args.id));
     let stream = sys::inherited_stream(args.channel_fd)
         .context("cannot open the channel to the main process")?;
-    let channel = Channel::new(stream);
+    let channel = Channel::new(stream).with_max_frame_size(CONTROL_MAX_FRAME_SIZE);
     let options = WorkerOptions {
         id: args.id,
         buffer_size: args.buffer_size,

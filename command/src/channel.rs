@@ -35,6 +35,11 @@ use read_buffer::ReadBuffer;
 /// Largest frame accepted by default (1 MiB), length prefix excluded.
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 1 << 20;
 
+/// Largest frame between `sluice ctl`, the main process and the workers (256 MiB): the
+/// whole state of a large configuration travels as one batch, and listings of 10 000
+/// clusters as one answer. Buffers grow to what a frame needs, not to this limit.
+pub const CONTROL_MAX_FRAME_SIZE: usize = 256 << 20;
+
 /// Size of the big-endian length prefix of every frame.
 pub const FRAME_PREFIX_SIZE: usize = 4;
 

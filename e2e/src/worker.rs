@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sluice_command::channel::{Channel, ChannelError};
+use sluice_command::channel::{Channel, ChannelError, CONTROL_MAX_FRAME_SIZE};
 use sluice_command::proto::{
     self, response_content::ContentType, worker_message::MessageType, ListenerProtocol,
 };
@@ -106,7 +106,11 @@ impl WorkerHarness {
         // Our copy of the worker's end must go, or we would never see EOF
         // when the worker dies.
         drop(theirs);
-        Ok(Self::from_parts(id, Channel::new(ours), child))
+        Ok(Self::from_parts(
+            id,
+            Channel::new(ours).with_max_frame_size(CONTROL_MAX_FRAME_SIZE),
+            child,
+        ))
     }
 
     /// Wraps a worker started some other way (or a stand-in process with a

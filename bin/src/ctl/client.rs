@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use sluice_command::channel::{Channel, ChannelError};
+use sluice_command::channel::{Channel, ChannelError, CONTROL_MAX_FRAME_SIZE};
 use sluice_command::proto::{self, response_content::ContentType, Request, Response};
 
 use super::output;
@@ -76,7 +76,7 @@ pub(crate) fn stream_events(socket: &Path, request: &Request, json: bool) -> any
 
 fn connect(socket: &Path) -> anyhow::Result<CtlChannel> {
     match UnixStream::connect(socket) {
-        Ok(stream) => Ok(Channel::new(stream)),
+        Ok(stream) => Ok(Channel::new(stream).with_max_frame_size(CONTROL_MAX_FRAME_SIZE)),
         Err(error)
             if matches!(
                 error.kind(),

@@ -34,6 +34,9 @@ pub(crate) struct ReloadArgs {
     /// The config file to load (default: the one the main process was started with).
     #[arg(short = 'c', long)]
     config: Option<PathBuf>,
+    /// Apply the file even if it leaves no listener or no cluster.
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 impl ReloadArgs {
@@ -41,7 +44,10 @@ impl ReloadArgs {
     pub(crate) fn to_request(&self) -> anyhow::Result<RequestType> {
         let path = self.config.as_deref().map(absolute).transpose()?;
         Ok(RequestType::ReloadConfiguration(
-            proto::ReloadConfiguration { path },
+            proto::ReloadConfiguration {
+                path,
+                allow_empty: self.allow_empty.then_some(true),
+            },
         ))
     }
 }
@@ -60,6 +66,10 @@ pub(crate) enum StateCommand {
         /// The file to read.
         #[arg(short = 'f', long)]
         file: PathBuf,
+        /// Apply the state even if it has no listener or no cluster (an empty
+        /// file is refused all the same).
+        #[arg(long)]
+        allow_empty: bool,
     },
 }
 
@@ -70,8 +80,9 @@ impl StateCommand {
             StateCommand::Save { file } => RequestType::SaveState(proto::SaveState {
                 path: absolute(file)?,
             }),
-            StateCommand::Load { file } => RequestType::LoadState(proto::LoadState {
+            StateCommand::Load { file, allow_empty } => RequestType::LoadState(proto::LoadState {
                 path: absolute(file)?,
+                allow_empty: allow_empty.then_some(true),
             }),
         })
     }

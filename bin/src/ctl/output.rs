@@ -234,6 +234,9 @@ fn reload_summary(message: &str, summary: &proto::ReloadSummary) -> String {
     for removed in &summary.removed {
         text.push_str(&format!("  - {removed}\n"));
     }
+    for changed in &summary.changed {
+        text.push_str(&format!("  ~ {changed}\n"));
+    }
     text
 }
 

@@ -6,7 +6,7 @@
 //! state to it, so that no worker silently diverges.
 
 use log::{error, warn};
-use sluice_command::proto::{Request, Response};
+use sluice_command::proto::{self, request::RequestType, Request, Response};
 use sluice_command::state::ConfigState;
 
 use super::dispatch::{failure, ok, per_worker};
@@ -23,52 +23,63 @@ impl std::fmt::Display for ChangeError {
     }
 }
 
-/// Applies one change requested by a ctl client.
+/// Applies one change requested by a ctl client (a batch is one change).
 pub(crate) fn apply(main: &MainProcess, request: &Request) -> Response {
     let _serial = main.lock_changes();
-    match apply_serialized(main, request) {
-        Ok(summary) => ok(&summary),
+    match apply_serialized(main, std::slice::from_ref(request)) {
+        Ok(()) => ok(&ConfigState::summary_of(request)),
         Err(error) => failure(&error.to_string()),
     }
 }
 
-/// Applies one change; the caller holds [`MainProcess::lock_changes`].
+/// Applies `requests` as one transaction: to main's state first (all or none), then to
+/// every worker in one message, which each worker applies between two turns of its loop.
+/// If a worker refuses, main's state is reverted and the workers that applied it undo it.
+/// The cost is that of the change: main keeps an undo of what it wrote, never a copy of
+/// its state. The caller holds [`MainProcess::lock_changes`].
 pub(crate) fn apply_serialized(
     main: &MainProcess,
-    request: &Request,
-) -> Result<String, ChangeError> {
-    let summary = ConfigState::summary_of(request);
-    let before = {
-        let mut state = lock(&main.state);
-        let before = state.clone();
-        if let Err(error) = state.apply(request) {
-            return Err(ChangeError(format!("{summary}: {error}")));
-        }
-        before
+    requests: &[Request],
+) -> Result<(), ChangeError> {
+    let (message, summary) = match requests {
+        [] => return Ok(()),
+        [one] => (one.clone(), ConfigState::summary_of(one)),
+        many => (
+            Request {
+                request_type: Some(RequestType::Batch(proto::RequestBatch {
+                    requests: many.to_vec(),
+                })),
+            },
+            format!("{} changes", many.len()),
+        ),
     };
-    let outcomes = main.workers.broadcast(request, WORKER_ANSWER_TIMEOUT);
+    let undo = lock(&main.state)
+        .apply_batch(requests)
+        .map_err(|error| ChangeError(error.to_string()))?;
+    let outcomes = main.workers.broadcast(&message, WORKER_ANSWER_TIMEOUT);
     let failures: Vec<(u32, String)> = outcomes
         .iter()
         .filter_map(|o| o.failure().map(|reason| (o.worker_id, reason)))
         .collect();
     if failures.is_empty() {
-        return Ok(summary);
+        return Ok(());
     }
-    let undo = {
-        let mut state = lock(&main.state);
-        let undo = state.diff(&before);
-        *state = before;
-        undo
-    };
-    roll_back_workers(main, &outcomes, &undo);
+    let inverse = undo.requests();
+    lock(&main.state).revert(undo);
+    roll_back_workers(main, &outcomes, inverse);
     let context = format!("{summary} refused by the workers, nothing changed");
     Err(ChangeError(per_worker(&context, &failures)))
 }
 
-/// Brings every worker back to main's (rolled back) state: those that applied
-/// the change get `undo`, those that refused it kept their state, the others
-/// are restarted.
-fn roll_back_workers(main: &MainProcess, outcomes: &[WorkerOutcome], undo: &[Request]) {
+/// Brings every worker back to main's (reverted) state: those that applied the change
+/// get `inverse` as one batch, those that refused it kept their state, the others are
+/// restarted.
+fn roll_back_workers(main: &MainProcess, outcomes: &[WorkerOutcome], inverse: Vec<Request>) {
+    let undo = Request {
+        request_type: Some(RequestType::Batch(proto::RequestBatch {
+            requests: inverse,
+        })),
+    };
     for outcome in outcomes {
         let id = outcome.worker_id;
         if outcome.refused() {
@@ -79,16 +90,10 @@ fn roll_back_workers(main: &MainProcess, outcomes: &[WorkerOutcome], undo: &[Req
             main.workers.resync(id);
             continue;
         }
-        for request in undo {
-            let undone = main.workers.ask_one(id, request, WORKER_ANSWER_TIMEOUT);
-            if let Some(reason) = undone.failure() {
-                error!(
-                    "worker {id} cannot undo a refused change ({}): {reason}",
-                    ConfigState::summary_of(request)
-                );
-                main.workers.resync(id);
-                break;
-            }
+        let undone = main.workers.ask_one(id, &undo, WORKER_ANSWER_TIMEOUT);
+        if let Some(reason) = undone.failure() {
+            error!("worker {id} cannot undo a refused change: {reason}");
+            main.workers.resync(id);
         }
     }
 }

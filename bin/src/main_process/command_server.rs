@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use log::{debug, error, warn};
-use sluice_command::channel::{Channel, ChannelError};
+use sluice_command::channel::{Channel, ChannelError, CONTROL_MAX_FRAME_SIZE};
 use sluice_command::proto::{self, request::RequestType, Request, Response};
 
 use super::{dispatch, MainProcess, StopKind};
@@ -94,7 +94,10 @@ pub(crate) fn serve(main: Arc<MainProcess>, listener: UnixListener) -> anyhow::R
 fn spawn_client(main: Arc<MainProcess>, stream: UnixStream) {
     let spawned = thread::Builder::new()
         .name("ctl-client".to_owned())
-        .spawn(move || serve_client(&main, Channel::new(stream)));
+        .spawn(move || {
+            let channel = Channel::new(stream).with_max_frame_size(CONTROL_MAX_FRAME_SIZE);
+            serve_client(&main, channel)
+        });
     if let Err(error) = spawned {
         error!("cannot spawn a thread for a ctl client: {error}");
     }

@@ -28,8 +28,14 @@ pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
         }
         RequestType::QueryMetrics(query) => metrics(main, query),
         RequestType::SaveState(save) => reload::save_state(main, &save.path),
-        RequestType::LoadState(load) => reload::load_state(main, &load.path),
-        RequestType::ReloadConfiguration(reload) => reload::reload(main, reload.path.as_deref()),
+        RequestType::LoadState(load) => {
+            reload::load_state(main, &load.path, load.allow_empty.unwrap_or(false))
+        }
+        RequestType::ReloadConfiguration(reload) => reload::reload(
+            main,
+            reload.path.as_deref(),
+            reload.allow_empty.unwrap_or(false),
+        ),
         RequestType::SoftStop(_) => ok("stopping: draining sessions"),
         RequestType::HardStop(_) => ok("stopping now"),
         RequestType::SubscribeEvents(_) => {

@@ -1,5 +1,8 @@
-//! Reload, state save and state load: the target state is built aside, the
-//! difference with the current state is applied like ctl requests.
+//! Reload, state save and state load: the target state is built aside, and the
+//! difference with the current state is applied as one transaction (one batch
+//! to each worker). A target with no listener or no cluster, when there are
+//! some now, is refused unless the operator allows it: a truncated or empty
+//! file must not empty the proxy.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -12,12 +15,12 @@ use sluice_command::proto::{
 };
 use sluice_command::state::ConfigState;
 
-use super::changes::{apply_serialized, ChangeError};
+use super::changes::apply_serialized;
 use super::dispatch::{failure, ok, with_content};
 use super::{lock, state_from_config, MainProcess};
 
 /// Reloads `path`, or the file main was started with; an invalid file changes nothing.
-pub(crate) fn reload(main: &MainProcess, path: Option<&str>) -> Response {
+pub(crate) fn reload(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Response {
     let path = match path
         .map(PathBuf::from)
         .or_else(|| lock(&main.config).path.clone())
@@ -48,7 +51,8 @@ pub(crate) fn reload(main: &MainProcess, path: Option<&str>) -> Response {
         }
     };
     main.warn_restart_only_changes(&config);
-    let response = converge(main, &target, &format!("reloaded {}", path.display()));
+    let what = format!("reload of {}", path.display());
+    let response = converge(main, &target, &what, allow_empty);
     if response.status == proto::ResponseStatus::Ok as i32 {
         *lock(&main.config) = config;
         main.events.publish(proto::Event {
@@ -80,57 +84,84 @@ pub(crate) fn save_state(main: &MainProcess, path: &str) -> Response {
 }
 
 /// Makes the state equal to the one saved in `path`.
-pub(crate) fn load_state(main: &MainProcess, path: &str) -> Response {
+pub(crate) fn load_state(main: &MainProcess, path: &str, allow_empty: bool) -> Response {
     let file = match File::open(Path::new(path)) {
         Ok(file) => file,
         Err(error) => return failure(&format!("cannot open {path}: {error}")),
     };
     match ConfigState::load(BufReader::new(file)) {
-        Ok(target) => converge(main, &target, &format!("state loaded from {path}")),
+        Ok(target) => converge(
+            main,
+            &target,
+            &format!("state load from {path}"),
+            allow_empty,
+        ),
         Err(error) => failure(&format!(
             "cannot load the state from {path}, nothing changed: {error}"
         )),
     }
 }
 
-/// Applies `current.diff(target)` request by request and summarizes it; if
-/// one is refused, the ones already applied are undone.
-fn converge(main: &MainProcess, target: &ConfigState, what: &str) -> Response {
+/// Applies `current.diff(target)` as one transaction and summarizes it.
+fn converge(main: &MainProcess, target: &ConfigState, what: &str, allow_empty: bool) -> Response {
     let _serial = main.lock_changes();
-    let original = lock(&main.state).clone();
-    let requests = lock(&main.state).diff(target);
+    let requests = {
+        let state = lock(&main.state);
+        if let Some(emptied) = emptied(&state, target).filter(|_| !allow_empty) {
+            return failure(&format!(
+                "{what} refused, nothing changed: {emptied}; pass --allow-empty to apply it anyway"
+            ));
+        }
+        state.diff(target)
+    };
+    if let Err(error) = apply_serialized(main, &requests) {
+        return failure(&format!("{what} refused, nothing changed: {error}"));
+    }
     let mut summary = proto::ReloadSummary::default();
     for request in &requests {
-        match apply_serialized(main, request) {
-            Ok(name) if is_removal(request) => summary.removed.push(name),
-            Ok(name) => summary.added.push(name),
-            Err(error) => {
-                let outcome = match restore(main, &original) {
-                    Ok(()) => "nothing changed".to_owned(),
-                    Err(undo_error) => {
-                        format!("and undoing the earlier changes failed: {undo_error}")
-                    }
-                };
-                return failure(&format!("{what} refused, {outcome}: {error}"));
-            }
+        let name = ConfigState::summary_of(request);
+        if is_removal(request) {
+            summary.removed.push(name);
+        } else if is_update(request) {
+            summary.changed.push(name);
+        } else {
+            summary.added.push(name);
         }
     }
     let message = format!(
-        "{what}: {} added, {} removed",
+        "{what}: {} added, {} removed, {} changed in place",
         summary.added.len(),
-        summary.removed.len()
+        summary.removed.len(),
+        summary.changed.len()
     );
     info!("{message}");
     with_content(ok(&message), ContentType::Reload(summary))
 }
 
-/// Brings the state back to `original`; the caller holds the changes lock.
-fn restore(main: &MainProcess, original: &ConfigState) -> Result<(), ChangeError> {
-    let undo = lock(&main.state).diff(original);
-    for request in &undo {
-        apply_serialized(main, request)?;
+/// What `target` would empty: every listener or every cluster gone.
+fn emptied(current: &ConfigState, target: &ConfigState) -> Option<String> {
+    let listeners = current.listeners().len();
+    let clusters = current.clusters().len();
+    if target.listeners().is_empty() && listeners > 0 {
+        return Some(format!(
+            "the result would have no listener (there are {listeners} now)"
+        ));
     }
-    Ok(())
+    if target.clusters().is_empty() && clusters > 0 {
+        return Some(format!(
+            "the result would have no cluster (there are {clusters} now)"
+        ));
+    }
+    None
+}
+
+fn is_update(request: &Request) -> bool {
+    matches!(
+        &request.request_type,
+        Some(RequestType::UpdateBackend(_))
+            | Some(RequestType::UpdateHttpListener(_))
+            | Some(RequestType::UpdateTcpListener(_))
+    )
 }
 
 fn is_removal(request: &Request) -> bool {

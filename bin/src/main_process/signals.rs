@@ -29,7 +29,7 @@ pub(crate) fn spawn_handler(main: Arc<MainProcess>, signals: Signals) -> anyhow:
             match signals.wait() {
                 Ok(libc::SIGHUP) => {
                     info!("SIGHUP: reloading the configuration");
-                    let response = reload::reload(&main, None);
+                    let response = reload::reload(&main, None, false);
                     info!("reload: {}", response.message);
                 }
                 Ok(libc::SIGTERM) => main.request_stop(StopKind::Soft),

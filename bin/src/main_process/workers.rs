@@ -20,13 +20,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use log::{debug, error, info, warn};
-use sluice_command::channel::{Channel, ChannelError};
+use sluice_command::channel::{Channel, ChannelError, CONTROL_MAX_FRAME_SIZE};
 use sluice_command::config::Config;
 use sluice_command::proto::{
     self, request::RequestType, worker_message::MessageType, Request, WorkerMessage, WorkerRequest,
     WorkerResponse, WorkerRunState,
 };
-use sluice_command::state::ConfigState;
 
 use super::{lock, MainProcess, StopKind};
 use crate::sys;
@@ -490,10 +489,11 @@ fn launch(main: &MainProcess, id: u32) -> anyhow::Result<(u32, WorkerChannel)> {
     let pid = child.id();
     let result = (|| {
         stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
-        let mut writer = Channel::new(stream.try_clone()?);
-        let mut reader = Channel::new(stream);
+        let mut writer =
+            Channel::new(stream.try_clone()?).with_max_frame_size(CONTROL_MAX_FRAME_SIZE);
+        let mut reader = Channel::new(stream).with_max_frame_size(CONTROL_MAX_FRAME_SIZE);
         let requests = lock(&main.state).generate_requests();
-        replay(main, id, &mut writer, &mut reader, &requests)?;
+        replay(main, id, &mut writer, &mut reader, requests)?;
         Ok::<_, anyhow::Error>((writer, reader))
     })();
     let (writer, reader) = match result {
@@ -539,29 +539,29 @@ fn spawn_process(launch: &Launch, id: u32) -> anyhow::Result<(Child, UnixStream)
     Ok((child, parent_end))
 }
 
-/// Sends the state one request at a time, each acknowledged before the next.
+/// Sends the whole state as one batch, applied by the worker in one go: the replay is
+/// linear in the size of the state, with one round trip.
 fn replay(
     main: &MainProcess,
     id: u32,
     writer: &mut WorkerChannel,
     reader: &mut WorkerChannel,
-    requests: &[Request],
+    requests: Vec<Request>,
 ) -> anyhow::Result<()> {
-    for (index, request) in requests.iter().enumerate() {
-        let request_id = format!("replay-{id}-{index}");
-        let message = WorkerRequest {
-            id: request_id.clone(),
-            content: request.clone(),
-        };
-        write_blocking(writer, &message).context("cannot send the state")?;
-        let response = await_response(main, id, reader, &request_id)?;
-        if response.status == proto::ResponseStatus::Failure as i32 {
-            bail!(
-                "worker {id} refused {}: {}",
-                ConfigState::summary_of(request),
-                response.message
-            );
-        }
+    if requests.is_empty() {
+        return Ok(());
+    }
+    let request_id = format!("replay-{id}");
+    let message = WorkerRequest {
+        id: request_id.clone(),
+        content: Request {
+            request_type: Some(RequestType::Batch(proto::RequestBatch { requests })),
+        },
+    };
+    write_blocking(writer, &message).context("cannot send the state")?;
+    let response = await_response(main, id, reader, &request_id)?;
+    if response.status == proto::ResponseStatus::Failure as i32 {
+        bail!("worker {id} refused the state: {}", response.message);
     }
     Ok(())
 }

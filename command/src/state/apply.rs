@@ -1,10 +1,15 @@
 //! Applying one request to the state: every check comes first, so that a
-//! refused request leaves the state as it was.
+//! refused request leaves the state as it was. Every write goes through the
+//! journal (see `journal.rs`), so that a batch can be undone.
 
 use std::net::SocketAddr;
 
 use super::describe::{describe_http_frontend, describe_tcp_frontend};
-use super::{protocol_name, request_name, validate, ConfigState, Listener, StateError};
+use super::journal::Undo;
+use super::{
+    protocol_name, request_name, validate, ConfigState, FrontendRef, HttpFrontendKey, Listener,
+    StateError,
+};
 use crate::proto::{self, request::RequestType, ListenerProtocol};
 
 impl ConfigState {
@@ -12,31 +17,58 @@ impl ConfigState {
     ///
     /// Queries and other requests that do not change the configuration are
     /// refused with [`StateError::NotAStateChange`]; the reserved TLS and
-    /// upgrade requests with [`StateError::Unsupported`].
+    /// upgrade requests with [`StateError::Unsupported`]. A batch is applied
+    /// whole or not at all.
     pub fn apply(&mut self, request: &proto::Request) -> Result<(), StateError> {
+        self.apply_recorded(request, &mut Undo::new())
+    }
+
+    /// Applies one request that is not a batch, recording its writes.
+    pub(super) fn apply_one(
+        &mut self,
+        request: &proto::Request,
+        undo: &mut Undo,
+    ) -> Result<(), StateError> {
         use RequestType as R;
         let Some(request_type) = &request.request_type else {
             return Err(StateError::EmptyRequest);
         };
         match request_type {
-            R::AddCluster(cluster) => self.add_cluster(cluster),
-            R::RemoveCluster(cluster_id) => self.remove_cluster(cluster_id),
-            R::AddBackend(add) => self.add_backend(&add.backend),
-            R::RemoveBackend(remove) => self.remove_backend(remove),
-            R::AddHttpFrontend(frontend) => self.add_http_frontend(frontend),
-            R::RemoveHttpFrontend(frontend) => self.remove_http_frontend(frontend),
-            R::AddTcpFrontend(frontend) => self.add_tcp_frontend(frontend),
-            R::RemoveTcpFrontend(frontend) => self.remove_tcp_frontend(frontend),
-            R::AddHttpListener(listener) => self.add_http_listener(listener),
-            R::AddTcpListener(listener) => self.add_tcp_listener(listener),
-            R::RemoveListener(remove) => self.remove_listener(&remove.address, remove.protocol),
+            R::AddCluster(cluster) => self.add_cluster(undo, cluster),
+            R::RemoveCluster(cluster_id) => self.remove_cluster(undo, cluster_id),
+            R::AddBackend(add) => self.add_backend(undo, &add.backend),
+            R::UpdateBackend(backend) => self.update_backend(undo, backend),
+            R::RemoveBackend(remove) => self.remove_backend(undo, remove),
+            R::AddHttpFrontend(frontend) => self.add_http_frontend(undo, frontend),
+            R::RemoveHttpFrontend(frontend) => self.remove_http_frontend(undo, frontend),
+            R::AddTcpFrontend(frontend) => self.add_tcp_frontend(undo, frontend),
+            R::RemoveTcpFrontend(frontend) => self.remove_tcp_frontend(undo, frontend),
+            R::AddHttpListener(listener) => {
+                let (address, listener) = validate::http_listener(listener)?;
+                self.add_listener(undo, address, Listener::Http(listener))
+            }
+            R::AddTcpListener(listener) => {
+                let (address, listener) = validate::tcp_listener(listener)?;
+                self.add_listener(undo, address, Listener::Tcp(listener))
+            }
+            R::UpdateHttpListener(listener) => {
+                let (address, listener) = validate::http_listener(listener)?;
+                self.update_listener(undo, address, Listener::Http(listener))
+            }
+            R::UpdateTcpListener(listener) => {
+                let (address, listener) = validate::tcp_listener(listener)?;
+                self.update_listener(undo, address, Listener::Tcp(listener))
+            }
+            R::RemoveListener(remove) => {
+                self.remove_listener(undo, &remove.address, remove.protocol)
+            }
             R::ActivateListener(activate) => {
-                self.set_active(&activate.address, activate.protocol, true)
+                self.set_active(undo, &activate.address, activate.protocol, true)
             }
             R::DeactivateListener(deactivate) => {
-                self.set_active(&deactivate.address, deactivate.protocol, false)
+                self.set_active(undo, &deactivate.address, deactivate.protocol, false)
             }
-            R::SetHealthCheck(set) => self.set_health_check(set),
+            R::SetHealthCheck(set) => self.set_health_check(undo, set),
             R::AddHttpsListener(_)
             | R::AddCertificate(_)
             | R::RemoveCertificate(_)
@@ -46,9 +78,12 @@ impl ConfigState {
         }
     }
 
-    fn add_cluster(&mut self, cluster: &proto::Cluster) -> Result<(), StateError> {
+    fn add_cluster(&mut self, undo: &mut Undo, cluster: &proto::Cluster) -> Result<(), StateError> {
         let cluster = validate::cluster(cluster)?;
         if let Some(existing) = self.clusters.get(&cluster.cluster_id) {
+            if existing == &cluster {
+                return Ok(());
+            }
             if existing.protocol != cluster.protocol {
                 if let Some(user) = self.frontends_of_cluster(&cluster.cluster_id).first() {
                     return Err(StateError::ClusterProtocolMismatch {
@@ -60,26 +95,43 @@ impl ConfigState {
                 }
             }
         }
-        self.backends.entry(cluster.cluster_id.clone()).or_default();
-        self.clusters.insert(cluster.cluster_id.clone(), cluster);
+        let cluster_id = cluster.cluster_id.clone();
+        self.put_cluster(undo, &cluster_id, Some(cluster));
         Ok(())
     }
 
-    fn remove_cluster(&mut self, cluster_id: &str) -> Result<(), StateError> {
-        if self.clusters.remove(cluster_id).is_none() {
+    /// Removes a cluster with its frontends and backends, each written down
+    /// in `undo` so that undoing it puts them all back.
+    fn remove_cluster(&mut self, undo: &mut Undo, cluster_id: &str) -> Result<(), StateError> {
+        if !self.clusters.contains_key(cluster_id) {
             return Err(StateError::UnknownCluster(cluster_id.to_owned()));
         }
-        self.backends.remove(cluster_id);
-        self.http_frontends
-            .retain(|_, frontend| frontend.cluster_id.as_deref() != Some(cluster_id));
-        self.tcp_frontends
-            .retain(|_, frontend| frontend.cluster_id != cluster_id);
+        let users: Vec<FrontendRef> = self
+            .cluster_users
+            .get(cluster_id)
+            .map(|users| users.iter().cloned().collect())
+            .unwrap_or_default();
+        for user in users {
+            match user {
+                FrontendRef::Http(key) => self.put_http_frontend(undo, key, None),
+                FrontendRef::Tcp(address) => self.put_tcp_frontend(undo, address, None),
+            }
+        }
+        let addresses: Vec<SocketAddr> = self
+            .backends
+            .get(cluster_id)
+            .map(|backends| backends.keys().copied().collect())
+            .unwrap_or_default();
+        for address in addresses {
+            self.put_backend(undo, cluster_id, address, None);
+        }
+        self.put_cluster(undo, cluster_id, None);
         Ok(())
     }
 
-    fn add_backend(&mut self, backend: &proto::Backend) -> Result<(), StateError> {
+    fn add_backend(&mut self, undo: &mut Undo, backend: &proto::Backend) -> Result<(), StateError> {
         let (address, backend) = validate::backend(backend)?;
-        let Some(backends) = self.backends.get_mut(&backend.cluster_id) else {
+        let Some(backends) = self.backends.get(&backend.cluster_id) else {
             return Err(StateError::UnknownCluster(backend.cluster_id));
         };
         if backends.contains_key(&address) {
@@ -97,12 +149,50 @@ impl ConfigState {
                 backend_id: backend.backend_id,
             });
         }
-        backends.insert(address, backend);
+        let cluster_id = backend.cluster_id.clone();
+        self.put_backend(undo, &cluster_id, address, Some(backend));
         Ok(())
     }
 
-    fn remove_backend(&mut self, remove: &proto::RemoveBackend) -> Result<(), StateError> {
-        let Some(backends) = self.backends.get_mut(&remove.cluster_id) else {
+    /// Changes the weight, backup flag or sticky id of the backend at the
+    /// same address with the same id.
+    fn update_backend(
+        &mut self,
+        undo: &mut Undo,
+        backend: &proto::Backend,
+    ) -> Result<(), StateError> {
+        let (address, backend) = validate::backend(backend)?;
+        let Some(backends) = self.backends.get(&backend.cluster_id) else {
+            return Err(StateError::UnknownCluster(backend.cluster_id));
+        };
+        let Some(existing) = backends.get(&address) else {
+            return Err(StateError::UnknownBackend {
+                cluster_id: backend.cluster_id,
+                address: backend.address,
+            });
+        };
+        if existing.backend_id != backend.backend_id {
+            return Err(StateError::BackendIdMismatch {
+                cluster_id: backend.cluster_id,
+                address: existing.address.clone(),
+                actual: existing.backend_id.clone(),
+                given: backend.backend_id,
+            });
+        }
+        if *existing == backend {
+            return Ok(());
+        }
+        let cluster_id = backend.cluster_id.clone();
+        self.put_backend(undo, &cluster_id, address, Some(backend));
+        Ok(())
+    }
+
+    fn remove_backend(
+        &mut self,
+        undo: &mut Undo,
+        remove: &proto::RemoveBackend,
+    ) -> Result<(), StateError> {
+        let Some(backends) = self.backends.get(&remove.cluster_id) else {
             return Err(StateError::UnknownCluster(remove.cluster_id.clone()));
         };
         let address = validate::address("backend", &remove.address)?;
@@ -122,35 +212,48 @@ impl ConfigState {
                 });
             }
         }
-        backends.remove(&address);
+        self.put_backend(undo, &remove.cluster_id, address, None);
         Ok(())
     }
 
-    fn add_http_listener(&mut self, listener: &proto::HttpListener) -> Result<(), StateError> {
-        let (address, listener) = validate::http_listener(listener)?;
-        self.check_listener_free(&address)?;
-        self.listeners.insert(address, Listener::Http(listener));
-        Ok(())
-    }
-
-    fn add_tcp_listener(&mut self, listener: &proto::TcpListener) -> Result<(), StateError> {
-        let (address, listener) = validate::tcp_listener(listener)?;
-        self.check_listener_free(&address)?;
-        self.listeners.insert(address, Listener::Tcp(listener));
-        Ok(())
-    }
-
-    fn check_listener_free(&self, address: &SocketAddr) -> Result<(), StateError> {
-        match self.listeners.get(address) {
-            Some(existing) => Err(StateError::DuplicateListener {
+    fn add_listener(
+        &mut self,
+        undo: &mut Undo,
+        address: SocketAddr,
+        listener: Listener,
+    ) -> Result<(), StateError> {
+        if let Some(existing) = self.listeners.get(&address) {
+            return Err(StateError::DuplicateListener {
                 address: address.to_string(),
                 protocol: protocol_name(existing.protocol()),
-            }),
-            None => Ok(()),
+            });
         }
+        self.put_listener(undo, address, Some(listener));
+        Ok(())
     }
 
-    fn remove_listener(&mut self, address: &str, protocol: i32) -> Result<(), StateError> {
+    /// Changes the settings of the listener at the same address, of the
+    /// same protocol; its frontends and activation stay.
+    fn update_listener(
+        &mut self,
+        undo: &mut Undo,
+        address: SocketAddr,
+        listener: Listener,
+    ) -> Result<(), StateError> {
+        self.check_listener_protocol(&address, listener.protocol())?;
+        if self.listeners.get(&address) == Some(&listener) {
+            return Ok(());
+        }
+        self.put_listener(undo, address, Some(listener));
+        Ok(())
+    }
+
+    fn remove_listener(
+        &mut self,
+        undo: &mut Undo,
+        address: &str,
+        protocol: i32,
+    ) -> Result<(), StateError> {
         let address = self.listener_with_protocol(address, protocol)?;
         let users = self.frontends_on(&address);
         if !users.is_empty() {
@@ -159,17 +262,23 @@ impl ConfigState {
                 frontends: users.join(", "),
             });
         }
-        self.listeners.remove(&address);
-        self.active_listeners.remove(&address);
+        if let Some(listener) = self.listeners.get(&address).cloned() {
+            self.put_active(undo, &listener, false);
+        }
+        self.put_listener(undo, address, None);
         Ok(())
     }
 
-    fn set_active(&mut self, address: &str, protocol: i32, active: bool) -> Result<(), StateError> {
+    fn set_active(
+        &mut self,
+        undo: &mut Undo,
+        address: &str,
+        protocol: i32,
+        active: bool,
+    ) -> Result<(), StateError> {
         let address = self.listener_with_protocol(address, protocol)?;
-        if active {
-            self.active_listeners.insert(address);
-        } else {
-            self.active_listeners.remove(&address);
+        if let Some(listener) = self.listeners.get(&address).cloned() {
+            self.put_active(undo, &listener, active);
         }
         Ok(())
     }
@@ -226,7 +335,11 @@ impl ConfigState {
         Ok(())
     }
 
-    fn add_http_frontend(&mut self, frontend: &proto::HttpFrontend) -> Result<(), StateError> {
+    fn add_http_frontend(
+        &mut self,
+        undo: &mut Undo,
+        frontend: &proto::HttpFrontend,
+    ) -> Result<(), StateError> {
         let (key, frontend) = validate::http_frontend(frontend)?;
         self.check_listener_protocol(&key.address, ListenerProtocol::Http)?;
         if let Some(cluster_id) = &frontend.cluster_id {
@@ -239,21 +352,30 @@ impl ConfigState {
                 &frontend,
             )));
         }
-        self.http_frontends.insert(key, frontend);
+        self.put_http_frontend(undo, key, Some(frontend));
         Ok(())
     }
 
-    fn remove_http_frontend(&mut self, frontend: &proto::HttpFrontend) -> Result<(), StateError> {
+    fn remove_http_frontend(
+        &mut self,
+        undo: &mut Undo,
+        frontend: &proto::HttpFrontend,
+    ) -> Result<(), StateError> {
         let (key, frontend) = validate::http_frontend(frontend)?;
-        if self.http_frontends.remove(&key).is_none() {
+        if !self.http_frontends.contains_key(&key) {
             return Err(StateError::UnknownFrontend(describe_http_frontend(
                 &frontend,
             )));
         }
+        self.put_http_frontend(undo, key, None);
         Ok(())
     }
 
-    fn add_tcp_frontend(&mut self, frontend: &proto::TcpFrontend) -> Result<(), StateError> {
+    fn add_tcp_frontend(
+        &mut self,
+        undo: &mut Undo,
+        frontend: &proto::TcpFrontend,
+    ) -> Result<(), StateError> {
         let (address, frontend) = validate::tcp_frontend(frontend)?;
         self.check_listener_protocol(&address, ListenerProtocol::Tcp)?;
         self.check_cluster_protocol(&frontend.cluster_id, ListenerProtocol::Tcp, || {
@@ -264,37 +386,56 @@ impl ConfigState {
                 existing,
             )));
         }
-        self.tcp_frontends.insert(address, frontend);
+        self.put_tcp_frontend(undo, address, Some(frontend));
         Ok(())
     }
 
-    fn remove_tcp_frontend(&mut self, frontend: &proto::TcpFrontend) -> Result<(), StateError> {
+    fn remove_tcp_frontend(
+        &mut self,
+        undo: &mut Undo,
+        frontend: &proto::TcpFrontend,
+    ) -> Result<(), StateError> {
         let address = validate::address("frontend", &frontend.address)?;
-        if self.tcp_frontends.remove(&address).is_none() {
+        if !self.tcp_frontends.contains_key(&address) {
             return Err(StateError::UnknownFrontend(format!(
                 "tcp frontend {address}"
             )));
         }
+        self.put_tcp_frontend(undo, address, None);
         Ok(())
     }
 
-    fn set_health_check(&mut self, set: &proto::SetHealthCheck) -> Result<(), StateError> {
+    fn set_health_check(
+        &mut self,
+        undo: &mut Undo,
+        set: &proto::SetHealthCheck,
+    ) -> Result<(), StateError> {
         if let Some(config) = &set.config {
             validate::health_check(config)?;
         }
-        let Some(cluster) = self.clusters.get_mut(&set.cluster_id) else {
+        let Some(cluster) = self.clusters.get(&set.cluster_id) else {
             return Err(StateError::UnknownCluster(set.cluster_id.clone()));
         };
+        let mut cluster = cluster.clone();
         cluster.health_check = set.config.clone();
+        self.put_cluster(undo, &set.cluster_id, Some(cluster));
         Ok(())
     }
 
-    /// Descriptions of the frontends on the listener at `address`.
+    /// Descriptions of the frontends on the listener at `address` (a range
+    /// of the frontends' map, whose keys start with the address).
     fn frontends_on(&self, address: &SocketAddr) -> Vec<String> {
+        let first = HttpFrontendKey {
+            address: *address,
+            hostname: String::new(),
+            path_kind: i32::MIN,
+            path: String::new(),
+            method: None,
+        };
         let http = self
             .http_frontends
-            .iter()
-            .filter(|(key, _)| key.address == *address)
+            .range(first..)
+            .take_while(|(key, _)| key.address == *address)
             .map(|(_, frontend)| describe_http_frontend(frontend));
         let tcp = self.tcp_frontends.get(address).map(describe_tcp_frontend);
         http.chain(tcp).collect()
@@ -302,17 +443,18 @@ impl ConfigState {
 
     /// Descriptions of the frontends routing to a cluster.
     fn frontends_of_cluster(&self, cluster_id: &str) -> Vec<String> {
-        let http = self
-            .http_frontends
-            .values()
-            .filter(|frontend| frontend.cluster_id.as_deref() == Some(cluster_id))
-            .map(describe_http_frontend);
-        let tcp = self
-            .tcp_frontends
-            .values()
-            .filter(|frontend| frontend.cluster_id == cluster_id)
-            .map(describe_tcp_frontend);
-        http.chain(tcp).collect()
+        let Some(users) = self.cluster_users.get(cluster_id) else {
+            return Vec::new();
+        };
+        users
+            .iter()
+            .filter_map(|user| match user {
+                FrontendRef::Http(key) => self.http_frontends.get(key).map(describe_http_frontend),
+                FrontendRef::Tcp(address) => {
+                    self.tcp_frontends.get(address).map(describe_tcp_frontend)
+                }
+            })
+            .collect()
     }
 }
 

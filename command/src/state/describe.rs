@@ -26,8 +26,16 @@ impl ConfigState {
             R::AddTcpFrontend(frontend) | R::RemoveTcpFrontend(frontend) => {
                 describe_tcp_frontend(frontend)
             }
-            R::AddHttpListener(listener) => format!("http listener {}", listener.address),
-            R::AddTcpListener(listener) => format!("tcp listener {}", listener.address),
+            R::UpdateBackend(backend) => {
+                format!("backend {}/{}", backend.cluster_id, backend.address)
+            }
+            R::AddHttpListener(listener) | R::UpdateHttpListener(listener) => {
+                format!("http listener {}", listener.address)
+            }
+            R::AddTcpListener(listener) | R::UpdateTcpListener(listener) => {
+                format!("tcp listener {}", listener.address)
+            }
+            R::Batch(batch) => format!("{} changes", batch.requests.len()),
             R::RemoveListener(remove) => describe_listener(&remove.address, remove.protocol),
             R::ActivateListener(activate) => format!(
                 "activation of {}",

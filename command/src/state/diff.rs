@@ -15,12 +15,17 @@ impl ConfigState {
     /// its routes go), frontends, backends, clusters, listeners; then the
     /// additions: listeners, clusters, backends, frontends, activations.
     ///
-    /// A changed listener, backend or frontend is removed and added again,
-    /// and so are the frontends of a changed listener. A cluster whose
-    /// settings changed is sent again as `AddCluster`, which updates it in
-    /// place and keeps its backends and frontends; if its protocol changed,
-    /// none of its frontends can be in `target` (they would have the wrong
-    /// protocol), so they are all removed before the update.
+    /// Changes are made in place wherever the identity stays: a listener
+    /// whose settings changed (same address and protocol) is sent as
+    /// `UpdateHttpListener`/`UpdateTcpListener` and keeps its socket and
+    /// frontends; a backend whose weight, backup flag or sticky id changed
+    /// (same cluster, address and id) as `UpdateBackend`, keeping its health,
+    /// connections and metrics; a cluster whose settings changed is sent
+    /// again as `AddCluster`, which updates it in place and keeps its
+    /// backends and frontends (if its protocol changed, none of its
+    /// frontends can be in `target`, so they are all removed before the
+    /// update). A listener whose protocol changed, a backend whose id
+    /// changed and a changed frontend are removed and added again.
     pub fn diff(&self, target: &ConfigState) -> Vec<proto::Request> {
         let kept = Kept::between(self, target);
         let mut requests = Vec::new();
@@ -53,7 +58,7 @@ impl ConfigState {
         );
         out.extend(
             self.all_backends()
-                .filter(|(address, backend)| !same_backend(target, address, backend))
+                .filter(|(address, backend)| !same_backend_id(target, address, backend))
                 .map(|(_, backend)| make::remove_backend(backend)),
         );
         out.extend(
@@ -72,12 +77,13 @@ impl ConfigState {
 
     /// Requests adding what `self` has and `kept` did not keep from `origin`.
     fn additions(&self, origin: &ConfigState, kept: &Kept, out: &mut Vec<proto::Request>) {
-        out.extend(
-            self.listeners
-                .iter()
-                .filter(|(address, _)| !kept.listeners.contains(address))
-                .map(|(_, listener)| make::add_listener(listener)),
-        );
+        for (address, listener) in &self.listeners {
+            if !kept.listeners.contains(address) {
+                out.push(make::add_listener(listener));
+            } else if origin.listeners.get(address) != Some(listener) {
+                out.push(make::update_listener(listener));
+            }
+        }
         // New and changed clusters; AddCluster updates in place.
         out.extend(
             self.clusters
@@ -85,11 +91,13 @@ impl ConfigState {
                 .filter(|(cluster_id, cluster)| origin.clusters.get(*cluster_id) != Some(cluster))
                 .map(|(_, cluster)| make::add_cluster(cluster)),
         );
-        out.extend(
-            self.all_backends()
-                .filter(|(address, backend)| !same_backend(origin, address, backend))
-                .map(|(_, backend)| make::add_backend(backend)),
-        );
+        for (address, backend) in self.all_backends() {
+            if !same_backend_id(origin, address, backend) {
+                out.push(make::add_backend(backend));
+            } else if !same_backend(origin, address, backend) {
+                out.push(make::update_backend(backend));
+            }
+        }
         out.extend(
             self.http_frontends
                 .iter()
@@ -118,10 +126,10 @@ impl ConfigState {
     }
 }
 
-/// What survives a diff untouched, on both sides. Clusters need no entry:
-/// one in both states is updated in place, never removed.
+/// What survives a diff, possibly updated in place, on both sides. Clusters
+/// need no entry: one in both states is updated in place, never removed.
 struct Kept {
-    /// Listeners identical in both states.
+    /// Listeners with the same address and protocol in both states.
     listeners: BTreeSet<SocketAddr>,
 }
 
@@ -130,7 +138,12 @@ impl Kept {
         let listeners = origin
             .listeners
             .iter()
-            .filter(|(address, listener)| target.listeners.get(*address) == Some(*listener))
+            .filter(|(address, listener)| {
+                target
+                    .listeners
+                    .get(*address)
+                    .is_some_and(|other| other.protocol() == listener.protocol())
+            })
             .map(|(address, _)| *address)
             .collect();
         Kept { listeners }
@@ -155,6 +168,16 @@ impl Kept {
     ) -> bool {
         other.tcp_frontends.get(address) == Some(frontend) && self.listeners.contains(address)
     }
+}
+
+/// Whether `other` has a backend at the same address in the same cluster with
+/// the same id: the same backend, perhaps with other settings.
+fn same_backend_id(other: &ConfigState, address: &SocketAddr, backend: &proto::Backend) -> bool {
+    other
+        .backends
+        .get(&backend.cluster_id)
+        .and_then(|backends| backends.get(address))
+        .is_some_and(|found| found.backend_id == backend.backend_id)
 }
 
 /// Whether a backend of one state is identical in `other`.

@@ -124,6 +124,17 @@ pub enum StateError {
     /// No frontend has this identity.
     #[error("{0} does not exist")]
     UnknownFrontend(String),
+    /// A request of a batch was refused (so the whole batch was).
+    #[error("{request}: {source}")]
+    InBatch {
+        /// What the refused request is about.
+        request: String,
+        /// Why it was refused.
+        source: Box<StateError>,
+    },
+    /// A saved state holds no request: an empty file is never an empty state.
+    #[error("the saved state is empty (0 requests): a truncated or empty file is not loaded")]
+    EmptyStateFile,
     /// The state cannot be written.
     #[error("cannot save the state: {0}")]
     Save(#[source] serde_json::Error),

@@ -39,6 +39,13 @@ pub(super) fn add_listener(listener: &Listener) -> proto::Request {
     })
 }
 
+pub(super) fn update_listener(listener: &Listener) -> proto::Request {
+    request(match listener {
+        Listener::Http(http) => RequestType::UpdateHttpListener(http.clone()),
+        Listener::Tcp(tcp) => RequestType::UpdateTcpListener(tcp.clone()),
+    })
+}
+
 pub(super) fn remove_listener(listener: &Listener) -> proto::Request {
     request(RequestType::RemoveListener(proto::RemoveListener {
         address: listener.address().to_owned(),
@@ -72,6 +79,10 @@ pub(super) fn add_backend(backend: &proto::Backend) -> proto::Request {
     request(RequestType::AddBackend(proto::AddBackend {
         backend: backend.clone(),
     }))
+}
+
+pub(super) fn update_backend(backend: &proto::Backend) -> proto::Request {
+    request(RequestType::UpdateBackend(backend.clone()))
 }
 
 pub(super) fn remove_backend(backend: &proto::Backend) -> proto::Request {

@@ -33,6 +33,7 @@ mod describe;
 mod diff;
 mod error;
 mod generate;
+mod journal;
 mod persist;
 mod query;
 mod validate;
@@ -48,6 +49,7 @@ use std::net::SocketAddr;
 use crate::proto::{self, request::RequestType, ListenerProtocol};
 
 pub use error::StateError;
+pub use journal::Undo;
 
 /// A listener of any supported protocol.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,8 +94,20 @@ pub struct HttpFrontendKey {
     pub method: Option<String>,
 }
 
+/// A frontend, named by its identity, in the index of a cluster's users.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum FrontendRef {
+    Http(HttpFrontendKey),
+    Tcp(SocketAddr),
+}
+
 /// The whole configuration of the proxy. Maps are ordered, so that listings
 /// and generated requests come out in a deterministic order.
+///
+/// Nothing in it is copied whole to apply or refuse a change: every write is
+/// recorded in an [`Undo`] (see [`ConfigState::apply_batch`]), and lookups
+/// that a change needs (the frontends of a cluster, of a listener) are
+/// indexed, so that a change costs what it changes.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ConfigState {
     listeners: BTreeMap<SocketAddr, Listener>,
@@ -104,6 +118,8 @@ pub struct ConfigState {
     backends: BTreeMap<String, BTreeMap<SocketAddr, proto::Backend>>,
     http_frontends: BTreeMap<HttpFrontendKey, proto::HttpFrontend>,
     tcp_frontends: BTreeMap<SocketAddr, proto::TcpFrontend>,
+    /// Cluster id → the frontends routing to it; no empty set.
+    cluster_users: BTreeMap<String, BTreeSet<FrontendRef>>,
 }
 
 impl ConfigState {
@@ -124,6 +140,7 @@ impl ConfigState {
                 R::AddCluster(_)
                     | R::RemoveCluster(_)
                     | R::AddBackend(_)
+                    | R::UpdateBackend(_)
                     | R::RemoveBackend(_)
                     | R::AddHttpFrontend(_)
                     | R::RemoveHttpFrontend(_)
@@ -131,6 +148,9 @@ impl ConfigState {
                     | R::RemoveTcpFrontend(_)
                     | R::AddHttpListener(_)
                     | R::AddTcpListener(_)
+                    | R::UpdateHttpListener(_)
+                    | R::UpdateTcpListener(_)
+                    | R::Batch(_)
                     | R::RemoveListener(_)
                     | R::ActivateListener(_)
                     | R::DeactivateListener(_)
@@ -255,6 +275,10 @@ pub(crate) fn request_name(request: &RequestType) -> &'static str {
         R::UpgradeMain(_) => "upgrade_main",
         R::QueryFrontends(_) => "query_frontends",
         R::QueryListeners(_) => "query_listeners",
+        R::UpdateBackend(_) => "update_backend",
+        R::UpdateHttpListener(_) => "update_http_listener",
+        R::UpdateTcpListener(_) => "update_tcp_listener",
+        R::Batch(_) => "batch",
     }
 }
 

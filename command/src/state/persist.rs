@@ -21,8 +21,11 @@ impl ConfigState {
     }
 
     /// Reads a state written by [`ConfigState::save`]. Errors name the line.
+    /// A file without any request (0 bytes, or blank lines only) is an
+    /// error: a truncated file must never read as an empty state.
     pub fn load(reader: impl BufRead) -> Result<ConfigState, StateError> {
         let mut state = ConfigState::new();
+        let mut requests = 0usize;
         for (index, line) in reader.lines().enumerate() {
             let line_number = index + 1;
             let line = line?;
@@ -38,6 +41,10 @@ impl ConfigState {
                 line: line_number,
                 source: Box::new(source),
             })?;
+            requests += 1;
+        }
+        if requests == 0 {
+            return Err(StateError::EmptyStateFile);
         }
         Ok(state)
     }

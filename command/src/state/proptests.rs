@@ -199,15 +199,37 @@ fn change() -> impl Strategy<Value = proto::Request> {
     ]
 }
 
+/// Changes in place: a backend's settings, a listener's settings.
+fn update() -> impl Strategy<Value = proto::Request> {
+    prop_oneof![
+        backend().prop_map(|request| match request.request_type {
+            Some(RequestType::AddBackend(add)) => {
+                super::request(RequestType::UpdateBackend(add.backend))
+            }
+            _ => request,
+        }),
+        listener().prop_map(|request| match request.request_type {
+            Some(RequestType::AddHttpListener(listener)) => {
+                super::request(RequestType::UpdateHttpListener(listener))
+            }
+            Some(RequestType::AddTcpListener(listener)) => {
+                super::request(RequestType::UpdateTcpListener(listener))
+            }
+            _ => request,
+        }),
+    ]
+}
+
 fn any_request() -> impl Strategy<Value = proto::Request> {
-    prop_oneof![listener(), cluster(), attachment(), change()]
+    prop_oneof![listener(), cluster(), attachment(), change(), update()]
 }
 
 /// Requests to build a state from: structure first, then what attaches to
 /// it, then changes. Many are refused: names are drawn at random.
 fn state_requests() -> impl Strategy<Value = Vec<proto::Request>> {
     let structure = vec(prop_oneof![listener(), cluster()], 2..12);
-    (structure, vec(attachment(), 0..32), vec(change(), 0..8)).prop_map(
+    let changes = vec(prop_oneof![change(), update()], 0..8);
+    (structure, vec(attachment(), 0..32), changes).prop_map(
         |(mut requests, attachments, changes)| {
             requests.extend(attachments);
             requests.extend(changes);
@@ -351,5 +373,60 @@ proptest! {
         if changed.apply(&request).is_err() {
             prop_assert_eq!(changed, state);
         }
+    }
+
+    #[test]
+    fn applying_a_batch_equals_applying_its_requests_one_by_one(
+        state in config_state(),
+        requests in vec(any_request(), 0..12),
+    ) {
+        let one_by_one = replay(state.clone(), &requests);
+        let mut batched = state.clone();
+        let result = batched.apply_batch(&requests);
+        match one_by_one {
+            Ok(expected) => {
+                prop_assert!(result.is_ok(), "{:?}", result.err());
+                prop_assert_eq!(batched, expected);
+            }
+            Err(_) => {
+                prop_assert!(result.is_err());
+                prop_assert_eq!(batched, state);
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_batch_leaves_the_state_equal_to_before(
+        state in config_state(),
+        requests in vec(any_request(), 1..12),
+    ) {
+        let mut batched = state.clone();
+        if batched.apply_batch(&requests).is_err() {
+            prop_assert_eq!(batched, state);
+        }
+    }
+
+    #[test]
+    fn an_undo_and_its_requests_bring_the_state_back(
+        state in config_state(),
+        requests in vec(any_request(), 0..12),
+    ) {
+        let mut changed = state.clone();
+        if let Ok(undo) = changed.apply_batch(&requests) {
+            let replayed = replay(changed.clone(), &undo.requests());
+            prop_assert_eq!(replayed, Ok(state.clone()));
+            changed.revert(undo);
+            prop_assert_eq!(changed, state);
+        }
+    }
+
+    #[test]
+    fn the_diff_applies_as_one_batch(
+        (origin, target) in related_states(),
+    ) {
+        let mut state = origin.clone();
+        let result = state.apply_batch(&origin.diff(&target));
+        prop_assert!(result.is_ok(), "{:?}", result.err());
+        prop_assert_eq!(state, target);
     }
 }

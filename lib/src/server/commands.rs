@@ -1,6 +1,13 @@
 //! Requests from the main process: each is checked against the worker's mirror of the
 //! state, applied to the live structures, and answered with the same id. A request that
 //! fails changes nothing.
+//!
+//! A batch (a reload, a state load, the replay of the state to a new worker) is applied
+//! whole, inside one call, between two turns of the loop: no session ever sees half of
+//! it. What every change needs once (sticky cookie names, due health checks, idle
+//! connections to removed backends) is done once per batch, after it; everything else
+//! costs what the change changes. A refused batch is undone by applying the inverse of
+//! what was applied ([`Undo::requests`]).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -10,7 +17,7 @@ use sluice_command::proto::{
     ResponseContent, ResponseStatus, WorkerInfo, WorkerMessage, WorkerRequest, WorkerResponse,
     WorkerRunState, WorkerStatuses,
 };
-use sluice_command::state::ConfigState;
+use sluice_command::state::{ConfigState, Undo};
 
 use super::http_driver::{HttpRoutes, DEFAULT_STICKY_COOKIE};
 use super::listeners::ListenerKind;
@@ -50,7 +57,6 @@ impl Server {
         };
         for request in requests {
             let answer = self.handle(&request, now);
-            self.close_idle_of_gone_backends();
             self.answer(request.id, answer)?;
         }
         Ok(())
@@ -100,7 +106,7 @@ impl Server {
             return Err("empty request".to_owned());
         };
         if ConfigState::is_state_change(&request.content) {
-            return self.change_state(&request.content, content, now);
+            return self.change_state(&request.content, now);
         }
         match content {
             RequestType::QueryStatus(_) => Ok((String::new(), Some(self.status()))),
@@ -129,35 +135,178 @@ impl Server {
         }
     }
 
-    /// Applies a configuration change to the mirror, then to the live structures; if the
-    /// live part fails (an address in use), the mirror is restored.
-    fn change_state(
-        &mut self,
-        request: &proto::Request,
-        content: &RequestType,
-        now: Instant,
-    ) -> Answer {
-        let before = self.state.clone();
-        self.state
-            .apply(request)
-            .map_err(|error| error.to_string())?;
-        if let Err(message) = self.apply_live(content, now) {
-            self.state = before;
-            return Err(message);
+    /// Applies a configuration change, one request or a batch, to the mirror and to the
+    /// live structures, whole or not at all (see the module docs).
+    fn change_state(&mut self, request: &proto::Request, now: Instant) -> Answer {
+        let requests = match &request.request_type {
+            Some(RequestType::Batch(batch)) => batch.requests.as_slice(),
+            _ => std::slice::from_ref(request),
+        };
+        let mut undo = Undo::new();
+        let mut effects = Effects::default();
+        let mut refused = None;
+        for request in requests {
+            if let Err(message) = self.apply_change(request, &mut undo, &mut effects, now) {
+                refused = Some(if requests.len() > 1 {
+                    format!("{}: {message}", ConfigState::summary_of(request))
+                } else {
+                    message
+                });
+                break;
+            }
         }
-        if matches!(
-            content,
-            RequestType::AddCluster(_)
-                | RequestType::AddHttpFrontend(_)
-                | RequestType::RemoveHttpFrontend(_)
-                | RequestType::AddHttpListener(_)
-        ) {
-            self.refresh_sticky_cookies();
+        if refused.is_some() {
+            self.roll_back(undo, &mut effects, now);
         }
-        Ok((String::new(), None))
+        self.finish_changes(effects, now);
+        match refused {
+            Some(message) => Err(message),
+            None => Ok((String::new(), None)),
+        }
     }
 
-    fn apply_live(&mut self, content: &RequestType, now: Instant) -> Result<(), String> {
+    /// Applies one change to the mirror then to the live structures, recording its writes
+    /// in `undo`; if the live part fails (an address in use), the mirror is put back.
+    fn apply_change(
+        &mut self,
+        request: &proto::Request,
+        undo: &mut Undo,
+        effects: &mut Effects,
+        now: Instant,
+    ) -> Result<(), String> {
+        let Some(content) = request.request_type.as_ref() else {
+            return Err("empty request".to_owned());
+        };
+        if let RequestType::Batch(batch) = content {
+            for inner in &batch.requests {
+                self.apply_change(inner, undo, effects, now)?;
+            }
+            return Ok(());
+        }
+        let mark = undo.len();
+        self.state
+            .apply_recorded(request, undo)
+            .map_err(|error| error.to_string())?;
+        if let Err(message) = self.apply_live(content, undo, mark, effects, now) {
+            let mine = undo.split_off(mark);
+            self.state.revert(mine);
+            return Err(message);
+        }
+        Ok(())
+    }
+
+    /// Undoes the applied part of a refused batch. A worker that cannot (an address taken
+    /// meanwhile) no longer matches main's state: it exits, and main respawns it and
+    /// replays the state.
+    fn roll_back(&mut self, undo: Undo, effects: &mut Effects, now: Instant) {
+        for request in undo.requests() {
+            if let Err(message) = self.apply_change(&request, &mut Undo::new(), effects, now) {
+                log::error!(
+                    "worker {}: cannot undo a refused change ({}: {message}): exiting so that \
+                     the main process replays its state",
+                    self.options.id,
+                    ConfigState::summary_of(&request)
+                );
+                self.run_state = RunState::Stopped;
+                return;
+            }
+        }
+    }
+
+    /// What a change needs once, done once after a request or a whole batch.
+    fn finish_changes(&mut self, effects: Effects, now: Instant) {
+        if effects.sticky_cookies {
+            self.refresh_sticky_cookies();
+        }
+        if effects.health_checks {
+            self.health
+                .run_due(&mut self.backends, self.poll.registry(), now);
+        }
+        self.close_idle_of_gone_backends();
+    }
+
+    fn apply_live(
+        &mut self,
+        content: &RequestType,
+        undo: &Undo,
+        mark: usize,
+        effects: &mut Effects,
+        now: Instant,
+    ) -> Result<(), String> {
+        match content {
+            RequestType::AddHttpListener(_)
+            | RequestType::AddTcpListener(_)
+            | RequestType::UpdateHttpListener(_)
+            | RequestType::UpdateTcpListener(_)
+            | RequestType::RemoveListener(_)
+            | RequestType::ActivateListener(_)
+            | RequestType::DeactivateListener(_) => self.apply_listener(content, effects),
+            RequestType::AddCluster(cluster) => {
+                self.set_cluster(cluster, now);
+                effects.sticky_cookies = true;
+                Ok(())
+            }
+            RequestType::RemoveCluster(cluster_id) => {
+                self.remove_cluster(cluster_id, undo, mark);
+                effects.sticky_cookies = true;
+                Ok(())
+            }
+            RequestType::AddBackend(proto::AddBackend { backend })
+            | RequestType::UpdateBackend(backend) => {
+                self.backends
+                    .add_backend(backend, now)
+                    .map_err(|e| e.to_string())?;
+                self.metrics
+                    .backend(&backend.cluster_id, &backend.backend_id, &backend.address);
+                effects.health_checks = true;
+                Ok(())
+            }
+            RequestType::RemoveBackend(remove) => self
+                .backends
+                .remove_backend(&remove.cluster_id, &parse(&remove.address)?, now)
+                .map_err(|e| e.to_string()),
+            RequestType::AddTcpFrontend(frontend) => {
+                self.tcp_frontends
+                    .insert(parse(&frontend.address)?, frontend.cluster_id.clone());
+                Ok(())
+            }
+            RequestType::RemoveTcpFrontend(frontend) => {
+                self.tcp_frontends.remove(&parse(&frontend.address)?);
+                Ok(())
+            }
+            RequestType::SetHealthCheck(set) => {
+                if let Some(cluster) = self.state.clusters().get(&set.cluster_id).cloned() {
+                    self.set_cluster(&cluster, now);
+                }
+                Ok(())
+            }
+            RequestType::AddHttpFrontend(frontend) => {
+                effects.sticky_cookies = true;
+                let routes = self
+                    .http_routes
+                    .get_mut(&parse(&frontend.address)?)
+                    .ok_or_else(|| format!("no HTTP listener on {}", frontend.address))?;
+                routes.router.add(frontend).map_err(|e| e.to_string())
+            }
+            RequestType::RemoveHttpFrontend(frontend) => {
+                effects.sticky_cookies = true;
+                let routes = self
+                    .http_routes
+                    .get_mut(&parse(&frontend.address)?)
+                    .ok_or_else(|| format!("no HTTP listener on {}", frontend.address))?;
+                routes.router.remove(frontend).map_err(|e| e.to_string())
+            }
+            other => Err(format!("a worker does not handle {}", request_name(other))),
+        }
+    }
+
+    /// Adds, updates (in place: the socket stays), removes, activates or deactivates a
+    /// listener.
+    fn apply_listener(
+        &mut self,
+        content: &RequestType,
+        effects: &mut Effects,
+    ) -> Result<(), String> {
         let registry = self.poll.registry();
         match content {
             RequestType::AddHttpListener(listener) => {
@@ -171,11 +320,38 @@ impl Server {
                     )
                     .map_err(|e| e.to_string())?;
                 self.http_routes.insert(address, self.new_routes(listener));
+                effects.sticky_cookies = true;
                 Ok(())
             }
             RequestType::AddTcpListener(listener) => self
                 .listeners
                 .add(
+                    parse(&listener.address)?,
+                    ListenerKind::Tcp,
+                    timeouts(&listener.timeouts),
+                    listener.expect_proxy,
+                )
+                .map_err(|e| e.to_string()),
+            RequestType::UpdateHttpListener(listener) => {
+                let address = parse(&listener.address)?;
+                self.listeners
+                    .update(
+                        address,
+                        ListenerKind::Http,
+                        timeouts(&listener.timeouts),
+                        listener.expect_proxy,
+                    )
+                    .map_err(|e| e.to_string())?;
+                if let Some(routes) = self.http_routes.get_mut(&address) {
+                    routes.answers.set_listener(&listener.answers);
+                    routes.max_request_body = listener.max_request_body.filter(|&size| size > 0);
+                }
+                effects.sticky_cookies = true;
+                Ok(())
+            }
+            RequestType::UpdateTcpListener(listener) => self
+                .listeners
+                .update(
                     parse(&listener.address)?,
                     ListenerKind::Tcp,
                     timeouts(&listener.timeouts),
@@ -199,91 +375,58 @@ impl Server {
                 .listeners
                 .deactivate(parse(&deactivate.address)?, registry)
                 .map_err(|e| e.to_string()),
-            RequestType::AddCluster(cluster) => {
-                self.backends.set_cluster(cluster, now);
-                self.health.set_cluster(
-                    &cluster.cluster_id,
-                    cluster.protocol(),
-                    cluster.health_check.as_ref(),
-                    registry,
-                    now,
-                );
-                for routes in self.http_routes.values_mut() {
-                    routes
-                        .answers
-                        .set_cluster(&cluster.cluster_id, &cluster.answers);
-                }
-                if cluster.sticky_session {
-                    self.sticky_clusters.insert(cluster.cluster_id.clone());
-                } else {
-                    self.sticky_clusters.remove(&cluster.cluster_id);
-                }
-                Ok(())
-            }
-            RequestType::RemoveCluster(cluster_id) => {
-                self.backends.remove_cluster(cluster_id);
-                self.metrics.remove_cluster(cluster_id);
-                self.health.remove_cluster(cluster_id, registry);
-                self.tcp_frontends
-                    .retain(|_, cluster| cluster != cluster_id);
-                self.sticky_clusters.remove(cluster_id);
-                for routes in self.http_routes.values_mut() {
-                    routes.answers.remove_cluster(cluster_id);
-                }
-                self.rebuild_routers();
-                Ok(())
-            }
-            RequestType::AddBackend(add) => {
-                self.backends
-                    .add_backend(&add.backend, now)
-                    .map_err(|e| e.to_string())?;
-                let backend = &add.backend;
-                self.metrics
-                    .backend(&backend.cluster_id, &backend.backend_id, &backend.address);
-                self.health.run_due(&mut self.backends, registry, now);
-                Ok(())
-            }
-            RequestType::RemoveBackend(remove) => self
-                .backends
-                .remove_backend(&remove.cluster_id, &parse(&remove.address)?, now)
-                .map_err(|e| e.to_string()),
-            RequestType::AddTcpFrontend(frontend) => {
-                self.tcp_frontends
-                    .insert(parse(&frontend.address)?, frontend.cluster_id.clone());
-                Ok(())
-            }
-            RequestType::RemoveTcpFrontend(frontend) => {
-                self.tcp_frontends.remove(&parse(&frontend.address)?);
-                Ok(())
-            }
-            RequestType::SetHealthCheck(set) => {
-                if let Some(cluster) = self.state.clusters().get(&set.cluster_id) {
-                    self.backends.set_cluster(cluster, now);
-                    self.health.set_cluster(
-                        &cluster.cluster_id,
-                        cluster.protocol(),
-                        set.config.as_ref(),
-                        registry,
-                        now,
-                    );
-                }
-                Ok(())
-            }
-            RequestType::AddHttpFrontend(frontend) => {
-                let routes = self
-                    .http_routes
-                    .get_mut(&parse(&frontend.address)?)
-                    .ok_or_else(|| format!("no HTTP listener on {}", frontend.address))?;
-                routes.router.add(frontend).map_err(|e| e.to_string())
-            }
-            RequestType::RemoveHttpFrontend(frontend) => {
-                let routes = self
-                    .http_routes
-                    .get_mut(&parse(&frontend.address)?)
-                    .ok_or_else(|| format!("no HTTP listener on {}", frontend.address))?;
-                routes.router.remove(frontend).map_err(|e| e.to_string())
-            }
             other => Err(format!("a worker does not handle {}", request_name(other))),
+        }
+    }
+
+    /// Adds a cluster or updates its settings in place (backends keep their state).
+    fn set_cluster(&mut self, cluster: &proto::Cluster, now: Instant) {
+        self.backends.set_cluster(cluster, now);
+        self.health.set_cluster(
+            &cluster.cluster_id,
+            cluster.protocol(),
+            cluster.health_check.as_ref(),
+            self.poll.registry(),
+            now,
+        );
+        for routes in self.http_routes.values_mut() {
+            routes
+                .answers
+                .set_cluster(&cluster.cluster_id, &cluster.answers);
+        }
+        if cluster.sticky_session {
+            self.sticky_clusters.insert(cluster.cluster_id.clone());
+        } else {
+            self.sticky_clusters.remove(&cluster.cluster_id);
+        }
+    }
+
+    /// Removes a cluster and the frontends its removal took from the mirror (those in
+    /// `undo` since `mark`): only they leave the routers.
+    fn remove_cluster(&mut self, cluster_id: &str, undo: &Undo, mark: usize) {
+        self.backends.remove_cluster(cluster_id);
+        self.metrics.remove_cluster(cluster_id);
+        self.health.remove_cluster(cluster_id, self.poll.registry());
+        self.sticky_clusters.remove(cluster_id);
+        for frontend in undo.removed_tcp_frontends(mark) {
+            if let Ok(address) = frontend.address.parse() {
+                self.tcp_frontends.remove(&address);
+            }
+        }
+        for routes in self.http_routes.values_mut() {
+            routes.answers.remove_cluster(cluster_id);
+        }
+        for frontend in undo.removed_http_frontends(mark) {
+            let routes = frontend
+                .address
+                .parse()
+                .ok()
+                .and_then(|address: SocketAddr| self.http_routes.get_mut(&address));
+            if let Some(routes) = routes {
+                if let Err(error) = routes.router.remove(frontend) {
+                    log::error!("cannot remove a route of cluster {cluster_id}: {error}");
+                }
+            }
         }
     }
 
@@ -341,19 +484,6 @@ impl Server {
         }
     }
 
-    /// Rebuilds every router from the state mirror (after a removal that cascades).
-    fn rebuild_routers(&mut self) {
-        for (address, routes) in self.http_routes.iter_mut() {
-            routes.router = Router::new();
-            let frontends = self.state.http_frontends().values();
-            for frontend in frontends.filter(|f| f.address.parse().ok() == Some(*address)) {
-                if let Err(error) = routes.router.add(frontend) {
-                    log::error!("cannot restore a route of {address}: {error}");
-                }
-            }
-        }
-    }
-
     fn status(&self) -> ContentType {
         let state = match self.run_state {
             RunState::Running => WorkerRunState::Running,
@@ -370,6 +500,15 @@ impl Server {
             }],
         })
     }
+}
+
+/// What changes need done once, after a request or a whole batch.
+#[derive(Debug, Default)]
+struct Effects {
+    /// Frontends, sticky clusters or listeners changed: listeners' cookie names may too.
+    sticky_cookies: bool,
+    /// Backends were added: their health checks may be due.
+    health_checks: bool,
 }
 
 fn parse(address: &str) -> Result<SocketAddr, String> {

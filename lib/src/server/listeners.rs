@@ -107,6 +107,28 @@ impl Listeners {
         Ok(())
     }
 
+    /// Changes the settings of the listener on `address` in place: it keeps its socket
+    /// (bound or listening), and sessions accepted from now on take the new settings.
+    pub(crate) fn update(
+        &mut self,
+        address: SocketAddr,
+        kind: ListenerKind,
+        timeouts: SessionTimeouts,
+        expect_proxy: bool,
+    ) -> Result<(), ListenerError> {
+        let key = *self
+            .by_address
+            .get(&address)
+            .ok_or(ListenerError::Unknown(address))?;
+        let entry = &mut self.entries[key];
+        if entry.kind != kind {
+            return Err(ListenerError::Unknown(address));
+        }
+        entry.timeouts = timeouts;
+        entry.expect_proxy = expect_proxy;
+        Ok(())
+    }
+
     /// Closes and forgets the listener on `address`; its sessions go on.
     pub(crate) fn remove(
         &mut self,

@@ -1,0 +1,409 @@
+//! What a change did to the state, entry by entry, so that it can be undone
+//! at the cost of the change: never a copy of the whole state.
+//!
+//! Every write to the state's maps goes through one `put_*` function that
+//! records the entry as it was and as it becomes. [`ConfigState::revert`]
+//! puts the recorded entries back, newest first; [`Undo::requests`] says the
+//! same as requests, so that a worker that applied a change can be brought
+//! back by applying them.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use super::generate as make;
+use super::{ConfigState, FrontendRef, HttpFrontendKey, Listener};
+use crate::proto::{self, request::RequestType};
+
+/// One entry of the state before and after a write.
+#[derive(Debug, Clone, PartialEq)]
+enum Change {
+    Listener {
+        address: SocketAddr,
+        before: Option<Listener>,
+        after: Option<Listener>,
+    },
+    Active {
+        listener: Listener,
+        before: bool,
+    },
+    Cluster {
+        cluster_id: String,
+        before: Option<proto::Cluster>,
+        after: Option<proto::Cluster>,
+    },
+    Backend {
+        cluster_id: String,
+        address: SocketAddr,
+        before: Option<proto::Backend>,
+        after: Option<proto::Backend>,
+    },
+    HttpFrontend {
+        key: HttpFrontendKey,
+        before: Option<proto::HttpFrontend>,
+        after: Option<proto::HttpFrontend>,
+    },
+    TcpFrontend {
+        address: SocketAddr,
+        before: Option<proto::TcpFrontend>,
+        after: Option<proto::TcpFrontend>,
+    },
+}
+
+/// The writes of one or more applied requests, oldest first: what
+/// [`ConfigState::revert`] undoes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Undo {
+    changes: Vec<Change>,
+}
+
+impl Undo {
+    /// Nothing recorded yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many writes are recorded; a mark for [`Undo::split_off`].
+    pub fn len(&self) -> usize {
+        self.changes.len()
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// Takes the writes recorded since `mark` (an earlier [`Undo::len`]).
+    pub fn split_off(&mut self, mark: usize) -> Undo {
+        Undo {
+            changes: self.changes.split_off(mark.min(self.changes.len())),
+        }
+    }
+
+    /// The HTTP frontends removed since `mark`, such as those a cluster's
+    /// removal took with it.
+    pub fn removed_http_frontends(
+        &self,
+        mark: usize,
+    ) -> impl Iterator<Item = &proto::HttpFrontend> + '_ {
+        self.changes[mark.min(self.changes.len())..]
+            .iter()
+            .filter_map(|change| match change {
+                Change::HttpFrontend {
+                    before: Some(before),
+                    after: None,
+                    ..
+                } => Some(before),
+                _ => None,
+            })
+    }
+
+    /// The TCP frontends removed since `mark`.
+    pub fn removed_tcp_frontends(
+        &self,
+        mark: usize,
+    ) -> impl Iterator<Item = &proto::TcpFrontend> + '_ {
+        self.changes[mark.min(self.changes.len())..]
+            .iter()
+            .filter_map(|change| match change {
+                Change::TcpFrontend {
+                    before: Some(before),
+                    after: None,
+                    ..
+                } => Some(before),
+                _ => None,
+            })
+    }
+
+    /// Requests that, applied in order to the state these writes led to,
+    /// bring it back to the state before them.
+    pub fn requests(&self) -> Vec<proto::Request> {
+        let mut requests = Vec::with_capacity(self.changes.len());
+        for change in self.changes.iter().rev() {
+            inverse(change, &mut requests);
+        }
+        requests
+    }
+
+    fn push(&mut self, change: Change) {
+        self.changes.push(change);
+    }
+}
+
+/// The requests that undo one write.
+fn inverse(change: &Change, out: &mut Vec<proto::Request>) {
+    match change {
+        Change::Listener { before, after, .. } => match (before, after) {
+            (None, Some(after)) => out.push(make::remove_listener(after)),
+            (Some(before), None) => out.push(make::add_listener(before)),
+            (Some(before), Some(_)) => out.push(make::update_listener(before)),
+            (None, None) => {}
+        },
+        Change::Active { listener, before } => out.push(if *before {
+            make::activate_listener(listener)
+        } else {
+            make::deactivate_listener(listener)
+        }),
+        Change::Cluster {
+            cluster_id,
+            before,
+            after,
+        } => match (before, after) {
+            (None, Some(_)) => out.push(make::remove_cluster(cluster_id)),
+            (Some(before), _) => out.push(make::add_cluster(before)),
+            (None, None) => {}
+        },
+        Change::Backend { before, after, .. } => match (before, after) {
+            (None, Some(after)) => out.push(make::remove_backend(after)),
+            (Some(before), None) => out.push(make::add_backend(before)),
+            (Some(before), Some(_)) => out.push(make::update_backend(before)),
+            (None, None) => {}
+        },
+        Change::HttpFrontend { before, after, .. } => {
+            if let Some(after) = after {
+                out.push(make::remove_http_frontend(after));
+            }
+            if let Some(before) = before {
+                out.push(make::add_http_frontend(before));
+            }
+        }
+        Change::TcpFrontend { before, after, .. } => {
+            if let Some(after) = after {
+                out.push(make::remove_tcp_frontend(after));
+            }
+            if let Some(before) = before {
+                out.push(make::add_tcp_frontend(before));
+            }
+        }
+    }
+}
+
+impl ConfigState {
+    /// Applies every request in order, as one change: if one is refused, the
+    /// state is put back as it was and the error names that request. On
+    /// success, the returned [`Undo`] reverts the whole batch.
+    pub fn apply_batch(&mut self, requests: &[proto::Request]) -> Result<Undo, super::StateError> {
+        let mut undo = Undo::new();
+        match self.apply_all(requests, &mut undo) {
+            Ok(()) => Ok(undo),
+            Err(error) => {
+                self.revert(undo);
+                Err(error)
+            }
+        }
+    }
+
+    /// Applies a request and records what it wrote in `undo`. On error, what
+    /// this request wrote is reverted and `undo` is as it was.
+    pub fn apply_recorded(
+        &mut self,
+        request: &proto::Request,
+        undo: &mut Undo,
+    ) -> Result<(), super::StateError> {
+        let mark = undo.len();
+        let applied = match &request.request_type {
+            Some(RequestType::Batch(batch)) => self.apply_all(&batch.requests, undo),
+            _ => self.apply_one(request, undo),
+        };
+        if applied.is_err() {
+            let mine = undo.split_off(mark);
+            self.revert(mine);
+        }
+        applied
+    }
+
+    /// Undoes recorded writes, newest first.
+    pub fn revert(&mut self, undo: Undo) {
+        for change in undo.changes.into_iter().rev() {
+            let mut scratch = Undo::new();
+            match change {
+                Change::Listener {
+                    address, before, ..
+                } => self.put_listener(&mut scratch, address, before),
+                Change::Active { listener, before } => {
+                    self.put_active(&mut scratch, &listener, before)
+                }
+                Change::Cluster {
+                    cluster_id, before, ..
+                } => self.put_cluster(&mut scratch, &cluster_id, before),
+                Change::Backend {
+                    cluster_id,
+                    address,
+                    before,
+                    ..
+                } => self.put_backend(&mut scratch, &cluster_id, address, before),
+                Change::HttpFrontend { key, before, .. } => {
+                    self.put_http_frontend(&mut scratch, key, before)
+                }
+                Change::TcpFrontend {
+                    address, before, ..
+                } => self.put_tcp_frontend(&mut scratch, address, before),
+            }
+        }
+    }
+
+    fn apply_all(
+        &mut self,
+        requests: &[proto::Request],
+        undo: &mut Undo,
+    ) -> Result<(), super::StateError> {
+        for request in requests {
+            self.apply_recorded(request, undo)
+                .map_err(|source| super::StateError::InBatch {
+                    request: ConfigState::summary_of(request),
+                    source: Box::new(source),
+                })?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn put_listener(
+        &mut self,
+        undo: &mut Undo,
+        address: SocketAddr,
+        value: Option<Listener>,
+    ) {
+        let before = match &value {
+            Some(listener) => self.listeners.insert(address, listener.clone()),
+            None => self.listeners.remove(&address),
+        };
+        undo.push(Change::Listener {
+            address,
+            before,
+            after: value,
+        });
+    }
+
+    pub(super) fn put_active(&mut self, undo: &mut Undo, listener: &Listener, active: bool) {
+        let Ok(address) = listener.address().parse::<SocketAddr>() else {
+            return;
+        };
+        let before = if active {
+            !self.active_listeners.insert(address)
+        } else {
+            self.active_listeners.remove(&address)
+        };
+        if before != active {
+            undo.push(Change::Active {
+                listener: listener.clone(),
+                before,
+            });
+        }
+    }
+
+    /// Sets a cluster (its backend map is created with it, and must be
+    /// empty when it goes).
+    pub(super) fn put_cluster(
+        &mut self,
+        undo: &mut Undo,
+        cluster_id: &str,
+        value: Option<proto::Cluster>,
+    ) {
+        let before = match &value {
+            Some(cluster) => {
+                self.backends.entry(cluster_id.to_owned()).or_default();
+                self.clusters.insert(cluster_id.to_owned(), cluster.clone())
+            }
+            None => {
+                self.backends.remove(cluster_id);
+                self.clusters.remove(cluster_id)
+            }
+        };
+        undo.push(Change::Cluster {
+            cluster_id: cluster_id.to_owned(),
+            before,
+            after: value,
+        });
+    }
+
+    /// Sets a backend of an existing cluster.
+    pub(super) fn put_backend(
+        &mut self,
+        undo: &mut Undo,
+        cluster_id: &str,
+        address: SocketAddr,
+        value: Option<proto::Backend>,
+    ) {
+        let Some(backends) = self.backends.get_mut(cluster_id) else {
+            return;
+        };
+        let before = match &value {
+            Some(backend) => backends.insert(address, backend.clone()),
+            None => backends.remove(&address),
+        };
+        undo.push(Change::Backend {
+            cluster_id: cluster_id.to_owned(),
+            address,
+            before,
+            after: value,
+        });
+    }
+
+    pub(super) fn put_http_frontend(
+        &mut self,
+        undo: &mut Undo,
+        key: HttpFrontendKey,
+        value: Option<proto::HttpFrontend>,
+    ) {
+        let before = match &value {
+            Some(frontend) => self.http_frontends.insert(key.clone(), frontend.clone()),
+            None => self.http_frontends.remove(&key),
+        };
+        let user = FrontendRef::Http(key.clone());
+        if let Some(cluster_id) = before.as_ref().and_then(|f| f.cluster_id.as_deref()) {
+            self.forget_user(cluster_id, &user);
+        }
+        if let Some(cluster_id) = value.as_ref().and_then(|f| f.cluster_id.as_deref()) {
+            self.remember_user(cluster_id, user);
+        }
+        undo.push(Change::HttpFrontend {
+            key,
+            before,
+            after: value,
+        });
+    }
+
+    pub(super) fn put_tcp_frontend(
+        &mut self,
+        undo: &mut Undo,
+        address: SocketAddr,
+        value: Option<proto::TcpFrontend>,
+    ) {
+        let before = match &value {
+            Some(frontend) => self.tcp_frontends.insert(address, frontend.clone()),
+            None => self.tcp_frontends.remove(&address),
+        };
+        let user = FrontendRef::Tcp(address);
+        if let Some(before) = &before {
+            self.forget_user(&before.cluster_id, &user);
+        }
+        if let Some(value) = &value {
+            self.remember_user(&value.cluster_id, user);
+        }
+        undo.push(Change::TcpFrontend {
+            address,
+            before,
+            after: value,
+        });
+    }
+
+    fn remember_user(&mut self, cluster_id: &str, user: FrontendRef) {
+        match self.cluster_users.get_mut(cluster_id) {
+            Some(users) => {
+                users.insert(user);
+            }
+            None => {
+                self.cluster_users
+                    .insert(cluster_id.to_owned(), BTreeSet::from([user]));
+            }
+        }
+    }
+
+    fn forget_user(&mut self, cluster_id: &str, user: &FrontendRef) {
+        if let Some(users) = self.cluster_users.get_mut(cluster_id) {
+            users.remove(user);
+            if users.is_empty() {
+                self.cluster_users.remove(cluster_id);
+            }
+        }
+    }
+}
