@@ -80,12 +80,20 @@ fn main() -> ExitCode {
 
 /// Logs to stderr with `level` unless `RUST_LOG` says otherwise; each line
 /// names the process (`main` or `worker N`) because workers share the terminal.
+/// Without `RUST_LOG`, the level is the `log` crate's maximum level, which a reload
+/// changes live (`log::set_max_level`).
 fn init_logging(level: &str, process: &str) {
     let process = process.to_owned();
     let mut builder = env_logger::Builder::new();
-    builder.parse_filters(level);
-    if let Ok(filters) = std::env::var("RUST_LOG") {
-        builder.parse_filters(&filters);
+    let rust_log = std::env::var("RUST_LOG").ok();
+    match &rust_log {
+        Some(filters) => {
+            builder.parse_filters(level);
+            builder.parse_filters(filters);
+        }
+        None => {
+            builder.filter_level(log::LevelFilter::Trace);
+        }
     }
     builder.format(move |buf, record| {
         writeln!(
@@ -98,7 +106,9 @@ fn init_logging(level: &str, process: &str) {
         )
     });
     // A second initialization keeps the first.
-    let _ = builder.try_init();
+    if builder.try_init().is_ok() && rust_log.is_none() {
+        log::set_max_level(level.parse().unwrap_or(log::LevelFilter::Info));
+    }
 }
 
 #[cfg(test)]

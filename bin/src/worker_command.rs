@@ -44,11 +44,7 @@ pub(crate) fn run(args: WorkerArgs) -> anyhow::Result<()> {
         id: args.id,
         buffer_size: args.buffer_size,
         max_connections: args.max_connections,
-        access_log: match args.access_log.as_str() {
-            "off" => AccessLogTarget::Off,
-            "stdout" => AccessLogTarget::Stdout,
-            path => AccessLogTarget::File(path.into()),
-        },
+        access_log: AccessLogTarget::from_arg(&args.access_log),
     };
     sluice_lib::worker::run(channel, options).with_context(|| format!("worker {} failed", args.id))
 }

@@ -14,6 +14,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -60,12 +61,42 @@ pub(crate) fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(address).with_context(|| format!("cannot listen on {address} for metrics"))
 }
 
-/// Serves the endpoint on a thread of its own until the process exits.
-pub(crate) fn serve(main: Arc<MainProcess>, listener: TcpListener) -> anyhow::Result<()> {
+/// A running endpoint: its address, and how to stop its thread (a reload may move it).
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    address: SocketAddr,
+    stopped: Arc<AtomicBool>,
+}
+
+impl Endpoint {
+    /// Where it listens.
+    pub(crate) fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops serving: the thread sees the flag at its next accept, which a connection of
+    /// its own wakes, and closes the listening socket.
+    pub(crate) fn stop(self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.address, READ_TIMEOUT);
+    }
+}
+
+/// Serves the endpoint on a thread of its own until the process exits or it is stopped.
+pub(crate) fn serve(
+    main: Arc<MainProcess>,
+    address: SocketAddr,
+    listener: TcpListener,
+) -> anyhow::Result<Endpoint> {
+    let stopped = Arc::new(AtomicBool::new(false));
+    let stop = Arc::clone(&stopped);
     thread::Builder::new()
         .name("metrics-endpoint".to_owned())
         .spawn(move || {
             for stream in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
                 match stream {
                     Ok(stream) => {
                         if let Err(error) = handle(&main, stream) {
@@ -77,7 +108,7 @@ pub(crate) fn serve(main: Arc<MainProcess>, listener: TcpListener) -> anyhow::Re
             }
         })
         .context("cannot start the metrics endpoint thread")?;
-    Ok(())
+    Ok(Endpoint { address, stopped })
 }
 
 fn handle(main: &MainProcess, mut stream: TcpStream) -> io::Result<()> {

@@ -20,6 +20,7 @@ mod reload;
 mod signals;
 mod workers;
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -49,6 +50,13 @@ pub(crate) enum StopKind {
 /// What every thread of the main process shares.
 #[derive(Debug)]
 pub(crate) struct MainProcess {
+    /// The file `start` was given: what `reload` without a path reads, whatever other
+    /// file an earlier reload named.
+    start_path: Option<std::path::PathBuf>,
+    /// The running `metrics_address` endpoint, if any (replaced when a reload moves it).
+    metrics_endpoint: Mutex<Option<http_endpoint::Endpoint>>,
+    /// Itself, for the threads a reload starts (set once it is shared).
+    shared: std::sync::OnceLock<std::sync::Weak<MainProcess>>,
     config: Mutex<Config>,
     state: Mutex<ConfigState>,
     changes: Mutex<()>,
@@ -60,6 +68,19 @@ pub(crate) struct MainProcess {
 
 /// Locks a mutex, ignoring poisoning: a panicked thread leaves the data as consistent
 /// as it was between two statements, and main must go on serving.
+/// The request that gives workers `config`'s log level and access log.
+pub(crate) fn logging_request(config: &Config) -> sluice_command::proto::Request {
+    use sluice_command::proto;
+    proto::Request {
+        request_type: Some(proto::request::RequestType::SetLogging(
+            proto::LoggingSettings {
+                log_level: config.log_level.as_str().to_owned(),
+                access_log: config.access_log.to_string(),
+            },
+        )),
+    }
+}
+
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -89,18 +110,20 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
     let listener = command_server::bind(&socket_path)?;
     let bound = command_server::identity(&socket_path);
     let metrics_listener = match config.metrics_address {
-        Some(address) => Some(http_endpoint::bind(address)?),
+        Some(address) => Some((address, http_endpoint::bind(address)?)),
         None => None,
     };
     let main = Arc::new(MainProcess::new(config, state));
+    let _ = main.shared.set(Arc::downgrade(&main));
     if let Err(error) = main.workers.start_all(&main) {
         main.workers.stop(&main, StopKind::Hard, Duration::ZERO);
         command_server::remove_socket(&socket_path, bound);
         return Err(error);
     }
     command_server::serve(Arc::clone(&main), listener)?;
-    if let Some(metrics_listener) = metrics_listener {
-        http_endpoint::serve(Arc::clone(&main), metrics_listener)?;
+    if let Some((address, metrics_listener)) = metrics_listener {
+        let endpoint = http_endpoint::serve(Arc::clone(&main), address, metrics_listener)?;
+        *lock(&main.metrics_endpoint) = Some(endpoint);
     }
     signals::spawn_handler(Arc::clone(&main), signals)?;
     info!(
@@ -134,6 +157,9 @@ impl MainProcess {
     fn new(config: Config, state: ConfigState) -> MainProcess {
         let workers = WorkerPool::new(&config);
         MainProcess {
+            start_path: config.path.clone(),
+            metrics_endpoint: Mutex::new(None),
+            shared: std::sync::OnceLock::new(),
             config: Mutex::new(config),
             state: Mutex::new(state),
             changes: Mutex::new(()),
@@ -206,14 +232,84 @@ impl MainProcess {
     }
 
     /// Logs a warning for settings that only a restart applies.
-    pub(crate) fn warn_restart_only_changes(&self, new: &Config) {
+    /// The global keys whose new value in `new` only a restart applies (`worker_count`,
+    /// `buffer_size`, `max_connections`, `command_socket`), logged and returned so that a
+    /// reload's answer names them.
+    pub(crate) fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
         let current = lock(&self.config);
-        if current.worker_count != new.worker_count
-            || current.buffer_size != new.buffer_size
-            || current.max_connections != new.max_connections
-            || current.command_socket != new.command_socket
-        {
-            warn!("worker_count, buffer_size, max_connections and command_socket changes take effect at the next start");
+        let mut keys = Vec::new();
+        if current.worker_count != new.worker_count {
+            keys.push("worker_count");
+        }
+        if current.buffer_size != new.buffer_size {
+            keys.push("buffer_size");
+        }
+        if current.max_connections != new.max_connections {
+            keys.push("max_connections");
+        }
+        if current.command_socket != new.command_socket {
+            keys.push("command_socket");
+        }
+        if !keys.is_empty() {
+            warn!("{} take effect at the next start", keys.join(", "));
+        }
+        keys
+    }
+
+    /// Serves the metrics endpoint on `address` (or nowhere), moving it if it listens
+    /// elsewhere now. The new address is bound before the old one closes; a bind error
+    /// leaves the endpoint as it was.
+    pub(crate) fn move_metrics_endpoint(&self, address: Option<SocketAddr>) -> Result<(), String> {
+        let mut endpoint = lock(&self.metrics_endpoint);
+        if endpoint.as_ref().map(http_endpoint::Endpoint::address) == address {
+            return Ok(());
+        }
+        let started = match address {
+            Some(address) => {
+                let listener = http_endpoint::bind(address).map_err(|e| format!("{e:#}"))?;
+                let main = self
+                    .shared
+                    .get()
+                    .and_then(std::sync::Weak::upgrade)
+                    .ok_or("the main process is not running")?;
+                let started =
+                    http_endpoint::serve(main, address, listener).map_err(|e| format!("{e:#}"))?;
+                info!("metrics endpoint on http://{address}/");
+                Some(started)
+            }
+            None => None,
+        };
+        if let Some(old) = std::mem::replace(&mut *endpoint, started) {
+            info!("metrics endpoint on {} closed", old.address());
+            old.stop();
+        }
+        Ok(())
+    }
+
+    /// Sends `config`'s logging settings to every worker, which reopens its access log.
+    /// Returns the workers' failures, if any, as one message.
+    pub(crate) fn apply_logging(&self, config: &Config) -> Result<(), String> {
+        if std::env::var_os("RUST_LOG").is_none() {
+            log::set_max_level(
+                config
+                    .log_level
+                    .as_str()
+                    .parse()
+                    .unwrap_or(log::LevelFilter::Info),
+            );
+        }
+        let request = logging_request(config);
+        self.workers.set_logging(config);
+        let failures: Vec<(u32, String)> = self
+            .workers
+            .broadcast(&request, WORKER_ANSWER_TIMEOUT)
+            .iter()
+            .filter_map(|o| o.failure().map(|reason| (o.worker_id, reason)))
+            .collect();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(dispatch::per_worker("logging settings", &failures))
         }
     }
 }

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use log::info;
+use log::{error, info, warn};
 use sluice_command::config::Config;
 use sluice_command::proto::{
     self, request::RequestType, response_content::ContentType, Request, Response,
@@ -21,10 +21,21 @@ use super::{lock, state_from_config, MainProcess};
 
 /// Reloads `path`, or the file main was started with; an invalid file changes nothing.
 pub(crate) fn reload(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Response {
-    let path = match path
-        .map(PathBuf::from)
-        .or_else(|| lock(&main.config).path.clone())
-    {
+    let response = reload_file(main, path, allow_empty);
+    if response.status != proto::ResponseStatus::Ok as i32 {
+        error!("{}", response.message);
+        main.events.publish(proto::Event {
+            kind: proto::EventKind::ConfigurationRefused as i32,
+            reason: Some(response.message.clone()),
+            ..Default::default()
+        });
+    }
+    response
+}
+
+fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Response {
+    // Without a path, always the file `start` was given, never one an earlier reload named.
+    let path = match path.map(PathBuf::from).or_else(|| main.start_path.clone()) {
         Some(path) => path,
         None => {
             return failure(
@@ -50,16 +61,46 @@ pub(crate) fn reload(main: &MainProcess, path: Option<&str>, allow_empty: bool) 
             ))
         }
     };
-    main.warn_restart_only_changes(&config);
     let what = format!("reload of {}", path.display());
-    let response = converge(main, &target, &what, allow_empty);
-    if response.status == proto::ResponseStatus::Ok as i32 {
-        *lock(&main.config) = config;
-        main.events.publish(proto::Event {
-            kind: proto::EventKind::ConfigurationReloaded as i32,
-            ..Default::default()
-        });
+    // Bound first: an address that cannot be bound refuses the reload before any change.
+    if let Err(error) = main.move_metrics_endpoint(config.metrics_address) {
+        return failure(&format!(
+            "{what} refused, nothing changed: metrics_address: {error}"
+        ));
     }
+    let mut response = converge(main, &target, &what, allow_empty);
+    if response.status != proto::ResponseStatus::Ok as i32 {
+        let current = lock(&main.config).metrics_address;
+        if let Err(error) = main.move_metrics_endpoint(current) {
+            warn!("cannot move the metrics endpoint back to its address: {error}");
+        }
+        return response;
+    }
+    let restart_only = main.restart_only_changes(&config);
+    if let Err(error) = main.apply_logging(&config) {
+        warn!("{error}");
+        response.message.push_str(&format!("; {error}"));
+    }
+    if !restart_only.is_empty() {
+        response.message.push_str(&format!(
+            "; takes effect at the next start: {}",
+            restart_only.join(", ")
+        ));
+    }
+    // The running values of the keys only a restart applies stay those of the start.
+    let mut kept = config;
+    {
+        let current = lock(&main.config);
+        kept.worker_count = current.worker_count;
+        kept.buffer_size = current.buffer_size;
+        kept.max_connections = current.max_connections;
+        kept.command_socket = current.command_socket.clone();
+    }
+    *lock(&main.config) = kept;
+    main.events.publish(proto::Event {
+        kind: proto::EventKind::ConfigurationReloaded as i32,
+        ..Default::default()
+    });
     response
 }
 

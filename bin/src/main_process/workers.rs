@@ -80,7 +80,7 @@ pub(crate) struct WorkerPool {
     pending: Mutex<HashMap<String, (u32, mpsc::Sender<Delivery>)>>,
     next_request: AtomicU64,
     stopping: AtomicBool,
-    launch: Launch,
+    launch: Mutex<Launch>,
 }
 
 #[derive(Debug)]
@@ -93,7 +93,7 @@ struct WorkerSlot {
 }
 
 /// How a worker process is started.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Launch {
     max_connections: usize,
     buffer_size: usize,
@@ -121,19 +121,20 @@ impl WorkerPool {
             pending: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
-            launch: Launch {
+            launch: Mutex::new(Launch {
                 max_connections: config.max_connections,
                 buffer_size: config.buffer_size,
                 log_level: config.log_level.as_str().to_owned(),
-                access_log: match &config.access_log {
-                    sluice_command::config::AccessLogTarget::Off => "off".to_owned(),
-                    sluice_command::config::AccessLogTarget::Stdout => "stdout".to_owned(),
-                    sluice_command::config::AccessLogTarget::File(path) => {
-                        path.display().to_string()
-                    }
-                },
-            },
+                access_log: config.access_log.to_string(),
+            }),
         }
+    }
+
+    /// Workers started from now on log at `config`'s level to its access log.
+    pub(crate) fn set_logging(&self, config: &Config) {
+        let mut launch = lock(&self.launch);
+        launch.log_level = config.log_level.as_str().to_owned();
+        launch.access_log = config.access_log.to_string();
     }
 
     /// How many workers there are.
@@ -485,7 +486,8 @@ fn worker_event(kind: proto::EventKind, id: u32) -> proto::Event {
 /// Spawns worker `id` and replays the state to it; no change can happen meanwhile.
 fn launch(main: &MainProcess, id: u32) -> anyhow::Result<(u32, WorkerChannel)> {
     let _changes = main.lock_changes();
-    let (mut child, stream) = spawn_process(&main.workers.launch, id)?;
+    let launch = lock(&main.workers.launch).clone();
+    let (mut child, stream) = spawn_process(&launch, id)?;
     let pid = child.id();
     let result = (|| {
         stream.set_write_timeout(Some(WRITE_TIMEOUT))?;

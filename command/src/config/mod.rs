@@ -165,6 +165,18 @@ pub enum AccessLogTarget {
     File(PathBuf),
 }
 
+impl AccessLogTarget {
+    /// The target its [`Display`](fmt::Display) form names: `stdout`, `off`, or a path (as
+    /// main hands it to its workers).
+    pub fn from_arg(text: &str) -> AccessLogTarget {
+        match text {
+            "off" => AccessLogTarget::Off,
+            "stdout" => AccessLogTarget::Stdout,
+            path => AccessLogTarget::File(path.into()),
+        }
+    }
+}
+
 impl fmt::Display for AccessLogTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

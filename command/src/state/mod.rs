@@ -279,6 +279,7 @@ pub(crate) fn request_name(request: &RequestType) -> &'static str {
         R::UpdateHttpListener(_) => "update_http_listener",
         R::UpdateTcpListener(_) => "update_tcp_listener",
         R::Batch(_) => "batch",
+        R::SetLogging(_) => "set_logging",
     }
 }
 

@@ -24,6 +24,7 @@ use super::listeners::ListenerKind;
 use super::metrics::{add_retry_state, MapAvailability};
 use super::session::SessionTimeouts;
 use super::{RunState, Server, ServerError};
+use crate::access_log::{AccessLog, AccessLogTarget};
 use crate::http::answers::Answers;
 use crate::http::router::Router;
 
@@ -131,8 +132,28 @@ impl Server {
                 self.run_state = RunState::Stopped;
                 Ok(("stopping".to_owned(), None))
             }
+            RequestType::SetLogging(settings) => self.set_logging(settings),
             other => Err(format!("a worker does not handle {}", request_name(other))),
         }
+    }
+
+    /// Takes new logging settings: the log level (unless `RUST_LOG` overrides it) and the
+    /// access log, reopened even when its path did not change (logrotate moved it away).
+    /// On an error, the current access log stays.
+    fn set_logging(&mut self, settings: &proto::LoggingSettings) -> Answer {
+        let level: log::LevelFilter = settings
+            .log_level
+            .parse()
+            .map_err(|_| format!("unknown log level {:?}", settings.log_level))?;
+        let target = AccessLogTarget::from_arg(&settings.access_log);
+        let reopened = AccessLog::open(&target)
+            .map_err(|error| format!("cannot open the access log {target}: {error}"))?;
+        self.access_log.flush();
+        self.access_log = reopened;
+        if std::env::var_os("RUST_LOG").is_none() {
+            log::set_max_level(level);
+        }
+        Ok((format!("logging at {level}, access log {target}"), None))
     }
 
     /// Applies a configuration change, one request or a batch, to the mirror and to the
