@@ -46,9 +46,12 @@ fn a_worker_killed_under_load_is_back_within_a_second_with_every_route() {
     let back_after = killed_at.elapsed();
     load.wait_for_more(50);
     let (succeeded, failures) = load.stop();
-    // Each client has at most one request in flight, on at most one connection.
+    // Each client has at most one request in flight, on at most one connection, so the
+    // kill costs each at most that request, plus one more when the client reconnects
+    // at once: each worker binds its own SO_REUSEPORT socket, and a connection that the
+    // kernel queued on the killed worker's socket before the process closed it is reset.
     assert!(
-        failures.len() <= modes.len(),
+        failures.len() <= 2 * modes.len(),
         "{} of {} requests failed: {failures:?}",
         failures.len(),
         succeeded + failures.len() as u64
