@@ -71,6 +71,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Already printed as `{"error": "…"}` by `ctl --json`.
+        Err(error) if error.downcast_ref::<ctl::Reported>().is_some() => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE

@@ -15,7 +15,7 @@ const HELD: usize = 16;
 
 fn sessions_per_worker(sluice: &Sluice) -> Vec<u64> {
     let status = sluice.ctl_json(&["status"]);
-    status["content"]["content_type"]["workers"]["workers"]
+    status["workers"]
         .as_array()
         .expect("a worker list")
         .iter()

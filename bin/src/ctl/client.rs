@@ -62,7 +62,7 @@ pub(crate) fn stream_events(socket: &Path, request: &Request, json: bool) -> any
             _ => continue,
         };
         let line = if json {
-            serde_json::to_string(&event)?
+            super::json::event_json(&event).to_string()
         } else {
             output::event_line(&event)
         };

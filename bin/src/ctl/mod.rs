@@ -14,6 +14,7 @@ mod client;
 mod cluster;
 mod frontend;
 mod health_check;
+mod json;
 mod listener;
 mod operations;
 mod output;
@@ -38,12 +39,12 @@ pub(crate) struct CtlArgs {
     /// Read the command socket's path from this config file.
     #[arg(short = 'c', long)]
     config: Option<PathBuf>,
-    /// Print one JSON document per answer instead of tables.
+    /// Print one JSON document per answer instead of tables (errors as `{"error": "…"}`).
     #[arg(long, global = true)]
     json: bool,
-    /// Seconds to wait for an answer.
-    #[arg(long, default_value_t = 30)]
-    timeout: u64,
+    /// How long to wait for an answer: a duration such as `30s`, `500ms` or `2m`.
+    #[arg(long, default_value = "30s", value_parser = parse_timeout)]
+    timeout: std::time::Duration,
     #[command(subcommand)]
     command: CtlCommand,
 }
@@ -99,16 +100,50 @@ impl ProtocolArg {
     }
 }
 
+/// A failure already reported on stdout as `{"error": "…"}`: the caller exits 1
+/// without printing it again.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Reported(String);
+
 /// Runs `sluice ctl` and returns an error whose message is the one-line reason to print.
+///
+/// With `--json`, every failure (a refused request, an unreachable socket, a bad
+/// argument value) is printed on stdout as `{"error": "…"}` and returned as
+/// [`Reported`].
 pub(crate) fn run(args: CtlArgs) -> anyhow::Result<()> {
+    let json = args.json;
+    match run_command(args) {
+        Err(error) if json && error.downcast_ref::<Reported>().is_none() => {
+            let message = format!("{error:#}");
+            println!("{}", json::error(&message));
+            Err(Reported(message).into())
+        }
+        result => result,
+    }
+}
+
+fn run_command(args: CtlArgs) -> anyhow::Result<()> {
     let socket = resolve_socket(args.socket.as_deref(), args.config.as_deref())?;
     let request = build_request(&args.command)?;
-    let timeout = std::time::Duration::from_secs(args.timeout);
     if matches!(args.command, CtlCommand::Events) {
         return client::stream_events(&socket, &request, args.json);
     }
-    let response = client::send(&socket, &request, timeout)?;
+    let response = client::send(&socket, &request, args.timeout)?;
     print_response(&args.command, &response, args.json)
+}
+
+/// `--timeout`: a duration as the configuration writes it; a bare number is seconds.
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    let duration = match text.parse::<u64>() {
+        Ok(seconds) => std::time::Duration::from_secs(seconds),
+        Err(_) => sluice_command::config::parse_duration(text)
+            .map_err(|error| format!("expected a duration such as 30s or 500ms: {error}"))?,
+    };
+    if duration.is_zero() {
+        return Err("the timeout must be above zero".to_owned());
+    }
+    Ok(duration)
 }
 
 /// Turns a command into the request the main process understands.
@@ -135,7 +170,13 @@ pub(crate) fn build_request(command: &CtlCommand) -> anyhow::Result<Request> {
 fn print_response(command: &CtlCommand, response: &Response, json: bool) -> anyhow::Result<()> {
     let failed = response.status == proto::ResponseStatus::Failure as i32;
     if json {
-        println!("{}", serde_json::to_string_pretty(response)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json::document(command, response))?
+        );
+        if failed {
+            return Err(Reported(response.message.clone()).into());
+        }
     } else if !failed {
         let text = output::render(command, response);
         if !text.is_empty() {

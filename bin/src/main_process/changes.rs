@@ -27,7 +27,7 @@ impl std::fmt::Display for ChangeError {
 pub(crate) fn apply(main: &MainProcess, request: &Request) -> Response {
     let _serial = main.lock_changes();
     match apply_serialized(main, std::slice::from_ref(request)) {
-        Ok(()) => ok(&ConfigState::summary_of(request)),
+        Ok(()) => ok(&ConfigState::outcome_of(request)),
         Err(error) => failure(&error.to_string()),
     }
 }

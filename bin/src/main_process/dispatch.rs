@@ -63,6 +63,9 @@ fn clusters(main: &MainProcess, query: &proto::QueryClusters) -> Response {
 
 /// Every worker's metrics, merged; a warning names the workers that did not answer.
 fn metrics(main: &MainProcess, query: &proto::QueryMetrics) -> Response {
+    if let Err(unknown) = check_metrics_filter(main, query) {
+        return failure(&unknown);
+    }
     match super::metrics::collect(main, query) {
         Ok(collected) => with_content(
             ok(&collected.warning().unwrap_or_default()),
@@ -70,6 +73,37 @@ fn metrics(main: &MainProcess, query: &proto::QueryMetrics) -> Response {
         ),
         Err(reason) => failure(&reason),
     }
+}
+
+/// Refuses a metrics filter that names a cluster or backend the state does not have.
+fn check_metrics_filter(main: &MainProcess, query: &proto::QueryMetrics) -> Result<(), String> {
+    if query.cluster_id.is_none() && query.backend_id.is_none() {
+        return Ok(());
+    }
+    let filter = match &query.cluster_id {
+        Some(id) => Filter::ClusterId(id.clone()),
+        None => Filter::All(true),
+    };
+    let list = lock(&main.state).cluster_list(&proto::QueryClusters {
+        filter: Some(filter),
+    });
+    if let (Some(id), true) = (&query.cluster_id, list.clusters.is_empty()) {
+        return Err(format!("unknown cluster `{id}`"));
+    }
+    if let Some(backend) = &query.backend_id {
+        let known = list
+            .clusters
+            .iter()
+            .flat_map(|info| &info.backends)
+            .any(|b| &b.backend_id == backend);
+        if !known {
+            return Err(match &query.cluster_id {
+                Some(cluster) => format!("unknown backend `{backend}` in cluster `{cluster}`"),
+                None => format!("unknown backend `{backend}`"),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// "`context`: worker 0: reason; worker 1: reason".

@@ -164,7 +164,7 @@ impl Sluice {
     /// `(id, pid, restarts)` of each worker, from `ctl status --json`.
     pub(crate) fn workers(&self) -> Vec<(u64, u64, u64)> {
         let status = self.ctl_json(&["status"]);
-        status["content"]["content_type"]["workers"]["workers"]
+        status["workers"]
             .as_array()
             .expect("a worker list")
             .iter()

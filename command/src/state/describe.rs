@@ -51,6 +51,56 @@ impl ConfigState {
     }
 }
 
+impl ConfigState {
+    /// What applying `request` did, as ctl answers it: `added backend
+    /// api/10.0.0.5:8080`, `removed cluster web`, `deactivated tcp listener
+    /// 0.0.0.0:5432`. A listener added is said to be inactive until activated.
+    pub fn outcome_of(request: &proto::Request) -> String {
+        use RequestType as R;
+        let Some(request_type) = &request.request_type else {
+            return "nothing to do".to_owned();
+        };
+        let what = ConfigState::summary_of(request);
+        match request_type {
+            R::AddHttpListener(listener) => inactive_listener(&what, "http", &listener.address),
+            R::AddTcpListener(listener) => inactive_listener(&what, "tcp", &listener.address),
+            R::AddCluster(_) | R::AddBackend(_) | R::AddHttpFrontend(_) | R::AddTcpFrontend(_) => {
+                format!("added {what}")
+            }
+            R::RemoveCluster(_)
+            | R::RemoveBackend(_)
+            | R::RemoveHttpFrontend(_)
+            | R::RemoveTcpFrontend(_)
+            | R::RemoveListener(_) => format!("removed {what}"),
+            R::UpdateBackend(_) | R::UpdateHttpListener(_) | R::UpdateTcpListener(_) => {
+                format!("updated {what}")
+            }
+            R::ActivateListener(activate) => format!(
+                "activated {}",
+                describe_listener(&activate.address, activate.protocol)
+            ),
+            R::DeactivateListener(deactivate) => format!(
+                "deactivated {}",
+                describe_listener(&deactivate.address, deactivate.protocol)
+            ),
+            R::SetHealthCheck(set) => match set.config {
+                Some(_) => format!("set the health check of cluster {}", set.cluster_id),
+                None => format!("removed the health check of cluster {}", set.cluster_id),
+            },
+            R::Batch(batch) => format!("applied {} changes", batch.requests.len()),
+            _ => format!("done: {what}"),
+        }
+    }
+}
+
+/// `added http listener A, inactive until `sluice ctl listener activate …``.
+fn inactive_listener(what: &str, protocol: &str, address: &str) -> String {
+    format!(
+        "added {what}, inactive until `sluice ctl listener activate --protocol {protocol} \
+         --address {address}`"
+    )
+}
+
 fn describe_listener(address: &str, protocol: i32) -> String {
     match ListenerProtocol::try_from(protocol) {
         Ok(protocol) => format!("{} listener {address}", protocol_name(protocol)),

@@ -755,6 +755,38 @@ fn summaries_name_the_item() {
 }
 
 #[test]
+fn outcomes_say_what_was_done() {
+    assert_eq!(
+        ConfigState::outcome_of(&backend("demo", "d0", "127.0.0.1:8081")),
+        "added backend demo/127.0.0.1:8081"
+    );
+    assert_eq!(
+        ConfigState::outcome_of(&remove_listener(DB, ListenerProtocol::Tcp)),
+        "removed tcp listener 127.0.0.1:5432"
+    );
+    assert_eq!(
+        ConfigState::outcome_of(&set_health_check("demo", None)),
+        "removed the health check of cluster demo"
+    );
+    let deactivate = proto::Request {
+        request_type: Some(RequestType::DeactivateListener(proto::DeactivateListener {
+            address: DB.to_owned(),
+            protocol: ListenerProtocol::Tcp as i32,
+        })),
+    };
+    assert_eq!(
+        ConfigState::outcome_of(&deactivate),
+        "deactivated tcp listener 127.0.0.1:5432"
+    );
+    let added = ConfigState::outcome_of(&tcp_listener(DB));
+    assert!(
+        added.starts_with("added tcp listener 127.0.0.1:5432, inactive until")
+            && added.contains("listener activate --protocol tcp --address 127.0.0.1:5432"),
+        "{added}"
+    );
+}
+
+#[test]
 fn save_then_load_round_trips() {
     let mut state = base();
     state
