@@ -1,5 +1,6 @@
 //! `sluice ctl events` while backends stop and start: every worker reports
-//! each health transition once, with its worker id, its time and why.
+//! each health transition once, with its worker id, its time and why
+//! (`--per-worker`), and the merged stream says each transition once.
 
 mod common;
 
@@ -37,8 +38,11 @@ fn health_transitions_are_reported_once_by_every_worker() {
             .to_owned(),
     );
     let sluice = Sluice::start(&http_config(WORKERS, free_addr(), &[route]));
-    let events = EventStream::subscribe(&sluice);
+    let events = EventStream::subscribe_with(&sluice, &["--per-worker"]);
     events.wait_subscribed(&sluice);
+    let merged = EventStream::subscribe(&sluice);
+    merged.wait_subscribed(&sluice);
+    events.clear();
 
     a.stop();
     wait_from_every_worker(&events, "BACKEND_DOWN", Some(&a_addr));
@@ -94,4 +98,21 @@ fn health_transitions_are_reported_once_by_every_worker() {
     }
     let b_up = format!("BACKEND_UP cluster=hc backend={b_addr}");
     assert!(!lines.iter().any(|l| l.starts_with(&b_up)), "{lines:#?}");
+
+    // The merged stream: one line per transition, whichever worker saw it first.
+    let merged_lines = merged.lines();
+    for kind in [
+        format!(" BACKEND_DOWN cluster=hc backend={a_addr}"),
+        format!(" BACKEND_DOWN cluster=hc backend={b_addr}"),
+        format!(" BACKEND_UP cluster=hc backend={a_addr}"),
+        " NO_AVAILABLE_BACKENDS cluster=hc".to_owned(),
+        " CLUSTER_RECOVERED cluster=hc".to_owned(),
+    ] {
+        let count = merged_lines.iter().filter(|l| l.contains(&kind)).count();
+        assert_eq!(count, 1, "`{kind}` in the merged stream: {merged_lines:#?}");
+    }
+    assert!(
+        !merged_lines.iter().any(|l| l.contains(&b_up)),
+        "{merged_lines:#?}"
+    );
 }

@@ -419,7 +419,7 @@ fn every_worker_reports_a_backend_down_once() {
         .replace("INTERVAL", "100ms");
     let setup = setup(2, &clusters);
     let sluice = Sluice::start(&setup.config);
-    let events = EventStream::subscribe(&sluice);
+    let events = EventStream::subscribe_with(&sluice, &["--per-worker"]);
     backend.health_status.store(500, Ordering::SeqCst);
     events.wait_for(
         "BACKEND_DOWN cluster=app backend=app-1",

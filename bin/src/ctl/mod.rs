@@ -72,7 +72,7 @@ pub(crate) enum CtlCommand {
     /// What the workers counted.
     Metrics(operations::MetricsArgs),
     /// Stream events as they happen, one line each, until interrupted.
-    Events,
+    Events(EventsArgs),
     /// Reload the configuration file and apply the difference.
     Reload(operations::ReloadArgs),
     /// Save the state to a file or load it from one.
@@ -80,6 +80,15 @@ pub(crate) enum CtlCommand {
     State(operations::StateCommand),
     /// Stop the main process and its workers.
     Shutdown(operations::ShutdownArgs),
+}
+
+/// Arguments of `ctl events`.
+#[derive(Debug, Args)]
+pub(crate) struct EventsArgs {
+    /// Every worker's own events; by default a health transition seen by several
+    /// workers is one event (from the first worker that saw it).
+    #[arg(long)]
+    per_worker: bool,
 }
 
 /// The protocol of a cluster, listener or frontend, as typed on the command line.
@@ -126,7 +135,7 @@ pub(crate) fn run(args: CtlArgs) -> anyhow::Result<()> {
 fn run_command(args: CtlArgs) -> anyhow::Result<()> {
     let socket = resolve_socket(args.socket.as_deref(), args.config.as_deref())?;
     let request = build_request(&args.command)?;
-    if matches!(args.command, CtlCommand::Events) {
+    if matches!(args.command, CtlCommand::Events(_)) {
         return client::stream_events(&socket, &request, args.json);
     }
     let response = client::send(&socket, &request, args.timeout)?;
@@ -157,7 +166,9 @@ pub(crate) fn build_request(command: &CtlCommand) -> anyhow::Result<Request> {
         CtlCommand::Listener(command) => command.to_request()?,
         CtlCommand::HealthCheck(command) => command.to_request()?,
         CtlCommand::Metrics(args) => args.to_request(),
-        CtlCommand::Events => RequestType::SubscribeEvents(proto::SubscribeEvents {}),
+        CtlCommand::Events(args) => RequestType::SubscribeEvents(proto::SubscribeEvents {
+            per_worker: Some(args.per_worker),
+        }),
         CtlCommand::Reload(args) => args.to_request()?,
         CtlCommand::State(command) => command.to_request()?,
         CtlCommand::Shutdown(args) => args.to_request(),

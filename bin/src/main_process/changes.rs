@@ -62,6 +62,7 @@ pub(crate) fn apply_serialized(
         .filter_map(|o| o.failure().map(|reason| (o.worker_id, reason)))
         .collect();
     if failures.is_empty() {
+        forget_removed_health(main, requests);
         return Ok(());
     }
     let inverse = undo.requests();
@@ -69,6 +70,22 @@ pub(crate) fn apply_serialized(
     roll_back_workers(main, &outcomes, inverse);
     let context = format!("{summary} refused by the workers, nothing changed");
     Err(ChangeError(per_worker(&context, &failures)))
+}
+
+/// Removed clusters and backends leave the merged event stream's memory of who saw
+/// them down: a backend added again later under the same name starts afresh.
+fn forget_removed_health(main: &MainProcess, requests: &[Request]) {
+    for request in requests {
+        match &request.request_type {
+            Some(RequestType::RemoveCluster(cluster_id)) => main.events.forget(cluster_id, None),
+            Some(RequestType::RemoveBackend(remove)) => {
+                let backend = remove.backend_id.as_deref().unwrap_or(&remove.address);
+                main.events.forget(&remove.cluster_id, Some(backend));
+            }
+            Some(RequestType::Batch(batch)) => forget_removed_health(main, &batch.requests),
+            _ => {}
+        }
+    }
 }
 
 /// Brings every worker back to main's (reverted) state: those that applied the change

@@ -113,8 +113,8 @@ fn serve_client(main: &MainProcess, mut channel: ClientChannel) {
                 return;
             }
         };
-        if let Some(RequestType::SubscribeEvents(_)) = request.request_type {
-            stream_events(main, channel);
+        if let Some(RequestType::SubscribeEvents(subscribe)) = &request.request_type {
+            stream_events(main, channel, subscribe.per_worker.unwrap_or(false));
             return;
         }
         let response = dispatch::dispatch(main, &request);
@@ -133,8 +133,8 @@ fn serve_client(main: &MainProcess, mut channel: ClientChannel) {
     }
 }
 
-fn stream_events(main: &MainProcess, mut channel: ClientChannel) {
-    let events = main.events.subscribe();
+fn stream_events(main: &MainProcess, mut channel: ClientChannel, per_worker: bool) {
+    let events = main.events.subscribe(per_worker);
     let ack = dispatch::ok("subscribed to events");
     if write(&mut channel, &ack).is_err() {
         return;

@@ -13,6 +13,7 @@
 mod changes;
 mod command_server;
 mod dispatch;
+mod event_merge;
 mod events;
 mod http_endpoint;
 mod metrics;

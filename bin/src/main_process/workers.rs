@@ -593,7 +593,9 @@ fn await_response(
                     response.id
                 )
             }
-            Some(MessageType::Event(event)) => main.events.publish(with_worker(event, id)),
+            Some(MessageType::Event(event)) => {
+                main.events.publish_from_worker(with_worker(event, id))
+            }
             None => {}
         }
     }
@@ -608,7 +610,7 @@ fn read_channel(main: &MainProcess, id: u32, mut reader: WorkerChannel) {
             }) => main.workers.deliver(response),
             Ok(WorkerMessage {
                 message_type: Some(MessageType::Event(event)),
-            }) => main.events.publish(with_worker(event, id)),
+            }) => main.events.publish_from_worker(with_worker(event, id)),
             Ok(WorkerMessage { message_type: None }) => debug!("worker {id}: empty frame"),
             Err(ChannelError::Eof) => return,
             Err(error) => {

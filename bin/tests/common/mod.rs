@@ -293,13 +293,19 @@ pub(crate) struct EventStream {
 }
 
 impl EventStream {
-    /// Subscribes to `sluice`'s events.
+    /// Subscribes to `sluice`'s events, merged across workers.
     pub(crate) fn subscribe(sluice: &Sluice) -> EventStream {
+        EventStream::subscribe_with(sluice, &[])
+    }
+
+    /// Subscribes to `sluice`'s events with more `ctl events` arguments.
+    pub(crate) fn subscribe_with(sluice: &Sluice, args: &[&str]) -> EventStream {
         let mut child = Command::new(sluice_bin())
             .arg("ctl")
             .arg("-s")
             .arg(&sluice.socket)
             .arg("events")
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
