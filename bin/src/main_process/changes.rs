@@ -27,7 +27,16 @@ impl std::fmt::Display for ChangeError {
 pub(crate) fn apply(main: &MainProcess, request: &Request) -> Response {
     let _serial = main.lock_changes();
     match apply_serialized(main, std::slice::from_ref(request)) {
-        Ok(()) => ok(&ConfigState::outcome_of(request)),
+        Ok(()) => {
+            let mut answer = ConfigState::outcome_of(request);
+            let undone_by_reload = lock(&main.file_index)
+                .as_ref()
+                .and_then(|index| index.announce(request));
+            if let Some(note) = undone_by_reload {
+                answer.push_str(&format!(" ({note})"));
+            }
+            ok(&answer)
+        }
         Err(error) => failure(&error.to_string()),
     }
 }

@@ -15,6 +15,7 @@ mod command_server;
 mod dispatch;
 mod event_merge;
 mod events;
+mod file_index;
 mod http_endpoint;
 mod metrics;
 mod reload;
@@ -54,6 +55,9 @@ pub(crate) struct MainProcess {
     /// The file `start` was given: what `reload` without a path reads, whatever other
     /// file an earlier reload named.
     start_path: Option<std::path::PathBuf>,
+    /// What the file at `start_path` said when last read: tells which ctl changes its
+    /// next reload would undo.
+    file_index: Mutex<Option<file_index::FileIndex>>,
     /// The running `metrics_address` endpoint, if any (replaced when a reload moves it).
     metrics_endpoint: Mutex<Option<http_endpoint::Endpoint>>,
     /// Itself, for the threads a reload starts (set once it is shared).
@@ -159,6 +163,12 @@ impl MainProcess {
         let workers = WorkerPool::new(&config);
         MainProcess {
             start_path: config.path.clone(),
+            file_index: Mutex::new(
+                config
+                    .path
+                    .as_deref()
+                    .map(|path| file_index::FileIndex::of(path, &state)),
+            ),
             metrics_endpoint: Mutex::new(None),
             shared: std::sync::OnceLock::new(),
             config: Mutex::new(config),

@@ -17,6 +17,7 @@ use sluice_command::state::ConfigState;
 
 use super::changes::apply_serialized;
 use super::dispatch::{failure, ok, with_content};
+use super::file_index::FileIndex;
 use super::{lock, state_from_config, MainProcess};
 
 /// Reloads `path`, or the file main was started with; an invalid file changes nothing.
@@ -97,6 +98,9 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
         kept.command_socket = current.command_socket.clone();
     }
     *lock(&main.config) = kept;
+    if main.start_path.as_deref() == Some(path.as_path()) {
+        *lock(&main.file_index) = Some(FileIndex::of(&path, &target));
+    }
     main.events.publish(proto::Event {
         kind: proto::EventKind::ConfigurationReloaded as i32,
         ..Default::default()

@@ -1,0 +1,247 @@
+//! What the configuration file says, in brief: enough to tell an operator that
+//! a change made with `sluice ctl` is one the next reload of the file will undo.
+//!
+//! The index keeps, for each item the file describes (listener, cluster, its
+//! health check, backend, frontend), its name and a hash of its settings: a few
+//! dozen bytes per item, so that it costs little at 10 000 clusters.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+use sluice_command::proto::{self, request::RequestType, Request};
+use sluice_command::state::ConfigState;
+
+/// The items of the file `reload` reads, by name, with a hash of their settings.
+#[derive(Debug)]
+pub(crate) struct FileIndex {
+    file: PathBuf,
+    items: HashMap<String, u64>,
+}
+
+/// How a ctl change stands against the file.
+#[derive(Debug, PartialEq, Eq)]
+enum Standing {
+    /// The file has the same: a reload keeps it.
+    Agrees,
+    /// The file does not have what was added or changed: a reload removes it.
+    Missing,
+    /// The file has it with other settings: a reload sets them back.
+    Differs,
+    /// The file still has what was removed: a reload adds it back.
+    StillThere,
+}
+
+impl FileIndex {
+    /// The index of `file`, whose state is `state`.
+    pub(crate) fn of(file: &Path, state: &ConfigState) -> FileIndex {
+        let mut items = HashMap::new();
+        for request in state.generate_requests() {
+            if let Some((name, settings)) = item_of(&request) {
+                items.insert(name, settings);
+            }
+            if let Some(RequestType::AddCluster(cluster)) = &request.request_type {
+                if let Some(check) = &cluster.health_check {
+                    items.insert(health_check_name(&cluster.cluster_id), hash(check));
+                }
+            }
+        }
+        FileIndex {
+            file: file.to_path_buf(),
+            items,
+        }
+    }
+
+    /// What to tell the operator after `request` was applied by ctl, when the next
+    /// reload of the file will undo it: `not in sluice.toml: a reload will remove it`.
+    pub(crate) fn announce(&self, request: &Request) -> Option<String> {
+        let file = self.file.file_name().map_or_else(
+            || self.file.display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        let text = match self.standing(request)? {
+            Standing::Agrees => return None,
+            Standing::Missing => format!("not in {file}: a reload will remove it"),
+            Standing::Differs => format!("{file} says otherwise: a reload will set it back"),
+            Standing::StillThere => format!("still in {file}: a reload will add it back"),
+        };
+        Some(text)
+    }
+
+    fn standing(&self, request: &Request) -> Option<Standing> {
+        use RequestType as R;
+        let request_type = request.request_type.as_ref()?;
+        let added = |name: String, settings: u64| match self.items.get(&name) {
+            None => Standing::Missing,
+            Some(&known) if known == settings => Standing::Agrees,
+            Some(_) => Standing::Differs,
+        };
+        let removed = |name: String| {
+            if self.items.contains_key(&name) {
+                Standing::StillThere
+            } else {
+                Standing::Agrees
+            }
+        };
+        Some(match request_type {
+            R::SetHealthCheck(set) => {
+                let name = health_check_name(&set.cluster_id);
+                match &set.config {
+                    Some(check) => added(name, hash(check)),
+                    None => removed(name),
+                }
+            }
+            R::RemoveCluster(_)
+            | R::RemoveBackend(_)
+            | R::RemoveListener(_)
+            | R::RemoveHttpFrontend(_)
+            | R::RemoveTcpFrontend(_) => removed(ConfigState::summary_of(request)),
+            _ => {
+                let (name, settings) = item_of(request)?;
+                added(name, settings)
+            }
+        })
+    }
+}
+
+/// The name and settings hash of what an add or update request describes.
+fn item_of(request: &Request) -> Option<(String, u64)> {
+    use RequestType as R;
+    let settings = match request.request_type.as_ref()? {
+        R::AddCluster(cluster) => hash(&proto::Cluster {
+            health_check: None,
+            ..cluster.clone()
+        }),
+        R::AddBackend(add) => hash(&add.backend),
+        R::UpdateBackend(backend) => hash(backend),
+        R::AddHttpListener(listener) | R::UpdateHttpListener(listener) => hash(listener),
+        R::AddTcpListener(listener) | R::UpdateTcpListener(listener) => hash(listener),
+        // A frontend's name is all of it.
+        R::AddHttpFrontend(_) | R::AddTcpFrontend(_) => 0,
+        _ => return None,
+    };
+    Some((ConfigState::summary_of(request), settings))
+}
+
+fn health_check_name(cluster_id: &str) -> String {
+    format!("health check of cluster {cluster_id}")
+}
+
+/// A hash of a message's encoding.
+fn hash(message: &impl Message) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    message.encode_to_vec().hash(&mut hasher);
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_command::config::Config;
+
+    const FILE: &str = r#"
+[[listeners]]
+protocol = "http"
+address = "127.0.0.1:8080"
+
+[clusters.api]
+protocol = "http"
+frontends = [ { address = "127.0.0.1:8080", hostname = "api.test", path = "/" } ]
+backends = [ { address = "127.0.0.1:9001", weight = 10 } ]
+"#;
+
+    fn file_state() -> ConfigState {
+        let config = Config::parse(FILE, "sluice.toml", Path::new("/")).expect("valid config");
+        let mut state = ConfigState::default();
+        for request in config.to_requests() {
+            state.apply(&request).expect("applies");
+        }
+        state
+    }
+
+    fn index() -> FileIndex {
+        FileIndex::of(Path::new("/etc/sluice/sluice.toml"), &file_state())
+    }
+
+    /// The file's one backend, as its state has it.
+    fn file_backend() -> proto::Backend {
+        let list = file_state().cluster_list(&proto::QueryClusters {
+            filter: Some(proto::query_clusters::Filter::All(true)),
+        });
+        list.clusters[0].backends[0].clone()
+    }
+
+    fn backend(address: &str, weight: u32) -> proto::Backend {
+        proto::Backend {
+            cluster_id: "api".to_owned(),
+            backend_id: address.to_owned(),
+            address: address.to_owned(),
+            sticky_id: None,
+            weight,
+            backup: false,
+        }
+    }
+
+    fn request(request_type: RequestType) -> Request {
+        Request {
+            request_type: Some(request_type),
+        }
+    }
+
+    #[test]
+    fn a_backend_the_file_does_not_have_is_announced() {
+        let index = index();
+        let added = request(RequestType::AddBackend(proto::AddBackend {
+            backend: backend("127.0.0.1:9002", 100),
+        }));
+        assert_eq!(
+            index.announce(&added).as_deref(),
+            Some("not in sluice.toml: a reload will remove it")
+        );
+    }
+
+    #[test]
+    fn what_the_file_says_is_not_announced_and_what_differs_is() {
+        let index = index();
+        let same = request(RequestType::UpdateBackend(file_backend()));
+        assert_eq!(index.announce(&same), None);
+        let heavier = request(RequestType::UpdateBackend(proto::Backend {
+            weight: 50,
+            ..file_backend()
+        }));
+        assert_eq!(
+            index.announce(&heavier).as_deref(),
+            Some("sluice.toml says otherwise: a reload will set it back")
+        );
+    }
+
+    #[test]
+    fn removing_what_the_file_has_is_announced() {
+        let index = index();
+        let removed = request(RequestType::RemoveBackend(proto::RemoveBackend {
+            cluster_id: "api".to_owned(),
+            address: "127.0.0.1:9001".to_owned(),
+            backend_id: None,
+        }));
+        assert_eq!(
+            index.announce(&removed).as_deref(),
+            Some("still in sluice.toml: a reload will add it back")
+        );
+        let check = request(RequestType::SetHealthCheck(proto::SetHealthCheck {
+            cluster_id: "api".to_owned(),
+            config: Some(proto::HealthCheckConfig {
+                uri: "/health".to_owned(),
+                interval_ms: 1000,
+                timeout_ms: 1000,
+                healthy_threshold: 1,
+                unhealthy_threshold: 1,
+                ..Default::default()
+            }),
+        }));
+        assert_eq!(
+            index.announce(&check).as_deref(),
+            Some("not in sluice.toml: a reload will remove it")
+        );
+    }
+}
