@@ -120,6 +120,9 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         command_server::remove_socket(&socket_path, bound);
         return Err(error);
     }
+    // Parsing the file and encoding the workers' replays used several times the memory
+    // of the state they built.
+    sluice_lib::sys::release_free_memory();
     command_server::serve(Arc::clone(&main), listener)?;
     if let Some((address, metrics_listener)) = metrics_listener {
         let endpoint = http_endpoint::serve(Arc::clone(&main), address, metrics_listener)?;
@@ -137,6 +140,14 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
     command_server::remove_socket(&socket_path, bound);
     info!("sluice stopped");
     Ok(())
+}
+
+/// The global settings of `config`, without its listeners and clusters: the
+/// state holds those, and a second copy would double main's memory.
+pub(crate) fn settings_only(mut config: Config) -> Config {
+    config.listeners = Vec::new();
+    config.clusters = Vec::new();
+    config
 }
 
 /// The state a config describes: its requests applied in order to an empty state.
@@ -160,7 +171,7 @@ impl MainProcess {
             start_path: config.path.clone(),
             metrics_endpoint: Mutex::new(None),
             shared: std::sync::OnceLock::new(),
-            config: Mutex::new(config),
+            config: Mutex::new(settings_only(config)),
             state: Mutex::new(state),
             changes: Mutex::new(()),
             workers,

@@ -31,6 +31,9 @@ use crate::http::router::Router;
 /// Longest a soft stop waits for sessions to end when the request names no grace period.
 const DEFAULT_DRAIN: Duration = Duration::from_secs(30);
 
+/// Requests in a batch past which the memory its application used is handed back.
+const LARGE_BATCH: usize = 1_000;
+
 /// The answer to one request: a message, optional content.
 type Answer = Result<(String, Option<ContentType>), String>;
 
@@ -180,6 +183,11 @@ impl Server {
             self.roll_back(undo, &mut effects, now);
         }
         self.finish_changes(effects, now);
+        if requests.len() >= LARGE_BATCH {
+            // The decoded batch and its undo were large and are gone: the resident size
+            // should be the state's, not this peak's.
+            crate::sys::release_free_memory();
+        }
         match refused {
             Some(message) => Err(message),
             None => Ok((String::new(), None)),
@@ -277,8 +285,11 @@ impl Server {
                 self.backends
                     .add_backend(backend, now)
                     .map_err(|e| e.to_string())?;
-                self.metrics
-                    .backend(&backend.cluster_id, &backend.backend_id, &backend.address);
+                self.metrics.register_backend(
+                    &backend.cluster_id,
+                    &backend.backend_id,
+                    &backend.address,
+                );
                 effects.health_checks = true;
                 Ok(())
             }
