@@ -8,7 +8,8 @@
 //! receiving signals. The main thread waits for a stop request.
 //!
 //! Locking order: `changes` (held for a whole state change, so that changes
-//! and worker replays never interleave), then `state`, then a worker slot.
+//! and worker replays never interleave; replays share it), then `state`, then
+//! a worker slot.
 
 mod changes;
 mod command_server;
@@ -22,7 +23,9 @@ mod workers;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{
+    Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -59,7 +62,9 @@ pub(crate) struct MainProcess {
     shared: std::sync::OnceLock<std::sync::Weak<MainProcess>>,
     config: Mutex<Config>,
     state: Mutex<ConfigState>,
-    changes: Mutex<()>,
+    /// Held for writing by a state change, for reading by a worker's replay:
+    /// replays run side by side, never while a change is in flight.
+    changes: RwLock<()>,
     workers: WorkerPool,
     events: EventHub,
     stop: Mutex<Option<StopKind>>,
@@ -173,7 +178,7 @@ impl MainProcess {
             shared: std::sync::OnceLock::new(),
             config: Mutex::new(settings_only(config)),
             state: Mutex::new(state),
-            changes: Mutex::new(()),
+            changes: RwLock::new(()),
             workers,
             events: EventHub::default(),
             stop: Mutex::new(None),
@@ -237,9 +242,15 @@ impl MainProcess {
         }
     }
 
-    /// Serializes state changes and worker replays.
-    pub(crate) fn lock_changes(&self) -> MutexGuard<'_, ()> {
-        lock(&self.changes)
+    /// Serializes state changes, and keeps replays out while one is in flight.
+    pub(crate) fn lock_changes(&self) -> RwLockWriteGuard<'_, ()> {
+        self.changes.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps state changes out while a worker is replayed the state; several
+    /// replays (the workers of a start) go on at once.
+    pub(crate) fn lock_replay(&self) -> RwLockReadGuard<'_, ()> {
+        self.changes.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Logs a warning for settings that only a restart applies.
