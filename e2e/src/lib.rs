@@ -9,7 +9,8 @@
 //! - mock backends: TCP echo / named ([`mock_tcp`]), a scriptable HTTP/1.1
 //!   server ([`mock_http`]), both stoppable and restartable on their port,
 //!   on a shared thread-per-connection core ([`mock_server`]);
-//! - raw HTTP clients ([`client`]) and blocking TCP clients ([`tcp_client`]).
+//! - raw HTTP clients ([`client`]) and blocking TCP clients ([`tcp_client`]);
+//! - configurations of thousands of clusters ([`scale`]).
 //!
 //! Everything here may panic on setup failures: it runs inside tests, where
 //! a panic with a clear message is the failure report.
@@ -24,6 +25,7 @@ pub mod mock_tcp;
 pub mod ports;
 pub mod process;
 pub mod requests;
+pub mod scale;
 mod sys;
 pub mod tcp_client;
 pub mod wait;

@@ -8,10 +8,13 @@
 //! - [`raise_fd_limit`]: the soft limit of open files raised to the hard limit (a proxy
 //!   needs one or two descriptors per connection);
 //! - [`configure_stream`]: per-connection options (`TCP_NODELAY`: a proxy forwards what it has
-//!   at once, batching is the peers' business).
+//!   at once, batching is the peers' business);
+//! - [`release_free_memory`]: hands the allocator's free memory back to the system after a
+//!   large transient use (parsing a big configuration, applying a whole state), so that the
+//!   resident size is what the process holds, not its peak.
 //!
-//! Sockets go through `socket2`; the file limit is the one `unsafe` call pair, each
-//! with its reason.
+//! Sockets go through `socket2`; the file limit and the memory release are the `unsafe`
+//! calls, each with its reason.
 
 use std::io;
 use std::net::SocketAddr;
@@ -73,6 +76,17 @@ pub fn raise_fd_limit() -> io::Result<u64> {
         }
     }
     Ok(limit.rlim_cur)
+}
+
+/// Returns the free memory of the C allocator's heap to the system (glibc's `malloc_trim`),
+/// where the allocator keeps it after a large transient use; elsewhere, does nothing.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes a plain integer and only reorganizes the allocator's free
+    // lists; it touches no memory that is allocated.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 #[cfg(test)]

@@ -122,6 +122,14 @@ fn serve_client(main: &MainProcess, mut channel: ClientChannel) {
             debug!("ctl client went away before its answer: {error}");
             return;
         }
+        if matches!(
+            request.request_type,
+            Some(RequestType::QueryMetrics(_) | RequestType::QueryClusters(_))
+        ) {
+            // The answer and what it was built from (every worker's metrics of 10 000
+            // clusters) are gone: the resident size should not stay at this peak.
+            sluice_lib::sys::release_free_memory();
+        }
         // Only now, so that the client gets its answer before main exits.
         if response.status == proto::ResponseStatus::Ok as i32 {
             match request.request_type {

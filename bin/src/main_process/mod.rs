@@ -8,7 +8,8 @@
 //! receiving signals. The main thread waits for a stop request.
 //!
 //! Locking order: `changes` (held for a whole state change, so that changes
-//! and worker replays never interleave), then `state`, then a worker slot.
+//! and worker replays never interleave; replays share it), then `state`, then
+//! a worker slot.
 
 mod changes;
 mod command_server;
@@ -24,7 +25,9 @@ mod workers;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{
+    Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -64,7 +67,9 @@ pub(crate) struct MainProcess {
     shared: std::sync::OnceLock<std::sync::Weak<MainProcess>>,
     config: Mutex<Config>,
     state: Mutex<ConfigState>,
-    changes: Mutex<()>,
+    /// Held for writing by a state change, for reading by a worker's replay:
+    /// replays run side by side, never while a change is in flight.
+    changes: RwLock<()>,
     workers: WorkerPool,
     events: EventHub,
     stop: Mutex<Option<StopKind>>,
@@ -125,6 +130,9 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         command_server::remove_socket(&socket_path, bound);
         return Err(error);
     }
+    // Parsing the file and encoding the workers' replays used several times the memory
+    // of the state they built.
+    sluice_lib::sys::release_free_memory();
     command_server::serve(Arc::clone(&main), listener)?;
     if let Some((address, metrics_listener)) = metrics_listener {
         let endpoint = http_endpoint::serve(Arc::clone(&main), address, metrics_listener)?;
@@ -142,6 +150,14 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
     command_server::remove_socket(&socket_path, bound);
     info!("sluice stopped");
     Ok(())
+}
+
+/// The global settings of `config`, without its listeners and clusters: the
+/// state holds those, and a second copy would double main's memory.
+pub(crate) fn settings_only(mut config: Config) -> Config {
+    config.listeners = Vec::new();
+    config.clusters = Vec::new();
+    config
 }
 
 /// The state a config describes: its requests applied in order to an empty state.
@@ -171,9 +187,9 @@ impl MainProcess {
             ),
             metrics_endpoint: Mutex::new(None),
             shared: std::sync::OnceLock::new(),
-            config: Mutex::new(config),
+            config: Mutex::new(settings_only(config)),
             state: Mutex::new(state),
-            changes: Mutex::new(()),
+            changes: RwLock::new(()),
             workers,
             events: EventHub::default(),
             stop: Mutex::new(None),
@@ -237,9 +253,15 @@ impl MainProcess {
         }
     }
 
-    /// Serializes state changes and worker replays.
-    pub(crate) fn lock_changes(&self) -> MutexGuard<'_, ()> {
-        lock(&self.changes)
+    /// Serializes state changes, and keeps replays out while one is in flight.
+    pub(crate) fn lock_changes(&self) -> RwLockWriteGuard<'_, ()> {
+        self.changes.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps state changes out while a worker is replayed the state; several
+    /// replays (the workers of a start) go on at once.
+    pub(crate) fn lock_replay(&self) -> RwLockReadGuard<'_, ()> {
+        self.changes.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Logs a warning for settings that only a restart applies.

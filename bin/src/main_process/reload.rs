@@ -23,6 +23,8 @@ use super::{lock, state_from_config, MainProcess};
 /// Reloads `path`, or the file main was started with; an invalid file changes nothing.
 pub(crate) fn reload(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Response {
     let response = reload_file(main, path, allow_empty);
+    // Parsing the file used several times the memory of the state it built.
+    sluice_lib::sys::release_free_memory();
     if response.status != proto::ResponseStatus::Ok as i32 {
         error!("{}", response.message);
         main.events.publish(proto::Event {
@@ -89,7 +91,7 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
         ));
     }
     // The running values of the keys only a restart applies stay those of the start.
-    let mut kept = config;
+    let mut kept = super::settings_only(config);
     {
         let current = lock(&main.config);
         kept.worker_count = current.worker_count;

@@ -485,7 +485,7 @@ fn worker_event(kind: proto::EventKind, id: u32) -> proto::Event {
 
 /// Spawns worker `id` and replays the state to it; no change can happen meanwhile.
 fn launch(main: &MainProcess, id: u32) -> anyhow::Result<(u32, WorkerChannel)> {
-    let _changes = main.lock_changes();
+    let _changes = main.lock_replay();
     let launch = lock(&main.workers.launch).clone();
     let (mut child, stream) = spawn_process(&launch, id)?;
     let pid = child.id();

@@ -2,6 +2,8 @@
 //! method route to it. Checked against the listeners and against every other
 //! cluster's frontends, so that each route leads to exactly one cluster.
 
+use std::collections::HashMap;
+
 use super::{
     defaults::{DEFAULT_HOSTNAME, DEFAULT_PATH},
     error::ConfigError,
@@ -23,11 +25,17 @@ const PATH_TYPES: &[(&str, proto::PathRuleKind)] = &[
     ("regex", proto::PathRuleKind::Regex),
 ];
 
-/// Routes already taken by earlier frontends, with the key path that took them.
+/// What makes two HTTP frontends the same route: address, hostname, path
+/// rule and method.
+type RouteKey = (String, String, (i32, String), Option<String>);
+
+/// Routes already taken by earlier frontends, with the key path that took
+/// them; indexed, so that checking a file is linear in its frontends.
 #[derive(Default)]
 pub(crate) struct Routes {
-    http: Vec<(proto::HttpFrontend, String)>,
-    tcp: Vec<(proto::TcpFrontend, String)>,
+    http: HashMap<RouteKey, String>,
+    /// Listener address → (cluster id, key path).
+    tcp: HashMap<String, (String, String)>,
 }
 
 /// A cluster's frontends of either protocol.
@@ -53,39 +61,35 @@ pub(crate) fn parse_frontends(
         match protocol {
             Protocol::Http => {
                 let frontend = http_frontend(&item, cluster_id, listeners)?;
-                let same_route = |f: &proto::HttpFrontend| {
-                    (&f.address, &f.hostname, &f.path, &f.method)
-                        == (
-                            &frontend.address,
-                            &frontend.hostname,
-                            &frontend.path,
-                            &frontend.method,
-                        )
-                };
-                if let Some((_, first)) = routes.http.iter().find(|(f, _)| same_route(f)) {
+                let key = (
+                    frontend.address.clone(),
+                    frontend.hostname.clone(),
+                    (frontend.path.kind, frontend.path.value.clone()),
+                    frontend.method.clone(),
+                );
+                if let Some(first) = routes.http.get(&key) {
                     return Err(item.error(format!(
                         "duplicate route, already defined by {first} \
                          (same address, hostname, path, path_type and method)"
                     )));
                 }
-                routes.http.push((frontend.clone(), item.path().to_owned()));
+                routes.http.insert(key, item.path().to_owned());
                 frontends.http.push(frontend);
             }
             Protocol::Tcp => {
                 let frontend = tcp_frontend(&item, cluster_id, listeners)?;
-                let taken = routes
-                    .tcp
-                    .iter()
-                    .find(|(f, _)| f.address == frontend.address);
-                if let Some((other, first)) = taken {
+                if let Some((other_cluster, first)) = routes.tcp.get(&frontend.address) {
                     let address = item.map()?.require("address")?;
                     return Err(address.error(format!(
-                        "listener {} already sends its connections to cluster {} ({first}), \
-                         expected one tcp frontend per listener",
-                        frontend.address, other.cluster_id
+                        "listener {} already sends its connections to cluster {other_cluster} \
+                         ({first}), expected one tcp frontend per listener",
+                        frontend.address
                     )));
                 }
-                routes.tcp.push((frontend.clone(), item.path().to_owned()));
+                routes.tcp.insert(
+                    frontend.address.clone(),
+                    (frontend.cluster_id.clone(), item.path().to_owned()),
+                );
                 frontends.tcp.push(frontend);
             }
         }

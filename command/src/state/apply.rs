@@ -109,7 +109,7 @@ impl ConfigState {
         let users: Vec<FrontendRef> = self
             .cluster_users
             .get(cluster_id)
-            .map(|users| users.iter().cloned().collect())
+            .map(|users| users.keys().cloned().collect())
             .unwrap_or_default();
         for user in users {
             match user {
@@ -447,7 +447,7 @@ impl ConfigState {
             return Vec::new();
         };
         users
-            .iter()
+            .keys()
             .filter_map(|user| match user {
                 FrontendRef::Http(key) => self.http_frontends.get(key).map(describe_http_frontend),
                 FrontendRef::Tcp(address) => {

@@ -7,11 +7,10 @@
 //! same as requests, so that a worker that applied a change can be brought
 //! back by applying them.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use super::generate as make;
-use super::{ConfigState, FrontendRef, HttpFrontendKey, Listener};
+use super::{ConfigState, FrontendRef, HttpFrontendKey, Listener, SmallMap};
 use crate::proto::{self, request::RequestType};
 
 /// One entry of the state before and after a write.
@@ -389,11 +388,12 @@ impl ConfigState {
     fn remember_user(&mut self, cluster_id: &str, user: FrontendRef) {
         match self.cluster_users.get_mut(cluster_id) {
             Some(users) => {
-                users.insert(user);
+                users.insert(user, ());
             }
             None => {
-                self.cluster_users
-                    .insert(cluster_id.to_owned(), BTreeSet::from([user]));
+                let mut users = SmallMap::default();
+                users.insert(user, ());
+                self.cluster_users.insert(cluster_id.to_owned(), users);
             }
         }
     }

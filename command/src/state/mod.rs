@@ -36,6 +36,7 @@ mod generate;
 mod journal;
 mod persist;
 mod query;
+mod small_map;
 mod validate;
 
 #[cfg(test)]
@@ -50,6 +51,8 @@ use crate::proto::{self, request::RequestType, ListenerProtocol};
 
 pub use error::StateError;
 pub use journal::Undo;
+
+use small_map::SmallMap;
 
 /// A listener of any supported protocol.
 #[derive(Clone, Debug, PartialEq)]
@@ -115,11 +118,11 @@ pub struct ConfigState {
     clusters: BTreeMap<String, proto::Cluster>,
     /// Cluster id → backend address → backend. Holds an entry for every
     /// cluster, possibly empty, and no other.
-    backends: BTreeMap<String, BTreeMap<SocketAddr, proto::Backend>>,
+    backends: BTreeMap<String, SmallMap<SocketAddr, proto::Backend>>,
     http_frontends: BTreeMap<HttpFrontendKey, proto::HttpFrontend>,
     tcp_frontends: BTreeMap<SocketAddr, proto::TcpFrontend>,
     /// Cluster id → the frontends routing to it; no empty set.
-    cluster_users: BTreeMap<String, BTreeSet<FrontendRef>>,
+    cluster_users: BTreeMap<String, SmallMap<FrontendRef, ()>>,
 }
 
 impl ConfigState {

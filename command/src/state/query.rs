@@ -1,6 +1,8 @@
 //! Listings of the state, as the protocol's answers.
 
-use super::{ConfigState, Listener};
+use std::collections::BTreeSet;
+
+use super::{ConfigState, FrontendRef, Listener};
 use crate::proto::{self, query_clusters::Filter};
 
 impl ConfigState {
@@ -9,34 +11,46 @@ impl ConfigState {
     /// not exist), or those that HTTP frontends for a hostname route to
     /// (exact names and `*.` wildcards both match).
     pub fn cluster_list(&self, query: &proto::QueryClusters) -> proto::ClusterList {
-        let clusters = self
-            .clusters
-            .keys()
-            .filter(|cluster_id| match &query.filter {
-                None | Some(Filter::All(_)) => true,
-                Some(Filter::ClusterId(wanted)) => *cluster_id == wanted,
-                Some(Filter::Hostname(hostname)) => self.routes_hostname_to(hostname, cluster_id),
-            })
-            .filter_map(|cluster_id| self.cluster_information(cluster_id))
-            .collect();
+        let clusters = match &query.filter {
+            None | Some(Filter::All(_)) => self
+                .clusters
+                .keys()
+                .filter_map(|cluster_id| self.cluster_information(cluster_id))
+                .collect(),
+            Some(Filter::ClusterId(wanted)) => {
+                self.cluster_information(wanted).into_iter().collect()
+            }
+            Some(Filter::Hostname(hostname)) => self
+                .clusters_routing(hostname)
+                .iter()
+                .filter_map(|cluster_id| self.cluster_information(cluster_id))
+                .collect(),
+        };
         proto::ClusterList { clusters }
     }
 
-    /// A cluster with its backends and the frontends routing to it.
+    /// A cluster with its backends and the frontends routing to it (found
+    /// through the index of a cluster's users: a listing of every cluster is
+    /// linear in the state).
     pub fn cluster_information(&self, cluster_id: &str) -> Option<proto::ClusterInformation> {
         let cluster = self.clusters.get(cluster_id)?.clone();
-        let http_frontends = self
-            .http_frontends
-            .values()
-            .filter(|frontend| frontend.cluster_id.as_deref() == Some(cluster_id))
-            .cloned()
-            .collect();
-        let tcp_frontends = self
-            .tcp_frontends
-            .values()
-            .filter(|frontend| frontend.cluster_id == cluster_id)
-            .cloned()
-            .collect();
+        let mut http_frontends = Vec::new();
+        let mut tcp_frontends = Vec::new();
+        for user in self
+            .cluster_users
+            .get(cluster_id)
+            .into_iter()
+            .flat_map(|u| u.keys())
+        {
+            match user {
+                FrontendRef::Http(key) => {
+                    http_frontends.extend(self.http_frontends.get(key).cloned())
+                }
+                FrontendRef::Tcp(address) => {
+                    tcp_frontends.extend(self.tcp_frontends.get(address).cloned())
+                }
+            }
+        }
         Some(proto::ClusterInformation {
             cluster,
             backends: self.backends(cluster_id).cloned().collect(),
@@ -45,12 +59,15 @@ impl ConfigState {
         })
     }
 
-    fn routes_hostname_to(&self, hostname: &str, cluster_id: &str) -> bool {
+    /// The ids of the clusters that HTTP frontends for `hostname` route to,
+    /// in order, each once.
+    fn clusters_routing(&self, hostname: &str) -> BTreeSet<&str> {
         let hostname = hostname.to_ascii_lowercase();
-        self.http_frontends.iter().any(|(key, frontend)| {
-            frontend.cluster_id.as_deref() == Some(cluster_id)
-                && hostname_matches(&key.hostname, &hostname)
-        })
+        self.http_frontends
+            .iter()
+            .filter(|(key, _)| hostname_matches(&key.hostname, &hostname))
+            .filter_map(|(_, frontend)| frontend.cluster_id.as_deref())
+            .collect()
     }
 
     /// Every frontend.

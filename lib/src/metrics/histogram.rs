@@ -7,12 +7,15 @@
 //! (about 134 s); anything slower lands in one overflow bucket, whose values
 //! are still counted in [`Histogram::sum`] and [`Histogram::max`].
 //!
-//! The bucket array is allocated once, when the histogram is created, and
-//! never grows: [`Histogram::record`] only increments counters. Counters are
-//! [`Cell`]s so that a session can record through a shared `Rc` handle of the
-//! single-threaded worker without a `RefCell` borrow.
+//! The bucket array (about 6 KiB) is allocated once, when the first value is
+//! recorded, and never grows: a cluster or backend that sees no traffic costs
+//! a few words, not 6 KiB per histogram (a worker holds three per cluster and
+//! three per backend: 10 000 clusters would otherwise cost half a gigabyte).
+//! After that first value, [`Histogram::record`] only increments counters.
+//! Counters are [`Cell`]s so that a session can record through a shared `Rc`
+//! handle of the single-threaded worker without a `RefCell` borrow.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
 use std::time::Duration;
 
@@ -29,6 +32,9 @@ const MAX_EXPONENT: u32 = 26;
 const BUCKETS: usize = ((MAX_EXPONENT - SUB_BITS + 2) as usize) * SUB_BUCKETS as usize + 1;
 /// Index of the bucket of values too large for the regular buckets.
 const OVERFLOW: usize = BUCKETS - 1;
+
+/// The counts of every bucket.
+type Buckets = [Cell<u64>; BUCKETS];
 
 /// Error reading a histogram from its protobuf form.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -47,31 +53,33 @@ pub enum HistogramError {
 /// maximum. See the module documentation for the bucket layout.
 #[derive(Clone)]
 pub struct Histogram {
-    buckets: Box<[Cell<u64>; BUCKETS]>,
+    /// Empty until the first value is recorded.
+    buckets: OnceCell<Box<Buckets>>,
     count: Cell<u64>,
     sum_us: Cell<u64>,
     max_us: Cell<u64>,
 }
 
 impl Histogram {
-    /// An empty histogram (allocates its fixed bucket array, about 6 KiB).
+    /// An empty histogram; its bucket array is allocated by the first value.
     pub fn new() -> Self {
         Self {
-            buckets: Box::new(std::array::from_fn(|_| Cell::new(0))),
+            buckets: OnceCell::new(),
             count: Cell::new(0),
             sum_us: Cell::new(0),
             max_us: Cell::new(0),
         }
     }
 
-    /// Counts one latency. Never allocates nor calls the system.
+    /// Counts one latency. Only the first value allocates (the bucket
+    /// array); none calls the system.
     pub fn record(&self, latency: Duration) {
         self.record_us(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
     }
 
     /// Counts one latency given in microseconds.
     pub fn record_us(&self, us: u64) {
-        add(&self.buckets[bucket_index(us)], 1);
+        add(&self.allocated_buckets()[bucket_index(us)], 1);
         add(&self.count, 1);
         add(&self.sum_us, us);
         self.max_us.set(self.max_us.get().max(us));
@@ -105,7 +113,7 @@ impl Histogram {
         let rank = ((percent / 100.0) * count as f64).ceil() as u64;
         let rank = rank.clamp(1, count);
         let mut seen = 0u64;
-        for (index, bucket) in self.buckets.iter().enumerate() {
+        for (index, bucket) in self.buckets().iter().enumerate() {
             seen = seen.saturating_add(bucket.get());
             if seen >= rank {
                 if index == OVERFLOW {
@@ -122,8 +130,10 @@ impl Histogram {
     /// Adds every latency of `other` to this histogram, as if both had been
     /// recorded here.
     pub fn merge(&self, other: &Histogram) {
-        for (mine, theirs) in self.buckets.iter().zip(other.buckets.iter()) {
-            add(mine, theirs.get());
+        if let Some(theirs) = other.buckets.get() {
+            for (mine, theirs) in self.allocated_buckets().iter().zip(theirs.iter()) {
+                add(mine, theirs.get());
+            }
         }
         add(&self.count, other.count.get());
         add(&self.sum_us, other.sum_us.get());
@@ -141,7 +151,7 @@ impl Histogram {
             sum_us: self.sum_us.get(),
             max_us: self.max_us.get(),
         };
-        for (index, bucket) in self.buckets.iter().enumerate() {
+        for (index, bucket) in self.buckets().iter().enumerate() {
             if bucket.get() > 0 {
                 message.bucket_upper_bounds_us.push(bucket_bounds(index).1);
                 message.counts.push(bucket.get());
@@ -162,12 +172,26 @@ impl Histogram {
         }
         let histogram = Self::new();
         for (&bound, &count) in bounds.iter().zip(&message.counts) {
-            add(&histogram.buckets[bucket_index(bound)], count);
+            add(&histogram.allocated_buckets()[bucket_index(bound)], count);
         }
         histogram.count.set(message.count);
         histogram.sum_us.set(message.sum_us);
         histogram.max_us.set(message.max_us);
         Ok(histogram)
+    }
+}
+
+impl Histogram {
+    /// The buckets, allocated on first use (through a shared reference: the
+    /// counts are cells).
+    fn allocated_buckets(&self) -> &Buckets {
+        self.buckets
+            .get_or_init(|| Box::new(std::array::from_fn(|_| Cell::new(0))))
+    }
+
+    /// The buckets' counts, empty when nothing was recorded.
+    fn buckets(&self) -> &[Cell<u64>] {
+        self.buckets.get().map_or(&[], |buckets| &buckets[..])
     }
 }
 
@@ -337,6 +361,20 @@ mod tests {
             .all(|w| w[0] < w[1]));
         let back = Histogram::from_proto(&message).expect("valid histogram");
         assert_eq!(back.to_proto(), message);
+    }
+
+    #[test]
+    fn a_histogram_without_values_holds_no_bucket_array() {
+        let empty = Histogram::new();
+        assert!(std::mem::size_of::<Histogram>() <= 64);
+        assert!(empty.buckets.get().is_none());
+        empty.merge(&Histogram::new());
+        assert_eq!(empty.percentile(99.0), Duration::ZERO);
+        let back = Histogram::from_proto(&empty.to_proto()).expect("valid histogram");
+        assert!(empty.buckets.get().is_none() && back.buckets.get().is_none());
+        empty.record_us(10);
+        assert!(empty.buckets.get().is_some());
+        assert_eq!(empty.percentile(50.0), Duration::from_micros(10));
     }
 
     #[test]

@@ -61,18 +61,64 @@ impl Availability for NoAvailability {
     }
 }
 
-/// Stats of one backend and the address it was registered with.
+/// Stats of one backend and the address it was registered with; the stats
+/// are allocated on first use (a backend without traffic shows zeros).
 #[derive(Debug)]
 struct BackendEntry {
     address: String,
-    stats: Rc<TrafficStats>,
+    stats: Option<Rc<TrafficStats>>,
 }
 
-/// Stats of one cluster and of its backends, by backend id.
+/// Stats of one cluster (allocated on first use) and of its backends, by
+/// backend id.
 #[derive(Debug, Default)]
 struct ClusterEntry {
-    stats: Rc<TrafficStats>,
-    backends: BTreeMap<String, BackendEntry>,
+    stats: Option<Rc<TrafficStats>>,
+    backends: BackendEntries,
+}
+
+/// A cluster's backends by id, as a sorted vector: a cluster has a few, and
+/// a worker may have 10 000 clusters, where a map's first node alone would
+/// cost more than the entries it holds.
+#[derive(Debug, Default)]
+struct BackendEntries(Vec<(String, BackendEntry)>);
+
+impl BackendEntries {
+    fn position(&self, backend_id: &str) -> Result<usize, usize> {
+        self.0
+            .binary_search_by(|(id, _)| id.as_str().cmp(backend_id))
+    }
+
+    fn get(&self, backend_id: &str) -> Option<&BackendEntry> {
+        let at = self.position(backend_id).ok()?;
+        Some(&self.0[at].1)
+    }
+
+    fn get_mut(&mut self, backend_id: &str) -> Option<&mut BackendEntry> {
+        let at = self.position(backend_id).ok()?;
+        Some(&mut self.0[at].1)
+    }
+
+    fn insert(&mut self, backend_id: &str, entry: BackendEntry) {
+        match self.position(backend_id) {
+            Ok(at) => self.0[at].1 = entry,
+            Err(at) => {
+                if self.0.len() == self.0.capacity() {
+                    self.0.reserve_exact(self.0.len() / 2 + 1);
+                }
+                self.0.insert(at, (backend_id.to_owned(), entry));
+            }
+        }
+    }
+
+    fn remove(&mut self, backend_id: &str) -> Option<BackendEntry> {
+        let at = self.position(backend_id).ok()?;
+        Some(self.0.remove(at).1)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&String, &BackendEntry)> + '_ {
+        self.0.iter().map(|(id, entry)| (id, entry))
+    }
 }
 
 /// Every metric of one worker: its [`ProxyStats`], and [`TrafficStats`] per
@@ -101,7 +147,29 @@ impl MetricsRegistry {
 
     /// The stats of a cluster, created on first use.
     pub fn cluster(&mut self, cluster_id: &str) -> Rc<TrafficStats> {
-        Rc::clone(&self.cluster_entry(cluster_id).stats)
+        Rc::clone(self.cluster_entry(cluster_id).stats.get_or_insert_default())
+    }
+
+    /// Makes a backend known, so that snapshots list it (with zeros until it
+    /// sees traffic), without allocating its stats yet: a worker may hold
+    /// tens of thousands of backends that never see a request. A known
+    /// backend registered again with another address takes the new address.
+    pub fn register_backend(&mut self, cluster_id: &str, backend_id: &str, address: &str) {
+        let cluster = self.cluster_entry(cluster_id);
+        match cluster.backends.get_mut(backend_id) {
+            Some(entry) => {
+                if entry.address != address {
+                    address.clone_into(&mut entry.address);
+                }
+            }
+            None => cluster.backends.insert(
+                backend_id,
+                BackendEntry {
+                    address: address.to_owned(),
+                    stats: None,
+                },
+            ),
+        }
     }
 
     /// The stats of a backend, created on first use (its cluster's too). A
@@ -113,30 +181,24 @@ impl MetricsRegistry {
         backend_id: &str,
         address: &str,
     ) -> Rc<TrafficStats> {
-        let cluster = self.cluster_entry(cluster_id);
-        if let Some(entry) = cluster.backends.get_mut(backend_id) {
-            if entry.address != address {
-                address.clone_into(&mut entry.address);
-            }
-            return Rc::clone(&entry.stats);
-        }
-        let stats = Rc::new(TrafficStats::default());
-        let entry = BackendEntry {
-            address: address.to_owned(),
-            stats: Rc::clone(&stats),
-        };
-        cluster.backends.insert(backend_id.to_owned(), entry);
-        stats
+        self.register_backend(cluster_id, backend_id, address);
+        let entry = self
+            .cluster_entry(cluster_id)
+            .backends
+            .get_mut(backend_id)
+            .expect("backend registered just above");
+        Rc::clone(entry.stats.get_or_insert_default())
     }
 
-    /// The stats of a known backend, without registering it: a lookup that allocates
-    /// nothing, for the hot path (backends are registered when they are added).
+    /// The stats of a backend that already has some, without registering it: a lookup
+    /// that allocates nothing, for the hot path (`None` the first time a backend sees
+    /// traffic; [`MetricsRegistry::backend`] then allocates them).
     pub fn known_backend(&self, cluster_id: &str, backend_id: &str) -> Option<Rc<TrafficStats>> {
         let cluster = self.clusters.get(cluster_id)?;
         cluster
             .backends
             .get(backend_id)
-            .map(|entry| Rc::clone(&entry.stats))
+            .and_then(|entry| entry.stats.clone())
     }
 
     /// Forgets a cluster's stats and its backends'; true if it was known.
@@ -206,6 +268,8 @@ fn cluster_metrics(
     filter: &proto::QueryMetrics,
     availability: &dyn Availability,
 ) -> Option<proto::ClusterMetrics> {
+    // Stats never allocated read as zeros.
+    let empty = TrafficStats::default();
     let backends: Vec<proto::BackendMetrics> = entry
         .backends
         .iter()
@@ -215,18 +279,22 @@ fn cluster_metrics(
                 .as_ref()
                 .is_none_or(|wanted| wanted == *id)
         })
-        .map(|(backend_id, backend)| proto::BackendMetrics {
-            backend_id: backend_id.clone(),
-            address: backend.address.clone(),
-            values: backend.stats.values(),
-            histograms: backend.stats.histograms(),
-            healthy: availability.backend_healthy(cluster_id, backend_id),
+        .map(|(backend_id, backend)| {
+            let stats = backend.stats.as_deref().unwrap_or(&empty);
+            proto::BackendMetrics {
+                backend_id: backend_id.clone(),
+                address: backend.address.clone(),
+                values: stats.values(),
+                histograms: stats.histograms(),
+                healthy: availability.backend_healthy(cluster_id, backend_id),
+            }
         })
         .collect();
     if filter.backend_id.is_some() && backends.is_empty() {
         return None;
     }
-    let mut values = entry.stats.values();
+    let stats = entry.stats.as_deref().unwrap_or(&empty);
+    let mut values = stats.values();
     if let Some(cluster) = availability.cluster(cluster_id) {
         values.extend([
             gauge(names::AVAILABLE_BACKENDS, cluster.available_backends),
@@ -236,7 +304,7 @@ fn cluster_metrics(
     Some(proto::ClusterMetrics {
         cluster_id: cluster_id.to_owned(),
         values,
-        histograms: entry.stats.histograms(),
+        histograms: stats.histograms(),
         backends,
     })
 }

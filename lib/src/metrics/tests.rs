@@ -208,3 +208,35 @@ fn known_backend_finds_only_registered_backends() {
     assert!(registry.known_backend("app", "b2").is_none());
     assert!(registry.known_backend("other", "b1").is_none());
 }
+
+#[test]
+fn a_registered_backend_is_listed_with_zeros_and_its_stats_wait_for_traffic() {
+    let mut registry = MetricsRegistry::new();
+    registry.register_backend("api", "b1", "127.0.0.1:1");
+    assert!(registry.known_backend("api", "b1").is_none());
+    let snapshot = registry.snapshot(0, &no_filter(), &NoAvailability);
+    let cluster = &snapshot.clusters[0];
+    assert_eq!(cluster.backends[0].backend_id, "b1");
+    assert_eq!(cluster.backends[0].address, "127.0.0.1:1");
+    assert_eq!(
+        value(&cluster.backends[0].values, names::REQUESTS),
+        Some((0, false))
+    );
+    assert_eq!(value(&cluster.values, names::REQUESTS), Some((0, false)));
+    registry
+        .backend("api", "b1", "127.0.0.1:1")
+        .requests
+        .increment();
+    let stats = registry
+        .known_backend("api", "b1")
+        .expect("allocated on first use");
+    assert_eq!(stats.requests.value(), 1);
+    registry.register_backend("api", "b1", "127.0.0.1:2");
+    assert_eq!(
+        registry
+            .known_backend("api", "b1")
+            .map(|s| s.requests.value()),
+        Some(1),
+        "registering again keeps the stats"
+    );
+}

@@ -31,6 +31,9 @@ use crate::http::router::Router;
 /// Longest a soft stop waits for sessions to end when the request names no grace period.
 const DEFAULT_DRAIN: Duration = Duration::from_secs(30);
 
+/// Requests in a batch past which the memory its application used is handed back.
+const LARGE_BATCH: usize = 1_000;
+
 /// The answer to one request: a message, optional content.
 type Answer = Result<(String, Option<ContentType>), String>;
 
@@ -59,6 +62,10 @@ impl Server {
         for request in requests {
             let answer = self.handle(&request, now);
             self.answer(request.id, answer)?;
+            if let Some(RequestType::QueryMetrics(_)) = request.content.request_type {
+                // A snapshot of 10 000 clusters is tens of megabytes, gone once sent.
+                crate::sys::release_free_memory();
+            }
         }
         Ok(())
     }
@@ -180,6 +187,11 @@ impl Server {
             self.roll_back(undo, &mut effects, now);
         }
         self.finish_changes(effects, now);
+        if requests.len() >= LARGE_BATCH {
+            // The decoded batch and its undo were large and are gone: the resident size
+            // should be the state's, not this peak's.
+            crate::sys::release_free_memory();
+        }
         match refused {
             Some(message) => Err(message),
             None => Ok((String::new(), None)),
@@ -277,8 +289,11 @@ impl Server {
                 self.backends
                     .add_backend(backend, now)
                     .map_err(|e| e.to_string())?;
-                self.metrics
-                    .backend(&backend.cluster_id, &backend.backend_id, &backend.address);
+                self.metrics.register_backend(
+                    &backend.cluster_id,
+                    &backend.backend_id,
+                    &backend.address,
+                );
                 effects.health_checks = true;
                 Ok(())
             }

@@ -5,7 +5,12 @@
 //! cargo build --release -p sluice            # the binary under test
 //! cargo run --release -p sluice-e2e --bin bench -- tcp [--reps N] [--mib N] [--seconds S]
 //! cargo run --release -p sluice-e2e --bin bench -- http [--reps N] [--seconds S]
+//! cargo run --release -p sluice-e2e --bin bench -- scale [--clusters N,N…] [--seconds S]
 //! ```
+//!
+//! `scale` mode: see `scale.rs` (thousands of clusters: start, memory,
+//! reloads, a worker's kill, ctl latencies, throughput through one route;
+//! needs `wrk` and `nginx`, compares with HAProxy when installed).
 //!
 //! `http` mode: see `http.rs` (wrk, nginx backends, Sluice, HAProxy and
 //! nginx as proxies; needs `wrk` and `nginx`, skips what is missing).
@@ -20,6 +25,8 @@ mod http;
 mod idle;
 mod load;
 mod nginx;
+mod scale;
+mod scale_targets;
 mod stats;
 mod targets;
 mod wrk;
@@ -50,6 +57,8 @@ struct Options {
     mib: u64,
     /// Length of one timed run; each mode has its default.
     seconds: Option<f64>,
+    /// Numbers of clusters of the scale mode.
+    clusters: Vec<usize>,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -59,6 +68,7 @@ fn parse_options() -> Result<Options, String> {
         reps: 3,
         mib: 1024,
         seconds: None,
+        clusters: vec![1_000, 10_000],
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -68,11 +78,21 @@ fn parse_options() -> Result<Options, String> {
             "--reps" => options.reps = parse_value(&flag, &value)?,
             "--mib" => options.mib = parse_value(&flag, &value)?,
             "--seconds" => options.seconds = Some(parse_value(&flag, &value)?),
+            "--clusters" => {
+                options.clusters = value
+                    .split(',')
+                    .map(|count| parse_value(&flag, count))
+                    .collect::<Result<_, _>>()?
+            }
             _ => return Err(format!("unknown option {flag}\n{}", usage())),
         }
     }
-    if options.reps == 0 || options.mib == 0 || options.seconds.is_some_and(|s| s <= 0.0) {
-        return Err("--reps, --mib and --seconds must be positive".into());
+    if options.reps == 0
+        || options.mib == 0
+        || options.seconds.is_some_and(|s| s <= 0.0)
+        || options.clusters.iter().any(|&count| count < 4)
+    {
+        return Err("--reps, --mib and --seconds must be positive, --clusters at least 4".into());
     }
     Ok(options)
 }
@@ -86,7 +106,8 @@ fn parse_value<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, Strin
 fn usage() -> String {
     "usage: bench tcp [--reps N (3)] [--mib N streamed per measurement (1024)] \
      [--seconds S per connection-rate run (2)]\n\
-     \x20      bench http [--reps N (3)] [--seconds S per wrk run (3)]"
+     \x20      bench http [--reps N (3)] [--seconds S per wrk run (3)]\n\
+     \x20      bench scale [--clusters N,N… (1000,10000)] [--seconds S per wrk run (3)]"
         .into()
 }
 
@@ -95,6 +116,10 @@ fn main() -> ExitCode {
         "tcp" => run_tcp(&options),
         "http" => http::run(
             options.reps,
+            http::wrk_seconds(options.seconds.unwrap_or(3.0)),
+        ),
+        "scale" => scale::run(
+            &options.clusters,
             http::wrk_seconds(options.seconds.unwrap_or(3.0)),
         ),
         other => Err(format!("unknown mode {other:?}\n{}", usage())),

@@ -38,6 +38,15 @@ pub(crate) struct Load {
 
 /// Runs one thread of `wrk` against `http://addr/` and parses its report.
 pub(crate) fn run(addr: SocketAddr, load: Load) -> Result<WrkRun, String> {
+    run_for_host(addr, load, None)
+}
+
+/// Like [`run`], with `Host: host` on every request when a host is given.
+pub(crate) fn run_for_host(
+    addr: SocketAddr,
+    load: Load,
+    host: Option<&str>,
+) -> Result<WrkRun, String> {
     let mut command = Command::new("wrk");
     command
         .args(["-t1", "--latency", "--timeout", "5s"])
@@ -45,6 +54,9 @@ pub(crate) fn run(addr: SocketAddr, load: Load) -> Result<WrkRun, String> {
         .arg(format!("-d{}s", load.seconds));
     if load.close {
         command.args(["-H", "Connection: close"]);
+    }
+    if let Some(host) = host {
+        command.arg("-H").arg(format!("Host: {host}"));
     }
     command.arg(format!("http://{addr}/"));
     let mut guard = ChildGuard::spawn(command, "wrk").map_err(|e| e.to_string())?;
