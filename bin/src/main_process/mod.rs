@@ -12,6 +12,7 @@
 
 mod changes;
 mod command_server;
+mod ctl_changes;
 mod dispatch;
 mod events;
 mod http_endpoint;

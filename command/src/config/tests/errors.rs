@@ -23,9 +23,9 @@ fn cases() -> Vec<(usize, &'static str, String)> {
         (14, "load_balancing = 3", e("14:18: clusters.demo.load_balancing: found an integer, expected one of round_robin, random, least_loaded, power_of_two")),
         (14, r#"load_metric = "latency""#, e(r#"14:15: clusters.demo.load_metric: unknown value "latency", expected one of connections, requests, connect_time"#)),
         (10, "address = \"127.0.0.1:5432\"\nrequest_timeout = \"5s\"", e("11:1: listeners[1].request_timeout: unknown key, expected one of protocol, address, front_timeout, back_timeout, connect_timeout, expect_proxy")),
-        (22, "protocol = \"tcp\"\nsticky_session = true", e("23:1: clusters.db.sticky_session: unknown key, expected one of protocol, load_balancing, load_metric, max_connect_retries, frontends, backends")),
+        (22, "protocol = \"tcp\"\nsticky_session = true", e("23:1: clusters.db.sticky_session: unknown key, expected one of protocol, load_balancing, load_metric, max_connect_retries, health_check, frontends, backends")),
         (23, r#"frontends = [ { address = "127.0.0.1:5432", hostname = "db" } ]"#, e("23:45: clusters.db.frontends[0].hostname: unknown key, expected one of address")),
-        (17, r#"  { address = "127.0.0.1:8081", weigth = 100 },"#, e("17:33: clusters.demo.backends[0].weigth: unknown key, expected one of address, weight, backup, sticky_id, id")),
+        (17, r#"  { address = "127.0.0.1:8081", weigth = 100 },"#, e("17:33: clusters.demo.backends[0].weigth: unknown key, expected one of address, weight, backup, sticky_id, id, state")),
         // Global numbers.
         (2, "worker_count = 0", e("2:16: worker_count: 0 is out of range, expected a whole number from 1 to 256")),
         (2, "worker_count = 257", e("2:16: worker_count: 257 is out of range, expected a whole number from 1 to 256")),
@@ -72,6 +72,9 @@ fn cases() -> Vec<(usize, &'static str, String)> {
         (17, r#"  { address = "127.0.0.1:8081", weight = -1 },"#, e("17:42: clusters.demo.backends[0].weight: -1 is out of range, expected a whole number from 0 to 1000")),
         (17, r#"  { weight = 100 },"#, e(r#"17:3: clusters.demo.backends[0]: missing key "address""#)),
         (17, r#"  { address = "127.0.0.1:8081", id = "web 1" },"#, e(r#"17:38: clusters.demo.backends[0].id: invalid id "web 1", expected 1 to 128 visible ASCII characters other than " , ; \"#)),
+        (17, r#"  { address = "127.0.0.1:8081", state = "down" },"#, e(r#"17:41: clusters.demo.backends[0].state: unknown value "down", expected one of ready, drain, maint"#)),
+        (22, "protocol = \"tcp\"\nhealth_check = { uri = \"/health\" }", e(r#"23:24: clusters.db.health_check.uri: an HTTP health check (uri "/health") cannot run on a tcp cluster, expected no uri: a tcp cluster's check is a TCP connect"#)),
+        (22, "protocol = \"tcp\"\nhealth_check = { interval = \"1s\", expected_status = \"200\" }", e("23:35: clusters.db.health_check.expected_status: unknown key, expected one of uri, interval, timeout, healthy_threshold, unhealthy_threshold")),
         (24, r#"backends = { address = "127.0.0.1:15432" }"#, e("24:12: clusters.db.backends: found a table, expected an array")),
         // Health checks.
         (14, r#"health_check = { uri = "/health", healthy_threshold = 0 }"#, e("14:55: clusters.demo.health_check.healthy_threshold: 0 is out of range, expected a whole number from 1 to 100")),
