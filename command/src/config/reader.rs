@@ -160,7 +160,11 @@ impl<'a> Field<'a> {
             .str()
             .map_err(|_| self.wrong_type("a duration string like \"5s\""))?;
         let duration = parse_duration(text).map_err(|e| self.error(e.to_string()))?;
-        super::validate::duration_in(text, duration, &range).map_err(|message| self.error(message))
+        // Written back in its canonical form, as a duration from ctl or a state file is, so
+        // that every source refuses it with the same words.
+        let canonical = super::duration::format_duration(duration);
+        super::validate::duration_in(&canonical, duration, &range)
+            .map_err(|message| self.error(message))
     }
 
     /// A size in bytes: a whole number, or a string like `"10m"`.

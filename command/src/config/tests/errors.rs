@@ -52,7 +52,7 @@ fn cases() -> Vec<(usize, &'static str, String)> {
         (18, r#"  { address = "127.0.0.1:8082", id = "127.0.0.1:8081" },"#, e(r#"18:38: clusters.demo.backends[1].id: duplicate backend id "127.0.0.1:8081" in cluster demo, already used by clusters.demo.backends[0]"#)),
         (18, r#"  { address = "127.0.0.1:8082", sticky_id = "127.0.0.1:8081" },"#, e(r#"18:45: clusters.demo.backends[1].sticky_id: duplicate sticky_id "127.0.0.1:8081" in cluster demo, already used by clusters.demo.backends[0]"#)),
         // Timeouts and durations.
-        (6, "address = \"127.0.0.1:8080\"\nfront_timeout = \"0s\"", e(r#"7:17: listeners[0].front_timeout: duration "0s" is out of range, expected 1ms to 24h"#)),
+        (6, "address = \"127.0.0.1:8080\"\nfront_timeout = \"0s\"", e(r#"7:17: listeners[0].front_timeout: duration "0ms" is out of range, expected 1ms to 24h"#)),
         (6, "address = \"127.0.0.1:8080\"\nback_timeout = \"2h\"\nconnect_timeout = \"25h\"", e(r#"8:19: listeners[0].connect_timeout: duration "25h" is out of range, expected 1ms to 24h"#)),
         (6, "address = \"127.0.0.1:8080\"\nrequest_timeout = \"5 s\"", format!(r#"7:19: listeners[0].request_timeout: invalid duration "5 s", {DURATION_FORMAT}"#)),
         (6, "address = \"127.0.0.1:8080\"\nback_timeout = \"abc\"", format!(r#"7:16: listeners[0].back_timeout: invalid duration "abc", {DURATION_FORMAT}"#)),
@@ -79,7 +79,7 @@ fn cases() -> Vec<(usize, &'static str, String)> {
         // Health checks.
         (14, r#"health_check = { uri = "/health", healthy_threshold = 0 }"#, e("14:55: clusters.demo.health_check.healthy_threshold: 0 is out of range, expected a whole number from 1 to 100")),
         (14, r#"health_check = { uri = "/health", unhealthy_threshold = 0 }"#, e("14:57: clusters.demo.health_check.unhealthy_threshold: 0 is out of range, expected a whole number from 1 to 100")),
-        (14, r#"health_check = { uri = "/health", interval = "0s" }"#, e(r#"14:46: clusters.demo.health_check.interval: duration "0s" is out of range, expected 1ms to 24h"#)),
+        (14, r#"health_check = { uri = "/health", interval = "0s" }"#, e(r#"14:46: clusters.demo.health_check.interval: duration "0ms" is out of range, expected 1ms to 24h"#)),
         (14, r#"health_check = { uri = "/health", timeout = "10s" }"#, e("14:45: clusters.demo.health_check.timeout: timeout 10s is longer than interval 5s, expected at most the interval")),
         (14, r#"health_check = { interval = "5s" }"#, e(r#"14:16: clusters.demo.health_check: missing key "uri""#)),
         (14, r#"health_check = { uri = "health" }"#, e(r#"14:24: clusters.demo.health_check.uri: invalid uri "health", expected a path starting with / without spaces, like /health"#)),
