@@ -102,6 +102,9 @@ pub struct HttpSession {
     /// The next request picks its backend again instead of reusing the connection it has
     /// (its backend's weight or state changed, see [`HttpSession::rebalance`]).
     rebalance: bool,
+    /// The backend connection goes as soon as the exchange on it is over (its backend
+    /// takes no new request).
+    release_when_idle: bool,
 }
 
 impl HttpSession {
@@ -119,6 +122,7 @@ impl HttpSession {
             backend: None,
             request_sticky: None,
             rebalance: false,
+            release_when_idle: false,
         }
     }
 
@@ -536,6 +540,7 @@ impl HttpSession {
                     None => {}
                 }
                 self.rebalance = false;
+                self.release_when_idle = false;
                 self.backend = Some(BackendLink {
                     cluster_id: Rc::clone(cluster),
                     sticky_id: None,
@@ -725,8 +730,9 @@ impl HttpSession {
 
     /// The backend of this session's connection changed weight or state: its next request
     /// picks a backend again, letting the connection go (the loop keeps it for reuse when its
-    /// backend is still ready). With `release_now`, a connection idle between two requests
-    /// goes at once (its backend takes no new request: drain or maintenance).
+    /// backend is still ready). With `release_now` (its backend takes no new request: drain
+    /// or maintenance), a connection idle between two requests goes at once, and one in use
+    /// as soon as its exchange is over.
     pub fn rebalance(&mut self, release_now: bool, ctx: &mut HttpContext<'_>) {
         let idle = matches!(self.state, State::ExpectRequest)
             && self.backend.as_ref().is_some_and(|l| l.connected);
@@ -737,6 +743,7 @@ impl HttpSession {
             return;
         }
         self.rebalance = self.backend.is_some();
+        self.release_when_idle = release_now && self.rebalance;
     }
 
     /// Bytes the session holds on the heap apart from pooled buffers.
