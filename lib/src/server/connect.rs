@@ -93,6 +93,7 @@ impl Server {
                         backend,
                         address,
                         connecting_since: Some(now),
+                        in_use_since: now,
                         ready: Default::default(),
                         _open: OpenConnection::new(session.stats.cluster.clone(), stats),
                     });

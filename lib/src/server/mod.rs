@@ -288,9 +288,10 @@ impl Server {
                     SessionOutcome::Continue => {}
                     SessionOutcome::Close => self.close_session(key),
                     SessionOutcome::BackendBroke => {
-                        if let Some(backend) = backend {
-                            let backend = backend.clone();
-                            self.backends.record_passive_failure(&backend, now);
+                        if let Some(back) = session.io.back.as_ref() {
+                            let (backend, started) = (back.backend.clone(), back.in_use_since);
+                            self.backends
+                                .record_passive_failure_since(&backend, started, now);
                         }
                         self.close_session(key);
                     }

@@ -161,6 +161,7 @@ impl Server {
                 backend: Rc::clone(backend),
                 address,
                 connecting_since: None,
+                in_use_since: now,
                 // Connected and idle: the request can be written at once.
                 ready: Readiness {
                     writable: true,
