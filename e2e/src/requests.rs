@@ -64,6 +64,7 @@ pub fn add_named_backend(cluster_id: &str, backend_id: &str, addr: SocketAddr) -
             sticky_id: None,
             weight: 100,
             backup: false,
+            state: None,
         },
     }))
 }
@@ -74,6 +75,7 @@ pub fn remove_backend(cluster_id: &str, addr: SocketAddr) -> proto::Request {
         cluster_id: cluster_id.to_owned(),
         address: addr.to_string(),
         backend_id: None,
+        when_drained: None,
     }))
 }
 

@@ -11,6 +11,12 @@
 //! trial connection again; each further failure re-arms a capped wait. A backend that was
 //! restarted is therefore found again within about `cap`, without an active health check.
 //!
+//! **Failures that happen together count once.** An attempt that was already under way when
+//! the last failure was counted (concurrent sessions whose connects or requests were in flight
+//! when the backend went away) fails with it: [`RetryPolicy::fail_attempt`] does not add a
+//! step to the backoff for it. So one blip on a busy backend costs one step, not one per
+//! session in flight, and a backend is taken out by failures spread over its backoff waits.
+//!
 //! **Trials.** While a backend is backing off, the first selection after the wait reserves the
 //! attempt ([`RetryPolicy::start_trial`]): further tries are refused until the outcome arrives
 //! ([`RetryPolicy::fail`] or [`RetryPolicy::succeed`]), so a burst of requests does not all go
@@ -51,6 +57,8 @@ pub struct RetryPolicy {
     config: RetryConfig,
     failures: u32,
     next_try: Option<Instant>,
+    /// When the last failure was counted: attempts started before it fail with it.
+    last_failure: Option<Instant>,
 }
 
 impl RetryPolicy {
@@ -60,6 +68,7 @@ impl RetryPolicy {
             config,
             failures: 0,
             next_try: None,
+            last_failure: None,
         }
     }
 
@@ -83,13 +92,35 @@ impl RetryPolicy {
         self.failures = self.failures.saturating_add(1);
         let wait = self.backoff(rng);
         self.next_try = now.checked_add(wait);
+        self.last_failure = Some(now);
         wait
+    }
+
+    /// Records the failure at `now` of an attempt started at `started`: counted like
+    /// [`RetryPolicy::fail`], unless the attempt was under way when the last failure was
+    /// counted, in which case it is part of that one (see the module docs). Returns the wait
+    /// before the next attempt, and whether the failure was counted.
+    pub fn fail_attempt<R: Rng + ?Sized>(
+        &mut self,
+        started: Instant,
+        now: Instant,
+        rng: &mut R,
+    ) -> (Duration, bool) {
+        let joined = self.failures > 0 && self.last_failure.is_some_and(|at| started < at);
+        if joined {
+            let wait = self
+                .next_try
+                .map_or(Duration::ZERO, |next| next.saturating_duration_since(now));
+            return (wait, false);
+        }
+        (self.fail(now, rng), true)
     }
 
     /// Records a successful attempt: the backoff is forgotten.
     pub fn succeed(&mut self) {
         self.failures = 0;
         self.next_try = None;
+        self.last_failure = None;
     }
 
     /// Whether an attempt is allowed at `now` (not inside a backoff wait or a reserved trial).
@@ -241,6 +272,27 @@ mod tests {
         assert!(policy.can_try(after_wait + Duration::from_secs(10)));
         policy.succeed();
         assert!(policy.can_try(after_wait));
+    }
+
+    #[test]
+    fn attempts_in_flight_at_a_failure_fail_with_it() {
+        let base = Instant::now();
+        let mut rng = rng();
+        let mut policy = RetryPolicy::new(RetryConfig::default());
+        let started = base - Duration::from_millis(5);
+        let (wait, counted) = policy.fail_attempt(started, base, &mut rng);
+        assert!(counted);
+        for n in 1..50 {
+            let later = base + Duration::from_millis(n);
+            let (left, counted) = policy.fail_attempt(started, later, &mut rng);
+            assert!(!counted, "started before the counted failure");
+            assert_eq!(later + left, base + wait, "the wait is not extended");
+        }
+        assert_eq!(policy.failures(), 1, "one incident, one step");
+        let trial = base + wait;
+        let (_, counted) = policy.fail_attempt(trial, trial + Duration::from_millis(1), &mut rng);
+        assert!(counted, "an attempt made after the failure is a new step");
+        assert_eq!(policy.failures(), 2);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! `sluice ctl backend …`.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand, ValueEnum};
 use sluice_command::proto::{self, request::RequestType};
 
 use super::parse_address;
@@ -32,15 +32,75 @@ pub(crate) enum BackendCommand {
         #[arg(long)]
         sticky_id: Option<String>,
     },
+    /// Changes a backend's weight or state in place (its connections, health and metrics stay).
+    Set(SetBackendArgs),
     /// Removes a backend.
     Remove {
-        /// The cluster it belongs to.
+        #[command(flatten)]
+        backend: BackendRef,
+        /// Drain it first and remove it once its last connection has closed.
         #[arg(long)]
-        cluster: String,
-        /// Its address (IP:PORT).
-        #[arg(long)]
-        address: String,
+        when_drained: bool,
     },
+}
+
+/// Names a backend: by address, by id, or both (then they must agree).
+#[derive(Debug, Args)]
+pub(crate) struct BackendRef {
+    /// The cluster it belongs to.
+    #[arg(long)]
+    cluster: String,
+    /// Its address (IP:PORT).
+    #[arg(long)]
+    address: Option<String>,
+    /// Its id.
+    #[arg(long)]
+    id: Option<String>,
+}
+
+/// Arguments of `backend set`.
+#[derive(Debug, Args)]
+pub(crate) struct SetBackendArgs {
+    #[command(flatten)]
+    backend: BackendRef,
+    /// Its new share of the traffic relative to the others (0 to 1000).
+    #[arg(long)]
+    weight: Option<u32>,
+    /// ready: in rotation; drain: no new request or connection except sticky clients, open
+    /// ones finish; maint: no traffic, no health checks, kept connections closed.
+    #[arg(long, value_enum)]
+    state: Option<StateArg>,
+}
+
+/// A backend state, as typed on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum StateArg {
+    /// In rotation.
+    Ready,
+    /// No new traffic except sticky clients; open requests finish.
+    Drain,
+    /// No traffic at all.
+    Maint,
+}
+
+impl StateArg {
+    fn to_proto(self) -> proto::BackendState {
+        match self {
+            StateArg::Ready => proto::BackendState::Ready,
+            StateArg::Drain => proto::BackendState::Drain,
+            StateArg::Maint => proto::BackendState::Maint,
+        }
+    }
+}
+
+impl BackendRef {
+    /// Its address, normalized, if given; an error when neither address nor id is.
+    fn address(&self) -> anyhow::Result<Option<String>> {
+        if self.address.is_none() && self.id.is_none() {
+            anyhow::bail!("name the backend with --address or --id");
+        }
+        self.address.as_deref().map(parse_address).transpose()
+    }
 }
 
 impl BackendCommand {
@@ -64,16 +124,32 @@ impl BackendCommand {
                         sticky_id: sticky_id.clone(),
                         weight: *weight,
                         backup: *backup,
+                        state: None,
                     },
                 })
             }
-            BackendCommand::Remove { cluster, address } => {
-                RequestType::RemoveBackend(proto::RemoveBackend {
-                    cluster_id: cluster.clone(),
-                    address: parse_address(address)?,
-                    backend_id: None,
+            BackendCommand::Set(args) => {
+                if args.weight.is_none() && args.state.is_none() {
+                    anyhow::bail!("nothing to change: give --weight or --state");
+                }
+                RequestType::ChangeBackend(proto::BackendChanges {
+                    cluster_id: args.backend.cluster.clone(),
+                    address: args.backend.address()?,
+                    backend_id: args.backend.id.clone(),
+                    weight: args.weight,
+                    state: args.state.map(|state| state.to_proto() as i32),
                 })
             }
+            BackendCommand::Remove {
+                backend,
+                when_drained,
+            } => RequestType::RemoveBackend(proto::RemoveBackend {
+                cluster_id: backend.cluster.clone(),
+                // Empty when named by id only: the main process finds the address.
+                address: backend.address()?.unwrap_or_default(),
+                backend_id: backend.id.clone(),
+                when_drained: when_drained.then_some(true),
+            }),
         })
     }
 }

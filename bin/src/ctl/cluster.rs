@@ -15,8 +15,11 @@ pub(crate) enum ClusterCommand {
         /// The cluster's id.
         id: String,
     },
-    /// Adds a cluster.
+    /// Adds a cluster (refused if the id exists: see `update`).
     Add(AddClusterArgs),
+    /// Changes only the settings named, in place: backends, health check, answers,
+    /// frontends and metrics stay.
+    Update(UpdateClusterArgs),
     /// Removes a cluster.
     Remove {
         /// The cluster's id.
@@ -42,6 +45,32 @@ pub(crate) struct AddClusterArgs {
     /// Keep a client on one backend with a cookie.
     #[arg(long)]
     sticky: bool,
+}
+
+/// Arguments of `cluster update`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct UpdateClusterArgs {
+    /// The cluster's id.
+    #[arg(long)]
+    id: String,
+    /// How a backend is picked.
+    #[arg(long = "lb", value_enum)]
+    load_balancing: Option<AlgorithmArg>,
+    /// What "load" means for least-loaded and power-of-two.
+    #[arg(long, value_enum)]
+    metric: Option<MetricArg>,
+    /// Keep a client on one backend with a cookie.
+    #[arg(long, conflicts_with = "no_sticky")]
+    sticky: bool,
+    /// Stop keeping clients on one backend.
+    #[arg(long)]
+    no_sticky: bool,
+    /// Name of the sticky-session cookie.
+    #[arg(long)]
+    sticky_cookie: Option<String>,
+    /// Connect attempts on other backends before answering 503 (0 to 100).
+    #[arg(long)]
+    max_connect_retries: Option<u32>,
 }
 
 /// A load-balancing algorithm.
@@ -83,29 +112,70 @@ impl ClusterCommand {
                 filter: Some(proto::query_clusters::Filter::ClusterId(id.clone())),
             }),
             ClusterCommand::Add(args) => RequestType::AddCluster(args.to_cluster()),
+            ClusterCommand::Update(args) => RequestType::ChangeCluster(args.to_changes()?),
             ClusterCommand::Remove { id } => RequestType::RemoveCluster(id.clone()),
         })
     }
 }
 
-impl AddClusterArgs {
-    fn to_cluster(&self) -> proto::Cluster {
-        let load_balancing = match self.load_balancing {
+impl AlgorithmArg {
+    fn to_proto(self) -> proto::LoadBalancingAlgorithm {
+        match self {
             AlgorithmArg::RoundRobin => proto::LoadBalancingAlgorithm::RoundRobin,
             AlgorithmArg::Random => proto::LoadBalancingAlgorithm::Random,
             AlgorithmArg::LeastLoaded => proto::LoadBalancingAlgorithm::LeastLoaded,
             AlgorithmArg::PowerOfTwo => proto::LoadBalancingAlgorithm::PowerOfTwo,
-        };
-        let load_metric = match self.metric {
+        }
+    }
+}
+
+impl MetricArg {
+    fn to_proto(self) -> proto::LoadMetric {
+        match self {
             MetricArg::Connections => proto::LoadMetric::Connections,
             MetricArg::Requests => proto::LoadMetric::Requests,
             MetricArg::ConnectTime => proto::LoadMetric::ConnectTime,
+        }
+    }
+}
+
+impl UpdateClusterArgs {
+    fn to_changes(&self) -> anyhow::Result<proto::ClusterChanges> {
+        let sticky_session = match (self.sticky, self.no_sticky) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
         };
+        let changes = proto::ClusterChanges {
+            cluster_id: self.id.clone(),
+            load_balancing: self.load_balancing.map(|a| a.to_proto() as i32),
+            load_metric: self.metric.map(|m| m.to_proto() as i32),
+            sticky_session,
+            sticky_cookie_name: self.sticky_cookie.clone(),
+            max_connect_retries: self.max_connect_retries,
+        };
+        if changes
+            == (proto::ClusterChanges {
+                cluster_id: self.id.clone(),
+                ..Default::default()
+            })
+        {
+            anyhow::bail!(
+                "nothing to change: give --lb, --metric, --sticky, --no-sticky, \
+                 --sticky-cookie or --max-connect-retries"
+            );
+        }
+        Ok(changes)
+    }
+}
+
+impl AddClusterArgs {
+    fn to_cluster(&self) -> proto::Cluster {
         proto::Cluster {
             cluster_id: self.id.clone(),
             protocol: self.protocol.to_proto(),
-            load_balancing: load_balancing as i32,
-            load_metric: load_metric as i32,
+            load_balancing: self.load_balancing.to_proto() as i32,
+            load_metric: self.metric.to_proto() as i32,
             sticky_session: self.sticky,
             ..Default::default()
         }

@@ -25,9 +25,9 @@ pub(crate) struct SetHealthCheckArgs {
     /// The cluster whose backends are probed.
     #[arg(long)]
     cluster: String,
-    /// The path probed with a GET.
+    /// The path probed with a GET; without it (TCP clusters), the probe is a TCP connect.
     #[arg(long)]
-    uri: String,
+    uri: Option<String>,
     /// Time between two probes of a backend.
     #[arg(long, default_value = "5s")]
     interval: String,
@@ -72,12 +72,7 @@ impl HealthCheckCommand {
 
 impl SetHealthCheckArgs {
     fn to_config(&self) -> anyhow::Result<proto::HealthCheckConfig> {
-        if !self.uri.starts_with('/') {
-            anyhow::bail!(
-                "invalid health-check uri `{}`: it must start with `/`",
-                self.uri
-            );
-        }
+        let uri = self.uri.clone().unwrap_or_default();
         let interval_ms = parse_millis(&self.interval)?;
         let timeout_ms = match &self.timeout {
             Some(timeout) => parse_millis(timeout)?,
@@ -86,15 +81,8 @@ impl SetHealthCheckArgs {
                 u32::try_from(default).unwrap_or(u32::MAX).min(interval_ms)
             }
         };
-        if timeout_ms > interval_ms {
-            anyhow::bail!(
-                "invalid health-check timeout {}: it must not be longer than the interval {}",
-                self.timeout.as_deref().unwrap_or_default(),
-                self.interval
-            );
-        }
         Ok(proto::HealthCheckConfig {
-            uri: self.uri.clone(),
+            uri,
             interval_ms,
             timeout_ms,
             healthy_threshold: self.healthy_threshold,

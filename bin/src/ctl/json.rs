@@ -154,6 +154,7 @@ fn backend_json(backend: &proto::Backend) -> Value {
         "weight": backend.weight,
         "backup": backend.backup,
         "sticky_id": backend.sticky_id,
+        "state": backend.state().as_str_name().to_lowercase(),
     })
 }
 

@@ -15,6 +15,9 @@ pub(crate) enum ListenerCommand {
     List,
     /// Adds a listener (each worker binds it).
     Add(AddListenerArgs),
+    /// Changes only the settings named, in place: the listener keeps its socket, frontends
+    /// and activation.
+    Update(UpdateListenerArgs),
     /// Removes a listener.
     Remove(ListenerRef),
     /// Starts accepting on a listener.
@@ -60,12 +63,59 @@ pub(crate) struct AddListenerArgs {
     max_request_body: Option<String>,
 }
 
+/// Arguments of `listener update`.
+#[derive(Debug, Args)]
+pub(crate) struct UpdateListenerArgs {
+    #[command(flatten)]
+    listener: ListenerRef,
+    /// Idle time allowed on the client side.
+    #[arg(long)]
+    front_timeout: Option<String>,
+    /// Idle time allowed on the backend side.
+    #[arg(long)]
+    back_timeout: Option<String>,
+    /// Time allowed to connect to a backend.
+    #[arg(long)]
+    connect_timeout: Option<String>,
+    /// Time allowed to receive a whole request head.
+    #[arg(long)]
+    request_timeout: Option<String>,
+    /// Expect a PROXY protocol header on each new connection (true or false).
+    #[arg(long)]
+    expect_proxy: Option<bool>,
+    /// HTTP only: largest request body accepted (10m, 512k, 1g, bytes); 0: no limit.
+    #[arg(long)]
+    max_request_body: Option<String>,
+}
+
+impl UpdateListenerArgs {
+    fn to_request(&self) -> anyhow::Result<RequestType> {
+        let millis = |text: &Option<String>| text.as_deref().map(parse_millis).transpose();
+        let changes = proto::ListenerChanges {
+            address: parse_address(&self.listener.address)?,
+            protocol: self.listener.protocol.to_proto(),
+            front_timeout_ms: millis(&self.front_timeout)?,
+            back_timeout_ms: millis(&self.back_timeout)?,
+            connect_timeout_ms: millis(&self.connect_timeout)?,
+            request_timeout_ms: millis(&self.request_timeout)?,
+            max_request_body: self
+                .max_request_body
+                .as_deref()
+                .map(parse_size)
+                .transpose()?,
+            expect_proxy: self.expect_proxy,
+        };
+        Ok(RequestType::ChangeListener(changes))
+    }
+}
+
 impl ListenerCommand {
     /// The request this command sends.
     pub(crate) fn to_request(&self) -> anyhow::Result<RequestType> {
         Ok(match self {
             ListenerCommand::List => RequestType::QueryListeners(proto::QueryListeners {}),
             ListenerCommand::Add(args) => args.to_request()?,
+            ListenerCommand::Update(args) => args.to_request()?,
             ListenerCommand::Remove(listener) => {
                 RequestType::RemoveListener(proto::RemoveListener {
                     address: parse_address(&listener.address)?,

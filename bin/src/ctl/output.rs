@@ -136,21 +136,33 @@ fn clusters_detail(list: &proto::ClusterList) -> String {
         ));
         text.push_str(&format!("  sticky session: {}\n", cluster.sticky_session));
         if let Some(check) = &cluster.health_check {
+            let probe = if check.uri.is_empty() {
+                "TCP connect".to_owned()
+            } else {
+                format!("GET {}", check.uri)
+            };
             text.push_str(&format!(
-                "  health check:   GET {} every {} (timeout {}, up after {}, down after {})\n",
-                check.uri,
+                "  health check:   {probe} every {} (timeout {}, up after {}, down after {})\n",
                 millis(check.interval_ms),
                 millis(check.timeout_ms),
                 check.healthy_threshold,
                 check.unhealthy_threshold
             ));
         }
-        let mut backends = Table::new(&["BACKEND", "ADDRESS", "WEIGHT", "BACKUP", "STICKY ID"]);
+        let mut backends = Table::new(&[
+            "BACKEND",
+            "ADDRESS",
+            "WEIGHT",
+            "STATE",
+            "BACKUP",
+            "STICKY ID",
+        ]);
         for backend in &info.backends {
             backends.row(vec![
                 backend.backend_id.clone(),
                 backend.address.clone(),
                 backend.weight.to_string(),
+                backend.state().as_str_name().to_lowercase(),
                 backend.backup.to_string(),
                 backend.sticky_id.clone().unwrap_or_else(|| "-".to_owned()),
             ]);

@@ -6,10 +6,10 @@
 //! state to it, so that no worker silently diverges.
 
 use log::{error, warn};
-use sluice_command::proto::{self, request::RequestType, Request, Response};
+use sluice_command::proto::{self, request::RequestType, Request};
 use sluice_command::state::ConfigState;
 
-use super::dispatch::{failure, ok, per_worker};
+use super::dispatch::per_worker;
 use super::workers::WorkerOutcome;
 use super::{lock, MainProcess, WORKER_ANSWER_TIMEOUT};
 
@@ -20,24 +20,6 @@ pub(crate) struct ChangeError(String);
 impl std::fmt::Display for ChangeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
-    }
-}
-
-/// Applies one change requested by a ctl client (a batch is one change).
-pub(crate) fn apply(main: &MainProcess, request: &Request) -> Response {
-    let _serial = main.lock_changes();
-    match apply_serialized(main, std::slice::from_ref(request)) {
-        Ok(()) => {
-            let mut answer = ConfigState::outcome_of(request);
-            let undone_by_reload = lock(&main.file_index)
-                .as_ref()
-                .and_then(|index| index.announce(request));
-            if let Some(note) = undone_by_reload {
-                answer.push_str(&format!(" ({note})"));
-            }
-            ok(&answer)
-        }
-        Err(error) => failure(&error.to_string()),
     }
 }
 

@@ -6,7 +6,7 @@ use sluice_command::proto::{
 };
 use sluice_command::state::ConfigState;
 
-use super::{changes, lock, reload, MainProcess};
+use super::{ctl_changes, lock, reload, MainProcess};
 
 /// The answer to `request` (event subscriptions are served by the command server).
 pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
@@ -46,7 +46,9 @@ pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
         | RequestType::RemoveCertificate(_)
         | RequestType::ReplaceCertificate(_)
         | RequestType::UpgradeMain(_) => failure("not supported yet"),
-        _ if ConfigState::is_state_change(request) => changes::apply(main, request),
+        _ if ConfigState::is_state_change(request) || ctl_changes::is_partial_change(request) => {
+            ctl_changes::apply(main, request)
+        }
         _ => failure("unsupported request"),
     }
 }

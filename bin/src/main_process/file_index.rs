@@ -180,6 +180,7 @@ backends = [ { address = "127.0.0.1:9001", weight = 10 } ]
             sticky_id: None,
             weight,
             backup: false,
+            ..Default::default()
         }
     }
 
@@ -223,6 +224,7 @@ backends = [ { address = "127.0.0.1:9001", weight = 10 } ]
             cluster_id: "api".to_owned(),
             address: "127.0.0.1:9001".to_owned(),
             backend_id: None,
+            ..Default::default()
         }));
         assert_eq!(
             index.announce(&removed).as_deref(),

@@ -299,12 +299,10 @@ fn backend_status(backend: &proto::Backend, cluster: Option<&proto::ClusterMetri
     let get = |name: &str| counted.and_then(|b| value(&b.values, name));
     let retry_failures = get(names::RETRY_FAILURES);
     let healthy = counted.and_then(|b| b.healthy);
-    let state = match (counted, healthy, retry_failures) {
-        (None, _, _) => "unknown",
-        (_, Some(false), _) => "down",
-        (_, _, Some(failures)) if failures >= RETRY_EXHAUSTED_AFTER => "down",
-        (_, _, Some(failures)) if failures > 0 => "backing_off",
-        _ => "up",
+    let state = match (backend.state(), counted, healthy, retry_failures) {
+        (proto::BackendState::Drain, ..) => "drain",
+        (proto::BackendState::Maint, ..) => "maint",
+        (_, counted, healthy, retry_failures) => run_state(counted, healthy, retry_failures),
     };
     let latency = counted
         .and_then(|b| {
@@ -330,6 +328,21 @@ fn backend_status(backend: &proto::Backend, cluster: Option<&proto::ClusterMetri
         "active_connections": get(names::ACTIVE_CONNECTIONS),
         "requests": get(names::REQUESTS),
     })
+}
+
+/// `up`, `backing_off`, `down` or `unknown` (no worker counted it), as the workers see it.
+fn run_state(
+    counted: Option<&proto::BackendMetrics>,
+    healthy: Option<bool>,
+    retry_failures: Option<u64>,
+) -> &'static str {
+    match (counted, healthy, retry_failures) {
+        (None, _, _) => "unknown",
+        (_, Some(false), _) => "down",
+        (_, _, Some(failures)) if failures >= RETRY_EXHAUSTED_AFTER => "down",
+        (_, _, Some(failures)) if failures > 0 => "backing_off",
+        _ => "up",
+    }
 }
 
 fn value(values: &[proto::MetricValue], name: &str) -> Option<u64> {

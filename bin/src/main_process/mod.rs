@@ -13,6 +13,7 @@
 
 mod changes;
 mod command_server;
+mod ctl_changes;
 mod dispatch;
 mod event_merge;
 mod events;

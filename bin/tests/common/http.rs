@@ -140,6 +140,11 @@ impl Load {
         self.succeeded.load(Ordering::SeqCst)
     }
 
+    /// How many requests failed so far.
+    pub(crate) fn failure_count(&self) -> usize {
+        self.failures.lock().expect("failures").len()
+    }
+
     /// Waits until at least `count` more requests succeeded (bounded).
     pub(crate) fn wait_for_more(&self, count: u64) {
         let target = self.succeeded() + count;

@@ -37,11 +37,19 @@ const TCP_KEYS: &[&str] = &[
     "load_balancing",
     "load_metric",
     "max_connect_retries",
+    "health_check",
     "frontends",
     "backends",
 ];
 
-const BACKEND_KEYS: &[&str] = &["address", "weight", "backup", "sticky_id", "id"];
+const BACKEND_KEYS: &[&str] = &["address", "weight", "backup", "sticky_id", "id", "state"];
+
+/// Operator states of a backend.
+const BACKEND_STATES: &[(&str, proto::BackendState)] = &[
+    ("ready", proto::BackendState::Ready),
+    ("drain", proto::BackendState::Drain),
+    ("maint", proto::BackendState::Maint),
+];
 
 const HEALTH_CHECK_KEYS: &[&str] = &[
     "uri",
@@ -51,6 +59,16 @@ const HEALTH_CHECK_KEYS: &[&str] = &[
     "unhealthy_threshold",
     "expected_status",
     "host",
+];
+
+/// Keys of a TCP cluster's check, a TCP connect: `uri` is listed so that it is
+/// refused with the message every source gives.
+const TCP_HEALTH_CHECK_KEYS: &[&str] = &[
+    "uri",
+    "interval",
+    "timeout",
+    "healthy_threshold",
+    "unhealthy_threshold",
 ];
 
 const ALGORITHMS: &[(&str, proto::LoadBalancingAlgorithm)] = &[
@@ -109,7 +127,7 @@ fn parse_cluster(
             })?
             .unwrap_or_else(|| DEFAULT_STICKY_COOKIE.to_owned()),
         ),
-        health_check: optional(&table, "health_check", parse_health_check)?,
+        health_check: optional(&table, "health_check", |f| parse_health_check(f, protocol))?,
         answers: optional(&table, "answers", parse_answers)?.unwrap_or_default(),
         max_connect_retries: Some(
             optional(&table, "max_connect_retries", |f| {
@@ -134,20 +152,23 @@ fn parse_cluster(
     })
 }
 
-fn parse_health_check(field: &Field<'_>) -> Result<proto::HealthCheckConfig, ConfigError> {
-    let table = field.table(HEALTH_CHECK_KEYS)?;
+fn parse_health_check(
+    field: &Field<'_>,
+    protocol: Protocol,
+) -> Result<proto::HealthCheckConfig, ConfigError> {
+    let tcp = protocol == Protocol::Tcp;
+    let table = field.table(if tcp {
+        TCP_HEALTH_CHECK_KEYS
+    } else {
+        HEALTH_CHECK_KEYS
+    })?;
     let interval = optional(&table, "interval", |f| f.duration_in(TIMEOUT_RANGE))?
         .unwrap_or(DEFAULT_HEALTH_CHECK_INTERVAL);
     let timeout = match table.get("timeout") {
         Some(field) => {
             let timeout = field.duration_in(TIMEOUT_RANGE)?;
-            if timeout > interval {
-                return Err(field.error(format!(
-                    "timeout {} is longer than interval {}, expected at most the interval",
-                    super::format_duration(timeout),
-                    super::format_duration(interval),
-                )));
-            }
+            validate::probe_timeout_within(timeout, interval)
+                .map_err(|message| field.error(message))?;
             timeout
         }
         // A short interval shortens the default timeout with it.
@@ -160,8 +181,17 @@ fn parse_health_check(field: &Field<'_>) -> Result<proto::HealthCheckConfig, Con
         f.str_with(validate::status_range)
     })?
     .unwrap_or((DEFAULT_EXPECTED_STATUS_MIN, DEFAULT_EXPECTED_STATUS_MAX));
+    let uri = match table.get("uri") {
+        Some(field) => {
+            let uri = field.str()?;
+            validate::probe_uri_for(tcp, uri).map_err(|message| field.error(message))?;
+            field.str_with(validate::probe_uri)?
+        }
+        None if tcp => String::new(),
+        None => table.require("uri")?.str_with(validate::probe_uri)?,
+    };
     Ok(proto::HealthCheckConfig {
-        uri: table.require("uri")?.str_with(validate::probe_uri)?,
+        uri,
         interval_ms: millis_u32(interval),
         timeout_ms: millis_u32(timeout),
         healthy_threshold: threshold("healthy_threshold", DEFAULT_HEALTHY_THRESHOLD)?,
@@ -254,5 +284,9 @@ fn parse_backend(
         sticky_id: Some(sticky_id),
         weight: optional(&table, "weight", |f| f.u32_in(0..=MAX_WEIGHT))?.unwrap_or(DEFAULT_WEIGHT),
         backup: optional(&table, "backup", Field::bool)?.unwrap_or(false),
+        // Ready is the default, stored as absent so that both spellings are one state.
+        state: optional(&table, "state", |f| f.choice(BACKEND_STATES))?
+            .filter(|state| *state != proto::BackendState::Ready)
+            .map(|state| state as i32),
     })
 }

@@ -24,7 +24,7 @@ mod reader;
 mod root;
 mod size;
 mod to_requests;
-mod validate;
+pub(crate) mod validate;
 
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@ use std::{
 };
 
 use super::{
-    duration::{format_duration, parse_duration},
+    duration::parse_duration,
     error::{line_column, ConfigError},
     node::{Entry, Node, NodeKind, Span},
     size::parse_size,
@@ -120,10 +120,7 @@ impl<'a> Field<'a> {
         let NodeKind::Integer(value) = self.node.kind else {
             return Err(self.wrong_type(&expected));
         };
-        match u64::try_from(value) {
-            Ok(value) if range.contains(&value) => Ok(value),
-            _ => Err(self.error(format!("{value} is out of range, expected {expected}"))),
-        }
+        super::validate::number_in(i128::from(value), range).map_err(|message| self.error(message))
     }
 
     /// A `u32` within `range`.
@@ -163,14 +160,11 @@ impl<'a> Field<'a> {
             .str()
             .map_err(|_| self.wrong_type("a duration string like \"5s\""))?;
         let duration = parse_duration(text).map_err(|e| self.error(e.to_string()))?;
-        if range.contains(&duration) {
-            return Ok(duration);
-        }
-        Err(self.error(format!(
-            "duration {text:?} is out of range, expected {} to {}",
-            format_duration(*range.start()),
-            format_duration(*range.end()),
-        )))
+        // Written back in its canonical form, as a duration from ctl or a state file is, so
+        // that every source refuses it with the same words.
+        let canonical = super::duration::format_duration(duration);
+        super::validate::duration_in(&canonical, duration, &range)
+            .map_err(|message| self.error(message))
     }
 
     /// A size in bytes: a whole number, or a string like `"10m"`.

@@ -2,7 +2,12 @@
 //! normalised value or to a message saying what would be valid. The readers
 //! attach the position and key path.
 
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
 use regex::Regex;
+
+use super::duration::format_duration;
 
 /// Longest hostname accepted (RFC 1035).
 const MAX_HOSTNAME_LEN: usize = 253;
@@ -10,6 +15,68 @@ const MAX_HOSTNAME_LEN: usize = 253;
 const MAX_LABEL_LEN: usize = 63;
 /// Longest name or id accepted.
 const MAX_ID_LEN: usize = 128;
+
+/// A whole number within `range`. The one message for a number out of range,
+/// whether it comes from the file, `sluice ctl` or a state file.
+pub(crate) fn number_in(value: i128, range: RangeInclusive<u64>) -> Result<u64, String> {
+    match u64::try_from(value) {
+        Ok(value) if range.contains(&value) => Ok(value),
+        _ => Err(format!(
+            "{value} is out of range, expected a whole number from {} to {}",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
+/// A duration within `range`; `text` is how it was written (`"48h"`). The one
+/// message for a duration out of range, whatever its source.
+pub(crate) fn duration_in(
+    text: &str,
+    duration: Duration,
+    range: &RangeInclusive<Duration>,
+) -> Result<Duration, String> {
+    if range.contains(&duration) {
+        return Ok(duration);
+    }
+    Err(format!(
+        "duration {text:?} is out of range, expected {} to {}",
+        format_duration(*range.start()),
+        format_duration(*range.end()),
+    ))
+}
+
+/// A duration given in milliseconds (from `sluice ctl` or a state file),
+/// checked like the same duration in the file.
+pub(crate) fn millis_in(millis: u32, range: &RangeInclusive<Duration>) -> Result<u32, String> {
+    let duration = Duration::from_millis(u64::from(millis));
+    duration_in(&format_duration(duration), duration, range).map(|_| millis)
+}
+
+/// A health check's timeout: at most its interval.
+pub(crate) fn probe_timeout_within(timeout: Duration, interval: Duration) -> Result<(), String> {
+    if timeout <= interval {
+        return Ok(());
+    }
+    Err(format!(
+        "timeout {} is longer than interval {}, expected at most the interval",
+        format_duration(timeout),
+        format_duration(interval),
+    ))
+}
+
+/// The kind of a health check follows the cluster's protocol: an HTTP probe
+/// (with a `uri`) for an HTTP cluster, a TCP connect (without) for a TCP one.
+pub(crate) fn probe_uri_for(tcp: bool, uri: &str) -> Result<(), String> {
+    match (tcp, uri.is_empty()) {
+        (true, false) => Err(format!(
+            "an HTTP health check (uri {uri:?}) cannot run on a tcp cluster, \
+             expected no uri: a tcp cluster's check is a TCP connect"
+        )),
+        (false, true) => Err("an http cluster's health check needs a uri, like /health".to_owned()),
+        _ => Ok(()),
+    }
+}
 
 /// A frontend hostname: `*`, `*.example.com` or `api.example.com`, lowercased
 /// because DNS names are case-insensitive and the router compares bytes.

@@ -43,6 +43,10 @@ pub const TOTAL_BACKENDS: &str = "total_backends";
 /// (gauge, filled by the loop).
 pub const RETRY_FAILURES: &str = "retry_failures";
 
+/// A backend's operator state: 0 ready, 1 drain, 2 maint (gauge, filled by the loop; the
+/// configuration every worker shares, so the total keeps the largest).
+pub const ADMIN_STATE: &str = "admin_state";
+
 /// Whether a backend passes its health checks (1) or not (0); rendered from
 /// [`crate::proto::BackendMetrics::healthy`].
 pub const HEALTHY: &str = "healthy";
@@ -113,6 +117,7 @@ pub fn combine(name: &str) -> Combine {
         TOTAL_BACKENDS => Combine::Max,
         // Each worker backs off on its own: the worst one tells.
         RETRY_FAILURES => Combine::Max,
+        ADMIN_STATE => Combine::Max,
         _ => Combine::Sum,
     }
 }
@@ -140,6 +145,7 @@ pub fn help(name: &str) -> &'static str {
             "Failed connection attempts in a row; the backend backs off while not zero."
         }
         HEALTHY => "Whether the backend passes its health checks (1) or not (0).",
+        ADMIN_STATE => "Operator state of the backend: 0 ready, 1 drain, 2 maint.",
         ACCEPTED_CONNECTIONS => "Connections accepted on every listener.",
         ACTIVE_SESSIONS => "Sessions open now.",
         REFUSED_ACCEPTS => "Accepted connections closed at once because the worker was full.",

@@ -296,7 +296,7 @@ impl ConfigState {
         Ok(parsed)
     }
 
-    fn check_listener_protocol(
+    pub(super) fn check_listener_protocol(
         &self,
         address: &SocketAddr,
         expected: ListenerProtocol,
@@ -410,12 +410,13 @@ impl ConfigState {
         undo: &mut Undo,
         set: &proto::SetHealthCheck,
     ) -> Result<(), StateError> {
-        if let Some(config) = &set.config {
-            validate::health_check(config)?;
-        }
         let Some(cluster) = self.clusters.get(&set.cluster_id) else {
             return Err(StateError::UnknownCluster(set.cluster_id.clone()));
         };
+        if let Some(config) = &set.config {
+            let tcp = protocol_of(cluster.protocol) == ListenerProtocol::Tcp;
+            validate::health_check(config, tcp)?;
+        }
         let mut cluster = cluster.clone();
         cluster.health_check = set.config.clone();
         self.put_cluster(undo, &set.cluster_id, Some(cluster));

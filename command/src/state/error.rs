@@ -69,6 +69,35 @@ pub enum StateError {
         /// The backend id.
         backend_id: String,
     },
+    /// The cluster has no backend with this id.
+    #[error("cluster {cluster_id} has no backend with id {backend_id}")]
+    UnknownBackendId {
+        /// The cluster.
+        cluster_id: String,
+        /// The id asked for.
+        backend_id: String,
+    },
+    /// A backend must be named by its address or its id.
+    #[error("name the backend by its address or its id")]
+    BackendNotNamed,
+    /// A cluster with this id exists: `cluster add` does not overwrite it.
+    #[error(
+        "cluster {0} already exists; change it with `sluice ctl cluster update --id {0} \
+         [--lb …] [--metric …] [--sticky|--no-sticky] [--sticky-cookie …] \
+         [--max-connect-retries …]`"
+    )]
+    ClusterExists(String),
+    /// A partial change names nothing to change.
+    #[error("nothing to change: name at least one setting of the {0}")]
+    NothingToChange(&'static str),
+    /// A setting that the listener's protocol does not have.
+    #[error("{setting} is an http listener setting; the listener at {address} is tcp")]
+    NotAnHttpListener {
+        /// The setting.
+        setting: &'static str,
+        /// The listener.
+        address: String,
+    },
     /// The cluster has no backend at this address.
     #[error("cluster {cluster_id} has no backend at {address}")]
     UnknownBackend {

@@ -90,6 +90,7 @@ pub(super) fn remove_backend(backend: &proto::Backend) -> proto::Request {
         cluster_id: backend.cluster_id.clone(),
         address: backend.address.clone(),
         backend_id: Some(backend.backend_id.clone()),
+        when_drained: None,
     }))
 }
 

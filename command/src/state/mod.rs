@@ -18,7 +18,14 @@
 //! - **`AddCluster` on an existing id updates the cluster's settings** and
 //!   keeps its backends and frontends: a reload can change a load-balancing
 //!   algorithm or a health check without dropping routes. Changing the
-//!   protocol of a cluster that frontends use is refused.
+//!   protocol of a cluster that frontends use is refused. (`sluice ctl
+//!   cluster add` on an existing id is refused by the main process, which
+//!   points to `cluster update`: see `partial.rs`.)
+//! - **Partial changes** (`ChangeBackend`, `ChangeCluster`, `ChangeListener`)
+//!   name only what changes; [`ConfigState::resolve_changes`] turns them into
+//!   the whole in-place request (`UpdateBackend`, `AddCluster`,
+//!   `UpdateHttpListener`/`UpdateTcpListener`) that is applied and sent to
+//!   the workers.
 //! - **Removing a cluster removes its backends and frontends.**
 //! - **Removing a listener** is refused while frontends use it (they are
 //!   named); an active listener is deactivated by its removal.
@@ -34,11 +41,14 @@ mod diff;
 mod error;
 mod generate;
 mod journal;
+mod partial;
 mod persist;
 mod query;
 mod small_map;
 mod validate;
 
+#[cfg(test)]
+mod partial_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -283,6 +293,9 @@ pub(crate) fn request_name(request: &RequestType) -> &'static str {
         R::UpdateTcpListener(_) => "update_tcp_listener",
         R::Batch(_) => "batch",
         R::SetLogging(_) => "set_logging",
+        R::ChangeBackend(_) => "change_backend",
+        R::ChangeCluster(_) => "change_cluster",
+        R::ChangeListener(_) => "change_listener",
     }
 }
 

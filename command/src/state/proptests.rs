@@ -81,7 +81,13 @@ fn cluster() -> impl Strategy<Value = proto::Request> {
                 load_metric: LoadMetric::try_from(metric).unwrap_or(LoadMetric::Connections) as i32,
                 sticky_session: sticky,
                 sticky_cookie_name: None,
-                health_check: health.map(health_check),
+                // A TCP cluster's check is a connect, without uri.
+                health_check: health.map(health_check).map(|mut check| {
+                    if !http {
+                        check.uri = String::new();
+                    }
+                    check
+                }),
                 answers: Vec::new(),
                 max_connect_retries: None,
             }))
@@ -99,6 +105,7 @@ fn backend() -> impl Strategy<Value = proto::Request> {
                     sticky_id: None,
                     weight: weight * 50,
                     backup,
+                    state: None,
                 },
             }))
         },
@@ -188,6 +195,7 @@ fn change() -> impl Strategy<Value = proto::Request> {
                 cluster_id: CLUSTERS[cluster].to_owned(),
                 address: format!("10.0.0.{}:80", address + 1),
                 backend_id: None,
+                when_drained: None,
             }))
         }),
         1 => http_frontend_fields().prop_map(|fields| {

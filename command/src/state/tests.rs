@@ -10,7 +10,7 @@ pub(super) fn timeouts() -> proto::Timeouts {
     }
 }
 
-fn http_listener(address: &str) -> proto::Request {
+pub(super) fn http_listener(address: &str) -> proto::Request {
     request(RequestType::AddHttpListener(proto::HttpListener {
         address: address.to_owned(),
         timeouts: timeouts(),
@@ -21,7 +21,7 @@ fn http_listener(address: &str) -> proto::Request {
     }))
 }
 
-fn tcp_listener(address: &str) -> proto::Request {
+pub(super) fn tcp_listener(address: &str) -> proto::Request {
     request(RequestType::AddTcpListener(proto::TcpListener {
         address: address.to_owned(),
         timeouts: timeouts(),
@@ -29,7 +29,7 @@ fn tcp_listener(address: &str) -> proto::Request {
     }))
 }
 
-fn cluster_of(cluster_id: &str, protocol: ListenerProtocol) -> proto::Cluster {
+pub(super) fn cluster_of(cluster_id: &str, protocol: ListenerProtocol) -> proto::Cluster {
     proto::Cluster {
         cluster_id: cluster_id.to_owned(),
         protocol: protocol as i32,
@@ -56,6 +56,7 @@ fn backend(cluster_id: &str, backend_id: &str, address: &str) -> proto::Request 
             sticky_id: None,
             weight: 100,
             backup: false,
+            state: None,
         },
     }))
 }
@@ -65,6 +66,7 @@ fn remove_backend(cluster_id: &str, address: &str, backend_id: Option<&str>) -> 
         cluster_id: cluster_id.to_owned(),
         address: address.to_owned(),
         backend_id: backend_id.map(str::to_owned),
+        when_drained: None,
     }))
 }
 
@@ -118,7 +120,7 @@ fn activate(address: &str, protocol: ListenerProtocol) -> proto::Request {
     }))
 }
 
-fn health_check() -> proto::HealthCheckConfig {
+pub(super) fn health_check() -> proto::HealthCheckConfig {
     proto::HealthCheckConfig {
         uri: "/health".to_owned(),
         interval_ms: 1_000,
@@ -131,19 +133,22 @@ fn health_check() -> proto::HealthCheckConfig {
     }
 }
 
-fn set_health_check(cluster_id: &str, config: Option<proto::HealthCheckConfig>) -> proto::Request {
+pub(super) fn set_health_check(
+    cluster_id: &str,
+    config: Option<proto::HealthCheckConfig>,
+) -> proto::Request {
     request(RequestType::SetHealthCheck(proto::SetHealthCheck {
         cluster_id: cluster_id.to_owned(),
         config,
     }))
 }
 
-const WEB: &str = "127.0.0.1:8080";
-const DB: &str = "127.0.0.1:5432";
+pub(super) const WEB: &str = "127.0.0.1:8080";
+pub(super) const DB: &str = "127.0.0.1:5432";
 
 /// Listeners on WEB (http, active) and DB (tcp), clusters web and db, one
 /// backend and one frontend each.
-fn base() -> ConfigState {
+pub(super) fn base() -> ConfigState {
     let mut state = ConfigState::new();
     for request in [
         http_listener(WEB),
@@ -163,7 +168,7 @@ fn base() -> ConfigState {
 
 /// Applies a request that must be refused, checks the state is unchanged and
 /// returns the error's message.
-fn refused(state: &mut ConfigState, request: proto::Request) -> StateError {
+pub(super) fn refused(state: &mut ConfigState, request: proto::Request) -> StateError {
     let before = state.clone();
     let error = state
         .apply(&request)
@@ -418,7 +423,7 @@ fn health_check_is_set_and_cleared_on_known_clusters_only() {
     invalid.interval_ms = 0;
     assert_eq!(
         refused(&mut state, set_health_check("web", Some(invalid))).to_string(),
-        "invalid health_check.interval_ms \"0\": must be positive"
+        "invalid health_check.interval \"0\": duration \"0ms\" is out of range, expected 1ms to 24h"
     );
     state
         .apply(&set_health_check("web", Some(health_check())))
@@ -655,6 +660,7 @@ fn diff_updates_a_backend_whose_settings_changed_and_replaces_one_whose_id_chang
             cluster_id: first.cluster_id.clone(),
             address: first.address.clone(),
             backend_id: None,
+            when_drained: None,
         })))
         .expect("remove");
     let mut renamed = first.clone();

@@ -4,8 +4,19 @@
 
 use std::net::SocketAddr;
 
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
 use super::{HttpFrontendKey, StateError};
-use crate::proto::{self, ListenerProtocol, LoadBalancingAlgorithm, LoadMetric, PathRuleKind};
+use crate::config::defaults::{MAX_HEALTH_THRESHOLD, MAX_MAX_CONNECT_RETRIES, MAX_WEIGHT};
+use crate::config::validate as shared;
+use crate::proto::{
+    self, BackendState, ListenerProtocol, LoadBalancingAlgorithm, LoadMetric, PathRuleKind,
+};
+
+/// Timeouts and health check durations: more than 0, at most a day (as in the file).
+const DURATION_RANGE: RangeInclusive<Duration> =
+    Duration::from_millis(1)..=crate::config::defaults::MAX_DURATION;
 
 pub(super) fn address(what: &'static str, address: &str) -> Result<SocketAddr, StateError> {
     address
@@ -25,17 +36,6 @@ fn invalid(field: &'static str, value: impl ToString, reason: impl ToString) -> 
     }
 }
 
-/// Ids and names show up in logs, metrics and CLI tables: keep them one word.
-fn identifier(field: &'static str, value: &str) -> Result<(), StateError> {
-    if value.is_empty() {
-        return Err(invalid(field, value, "must not be empty"));
-    }
-    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(invalid(field, value, "must not contain spaces"));
-    }
-    Ok(())
-}
-
 /// A listener, cluster or frontend protocol; HTTPS is reserved.
 pub(super) fn protocol(
     field: &'static str,
@@ -49,9 +49,34 @@ pub(super) fn protocol(
     }
 }
 
+/// A check shared with the configuration file, its message kept as the reason.
+fn checked<T>(
+    field: &'static str,
+    value: impl ToString,
+    check: Result<T, String>,
+) -> Result<T, StateError> {
+    check.map_err(|reason| invalid(field, value, reason))
+}
+
+fn cluster_id(field: &'static str, value: &str) -> Result<(), StateError> {
+    checked(field, value, shared::cluster_name(value)).map(|_| ())
+}
+
+fn number_in(
+    field: &'static str,
+    value: u32,
+    range: RangeInclusive<u64>,
+) -> Result<(), StateError> {
+    checked(field, value, shared::number_in(i128::from(value), range)).map(|_| ())
+}
+
+fn millis(field: &'static str, value: u32) -> Result<(), StateError> {
+    checked(field, value, shared::millis_in(value, &DURATION_RANGE)).map(|_| ())
+}
+
 pub(super) fn cluster(cluster: &proto::Cluster) -> Result<proto::Cluster, StateError> {
-    identifier("cluster_id", &cluster.cluster_id)?;
-    protocol("cluster.protocol", cluster.protocol, "an https cluster")?;
+    cluster_id("cluster_id", &cluster.cluster_id)?;
+    let protocol = protocol("cluster.protocol", cluster.protocol, "an https cluster")?;
     LoadBalancingAlgorithm::try_from(cluster.load_balancing).map_err(|_| {
         invalid(
             "cluster.load_balancing",
@@ -62,39 +87,62 @@ pub(super) fn cluster(cluster: &proto::Cluster) -> Result<proto::Cluster, StateE
     LoadMetric::try_from(cluster.load_metric)
         .map_err(|_| invalid("cluster.load_metric", cluster.load_metric, "unknown metric"))?;
     if let Some(name) = &cluster.sticky_cookie_name {
-        identifier("cluster.sticky_cookie_name", name)?;
+        checked(
+            "cluster.sticky_cookie_name",
+            name,
+            shared::cookie_name(name),
+        )?;
+    }
+    if let Some(retries) = cluster.max_connect_retries {
+        number_in(
+            "cluster.max_connect_retries",
+            retries,
+            0..=u64::from(MAX_MAX_CONNECT_RETRIES),
+        )?;
     }
     if let Some(check) = &cluster.health_check {
-        health_check(check)?;
+        health_check(check, protocol == ListenerProtocol::Tcp)?;
     }
     answers("cluster.answers", &cluster.answers)?;
     Ok(cluster.clone())
 }
 
-pub(super) fn health_check(check: &proto::HealthCheckConfig) -> Result<(), StateError> {
-    if !check.uri.starts_with('/') {
-        return Err(invalid("health_check.uri", &check.uri, "must start with /"));
+/// A health check of a cluster; `tcp`: the cluster is TCP, so the check is a connect,
+/// without uri.
+pub(super) fn health_check(check: &proto::HealthCheckConfig, tcp: bool) -> Result<(), StateError> {
+    checked(
+        "health_check.uri",
+        &check.uri,
+        shared::probe_uri_for(tcp, &check.uri),
+    )?;
+    if !tcp {
+        checked(
+            "health_check.uri",
+            &check.uri,
+            shared::probe_uri(&check.uri),
+        )?;
     }
-    if check.interval_ms == 0 {
-        return Err(invalid("health_check.interval_ms", 0, "must be positive"));
-    }
-    if check.timeout_ms == 0 {
-        return Err(invalid("health_check.timeout_ms", 0, "must be positive"));
-    }
-    if check.healthy_threshold == 0 {
-        return Err(invalid(
-            "health_check.healthy_threshold",
-            0,
-            "must be at least 1",
-        ));
-    }
-    if check.unhealthy_threshold == 0 {
-        return Err(invalid(
-            "health_check.unhealthy_threshold",
-            0,
-            "must be at least 1",
-        ));
-    }
+    millis("health_check.interval", check.interval_ms)?;
+    millis("health_check.timeout", check.timeout_ms)?;
+    checked(
+        "health_check.timeout",
+        check.timeout_ms,
+        shared::probe_timeout_within(
+            Duration::from_millis(u64::from(check.timeout_ms)),
+            Duration::from_millis(u64::from(check.interval_ms)),
+        ),
+    )?;
+    let thresholds = 1..=u64::from(MAX_HEALTH_THRESHOLD);
+    number_in(
+        "health_check.healthy_threshold",
+        check.healthy_threshold,
+        thresholds.clone(),
+    )?;
+    number_in(
+        "health_check.unhealthy_threshold",
+        check.unhealthy_threshold,
+        thresholds,
+    )?;
     let min = check.expected_status_min.unwrap_or(200);
     let max = check.expected_status_max.unwrap_or(399);
     for (field, status) in [
@@ -134,24 +182,59 @@ fn answers(field: &'static str, answers: &[proto::CustomAnswer]) -> Result<(), S
 pub(super) fn backend(
     backend: &proto::Backend,
 ) -> Result<(SocketAddr, proto::Backend), StateError> {
-    identifier("cluster_id", &backend.cluster_id)?;
-    identifier("backend_id", &backend.backend_id)?;
+    cluster_id("cluster_id", &backend.cluster_id)?;
+    checked(
+        "backend_id",
+        &backend.backend_id,
+        shared::backend_id(&backend.backend_id),
+    )?;
     if let Some(sticky_id) = &backend.sticky_id {
-        identifier("backend.sticky_id", sticky_id)?;
+        checked(
+            "backend.sticky_id",
+            sticky_id,
+            shared::backend_id(sticky_id),
+        )?;
     }
+    number_in("backend.weight", backend.weight, 0..=u64::from(MAX_WEIGHT))?;
     let parsed = address("backend", &backend.address)?;
     let mut normalized = backend.clone();
     normalized.address = parsed.to_string();
+    normalized.state = backend_state(backend.state)?;
     Ok((parsed, normalized))
+}
+
+/// A backend's operator state, `None` for ready (the default, one spelling).
+pub(super) fn backend_state(state: Option<i32>) -> Result<Option<i32>, StateError> {
+    match state.map(BackendState::try_from) {
+        None | Some(Ok(BackendState::Ready)) => Ok(None),
+        Some(Ok(state)) => Ok(Some(state as i32)),
+        Some(Err(_)) => Err(invalid(
+            "backend.state",
+            state.unwrap_or_default(),
+            "unknown state, expected ready, drain or maint",
+        )),
+    }
+}
+
+fn timeouts(timeouts: &proto::Timeouts) -> Result<(), StateError> {
+    millis("listener.front_timeout", timeouts.front_timeout_ms)?;
+    millis("listener.back_timeout", timeouts.back_timeout_ms)?;
+    millis("listener.connect_timeout", timeouts.connect_timeout_ms)?;
+    millis("listener.request_timeout", timeouts.request_timeout_ms)
 }
 
 pub(super) fn http_listener(
     listener: &proto::HttpListener,
 ) -> Result<(SocketAddr, proto::HttpListener), StateError> {
     let parsed = address("listener", &listener.address)?;
+    timeouts(&listener.timeouts)?;
     answers("listener.answers", &listener.answers)?;
     if let Some(name) = &listener.sticky_cookie_name {
-        identifier("listener.sticky_cookie_name", name)?;
+        checked(
+            "listener.sticky_cookie_name",
+            name,
+            shared::cookie_name(name),
+        )?;
     }
     let mut normalized = listener.clone();
     normalized.address = parsed.to_string();
@@ -162,6 +245,7 @@ pub(super) fn tcp_listener(
     listener: &proto::TcpListener,
 ) -> Result<(SocketAddr, proto::TcpListener), StateError> {
     let parsed = address("listener", &listener.address)?;
+    timeouts(&listener.timeouts)?;
     let mut normalized = listener.clone();
     normalized.address = parsed.to_string();
     Ok((parsed, normalized))
@@ -171,7 +255,7 @@ pub(super) fn tcp_frontend(
     frontend: &proto::TcpFrontend,
 ) -> Result<(SocketAddr, proto::TcpFrontend), StateError> {
     let parsed = address("frontend", &frontend.address)?;
-    identifier("cluster_id", &frontend.cluster_id)?;
+    cluster_id("cluster_id", &frontend.cluster_id)?;
     let mut normalized = frontend.clone();
     normalized.address = parsed.to_string();
     Ok((parsed, normalized))
@@ -184,16 +268,10 @@ pub(super) fn http_frontend(
     let hostname = hostname(&frontend.hostname)?;
     path_rule(&frontend.path)?;
     if let Some(method) = &frontend.method {
-        let is_token = !method.is_empty()
-            && method
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !is_token {
-            return Err(invalid("frontend.method", method, "not an HTTP method"));
-        }
+        checked("frontend.method", method, shared::method(method))?;
     }
-    if let Some(cluster_id) = &frontend.cluster_id {
-        identifier("cluster_id", cluster_id)?;
+    if let Some(id) = &frontend.cluster_id {
+        cluster_id("cluster_id", id)?;
     }
     let mut normalized = frontend.clone();
     normalized.address = parsed.to_string();

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use sluice_command::proto::LoadMetric;
+use sluice_command::proto::{BackendState, LoadMetric};
 
 use super::health::HealthState;
 use crate::load_balancing::PeakEwma;
@@ -36,6 +36,9 @@ pub struct BackendSpec {
     pub weight: u32,
     /// Used only when no other backend can be opened.
     pub backup: bool,
+    /// What the operator lets it take: ready (in rotation), drain (sticky clients only) or
+    /// maint (nothing, not even health checks).
+    pub state: BackendState,
 }
 
 /// A backend and everything the worker knows of it.
@@ -116,6 +119,11 @@ impl Backend {
         self.spec.backup
     }
 
+    /// Its operator state.
+    pub fn state(&self) -> BackendState {
+        self.spec.state
+    }
+
     /// Its life status.
     pub fn status(&self) -> BackendStatus {
         self.status
@@ -163,13 +171,36 @@ impl Backend {
     /// not exhausted. A backend waiting out a backoff is still available. It does not depend on
     /// the time, so the latch only moves when something happens.
     pub fn is_available(&self) -> bool {
-        self.is_up() && self.status == BackendStatus::Normal
+        self.is_up() && self.status == BackendStatus::Normal && self.state() == BackendState::Ready
     }
 
-    /// Whether it may be chosen when failing open: in rotation and allowed a try now, whatever
-    /// its health.
+    /// Whether it may be chosen when failing open: in rotation (ready) and allowed a try now,
+    /// whatever its health. A backend whose retries are exhausted is not: only a recovery
+    /// probe brings it back (see `crate::health_check`), so no client request is spent on it.
     pub fn can_open_ignoring_health(&self, now: Instant) -> bool {
-        self.status == BackendStatus::Normal && self.retry_policy.can_try(now)
+        self.state() == BackendState::Ready && self.can_take_connections(now)
+    }
+
+    /// Whether a client that a sticky cookie pins to it may open a connection to it at `now`:
+    /// like [`Backend::can_open`], but a drained backend keeps its sticky clients.
+    pub fn can_open_pinned(&self, now: Instant) -> bool {
+        self.health.is_healthy()
+            && self.state() != BackendState::Maint
+            && self.can_take_connections(now)
+    }
+
+    /// Whether it needs a recovery probe: its retries are exhausted, it is in rotation and
+    /// not in maintenance.
+    pub fn needs_recovery_probe(&self) -> bool {
+        self.retry_policy.is_exhausted()
+            && self.status == BackendStatus::Normal
+            && self.state() != BackendState::Maint
+    }
+
+    fn can_take_connections(&self, now: Instant) -> bool {
+        self.status == BackendStatus::Normal
+            && !self.retry_policy.is_exhausted()
+            && self.retry_policy.can_try(now)
     }
 
     /// Whether it is up, as `BackendUp`/`BackendDown` events report: healthy and its retries

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use log::{info, warn};
 use rand::Rng;
-use sluice_command::proto::{self, EventKind, LoadBalancingAlgorithm, LoadMetric};
+use sluice_command::proto::{self, BackendState, EventKind, LoadBalancingAlgorithm, LoadMetric};
 
 use super::availability::{Availability, AvailabilityLatch};
 use super::backend::{Backend, BackendSpec, BackendStatus};
@@ -185,7 +185,11 @@ impl BackendList {
         match self.find(&spec.address) {
             Some(existing) => {
                 let mut backend = existing.borrow_mut();
+                let state_changed = backend.spec.state != spec.state;
                 backend.spec = spec;
+                if state_changed {
+                    announce_state(&self.cluster_id, &backend, outbox);
+                }
                 if backend.status == BackendStatus::Closing {
                     info!(
                         "cluster {}: backend {} re-added while closing, back in rotation",
@@ -200,6 +204,15 @@ impl BackendList {
                 .push(Rc::new(RefCell::new(Backend::new(spec, retry)))),
         }
         self.refresh(now, outbox);
+    }
+
+    /// Every backend whose retries are exhausted and that a recovery probe may bring back.
+    pub(super) fn needing_recovery(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.backends
+            .iter()
+            .map(|b| b.borrow())
+            .filter(|b| b.needs_recovery_probe())
+            .map(|b| b.address())
     }
 
     /// Removes the backend at `address`, at once if it has no connection, else by moving it
@@ -273,7 +286,7 @@ impl BackendList {
     }
 
     /// Selects the backend whose sticky name is `sticky_id` if it can be opened (even with
-    /// weight 0: a drained backend keeps its sticky sessions), else like
+    /// weight 0 or in drain: a drained backend keeps its sticky sessions), else like
     /// [`BackendList::next_available`].
     pub(super) fn next_available_sticky<R: Rng + ?Sized>(
         &mut self,
@@ -287,7 +300,7 @@ impl BackendList {
             .iter()
             .find(|b| {
                 let backend = b.borrow();
-                backend.sticky_name() == sticky_id && backend.can_open(now)
+                backend.sticky_name() == sticky_id && backend.can_open_pinned(now)
             })
             .cloned();
         match pinned {
@@ -433,4 +446,25 @@ impl BackendList {
         }
         Ok(())
     }
+}
+
+/// Logs and reports a backend's new operator state.
+fn announce_state(cluster_id: &str, backend: &Backend, outbox: &mut Outbox) {
+    let (kind, words) = match backend.state() {
+        BackendState::Ready => (EventKind::BackendReady, "ready: back in rotation"),
+        BackendState::Drain => (
+            EventKind::BackendDraining,
+            "draining: no new traffic except sticky clients",
+        ),
+        BackendState::Maint => (
+            EventKind::BackendMaintenance,
+            "in maintenance: no traffic, no health checks",
+        ),
+    };
+    info!(
+        "cluster {cluster_id}: backend {} ({}) {words}",
+        backend.backend_id(),
+        backend.address()
+    );
+    outbox.backend_event(kind, backend, None);
 }

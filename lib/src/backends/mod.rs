@@ -186,6 +186,8 @@ impl Outbox {
 #[derive(Debug)]
 pub struct BackendMap {
     clusters: HashMap<String, BackendList>,
+    /// Times a backend's retries became exhausted (see [`BackendMap::exhaustion_version`]).
+    exhaustions: u64,
     outbox: Outbox,
     rng: StdRng,
     retry: RetryConfig,
@@ -211,6 +213,7 @@ impl BackendMap {
     fn with_rng(rng: StdRng) -> Self {
         BackendMap {
             clusters: HashMap::new(),
+            exhaustions: 0,
             outbox: Outbox::default(),
             rng,
             retry: RetryConfig::default(),
@@ -272,6 +275,8 @@ impl BackendMap {
         let spec = parse_backend(backend)?;
         let list = cluster_mut(&mut self.clusters, &spec.cluster_id)?;
         list.upsert(spec, self.retry, now, &mut self.outbox);
+        // Its state may have left maint while exhausted: let the recovery prober look.
+        self.exhaustions += 1;
         self.debug_check();
         Ok(())
     }
@@ -391,10 +396,35 @@ impl BackendMap {
 
     /// The connect to `backend` failed: it backs off.
     pub fn connect_failed(&mut self, backend: &Rc<RefCell<Backend>>, now: Instant) {
+        self.connect_failed_since(backend, now, now);
+    }
+
+    /// The connect to `backend` started at `started` failed at `now`: it backs off, unless
+    /// the connect was under way when its last failure was counted (then it fails with that
+    /// one, see [`crate::retry`]).
+    pub fn connect_failed_since(
+        &mut self,
+        backend: &Rc<RefCell<Backend>>,
+        started: Instant,
+        now: Instant,
+    ) {
         {
             let mut backend = backend.borrow_mut();
             backend.failures += 1;
-            let wait = backend.retry_policy.fail(now, &mut self.rng);
+            let (wait, counted) = backend
+                .retry_policy
+                .fail_attempt(started, now, &mut self.rng);
+            if !counted {
+                log::debug!(
+                    "cluster {}: connect to backend {} failed with the one before",
+                    backend.cluster_id(),
+                    backend.address()
+                );
+                return;
+            }
+            if backend.retry_policy.is_exhausted() {
+                self.exhaustions += 1;
+            }
             warn!(
                 "cluster {}: connect to backend {} ({}) failed, {} in a row, next try in {wait:?}",
                 backend.cluster_id(),
@@ -413,11 +443,30 @@ impl BackendMap {
     /// rotation within seconds even without an active health check. Only a response from the
     /// backend ([`BackendMap::record_passive_success`]) ends the streak, not a connect.
     pub fn record_passive_failure(&mut self, backend: &Rc<RefCell<Backend>>, now: Instant) {
+        self.record_passive_failure_since(backend, now, now);
+    }
+
+    /// Like [`BackendMap::record_passive_failure`], for an exchange started at `started`: one
+    /// under way when the backend's last failure was counted fails with that one.
+    pub fn record_passive_failure_since(
+        &mut self,
+        backend: &Rc<RefCell<Backend>>,
+        started: Instant,
+        now: Instant,
+    ) {
         {
             let mut backend = backend.borrow_mut();
             backend.failures += 1;
             backend.passive_failures = backend.passive_failures.saturating_add(1);
-            let wait = backend.retry_policy.fail(now, &mut self.rng);
+            let (wait, counted) = backend
+                .retry_policy
+                .fail_attempt(started, now, &mut self.rng);
+            if !counted {
+                return;
+            }
+            if backend.retry_policy.is_exhausted() {
+                self.exhaustions += 1;
+            }
             warn!(
                 "cluster {}: backend {} ({}) broke a connection, {} failures in a row, next try in {wait:?}",
                 backend.cluster_id(),
@@ -440,6 +489,50 @@ impl BackendMap {
             backend.retry_policy.succeed();
         }
         self.refresh_cluster_of(backend, now);
+    }
+
+    /// Backends whose retries are exhausted, as `(cluster, address)`: those a recovery probe
+    /// tries (see `crate::health_check`). Costs the number of backends.
+    pub fn needing_recovery(&self) -> Vec<(String, SocketAddr)> {
+        self.clusters
+            .values()
+            .flat_map(|list| {
+                list.needing_recovery()
+                    .map(|address| (list.cluster_id().to_owned(), address))
+            })
+            .collect()
+    }
+
+    /// A number that changes whenever a backend's retries become exhausted, so that the
+    /// recovery prober looks for backends to probe only then (and while it probes some).
+    pub fn exhaustion_version(&self) -> u64 {
+        self.exhaustions
+    }
+
+    /// A recovery probe connected to the backend at `address`: its backoff and streak of
+    /// failures are forgotten and it is back in rotation (`BackendUp`). Unknown backends, and
+    /// backends that no longer need it, are ignored.
+    pub fn recovered(&mut self, cluster_id: &str, address: &SocketAddr, now: Instant) {
+        let Some(list) = self.clusters.get_mut(cluster_id) else {
+            return;
+        };
+        {
+            let Some(backend) = list.find(address) else {
+                return;
+            };
+            let mut backend = backend.borrow_mut();
+            if !backend.retry_policy.is_exhausted() {
+                return;
+            }
+            info!(
+                "cluster {cluster_id}: backend {} ({address}) accepts connections again",
+                backend.backend_id()
+            );
+            backend.passive_failures = 0;
+            backend.retry_policy.succeed();
+        }
+        list.refresh(now, &mut self.outbox);
+        self.debug_check();
     }
 
     /// A connection to `backend` closed; a removed backend whose last connection this was
@@ -629,5 +722,6 @@ fn parse_backend(backend: &proto::Backend) -> Result<BackendSpec, BackendError> 
         sticky_id: backend.sticky_id.clone(),
         weight: backend.weight,
         backup: backend.backup,
+        state: backend.state(),
     })
 }

@@ -26,6 +26,7 @@ fn map() -> (BackendMap, Rc<RefCell<Backend>>, Instant) {
             sticky_id: None,
             weight: 100,
             backup: false,
+            state: None,
         },
         now,
     )
@@ -86,7 +87,10 @@ fn a_response_ends_the_streak_and_brings_the_backend_back() {
     assert!(!backend.borrow().is_up());
     map.take_events();
     let later = start + Duration::from_secs(120);
-    assert!(backend.borrow().can_open_ignoring_health(later));
+    assert!(
+        !backend.borrow().can_open_ignoring_health(later),
+        "exhausted: left to the recovery probe"
+    );
     map.record_passive_success(&backend, later);
     assert!(backend.borrow().is_up());
     assert!(backend.borrow().can_open(later));
@@ -118,4 +122,19 @@ fn a_response_without_a_streak_changes_nothing() {
     map.record_passive_success(&backend, start);
     assert!(backend.borrow().is_up());
     assert!(kinds(&mut map).is_empty());
+}
+
+#[test]
+fn exchanges_broken_together_count_as_one_step() {
+    let (mut map, backend, start) = map();
+    let started = start - Duration::from_millis(10);
+    for n in 0..50 {
+        map.connection_opened(&backend);
+        map.connect_succeeded(&backend, Duration::from_millis(1), started);
+        let now = start + Duration::from_millis(n);
+        map.record_passive_failure_since(&backend, started, now);
+        map.connection_closed(&backend, now);
+    }
+    assert_eq!(backend.borrow().retry_policy().failures(), 1);
+    assert!(backend.borrow().is_up(), "one blip does not take it out");
 }

@@ -48,6 +48,7 @@ pub(super) fn backend_proto(port: u16, weight: u32, backup: bool) -> proto::Back
         sticky_id: None,
         weight,
         backup,
+        state: None,
     }
 }
 
@@ -197,7 +198,8 @@ fn can_open_and_is_available_truth_table() {
         (true, Normal, Fresh, true, true),
         (true, Normal, BackingOff, false, true),
         (true, Normal, ExhaustedWaiting, false, false),
-        (true, Normal, ExhaustedTrialDue, true, false),
+        // Only a recovery probe brings an exhausted backend back: no client is sent there.
+        (true, Normal, ExhaustedTrialDue, false, false),
         (false, Normal, Fresh, false, false),
         (false, Normal, BackingOff, false, false),
         (false, Normal, ExhaustedTrialDue, false, false),
@@ -482,20 +484,69 @@ fn cluster_goes_all_down_once_and_recovers_once() {
 }
 
 #[test]
-fn exhausted_backends_are_tried_again_after_the_cap() {
+fn exhausted_backends_get_no_client_and_come_back_by_a_recovery_probe() {
     let (mut map, now) = map_with(&[(1, false)]);
     exhaust(&mut map, 1, now);
     map.take_events();
-    assert_eq!(select_port(&mut map, now + Duration::from_secs(1)), None);
-    let later = now + Duration::from_secs(10);
-    assert_eq!(select_port(&mut map, later), Some(1));
-    assert_eq!(select_port(&mut map, later), None, "one trial at a time");
+    let version = map.exhaustion_version();
+    assert_eq!(map.needing_recovery(), [(CLUSTER.to_owned(), address(1))]);
+    for later in [1, 10, 100].map(|s| now + Duration::from_secs(s)) {
+        assert_eq!(
+            select_port(&mut map, later),
+            None,
+            "no client request spent"
+        );
+    }
     assert_eq!(map.counters().fail_open_decisions, 0);
-    map.connect_succeeded(&backend(&map, 1), ms(1), later);
+    let later = now + Duration::from_secs(100);
+    map.recovered(CLUSTER, &address(1), later);
     assert_eq!(
         kinds(&map.take_events()),
         [EventKind::BackendUp, EventKind::ClusterRecovered]
     );
+    assert!(map.needing_recovery().is_empty());
+    assert_eq!(select_port(&mut map, later), Some(1));
+    assert_eq!(
+        map.exhaustion_version(),
+        version,
+        "recovering exhausts nothing"
+    );
+}
+
+#[test]
+fn drained_and_maintained_backends_take_no_new_client_but_sticky_ones_in_drain() {
+    let (mut map, now) = map_with(&[(1, false), (2, false)]);
+    let mut drained = backend_proto(1, 1, false);
+    drained.state = Some(proto::BackendState::Drain as i32);
+    map.add_backend(&drained, now).expect("update");
+    assert_eq!(kinds(&map.take_events()), [EventKind::BackendDraining]);
+    for _ in 0..20 {
+        assert_eq!(select_port(&mut map, now), Some(2));
+    }
+    let sticky = backend(&map, 1).borrow().sticky_name().to_owned();
+    let pinned = map.select(CLUSTER, Some(&sticky), now).expect("a backend");
+    assert_eq!(pinned.borrow().address(), address(1), "sticky clients stay");
+
+    let mut maint = backend_proto(1, 1, false);
+    maint.state = Some(proto::BackendState::Maint as i32);
+    map.add_backend(&maint, now).expect("update");
+    assert_eq!(kinds(&map.take_events()), [EventKind::BackendMaintenance]);
+    let pinned = map.select(CLUSTER, Some(&sticky), now).expect("a backend");
+    assert_eq!(
+        pinned.borrow().address(),
+        address(2),
+        "maint: not even sticky ones"
+    );
+
+    let mut both = backend_proto(2, 1, false);
+    both.state = Some(proto::BackendState::Maint as i32);
+    map.add_backend(&both, now).expect("update");
+    assert_eq!(select_port(&mut map, now), None, "no fail-open to maint");
+    map.add_backend(&backend_proto(1, 1, false), now)
+        .expect("ready");
+    assert_eq!(select_port(&mut map, now), Some(1));
+    let events = kinds(&map.take_events());
+    assert!(events.contains(&EventKind::BackendReady), "{events:?}");
 }
 
 #[test]

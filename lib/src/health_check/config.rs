@@ -72,7 +72,8 @@ impl CheckConfig {
         kind: ProbeKind,
         config: &proto::HealthCheckConfig,
     ) -> Result<CheckConfig, CheckConfigError> {
-        if !is_header_safe(&config.uri) {
+        // A connect probe sends nothing: a TCP cluster's check has no uri.
+        if kind == ProbeKind::Http && !is_header_safe(&config.uri) {
             return Err(CheckConfigError::InvalidUri(config.uri.clone()));
         }
         if let Some(host) = config.host.as_deref().filter(|h| !is_header_safe(h)) {

@@ -24,6 +24,7 @@
 //!   happens within an interval.
 
 mod config;
+mod recovery;
 mod response;
 mod schedule;
 mod socket;
@@ -41,6 +42,8 @@ use sluice_command::proto;
 use thiserror::Error;
 
 pub use config::{CheckConfig, CheckConfigError, ProbeKind};
+use recovery::Recovery;
+pub use recovery::RECOVERY_INTERVAL;
 pub use response::{classify_status, ProbeFailure, StatusReader, MAX_STATUS_LINE};
 use schedule::{Schedule, Slot};
 use socket::{ProbeAnswer, ProbeSocket};
@@ -67,18 +70,29 @@ struct ClusterCheck {
     next_sync: Instant,
 }
 
+/// What a probe is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// The cluster's active health check.
+    Check,
+    /// A connect that may bring back a backend taken out by passive checks.
+    Recovery,
+}
+
 /// A probe in flight.
 #[derive(Debug)]
 struct Probe {
     cluster_id: String,
     address: SocketAddr,
     socket: ProbeSocket,
+    purpose: Purpose,
 }
 
 /// The health checks of every cluster of a worker and their probes in flight.
 #[derive(Debug, Default)]
 pub struct HealthChecker {
     clusters: HashMap<String, ClusterCheck>,
+    recovery: Recovery,
     probes: Slab<Probe>,
 }
 
@@ -169,6 +183,11 @@ impl HealthChecker {
         };
         let probe = self.probes.remove(key);
         probe.socket.close(registry);
+        if probe.purpose == Purpose::Recovery {
+            let (cluster_id, address) = (&probe.cluster_id, probe.address);
+            self.recovery_finished(cluster_id, address, key, answer.is_ok(), backends, now);
+            return;
+        }
         let Some(check) = self.clusters.get_mut(&probe.cluster_id) else {
             return;
         };
@@ -286,6 +305,7 @@ impl HealthChecker {
                         cluster_id: cluster_id.to_owned(),
                         address,
                         socket,
+                        purpose: Purpose::Check,
                     });
                     check.schedule.start(address, key, now);
                 }
@@ -303,14 +323,91 @@ impl HealthChecker {
         }
     }
 
+    /// When [`HealthChecker::run_recovery`] must run next; `None` while no backend is down
+    /// for passive failures.
+    pub fn next_recovery_deadline(&self, backends: &BackendMap, now: Instant) -> Option<Instant> {
+        self.recovery.next_deadline(backends, now)
+    }
+
+    /// Follows the backends taken out by passive checks, times out late recovery probes and
+    /// starts the due ones (see `recovery.rs`).
+    pub fn run_recovery(&mut self, backends: &mut BackendMap, registry: &Registry, now: Instant) {
+        for key in self.recovery.sync(backends, now) {
+            self.drop_probe(key, registry);
+        }
+        for cluster_id in self.recovery.cluster_ids() {
+            let Some(schedule) = self.recovery.schedule_mut(&cluster_id) else {
+                continue;
+            };
+            for (address, key) in schedule.late(now) {
+                schedule.finish(&address, key, now);
+                if let Some(probe) = self.probes.try_remove(key) {
+                    probe.socket.close(registry);
+                }
+            }
+            for address in schedule.due(now) {
+                if self.probes.len() >= MAX_PROBES {
+                    schedule.postpone(&address, now);
+                    continue;
+                }
+                let entry = self.probes.vacant_entry();
+                let key = entry.key();
+                match ProbeSocket::start(address, None, Token(PROBE_BASE + key), registry) {
+                    Ok(socket) => {
+                        entry.insert(Probe {
+                            cluster_id: cluster_id.clone(),
+                            address,
+                            socket,
+                            purpose: Purpose::Recovery,
+                        });
+                        schedule.start(address, key, now);
+                    }
+                    Err(failure) => {
+                        debug!("cluster {cluster_id}: recovery probe of {address}: {failure}");
+                        schedule.postpone(&address, now);
+                    }
+                }
+            }
+        }
+        self.debug_check();
+    }
+
+    /// A recovery probe ended: a connect puts its backend back in rotation.
+    fn recovery_finished(
+        &mut self,
+        cluster_id: &str,
+        address: SocketAddr,
+        key: usize,
+        connected: bool,
+        backends: &mut BackendMap,
+        now: Instant,
+    ) {
+        let Some(schedule) = self.recovery.schedule_mut(cluster_id) else {
+            return;
+        };
+        if !schedule.finish(&address, key, now) {
+            return;
+        }
+        if connected {
+            backends.recovered(cluster_id, &address, now);
+        }
+        self.debug_check();
+    }
+
     /// Checks that every probe in flight is the one its backend's slot names, and that every
     /// slot that names a probe has it. Runs at the end of every entry point in debug builds.
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
         for (key, probe) in &self.probes {
-            let slot = self
-                .clusters
-                .get(&probe.cluster_id)
-                .and_then(|check| check.schedule.slot(&probe.address));
+            let slot = match probe.purpose {
+                Purpose::Check => self
+                    .clusters
+                    .get(&probe.cluster_id)
+                    .and_then(|check| check.schedule.slot(&probe.address)),
+                Purpose::Recovery => self
+                    .recovery
+                    .schedule(&probe.cluster_id)
+                    .and_then(|schedule| schedule.slot(&probe.address)),
+            };
             if !matches!(slot, Some(Slot::Probing { key: k, .. }) if *k == key) {
                 return Err(InvariantViolation(format!(
                     "probe {key} of {} in cluster {} is not in its slot ({slot:?})",
@@ -318,12 +415,13 @@ impl HealthChecker {
                 )));
             }
         }
-        for (cluster_id, check) in &self.clusters {
-            if let Some(key) = check
-                .schedule
-                .in_flight()
-                .find(|k| !self.probes.contains(*k))
-            {
+        let schedules = self
+            .clusters
+            .iter()
+            .map(|(cluster_id, check)| (cluster_id, &check.schedule))
+            .chain(self.recovery.schedules());
+        for (cluster_id, schedule) in schedules {
+            if let Some(key) = schedule.in_flight().find(|k| !self.probes.contains(*k)) {
                 return Err(InvariantViolation(format!(
                     "cluster {cluster_id}: slot names probe {key}, which is gone"
                 )));
@@ -347,7 +445,7 @@ impl HealthChecker {
 }
 
 /// The backends of a cluster worth probing: those in rotation (a removed backend that waits
-/// for its connections to close is not).
+/// for its connections to close is not), drained ones included, not those in maintenance.
 fn probed_addresses(backends: &BackendMap, cluster_id: &str) -> Vec<SocketAddr> {
     let Some(list) = backends.cluster(cluster_id) else {
         return Vec::new();
@@ -357,6 +455,8 @@ fn probed_addresses(backends: &BackendMap, cluster_id: &str) -> Vec<SocketAddr> 
         .iter()
         .map(|backend| backend.borrow())
         .filter(|backend| backend.status() == BackendStatus::Normal)
+        // Maintenance stops the health checks.
+        .filter(|backend| backend.state() != proto::BackendState::Maint)
         .map(|backend| backend.address())
         .filter(|address| seen.insert(*address))
         .collect()

@@ -75,6 +75,16 @@ impl Schedule {
         dropped
     }
 
+    /// [`Schedule::sync`], adding the keys of the dropped probes to `dropped`.
+    pub(crate) fn sync_into(
+        &mut self,
+        backends: &[SocketAddr],
+        now: Instant,
+        dropped: &mut Vec<usize>,
+    ) {
+        dropped.extend(self.sync(backends, now));
+    }
+
     /// Backends whose next probe is due at `now`, in address order.
     pub(crate) fn due(&self, now: Instant) -> Vec<SocketAddr> {
         let mut due: Vec<SocketAddr> = self

@@ -147,6 +147,7 @@ fn backend_proto(address: SocketAddr) -> proto::Backend {
         sticky_id: None,
         weight: 100,
         backup: false,
+        state: None,
     }
 }
 
@@ -225,6 +226,14 @@ impl Harness {
         if self.checker.next_deadline().is_some_and(|d| d <= now) {
             self.checker
                 .run_due(&mut self.backends, self.poll.registry(), now);
+        }
+        if self
+            .checker
+            .next_recovery_deadline(&self.backends, now)
+            .is_some_and(|d| d <= now)
+        {
+            self.checker
+                .run_recovery(&mut self.backends, self.poll.registry(), now);
         }
     }
 
@@ -425,4 +434,40 @@ fn same_check_set_again_keeps_the_schedule() {
     harness.run_until("the backend to fail the new range", |h| {
         !h.health(backend.address).0
     });
+}
+
+#[test]
+fn a_backend_down_for_failed_connects_comes_back_by_a_connect_probe_within_a_second() {
+    // Bound to a port nobody listens on yet: the backend is down, then starts.
+    let address = closed_port();
+    let mut harness = Harness::new(proto::ListenerProtocol::Http, &[]);
+    harness.set_check(None);
+    harness.add_backend(address);
+    let backend = std::rc::Rc::clone(harness.backends.backend(CLUSTER, &address).expect("added"));
+    let mut now = Instant::now();
+    while !backend.borrow().retry_policy().is_exhausted() {
+        now += Duration::from_secs(20);
+        harness.backends.connect_failed(&backend, now);
+    }
+    harness.backends.take_events();
+    // Probes fail while nothing listens; nothing comes back.
+    let pause = Instant::now() + Duration::from_millis(1_500);
+    while Instant::now() < pause {
+        harness.turn();
+    }
+    assert_eq!(harness.count_events(EventKind::BackendUp, address), 0);
+    let listener = TcpListener::bind(address).expect("the backend starts");
+    let started = Instant::now();
+    harness.run_until("the backend to be up again", |h| {
+        h.backends
+            .backend(CLUSTER, &address)
+            .is_some_and(|b| b.borrow().is_up())
+    });
+    assert!(
+        started.elapsed() < Duration::from_millis(1_500),
+        "back after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(harness.checker.probes_in_flight(), 0);
+    drop(listener);
 }

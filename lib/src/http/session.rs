@@ -99,6 +99,12 @@ pub struct HttpSession {
     backend: Option<BackendLink>,
     /// The client's sticky cookie value in the current request.
     request_sticky: Option<Vec<u8>>,
+    /// The next request picks its backend again instead of reusing the connection it has
+    /// (its backend's weight or state changed, see [`HttpSession::rebalance`]).
+    rebalance: bool,
+    /// The backend connection goes as soon as the exchange on it is over (its backend
+    /// takes no new request).
+    release_when_idle: bool,
 }
 
 impl HttpSession {
@@ -115,6 +121,8 @@ impl HttpSession {
             back_out: Outgoing::default(),
             backend: None,
             request_sticky: None,
+            rebalance: false,
+            release_when_idle: false,
         }
     }
 
@@ -513,7 +521,7 @@ impl HttpSession {
         let replayable = exchange.idempotent && exchange.request.is_done();
         window.consume(head.len);
         match &self.backend {
-            Some(link) if link.connected && link.cluster_id == *cluster => {
+            Some(link) if link.connected && link.cluster_id == *cluster && !self.rebalance => {
                 exchange.connected_at = Some(ctx.now);
                 if replayable {
                     exchange.replay = true;
@@ -523,9 +531,16 @@ impl HttpSession {
                 self.state = State::Exchanging(exchange);
             }
             _ => {
-                if self.backend.take().is_some() {
-                    ctx.out.actions.push(SessionAction::CloseBackend);
+                match self.backend.take() {
+                    // Idle and clean after a complete exchange: the loop may keep it.
+                    Some(link) if link.connected && self.rebalance => {
+                        ctx.out.actions.push(SessionAction::ReleaseBackend);
+                    }
+                    Some(_) => ctx.out.actions.push(SessionAction::CloseBackend),
+                    None => {}
                 }
+                self.rebalance = false;
+                self.release_when_idle = false;
                 self.backend = Some(BackendLink {
                     cluster_id: Rc::clone(cluster),
                     sticky_id: None,
@@ -711,6 +726,24 @@ impl HttpSession {
             self.state = State::Closed;
             ctx.out.actions.push(SessionAction::Close);
         }
+    }
+
+    /// The backend of this session's connection changed weight or state: its next request
+    /// picks a backend again, letting the connection go (the loop keeps it for reuse when its
+    /// backend is still ready). With `release_now` (its backend takes no new request: drain
+    /// or maintenance), a connection idle between two requests goes at once, and one in use
+    /// as soon as its exchange is over.
+    pub fn rebalance(&mut self, release_now: bool, ctx: &mut HttpContext<'_>) {
+        let idle = matches!(self.state, State::ExpectRequest)
+            && self.backend.as_ref().is_some_and(|l| l.connected);
+        if release_now && idle {
+            self.backend = None;
+            self.rebalance = false;
+            ctx.out.actions.push(SessionAction::ReleaseBackend);
+            return;
+        }
+        self.rebalance = self.backend.is_some();
+        self.release_when_idle = release_now && self.rebalance;
     }
 
     /// Bytes the session holds on the heap apart from pooled buffers.

@@ -255,6 +255,9 @@ impl Server {
             self.health
                 .run_due(&mut self.backends, self.poll.registry(), now);
         }
+        if !effects.rebalance.is_empty() {
+            self.rebalance_sessions(&effects.rebalance, now);
+        }
         self.close_idle_of_gone_backends();
     }
 
@@ -286,9 +289,13 @@ impl Server {
             }
             RequestType::AddBackend(proto::AddBackend { backend })
             | RequestType::UpdateBackend(backend) => {
+                let before = self.balancing_of(backend);
                 self.backends
                     .add_backend(backend, now)
                     .map_err(|e| e.to_string())?;
+                if before.is_some() && before != self.balancing_of(backend) {
+                    effects.rebalance.insert(backend.cluster_id.clone());
+                }
                 self.metrics.register_backend(
                     &backend.cluster_id,
                     &backend.backend_id,
@@ -413,6 +420,16 @@ impl Server {
                 .map_err(|e| e.to_string()),
             other => Err(format!("a worker does not handle {}", request_name(other))),
         }
+    }
+
+    /// The weight and state of the live backend a request names, if it exists.
+    fn balancing_of(&self, backend: &proto::Backend) -> Option<(u32, proto::BackendState)> {
+        let address = backend.address.parse().ok()?;
+        let live = self
+            .backends
+            .backend(&backend.cluster_id, &address)?
+            .borrow();
+        Some((live.weight(), live.state()))
     }
 
     /// Adds a cluster or updates its settings in place (backends keep their state).
@@ -545,6 +562,8 @@ struct Effects {
     sticky_cookies: bool,
     /// Backends were added: their health checks may be due.
     health_checks: bool,
+    /// Clusters of which a backend changed weight or state: their sessions pick again.
+    rebalance: std::collections::HashSet<String>,
 }
 
 fn parse(address: &str) -> Result<SocketAddr, String> {

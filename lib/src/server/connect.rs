@@ -93,6 +93,7 @@ impl Server {
                         backend,
                         address,
                         connecting_since: Some(now),
+                        in_use_since: now,
                         ready: Default::default(),
                         _open: OpenConnection::new(session.stats.cluster.clone(), stats),
                     });
@@ -173,7 +174,10 @@ impl Server {
         }
         session.stats.each(|stats| stats.connect_errors.increment());
         session.stats.backend = None;
-        self.backends.connect_failed(&back.backend, now);
+        // Connects under way when the backend's last failure was counted fail with it.
+        let started = back.connecting_since.unwrap_or(now);
+        self.backends
+            .connect_failed_since(&back.backend, started, now);
         self.backends.connection_closed(&back.backend, now);
         self.connect_backend(key, now);
     }

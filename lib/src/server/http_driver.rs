@@ -261,7 +261,11 @@ impl Server {
             // Passive check: a connection that broke before its response (502) counts
             // against the backend; any response of its own ends such a streak.
             if log.answered_by_proxy && log.status == 502 {
-                self.backends.record_passive_failure(&chosen.backend, now);
+                // Exchanges under way when the backend's last failure was counted fail
+                // with it: one incident, one step of its backoff.
+                let started = now.checked_sub(log.total_time).unwrap_or(now);
+                self.backends
+                    .record_passive_failure_since(&chosen.backend, started, now);
             } else if !log.answered_by_proxy && log.status != 0 {
                 self.backends.record_passive_success(&chosen.backend, now);
             }

@@ -146,7 +146,8 @@ impl Availability for MapAvailability<'_> {
     }
 }
 
-/// Adds to a snapshot what only the backend lists know of each backend: its retry state.
+/// Adds to a snapshot what only the backend lists know of each backend: its retry state and
+/// its operator state.
 pub(crate) fn add_retry_state(snapshot: &mut proto::WorkerMetrics, backends: &BackendMap) {
     for cluster in &mut snapshot.clusters {
         let Some(list) = backends.cluster(&cluster.cluster_id) else {
@@ -158,9 +159,16 @@ pub(crate) fn add_retry_state(snapshot: &mut proto::WorkerMetrics, backends: &Ba
                 .iter()
                 .find(|b| b.borrow().backend_id() == metrics.backend_id);
             if let Some(backend) = found {
+                let backend = backend.borrow();
                 metrics.values.push(proto::MetricValue {
                     name: names::RETRY_FAILURES.to_owned(),
-                    value: u64::from(backend.borrow().retry_policy().failures()),
+                    value: u64::from(backend.retry_policy().failures()),
+                    gauge: true,
+                });
+                metrics.values.push(proto::MetricValue {
+                    name: names::ADMIN_STATE.to_owned(),
+                    // 0 ready, 1 drain, 2 maint: the proto's numbering.
+                    value: u64::try_from(backend.state() as i32).unwrap_or_default(),
                     gauge: true,
                 });
             }
@@ -275,6 +283,7 @@ mod tests {
                 sticky_id: None,
                 weight: 100,
                 backup: false,
+                state: None,
             };
             map.add_backend(&backend, now).expect("valid backend");
         }

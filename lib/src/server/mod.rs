@@ -13,6 +13,7 @@ mod idle_pool;
 mod listeners;
 mod metrics;
 mod proxy_header;
+mod rebalance;
 mod reuse;
 mod session;
 mod tokens;
@@ -192,7 +193,14 @@ impl Server {
         while self.run_state != RunState::Stopped {
             let now = Instant::now();
             let mut timeout = self.timer.poll_timeout(now, MAX_POLL_WAIT);
-            if let Some(deadline) = self.health.next_deadline() {
+            let recovery = self.health.next_recovery_deadline(&self.backends, now);
+            if let Some(deadline) = self
+                .health
+                .next_deadline()
+                .into_iter()
+                .chain(recovery)
+                .min()
+            {
                 timeout = timeout.min(deadline.saturating_duration_since(now));
             }
             if let Err(error) = self.poll.poll(&mut events, Some(timeout)) {
@@ -280,9 +288,10 @@ impl Server {
                     SessionOutcome::Continue => {}
                     SessionOutcome::Close => self.close_session(key),
                     SessionOutcome::BackendBroke => {
-                        if let Some(backend) = backend {
-                            let backend = backend.clone();
-                            self.backends.record_passive_failure(&backend, now);
+                        if let Some(back) = session.io.back.as_ref() {
+                            let (backend, started) = (back.backend.clone(), back.in_use_since);
+                            self.backends
+                                .record_passive_failure_since(&backend, started, now);
                         }
                         self.close_session(key);
                     }
@@ -301,6 +310,14 @@ impl Server {
         {
             let registry = self.poll.registry();
             self.health.run_due(&mut self.backends, registry, now);
+        }
+        if self
+            .health
+            .next_recovery_deadline(&self.backends, now)
+            .is_some_and(|deadline| deadline <= now)
+        {
+            let registry = self.poll.registry();
+            self.health.run_recovery(&mut self.backends, registry, now);
         }
         while let Some(event) = self.timer.pop_expired(now) {
             let (key, generation) = match event {

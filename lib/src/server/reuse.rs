@@ -6,8 +6,8 @@
 //!
 //! Accounting: a kept connection is not active on its backend (`active_connections` means
 //! "in use"): `connection_closed` when it goes in, `connection_opened` when taken. Only
-//! backends in `Normal` status keep connections, so a removed backend is never held back
-//! by them.
+//! backends in `Normal` status and ready keep connections, so a removed backend is never held
+//! back by them, and a drained one or one in maintenance has none left idle.
 //!
 //! Policy for requests that cannot be replayed (a body, or a method that is not
 //! idempotent): they never take a kept connection, so a backend's idle close cannot race
@@ -27,6 +27,8 @@ use super::metrics::OpenConnection;
 use super::session::{BackConnection, Readiness};
 use super::tokens::{pooled_token, session_token, Side, MAX_POOLED};
 use super::{RunState, Server, TimerEvent};
+use sluice_command::proto::BackendState;
+
 use crate::backends::{Backend, BackendStatus};
 use crate::metrics::TrafficStats;
 
@@ -51,6 +53,13 @@ pub(crate) fn new_idle_pool() -> IdleConnections {
     IdlePool::new(MAX_IDLE_PER_BACKEND, MAX_POOLED)
 }
 
+/// Whether a backend's connections may be kept for new requests: in rotation (not removed)
+/// and ready (not drained or in maintenance).
+fn takes_requests(backend: &Rc<RefCell<Backend>>) -> bool {
+    let backend = backend.borrow();
+    backend.status() == BackendStatus::Normal && backend.state() == BackendState::Ready
+}
+
 /// The pool's key of a backend: its identity (the `Rc` outlives every kept connection).
 fn owner(backend: &Rc<RefCell<Backend>>) -> usize {
     Rc::as_ptr(backend).cast::<()>() as usize
@@ -70,9 +79,7 @@ impl Server {
         let idle_time = session.timeouts.back().min(MAX_IDLE_TIME);
         // Anything readable on an idle connection (bytes, EOF) makes it unusable.
         let clean = back.connecting_since.is_none() && !back.ready.readable;
-        let keep = clean
-            && self.run_state == RunState::Running
-            && back.backend.borrow().status() == BackendStatus::Normal;
+        let keep = clean && self.run_state == RunState::Running && takes_requests(&back.backend);
         let BackConnection {
             mut stream,
             backend,
@@ -154,6 +161,7 @@ impl Server {
                 backend: Rc::clone(backend),
                 address,
                 connecting_since: None,
+                in_use_since: now,
                 // Connected and idle: the request can be written at once.
                 ready: Readiness {
                     writable: true,
@@ -203,18 +211,16 @@ impl Server {
         }
     }
 
-    /// Closes the kept connections of backends that are not `Normal` any more (removed),
-    /// or all of them when the worker stops taking new work.
+    /// Closes the kept connections of backends that are not `Normal` any more (removed) or
+    /// not ready (drain, maintenance), or all of them when the worker stops taking new work.
     pub(super) fn close_idle_of_gone_backends(&mut self) {
         if self.idle.len() == 0 {
             return;
         }
         let draining = self.run_state != RunState::Running;
         let mut gone = Vec::new();
-        self.idle.remove_if(
-            |idle| draining || idle.backend.borrow().status() != BackendStatus::Normal,
-            &mut gone,
-        );
+        self.idle
+            .remove_if(|idle| draining || !takes_requests(&idle.backend), &mut gone);
         self.close_idle(gone);
     }
 

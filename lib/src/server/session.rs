@@ -75,6 +75,9 @@ pub(crate) struct BackConnection {
     pub(crate) address: SocketAddr,
     /// Set while the non-blocking connect is under way.
     pub(crate) connecting_since: Option<Instant>,
+    /// When this session started using it (connect started, or taken from the pool): a
+    /// failure of an attempt under way at a counted failure joins it (see `crate::retry`).
+    pub(crate) in_use_since: Instant,
     pub(crate) ready: Readiness,
     /// Counts the connection as active in the metrics while it exists.
     pub(crate) _open: OpenConnection,

@@ -122,6 +122,7 @@ backends = [ { address = "127.0.0.1:8081" } ]
             sticky_id: Some("127.0.0.1:8081".to_owned()),
             weight: 100,
             backup: false,
+            state: None,
         }],
         http_frontends: vec![proto::HttpFrontend {
             address: "127.0.0.1:8080".to_owned(),

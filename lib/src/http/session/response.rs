@@ -129,7 +129,8 @@ impl HttpSession {
             let all = window.bytes().len();
             window.consume(all);
         }
-        if (!keep_backend || close_client) && self.backend.take().is_some() {
+        let release = close_client || std::mem::take(&mut self.release_when_idle);
+        if (!keep_backend || release) && self.backend.take().is_some() {
             ctx.out.actions.push(if keep_backend {
                 SessionAction::ReleaseBackend
             } else {
