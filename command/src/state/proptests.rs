@@ -84,6 +84,7 @@ fn cluster() -> impl Strategy<Value = proto::Request> {
                 health_check: health.map(health_check),
                 answers: Vec::new(),
                 max_connect_retries: None,
+                prefer_last_backend: None,
             }))
         })
 }

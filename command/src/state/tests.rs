@@ -40,6 +40,7 @@ fn cluster_of(cluster_id: &str, protocol: ListenerProtocol) -> proto::Cluster {
         health_check: None,
         answers: Vec::new(),
         max_connect_retries: None,
+        prefer_last_backend: None,
     }
 }
 

@@ -364,6 +364,34 @@ impl BackendMap {
         Ok(backend)
     }
 
+    /// Selects the backend for the next request of an HTTP session whose backend connection
+    /// goes to `last`: like [`BackendMap::select`], except that a cluster with
+    /// `prefer_last_backend` keeps `last` while it is available and no sticky id names
+    /// another backend. Every request is balanced otherwise, so that added, recovered or
+    /// reweighted backends take their share from clients that never reconnect.
+    pub fn select_for_request(
+        &mut self,
+        cluster_id: &str,
+        sticky_id: Option<&str>,
+        last: &Rc<RefCell<Backend>>,
+        now: Instant,
+    ) -> Result<Rc<RefCell<Backend>>, SelectError> {
+        let prefer_last = self
+            .clusters
+            .get(cluster_id)
+            .is_some_and(|list| list.settings().prefer_last_backend);
+        if prefer_last && sticky_id.is_none() {
+            let usable = {
+                let backend = last.borrow();
+                backend.is_available() && backend.cluster_id() == cluster_id
+            };
+            if usable {
+                return Ok(Rc::clone(last));
+            }
+        }
+        self.select(cluster_id, sticky_id, now)
+    }
+
     /// A connection to `backend` starts (before the connect completes).
     pub fn connection_opened(&mut self, backend: &Rc<RefCell<Backend>>) {
         backend.borrow_mut().active_connections += 1;

@@ -99,6 +99,9 @@ pub struct HttpSession {
     backend: Option<BackendLink>,
     /// The client's sticky cookie value in the current request.
     request_sticky: Option<Vec<u8>>,
+    /// That value as text, shared with the loop: kept while the client sends
+    /// the same cookie, so that balancing each request allocates nothing.
+    sticky_text: Option<Rc<str>>,
 }
 
 impl HttpSession {
@@ -115,6 +118,7 @@ impl HttpSession {
             back_out: Outgoing::default(),
             backend: None,
             request_sticky: None,
+            sticky_text: None,
         }
     }
 
@@ -278,7 +282,9 @@ impl HttpSession {
     fn linked(&mut self, sticky_id: Option<&str>, reused: bool, ctx: &mut HttpContext<'_>) {
         if let Some(link) = &mut self.backend {
             link.connected = true;
-            link.sticky_id = sticky_id.map(Box::from);
+            if link.sticky_id.as_deref() != sticky_id {
+                link.sticky_id = sticky_id.map(Box::from);
+            }
         }
         self.state = match std::mem::replace(&mut self.state, State::Closed) {
             State::Connecting(mut exchange) => {
@@ -512,33 +518,40 @@ impl HttpSession {
         write_request_head(out, buf, &head, &ctx.out.headers, &rewrite);
         let replayable = exchange.idempotent && exchange.request.is_done();
         window.consume(head.len);
-        match &self.backend {
-            Some(link) if link.connected && link.cluster_id == *cluster => {
-                exchange.connected_at = Some(ctx.now);
-                if replayable {
-                    exchange.replay = true;
-                    self.back_out.keep_after_write();
-                }
-                ctx.out.actions.push(SessionAction::RequestStarted);
-                self.state = State::Exchanging(exchange);
+        // Every request is balanced: the loop keeps the current connection only if the
+        // cluster's selection picks its backend again.
+        let current_connection = match self.backend.take() {
+            Some(mut link) if link.connected && link.cluster_id == *cluster => {
+                // Kept with its sticky id: if the loop keeps the connection, nothing
+                // about the link changes.
+                link.connected = false;
+                self.backend = Some(link);
+                true
             }
-            _ => {
-                if self.backend.take().is_some() {
-                    ctx.out.actions.push(SessionAction::CloseBackend);
-                }
-                self.backend = Some(BackendLink {
-                    cluster_id: Rc::clone(cluster),
-                    sticky_id: None,
-                    connected: false,
+            Some(link) => {
+                ctx.out.actions.push(if link.connected {
+                    SessionAction::ReleaseBackend
+                } else {
+                    SessionAction::CloseBackend
                 });
-                ctx.out.actions.push(SessionAction::ConnectBackend {
-                    cluster_id: Rc::clone(cluster),
-                    sticky_id: self.sticky_text(),
-                    reuse: replayable,
-                });
-                self.state = State::Connecting(exchange);
+                false
             }
+            None => false,
+        };
+        if !current_connection {
+            self.backend = Some(BackendLink {
+                cluster_id: Rc::clone(cluster),
+                sticky_id: None,
+                connected: false,
+            });
         }
+        ctx.out.actions.push(SessionAction::ConnectBackend {
+            cluster_id: Rc::clone(cluster),
+            sticky_id: self.sticky_text(),
+            reuse: replayable,
+            current_connection,
+        });
+        self.state = State::Connecting(exchange);
     }
 
     /// Follows the request body, then the response, and finishes the exchange.
@@ -693,10 +706,14 @@ impl HttpSession {
     }
 
     /// The client's sticky cookie value, as the loop looks backends up.
-    fn sticky_text(&self) -> Option<Box<str>> {
-        self.request_sticky
-            .as_deref()
-            .map(|s| String::from_utf8_lossy(s).into())
+    fn sticky_text(&mut self) -> Option<Rc<str>> {
+        let bytes = self.request_sticky.as_deref()?;
+        if let Some(text) = self.sticky_text.as_ref().filter(|t| t.as_bytes() == bytes) {
+            return Some(Rc::clone(text));
+        }
+        let text: Rc<str> = String::from_utf8_lossy(bytes).into();
+        self.sticky_text = Some(Rc::clone(&text));
+        Some(text)
     }
 
     fn close(&mut self, ctx: &mut HttpContext<'_>) {
@@ -718,6 +735,7 @@ impl HttpSession {
         let link = self.backend.as_ref();
         self.forwarded.heap_len()
             + self.request_sticky.as_ref().map_or(0, Vec::capacity)
+            + self.sticky_text.as_ref().map_or(0, |t| t.len())
             + link
                 .and_then(|l| l.sticky_id.as_ref())
                 .map_or(0, |s| s.len())

@@ -128,7 +128,7 @@ impl Server {
                 stats.received_bytes.add(received);
                 session.stats.cluster = Some(stats);
                 session.cluster_id = Some(cluster_id.as_str().into());
-                self.connect_backend(key, now);
+                self.connect_backend(key, None, now);
             }
             None => {
                 log::debug!("no frontend on {}: connection closed", session.listener);

@@ -10,6 +10,7 @@ use crate::http::router::Router;
 use crate::http::session::{HttpContext, HttpSession, RequestLog, SessionAction, SessionOutput};
 use crate::pool::BufferPool;
 
+use super::connect::BackendRequest;
 use super::metrics::record_request;
 use super::session::{read_some, write_some, Core, SessionIo, SessionOutcome};
 use super::Server;
@@ -176,17 +177,15 @@ impl Server {
                 cluster_id,
                 sticky_id,
                 reuse,
+                current_connection,
             } => {
-                if let Some(session) = self.sessions.get_mut(key) {
-                    session.reuse_idle = reuse;
-                    session.stats.cluster = Some(self.metrics.cluster(&cluster_id));
-                    session.stats.backend = None;
-                    session.cluster_id = Some(cluster_id);
-                    session.sticky_id = sticky_id;
-                    session.connect_attempts = 0;
-                }
-                self.drop_backend(key, now);
-                self.connect_backend(key, now);
+                let request = BackendRequest {
+                    cluster_id,
+                    sticky_id,
+                    reuse,
+                    current_connection,
+                };
+                self.balance_request(key, request, now);
             }
             SessionAction::CloseBackend => self.drop_backend(key, now),
             SessionAction::ReleaseBackend => self.release_backend(key, now),

@@ -131,6 +131,8 @@ pub struct Server {
     spare_outputs: Vec<SessionOutput>,
     /// Where lingering sessions read the input they drop.
     scratch: Vec<u8>,
+    /// Where the sticky name of a session's backend is written (reused).
+    sticky_name: String,
     access_log: AccessLog,
     pool: BufferPool,
     timer: Timer<TimerEvent>,
@@ -176,6 +178,7 @@ impl Server {
             session_output: SessionOutput::default(),
             spare_outputs: Vec::new(),
             scratch: vec![0; 4096],
+            sticky_name: String::new(),
             access_log,
             pool,
             timer: Timer::new(),

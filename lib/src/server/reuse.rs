@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use mio::net::TcpStream;
 use mio::Interest;
 
+use super::connect::Link;
 use super::idle_pool::IdlePool;
 use super::metrics::OpenConnection;
 use super::session::{BackConnection, Readiness};
@@ -163,10 +164,7 @@ impl Server {
             });
             session.io.last_back_activity = now;
             session.connect_attempts = 0;
-            let sticky = self.sticky_name(key, backend);
-            self.with_http_session(key, now, |http, ctx| {
-                http.backend_reused(sticky.as_deref(), ctx)
-            });
+            self.link_http_session(key, backend, Link::Reused, now);
             return true;
         }
         false

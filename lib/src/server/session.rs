@@ -128,7 +128,7 @@ pub(crate) struct Session {
     /// Handles on the metrics of its cluster and backend.
     pub(crate) stats: SessionStats,
     /// The sticky id the client asked for (HTTP).
-    pub(crate) sticky_id: Option<Box<str>>,
+    pub(crate) sticky_id: Option<Rc<str>>,
     /// A request is under way on the backend connection (counted in its backend's
     /// active requests until it ends or the connection is dropped).
     pub(crate) request_active: bool,
