@@ -14,6 +14,7 @@ use super::tokens::{session_token, Side};
 use super::{RunState, Server};
 use crate::http::session::HttpSession;
 use crate::sys;
+use crate::transport::Transport;
 
 impl Server {
     /// Accepts every pending connection of listener `key`, up to `max_connections`.
@@ -66,7 +67,7 @@ impl Server {
 
     fn start_session(
         &mut self,
-        mut stream: TcpStream,
+        stream: TcpStream,
         client: SocketAddr,
         listener: SocketAddr,
         core: Core,
@@ -79,8 +80,9 @@ impl Server {
         }
         let entry = self.sessions.vacant_entry();
         let key = entry.key();
-        if let Err(error) = self.poll.registry().register(
-            &mut stream,
+        let mut front = Transport::plain(stream);
+        if let Err(error) = front.register(
+            self.poll.registry(),
             session_token(key, Side::Front),
             Interest::READABLE | Interest::WRITABLE,
         ) {
@@ -95,7 +97,7 @@ impl Server {
         };
         entry.insert(Session::new(
             self.next_generation,
-            stream,
+            front,
             client,
             listener,
             core,

@@ -2,18 +2,15 @@
 //! backends, and what each outcome tells the backend core.
 
 use std::cell::RefCell;
-use std::io;
 use std::rc::Rc;
 use std::time::Instant;
-
-use mio::net::TcpStream;
-use mio::Interest;
 
 use super::metrics::{BackendStats, OpenConnection};
 use super::session::{BackConnection, Core};
 use super::tokens::{session_token, Side};
 use super::Server;
 use crate::backends::Backend;
+use crate::transport::{ConnectProgress, Transport};
 
 /// What an HTTP request asks of the loop (`SessionAction::ConnectBackend`).
 #[derive(Debug)]
@@ -158,23 +155,14 @@ impl Server {
                 return;
             };
             self.backends.connection_opened(&backend);
-            let connected = TcpStream::connect(address).and_then(|mut stream| {
-                crate::sys::configure_stream(&stream)?;
-                self.poll.registry().register(
-                    &mut stream,
-                    session_token(key, Side::Back),
-                    Interest::READABLE | Interest::WRITABLE,
-                )?;
-                Ok(stream)
-            });
-            match connected {
-                Ok(stream) => {
+            let token = session_token(key, Side::Back);
+            match Transport::connect(address, self.poll.registry(), token) {
+                Ok(transport) => {
                     session.io.back = Some(BackConnection {
-                        stream,
+                        transport,
                         backend,
                         address,
                         connecting_since: Some(now),
-                        ready: Default::default(),
                         _open: OpenConnection::new(session.stats.cluster.clone(), stats),
                     });
                     self.schedule_session_timer(key);
@@ -207,16 +195,9 @@ impl Server {
         let Some(since) = back.connecting_since else {
             return;
         };
-        let outcome = match back.stream.take_error() {
-            Ok(Some(error)) | Err(error) => Err(error),
-            Ok(None) => match back.stream.peer_addr() {
-                Ok(_) => Ok(()),
-                Err(error) if error.kind() == io::ErrorKind::NotConnected => return,
-                Err(error) => Err(error),
-            },
-        };
-        match outcome {
-            Ok(()) => {
+        match back.transport.connect_progress() {
+            ConnectProgress::Pending => {}
+            ConnectProgress::Connected => {
                 back.connecting_since = None;
                 let backend = back.backend.clone();
                 let connect_time = now.saturating_duration_since(since);
@@ -231,7 +212,7 @@ impl Server {
                     self.link_http_session(key, &backend, Link::Connected, now);
                 }
             }
-            Err(error) => {
+            ConnectProgress::Failed(error) => {
                 log::debug!("session {key}: connect to {}: {error}", back.address);
                 self.connect_failed(key, now);
             }
@@ -246,7 +227,7 @@ impl Server {
         let Some(mut back) = session.io.back.take() else {
             return;
         };
-        if let Err(error) = self.poll.registry().deregister(&mut back.stream) {
+        if let Err(error) = back.transport.deregister(self.poll.registry()) {
             log::debug!("session {key}: deregister failed connect: {error}");
         }
         session.stats.each(|stats| stats.connect_errors.increment());

@@ -1,7 +1,6 @@
 //! Driving HTTP sessions: socket I/O around the sans-IO [`HttpSession`], and the actions
 //! it asks of the loop (connect, close the backend, shut down a side, log, close).
 
-use std::net::Shutdown;
 use std::time::Instant;
 
 use crate::http::answers::Answers;
@@ -12,7 +11,7 @@ use crate::pool::BufferPool;
 
 use super::connect::BackendRequest;
 use super::metrics::record_request;
-use super::session::{read_some, write_some, Core, SessionIo, SessionOutcome};
+use super::session::{Core, SessionIo, SessionOutcome};
 use super::Server;
 
 /// Default name of the sticky-session cookie.
@@ -190,13 +189,13 @@ impl Server {
             SessionAction::CloseBackend => self.drop_backend(key, now),
             SessionAction::ReleaseBackend => self.release_backend(key, now),
             SessionAction::ShutdownFrontWrite => {
-                if let Some(session) = self.sessions.get(key) {
-                    let _ = session.io.front.shutdown(Shutdown::Write);
+                if let Some(session) = self.sessions.get_mut(key) {
+                    let _ = session.io.front.shutdown_write();
                 }
             }
             SessionAction::ShutdownBackWrite => {
-                if let Some(back) = self.sessions.get(key).and_then(|s| s.io.back.as_ref()) {
-                    let _ = back.stream.shutdown(Shutdown::Write);
+                if let Some(back) = self.sessions.get_mut(key).and_then(|s| s.io.back.as_mut()) {
+                    let _ = back.transport.shutdown_write();
                 }
             }
             SessionAction::Upgraded => self.counters.upgrades += 1,
@@ -294,9 +293,9 @@ fn pump(
     now: Instant,
 ) -> Result<bool, Broken> {
     let mut progress = false;
-    if io.front_ready.readable {
+    if io.front.is_readable() {
         if let Some(space) = http.front_read_buffer(ctx.buffers) {
-            match read_some(&mut io.front, space, &mut io.front_ready) {
+            match io.front.read(space) {
                 Ok(Some(n)) => {
                     http.front_received(n, ctx);
                     io.last_front_activity = now;
@@ -310,8 +309,8 @@ fn pump(
         }
     }
     if let Some(back) = io.back.as_mut().filter(|b| b.connecting_since.is_none()) {
-        if back.ready.writable && !http.back_pending().is_empty() {
-            match write_some(&mut back.stream, http.back_pending(), &mut back.ready) {
+        if back.transport.is_writable() && !http.back_pending().is_empty() {
+            match back.transport.write(http.back_pending()) {
                 Ok(Some(n)) => {
                     http.back_written(n, ctx);
                     io.last_back_activity = now;
@@ -324,9 +323,9 @@ fn pump(
                 }
             }
         }
-        if back.ready.readable {
+        if back.transport.is_readable() {
             if let Some(space) = http.back_read_buffer(ctx.buffers) {
-                match read_some(&mut back.stream, space, &mut back.ready) {
+                match back.transport.read(space) {
                     Ok(Some(n)) => {
                         http.back_received(n, ctx);
                         io.last_back_activity = now;
@@ -341,8 +340,8 @@ fn pump(
             }
         }
     }
-    if io.front_ready.writable && !http.front_pending().is_empty() {
-        match write_some(&mut io.front, http.front_pending(), &mut io.front_ready) {
+    if io.front.is_writable() && !http.front_pending().is_empty() {
+        match io.front.write(http.front_pending()) {
             Ok(Some(n)) => {
                 http.front_written(n, ctx);
                 io.last_front_activity = now;

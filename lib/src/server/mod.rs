@@ -245,9 +245,9 @@ impl Server {
             return;
         };
         match side {
-            Side::Front => session.io.front_ready.merge(event),
+            Side::Front => session.io.front.readiness_reported(event),
             Side::Back => match session.io.back.as_mut() {
-                Some(back) => back.ready.merge(event),
+                Some(back) => back.transport.readiness_reported(event),
                 None => return,
             },
         }

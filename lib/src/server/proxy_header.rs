@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::listeners::ListenerKind;
-use super::session::{read_some, Core};
+use super::session::Core;
 use super::Server;
 use crate::http::session::HttpSession;
 use crate::proxy_protocol::{self, Parsed, MAX_HEADER_LEN};
@@ -77,9 +77,9 @@ impl Server {
             return HeaderRead::Waiting;
         };
         let io = &mut session.io;
-        while io.front_ready.readable {
+        while io.front.is_readable() {
             let space = &mut waiting.received[waiting.len..];
-            match read_some(&mut io.front, space, &mut io.front_ready) {
+            match io.front.read(space) {
                 Ok(None) => break,
                 Ok(Some(0)) => {
                     log::debug!(

@@ -14,22 +14,21 @@
 //! them; they go on a fresh connection, which is then kept like any other.
 
 use std::cell::RefCell;
-use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
 use mio::Interest;
 
 use super::connect::Link;
 use super::idle_pool::IdlePool;
 use super::metrics::OpenConnection;
-use super::session::{BackConnection, Readiness};
+use super::session::BackConnection;
 use super::tokens::{pooled_token, session_token, Side, MAX_POOLED};
 use super::{RunState, Server, TimerEvent};
 use crate::backends::{Backend, BackendStatus};
 use crate::metrics::TrafficStats;
+use crate::transport::Transport;
 
 /// Kept connections per backend and worker at most (the oldest is closed for a new one).
 pub(crate) const MAX_IDLE_PER_BACKEND: usize = 64;
@@ -39,7 +38,7 @@ const MAX_IDLE_TIME: Duration = Duration::from_secs(10);
 /// A backend connection kept idle for reuse.
 #[derive(Debug)]
 pub(crate) struct IdleConnection {
-    stream: TcpStream,
+    transport: Transport,
     backend: Rc<RefCell<Backend>>,
     address: SocketAddr,
 }
@@ -70,12 +69,14 @@ impl Server {
         };
         let idle_time = session.timeouts.back().min(MAX_IDLE_TIME);
         // Anything readable on an idle connection (bytes, EOF) makes it unusable.
-        let clean = back.connecting_since.is_none() && !back.ready.readable;
+        let clean = back.connecting_since.is_none()
+            && !back.transport.is_readable()
+            && !back.transport.holds_output();
         let keep = clean
             && self.run_state == RunState::Running
             && back.backend.borrow().status() == BackendStatus::Normal;
         let BackConnection {
-            mut stream,
+            mut transport,
             backend,
             address,
             ..
@@ -83,13 +84,13 @@ impl Server {
         self.backends.connection_closed(&backend, now);
         let registry = self.poll.registry();
         if !keep {
-            if let Err(error) = registry.deregister(&mut stream) {
+            if let Err(error) = transport.deregister(registry) {
                 log::debug!("session {key}: deregister back: {error}");
             }
             return;
         }
         let connection = IdleConnection {
-            stream,
+            transport,
             backend,
             address,
         };
@@ -98,19 +99,22 @@ impl Server {
         let inserted = match self.idle.insert(owner, connection, deadline) {
             Ok(inserted) => inserted,
             Err(mut connection) => {
-                let _ = registry.deregister(&mut connection.stream);
+                let _ = connection.transport.deregister(registry);
                 return;
             }
         };
         if let Some(mut evicted) = inserted.evicted {
-            let _ = registry.deregister(&mut evicted.stream);
+            let _ = evicted.transport.deregister(registry);
         }
         let Some(kept) = self.idle.get_mut(inserted.key) else {
             return;
         };
         // Only reads matter while idle: an error or hang-up is reported anyway.
         let token = pooled_token(inserted.key);
-        if let Err(error) = registry.reregister(&mut kept.stream, token, Interest::READABLE) {
+        if let Err(error) = kept
+            .transport
+            .reregister(registry, token, Interest::READABLE)
+        {
             log::debug!("cannot keep a backend connection: {error}");
             self.idle.remove(inserted.key);
             return;
@@ -135,31 +139,24 @@ impl Server {
         };
         while let Some((_, idle)) = self.idle.take(owner(backend)) {
             let IdleConnection {
-                mut stream,
+                mut transport,
                 address,
                 ..
             } = idle;
             let token = session_token(key, Side::Back);
             let interest = Interest::READABLE | Interest::WRITABLE;
-            if let Err(error) = self
-                .poll
-                .registry()
-                .reregister(&mut stream, token, interest)
-            {
+            if let Err(error) = transport.reregister(self.poll.registry(), token, interest) {
                 log::debug!("session {key}: cannot reuse a kept connection: {error}");
                 continue;
             }
             self.backends.connection_opened(backend);
+            // Connected and idle: the request can be written at once.
+            transport.assume_writable();
             session.io.back = Some(BackConnection {
-                stream,
+                transport,
                 backend: Rc::clone(backend),
                 address,
                 connecting_since: None,
-                // Connected and idle: the request can be written at once.
-                ready: Readiness {
-                    writable: true,
-                    ..Readiness::default()
-                },
                 _open: OpenConnection::reused(session.stats.cluster.clone(), Rc::clone(stats)),
             });
             session.io.last_back_activity = now;
@@ -176,17 +173,12 @@ impl Server {
         let Some(idle) = self.idle.get(key) else {
             return;
         };
-        let mut probe = [0u8; 1];
-        let alive = matches!(
-            idle.stream.peek(&mut probe),
-            Err(ref e) if e.kind() == io::ErrorKind::WouldBlock
-        );
-        if alive {
+        if idle.transport.is_quiet() {
             return;
         }
         if let Some(mut idle) = self.idle.remove(key) {
             log::debug!("kept connection to {} closed by the backend", idle.address);
-            let _ = self.poll.registry().deregister(&mut idle.stream);
+            let _ = idle.transport.deregister(self.poll.registry());
         }
     }
 
@@ -218,7 +210,7 @@ impl Server {
 
     fn close_idle(&mut self, connections: Vec<IdleConnection>) {
         for mut idle in connections {
-            let _ = self.poll.registry().deregister(&mut idle.stream);
+            let _ = idle.transport.deregister(self.poll.registry());
         }
     }
 }
