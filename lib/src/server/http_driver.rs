@@ -11,7 +11,7 @@ use crate::pool::BufferPool;
 
 use super::connect::BackendRequest;
 use super::metrics::record_request;
-use super::session::{Core, SessionIo, SessionOutcome};
+use super::session::{Core, Phase, SessionIo, SessionOutcome};
 use super::Server;
 
 /// Default name of the sticky-session cookie.
@@ -70,10 +70,10 @@ impl Server {
     /// Moves bytes for HTTP session `key` and carries out its actions until nothing moves.
     pub(super) fn drive_http(&mut self, key: usize, now: Instant) {
         loop {
-            let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+            let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
                 return;
             };
-            if session.io.lingering_until.is_some() {
+            if matches!(session.phase, Phase::Lingering { .. }) {
                 if session.drain_lingering(&mut self.scratch) == SessionOutcome::Close {
                     self.close_session(key);
                 }
@@ -135,7 +135,7 @@ impl Server {
         now: Instant,
         call: impl FnOnce(&mut HttpSession, &mut HttpContext<'_>),
     ) {
-        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
             return;
         };
         let Core::Http(http) = &mut session.core else {
@@ -204,7 +204,9 @@ impl Server {
             SessionAction::RequestFinished => {}
             SessionAction::Close => {
                 if let Some(session) = self.sessions.get_mut(key) {
-                    session.close_requested = true;
+                    if session.phase == Phase::Active {
+                        session.phase = Phase::ClosingAfterAnswer;
+                    }
                 }
             }
         }
@@ -216,7 +218,7 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return false;
         };
-        if !session.close_requested || !front_flushed || session.io.lingering_until.is_some() {
+        if session.phase != Phase::ClosingAfterAnswer || !front_flushed {
             return false;
         }
         session.start_lingering(now);

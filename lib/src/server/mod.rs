@@ -44,7 +44,7 @@ pub use listeners::ListenerError;
 use listeners::Listeners;
 pub use metrics::WorkerCounters;
 use reuse::IdleConnections;
-use session::{Core, Expiry, Session, SessionOutcome};
+use session::{Core, Expiry, Phase, Session, SessionOutcome};
 use tokens::{Side, Target};
 
 /// Longest sleep of the poll loop when no timer is due.
@@ -241,7 +241,7 @@ impl Server {
     }
 
     fn session_ready(&mut self, key: usize, side: Side, event: &mio::event::Event, now: Instant) {
-        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
             return;
         };
         match side {
@@ -259,7 +259,7 @@ impl Server {
 
     /// Lets a session move bytes, and closes it when it is done.
     fn drive(&mut self, key: usize, now: Instant) {
-        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
             return;
         };
         match &mut session.core {
@@ -316,7 +316,7 @@ impl Server {
             let Some(session) = self.sessions.get_mut(key) else {
                 continue;
             };
-            if session.generation != generation || session.closed {
+            if session.generation != generation || session.is_closed() {
                 continue;
             }
             session.timer_scheduled = None;
@@ -347,7 +347,7 @@ impl Server {
 
     /// Makes sure a timer entry is pending for the session's next deadline.
     fn schedule_session_timer(&mut self, key: usize) {
-        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
             return;
         };
         let deadline = session.next_deadline();
@@ -410,7 +410,9 @@ impl Server {
         let idle: Vec<usize> = self
             .sessions
             .iter()
-            .filter(|(_, s)| !s.closed && matches!(&s.core, Core::Http(http) if http.is_idle()))
+            .filter(|(_, s)| {
+                !s.is_closed() && matches!(&s.core, Core::Http(http) if http.is_idle())
+            })
             .map(|(key, _)| key)
             .collect();
         for key in idle {
@@ -420,14 +422,14 @@ impl Server {
 
     /// Closes a session's sockets now and frees its slot after the batch.
     fn close_session(&mut self, key: usize) {
-        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
             return;
         };
-        session.closed = true;
+        session.phase = Phase::Closed;
         session.end_active_request(&mut self.backends);
         // No deregistration: closing a socket takes it out of the epoll set (the worker
         // never duplicates them), which saves a system call per connection. Until the
-        // front socket is closed after this batch, `closed` filters its events.
+        // front socket is closed after this batch, the `Closed` phase filters its events.
         session.release_buffers(&mut self.pool);
         if let Some(back) = session.io.back.take() {
             self.backends

@@ -70,7 +70,7 @@ impl Server {
     }
 
     fn read_header_bytes(&mut self, key: usize, now: Instant) -> HeaderRead {
-        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
             return HeaderRead::Waiting;
         };
         let Core::AwaitingHeader(waiting) = &mut session.core else {

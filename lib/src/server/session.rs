@@ -86,9 +86,20 @@ pub(crate) struct SessionIo {
     pub(crate) back: Option<BackConnection>,
     pub(crate) last_front_activity: Instant,
     pub(crate) last_back_activity: Instant,
-    /// Set once the session asked to close: the client's write side is shut and its
-    /// remaining input is read and dropped until EOF or this deadline (lingering close).
-    pub(crate) lingering_until: Option<Instant>,
+}
+
+/// Where a session is in its life, as the loop sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Moving bytes for its protocol core.
+    Active,
+    /// The HTTP session asked to close once its answer is written.
+    ClosingAfterAnswer,
+    /// Lingering close: the client's write side is shut and its remaining input is
+    /// read and dropped until EOF or `until`.
+    Lingering { until: Instant },
+    /// Closed during this batch; removed from the slab after it.
+    Closed,
 }
 
 /// One client connection and everything the loop tracks for it.
@@ -107,8 +118,7 @@ pub(crate) struct Session {
     /// A request is under way on the backend connection (counted in its backend's
     /// active requests until it ends or the connection is dropped).
     pub(crate) request_active: bool,
-    /// The HTTP session asked to close once its answer is written.
-    pub(crate) close_requested: bool,
+    pub(crate) phase: Phase,
     pub(crate) timeouts: SessionTimeouts,
     /// The current backend selection may take a kept idle connection (HTTP).
     pub(crate) reuse_idle: bool,
@@ -118,8 +128,6 @@ pub(crate) struct Session {
     pub(crate) http_timer: Option<(TimeoutKind, Instant)>,
     /// The deadline a timer entry is scheduled for, if any.
     pub(crate) timer_scheduled: Option<Instant>,
-    /// Closed during this batch; removed from the slab after it.
-    pub(crate) closed: bool,
 }
 
 /// What the loop must do with a session after driving it.
@@ -166,7 +174,6 @@ impl Session {
                 back: None,
                 last_front_activity: now,
                 last_back_activity: now,
-                lingering_until: None,
             },
             core,
             listener,
@@ -174,20 +181,19 @@ impl Session {
             stats: SessionStats::default(),
             sticky_id: None,
             request_active: false,
-            close_requested: false,
+            phase: Phase::Active,
             timeouts,
             reuse_idle: false,
             connect_attempts: 0,
             http_timer: None,
             timer_scheduled: None,
-            closed: false,
         }
     }
 
     /// The earliest moment something about this session must be checked.
     pub(crate) fn next_deadline(&self) -> Instant {
         let mut deadline = self.protocol_deadline();
-        if let Some(until) = self.io.lingering_until {
+        if let Phase::Lingering { until } = self.phase {
             deadline = deadline.min(until);
         }
         if let Some(since) = self.io.back.as_ref().and_then(|b| b.connecting_since) {
@@ -233,7 +239,7 @@ impl Session {
 
     /// Which deadline, if any, has passed at `now`.
     pub(crate) fn expired(&self, now: Instant) -> Option<Expiry> {
-        if self.io.lingering_until.is_some_and(|until| now >= until) {
+        if matches!(self.phase, Phase::Lingering { until } if now >= until) {
             return Some(Expiry::Linger);
         }
         if let Some(since) = self.io.back.as_ref().and_then(|b| b.connecting_since) {
@@ -265,11 +271,18 @@ impl Session {
         }
     }
 
+    /// Whether the session was closed during this batch.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
     /// Starts a lingering close: the client's write side is shut down now.
     pub(crate) fn start_lingering(&mut self, now: Instant) {
-        if self.io.lingering_until.is_none() {
+        if !matches!(self.phase, Phase::Lingering { .. } | Phase::Closed) {
             let _ = self.io.front.shutdown_write();
-            self.io.lingering_until = Some(now + LINGER);
+            self.phase = Phase::Lingering {
+                until: now + LINGER,
+            };
         }
     }
 
