@@ -113,16 +113,6 @@ impl Transport {
         registry.register(&mut self.stream, token, interest)
     }
 
-    /// Moves the socket to `token` and `interest`.
-    pub(crate) fn reregister(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interest: Interest,
-    ) -> io::Result<()> {
-        registry.reregister(&mut self.stream, token, interest)
-    }
-
     /// Takes the socket out of the poll while it stays open.
     pub(crate) fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
         registry.deregister(&mut self.stream)

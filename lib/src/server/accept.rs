@@ -10,7 +10,7 @@ use mio::Interest;
 use super::listeners::ListenerKind;
 use super::proxy_header::AwaitingHeader;
 use super::session::{Core, Session, SessionTimeouts};
-use super::tokens::{session_token, Side};
+use super::tokens::session_token;
 use super::{RunState, Server};
 use crate::http::session::HttpSession;
 use crate::sys;
@@ -83,7 +83,7 @@ impl Server {
         let mut front = Transport::plain(stream);
         if let Err(error) = front.register(
             self.poll.registry(),
-            session_token(key, Side::Front),
+            session_token(key),
             Interest::READABLE | Interest::WRITABLE,
         ) {
             log::error!("cannot register accepted connection: {error}");

@@ -6,8 +6,9 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::metrics::{BackendStats, OpenConnection};
+use super::reuse::ConnectionOwner;
 use super::session::{BackConnection, Core};
-use super::tokens::{session_token, Side};
+use super::tokens::backend_token;
 use super::Server;
 use crate::backends::Backend;
 use crate::transport::{ConnectProgress, Transport};
@@ -155,10 +156,12 @@ impl Server {
                 return;
             };
             self.backends.connection_opened(&backend);
-            let token = session_token(key, Side::Back);
+            let connection = self.connection_owners.insert(ConnectionOwner::Session(key));
+            let token = backend_token(connection);
             match Transport::connect(address, self.poll.registry(), token) {
                 Ok(transport) => {
                     session.io.back = Some(BackConnection {
+                        key: connection,
                         transport,
                         backend,
                         address,
@@ -169,6 +172,7 @@ impl Server {
                     return;
                 }
                 Err(error) => {
+                    self.connection_owners.remove(connection);
                     log::debug!("session {key}: connect to {address}: {error}");
                     session.stats.each(|stats| stats.connect_errors.increment());
                     session.stats.backend = None;
@@ -227,6 +231,7 @@ impl Server {
         let Some(mut back) = session.io.back.take() else {
             return;
         };
+        self.connection_owners.try_remove(back.key);
         if let Err(error) = back.transport.deregister(self.poll.registry()) {
             log::debug!("session {key}: deregister failed connect: {error}");
         }

@@ -237,6 +237,7 @@ impl Server {
         let Some(back) = session.io.back.take() else {
             return;
         };
+        self.connection_owners.try_remove(back.key);
         self.backends.connection_closed(&back.backend, now);
     }
 

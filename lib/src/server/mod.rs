@@ -1,9 +1,12 @@
 //! The worker's event loop: one `mio::Poll`, listeners, the command channel and sessions
 //! in a slab, one timer structure. No threads, no blocking calls.
 //!
-//! Tokens map to (session key, side) (see [`tokens`]). A session closed while a batch of
-//! events is handled is removed only after the batch, so a stale event never reaches a
-//! reused key; timer entries carry the session's generation for the same reason.
+//! Tokens map to a session's client connection or to a backend connection, whose owner
+//! (a session or the pool) is looked up (see [`tokens`]). A session closed while a batch
+//! of events is handled is removed only after the batch, so a stale event never reaches a
+//! reused key; timer entries carry the session's generation for the same reason. A stale
+//! event on a reused backend connection key only reports readiness that a read or write
+//! then finds absent.
 
 mod accept;
 mod commands;
@@ -43,7 +46,7 @@ use http_driver::HttpRoutes;
 pub use listeners::ListenerError;
 use listeners::Listeners;
 pub use metrics::WorkerCounters;
-use reuse::IdleConnections;
+use reuse::{ConnectionOwner, IdleConnections};
 use session::{Core, Expiry, Phase, Session, SessionOutcome};
 use tokens::{Side, Target};
 
@@ -116,6 +119,8 @@ pub struct Server {
     backends: BackendMap,
     /// Idle backend connections kept for reuse.
     idle: IdleConnections,
+    /// Who holds each backend connection, by the connection's key (its token).
+    connection_owners: Slab<ConnectionOwner>,
     /// When the next sweep of `idle` is scheduled, if any.
     idle_sweep_at: Option<Instant>,
     health: HealthChecker,
@@ -168,6 +173,7 @@ impl Server {
             closed: Vec::new(),
             backends: BackendMap::new(),
             idle: reuse::new_idle_pool(),
+            connection_owners: Slab::new(),
             idle_sweep_at: None,
             health: HealthChecker::new(),
             tcp_frontends: HashMap::new(),
@@ -229,12 +235,18 @@ impl Server {
                     .ready(key, event, &mut self.backends, registry, now);
                 Ok(())
             }
-            Target::Pooled(key) => {
-                self.idle_ready(key);
+            Target::Backend(key) => {
+                match self.connection_owners.get(key) {
+                    Some(ConnectionOwner::Session(session)) => {
+                        self.session_ready(*session, Side::Back, event, now);
+                    }
+                    Some(ConnectionOwner::Pool(kept)) => self.idle_ready(*kept),
+                    None => {}
+                }
                 Ok(())
             }
-            Target::Session(key, side) => {
-                self.session_ready(key, side, event, now);
+            Target::Session(key) => {
+                self.session_ready(key, Side::Front, event, now);
                 Ok(())
             }
         }
@@ -432,6 +444,7 @@ impl Server {
         // front socket is closed after this batch, the `Closed` phase filters its events.
         session.release_buffers(&mut self.pool);
         if let Some(back) = session.io.back.take() {
+            self.connection_owners.try_remove(back.key);
             self.backends
                 .connection_closed(&back.backend, Instant::now());
         }

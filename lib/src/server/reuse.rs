@@ -18,13 +18,11 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use mio::Interest;
-
 use super::connect::Link;
 use super::idle_pool::IdlePool;
 use super::metrics::OpenConnection;
 use super::session::BackConnection;
-use super::tokens::{pooled_token, session_token, Side, MAX_POOLED};
+use super::tokens::MAX_BACKEND_CONNECTIONS;
 use super::{RunState, Server, TimerEvent};
 use crate::backends::{Backend, BackendStatus};
 use crate::metrics::TrafficStats;
@@ -38,9 +36,22 @@ const MAX_IDLE_TIME: Duration = Duration::from_secs(10);
 /// A backend connection kept idle for reuse.
 #[derive(Debug)]
 pub(crate) struct IdleConnection {
+    /// Its key among the worker's backend connections (its token, kept while idle).
+    key: usize,
     transport: Transport,
     backend: Rc<RefCell<Backend>>,
     address: SocketAddr,
+}
+
+/// Who holds a backend connection: what an event on its token is for. A connection
+/// keeps its token (and its registration) from its connect to its close, so that moving
+/// it between a session and the pool costs no system call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnectionOwner {
+    /// In use by (or connecting for) the session of this key.
+    Session(usize),
+    /// Idle in the pool, under this pool key.
+    Pool(usize),
 }
 
 /// The worker's kept connections.
@@ -48,7 +59,7 @@ pub(crate) type IdleConnections = IdlePool<IdleConnection>;
 
 /// A new, empty pool with the worker's bounds.
 pub(crate) fn new_idle_pool() -> IdleConnections {
-    IdlePool::new(MAX_IDLE_PER_BACKEND, MAX_POOLED)
+    IdlePool::new(MAX_IDLE_PER_BACKEND, MAX_BACKEND_CONNECTIONS)
 }
 
 /// The pool's key of a backend: its identity (the `Rc` outlives every kept connection).
@@ -76,20 +87,20 @@ impl Server {
             && self.run_state == RunState::Running
             && back.backend.borrow().status() == BackendStatus::Normal;
         let BackConnection {
-            mut transport,
+            key: connection_key,
+            transport,
             backend,
             address,
             ..
         } = back;
         self.backends.connection_closed(&backend, now);
-        let registry = self.poll.registry();
         if !keep {
-            if let Err(error) = transport.deregister(registry) {
-                log::debug!("session {key}: deregister back: {error}");
-            }
+            // Dropped, hence closed, which also takes it out of the epoll set.
+            self.connection_owners.try_remove(connection_key);
             return;
         }
         let connection = IdleConnection {
+            key: connection_key,
             transport,
             backend,
             address,
@@ -98,26 +109,16 @@ impl Server {
         let deadline = now + idle_time;
         let inserted = match self.idle.insert(owner, connection, deadline) {
             Ok(inserted) => inserted,
-            Err(mut connection) => {
-                let _ = connection.transport.deregister(registry);
+            Err(connection) => {
+                self.connection_owners.try_remove(connection.key);
                 return;
             }
         };
-        if let Some(mut evicted) = inserted.evicted {
-            let _ = evicted.transport.deregister(registry);
+        if let Some(evicted) = inserted.evicted {
+            self.connection_owners.try_remove(evicted.key);
         }
-        let Some(kept) = self.idle.get_mut(inserted.key) else {
-            return;
-        };
-        // Only reads matter while idle: an error or hang-up is reported anyway.
-        let token = pooled_token(inserted.key);
-        if let Err(error) = kept
-            .transport
-            .reregister(registry, token, Interest::READABLE)
-        {
-            log::debug!("cannot keep a backend connection: {error}");
-            self.idle.remove(inserted.key);
-            return;
+        if let Some(holder) = self.connection_owners.get_mut(connection_key) {
+            *holder = ConnectionOwner::Pool(inserted.key);
         }
         if self.idle_sweep_at.is_none_or(|at| at > deadline) {
             self.idle_sweep_at = Some(deadline);
@@ -137,34 +138,33 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return false;
         };
-        while let Some((_, idle)) = self.idle.take(owner(backend)) {
-            let IdleConnection {
-                mut transport,
-                address,
-                ..
-            } = idle;
-            let token = session_token(key, Side::Back);
-            let interest = Interest::READABLE | Interest::WRITABLE;
-            if let Err(error) = transport.reregister(self.poll.registry(), token, interest) {
-                log::debug!("session {key}: cannot reuse a kept connection: {error}");
-                continue;
-            }
-            self.backends.connection_opened(backend);
-            // Connected and idle: the request can be written at once.
-            transport.assume_writable();
-            session.io.back = Some(BackConnection {
-                transport,
-                backend: Rc::clone(backend),
-                address,
-                connecting_since: None,
-                _open: OpenConnection::reused(session.stats.cluster.clone(), Rc::clone(stats)),
-            });
-            session.io.last_back_activity = now;
-            session.connect_attempts = 0;
-            self.link_http_session(key, backend, Link::Reused, now);
-            return true;
+        let Some((_, idle)) = self.idle.take(owner(backend)) else {
+            return false;
+        };
+        let IdleConnection {
+            key: connection_key,
+            mut transport,
+            address,
+            ..
+        } = idle;
+        if let Some(holder) = self.connection_owners.get_mut(connection_key) {
+            *holder = ConnectionOwner::Session(key);
         }
-        false
+        self.backends.connection_opened(backend);
+        // Connected and idle: the request can be written at once.
+        transport.assume_writable();
+        session.io.back = Some(BackConnection {
+            key: connection_key,
+            transport,
+            backend: Rc::clone(backend),
+            address,
+            connecting_since: None,
+            _open: OpenConnection::reused(session.stats.cluster.clone(), Rc::clone(stats)),
+        });
+        session.io.last_back_activity = now;
+        session.connect_attempts = 0;
+        self.link_http_session(key, backend, Link::Reused, now);
+        true
     }
 
     /// An event on kept connection `key`: unless it was stale (nothing to read), the
@@ -176,9 +176,9 @@ impl Server {
         if idle.transport.is_quiet() {
             return;
         }
-        if let Some(mut idle) = self.idle.remove(key) {
+        if let Some(idle) = self.idle.remove(key) {
             log::debug!("kept connection to {} closed by the backend", idle.address);
-            let _ = idle.transport.deregister(self.poll.registry());
+            self.connection_owners.try_remove(idle.key);
         }
     }
 
@@ -208,9 +208,10 @@ impl Server {
         self.close_idle(gone);
     }
 
+    /// Closes kept connections (dropped, hence closed and out of the epoll set).
     fn close_idle(&mut self, connections: Vec<IdleConnection>) {
-        for mut idle in connections {
-            let _ = idle.transport.deregister(self.poll.registry());
+        for idle in connections {
+            self.connection_owners.try_remove(idle.key);
         }
     }
 }

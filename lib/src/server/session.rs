@@ -47,6 +47,8 @@ impl SessionTimeouts {
 /// The connection to a backend.
 #[derive(Debug)]
 pub(crate) struct BackConnection {
+    /// Its key among the worker's backend connections (its token).
+    pub(crate) key: usize,
     pub(crate) transport: Transport,
     pub(crate) backend: Rc<RefCell<Backend>>,
     pub(crate) address: SocketAddr,
