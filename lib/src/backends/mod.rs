@@ -355,6 +355,17 @@ impl BackendMap {
             Some(id) => list.next_available_sticky(id, now, &mut self.rng, &mut self.outbox),
             None => list.next_available(now, &mut self.rng, &mut self.outbox),
         };
+        self.chosen(cluster_id, chosen, now)
+    }
+
+    /// The outcome of a selection in `cluster_id`: the backend starts its trial if it
+    /// was backing off.
+    fn chosen(
+        &mut self,
+        cluster_id: &str,
+        chosen: Option<Rc<RefCell<Backend>>>,
+        now: Instant,
+    ) -> Result<Rc<RefCell<Backend>>, SelectError> {
         let Some(backend) = chosen else {
             self.debug_check();
             return Err(SelectError::NoBackendAvailable(cluster_id.to_owned()));
@@ -376,11 +387,11 @@ impl BackendMap {
         last: &Rc<RefCell<Backend>>,
         now: Instant,
     ) -> Result<Rc<RefCell<Backend>>, SelectError> {
-        let prefer_last = self
+        let list = self
             .clusters
-            .get(cluster_id)
-            .is_some_and(|list| list.settings().prefer_last_backend);
-        if prefer_last && sticky_id.is_none() {
+            .get_mut(cluster_id)
+            .ok_or_else(|| SelectError::UnknownCluster(cluster_id.to_owned()))?;
+        if list.settings().prefer_last_backend && sticky_id.is_none() {
             let usable = {
                 let backend = last.borrow();
                 backend.is_available() && backend.cluster_id() == cluster_id
@@ -389,7 +400,11 @@ impl BackendMap {
                 return Ok(Rc::clone(last));
             }
         }
-        self.select(cluster_id, sticky_id, now)
+        let chosen = match sticky_id {
+            Some(id) => list.next_available_sticky(id, now, &mut self.rng, &mut self.outbox),
+            None => list.next_available(now, &mut self.rng, &mut self.outbox),
+        };
+        self.chosen(cluster_id, chosen, now)
     }
 
     /// A connection to `backend` starts (before the connect completes).
