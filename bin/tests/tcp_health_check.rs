@@ -12,10 +12,10 @@ use common::{free_port, round_trip, EchoBackend, EventStream, Sluice};
 #[test]
 fn a_tcp_cluster_checked_by_connect_takes_out_a_backend_that_refuses() {
     let echo = EchoBackend::start();
-    let refusing = {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        listener.local_addr().expect("address")
-    };
+    // Accepts (in its backlog) until the event stream listens, then refuses: the
+    // BACKEND_DOWN cannot come before the subscription.
+    let refusing_listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let refusing = refusing_listener.local_addr().expect("address");
     let listener = format!("127.0.0.1:{}", free_port());
     let config = format!(
         "command_socket = \"sluice.sock\"\nworker_count = 1\naccess_log = \"off\"\n\
@@ -29,6 +29,8 @@ fn a_tcp_cluster_checked_by_connect_takes_out_a_backend_that_refuses() {
     );
     let sluice = Sluice::start(&config);
     let events = EventStream::subscribe(&sluice);
+    events.wait_subscribed(&sluice);
+    drop(refusing_listener);
     let down = events.wait_for("BACKEND_DOWN", Duration::from_secs(10), || {});
     assert!(down.contains("backend=refusing"), "{down}");
     assert!(

@@ -116,6 +116,7 @@ mod tests {
             health_check: None,
             answers: Vec::new(),
             max_connect_retries: None,
+            prefer_last_backend: None,
         }
     }
 

@@ -35,6 +35,7 @@ pub fn cluster(cluster_id: &str, protocol: proto::ListenerProtocol) -> proto::Cl
         health_check: None,
         answers: Vec::new(),
         max_connect_retries: None,
+        prefer_last_backend: None,
     }
 }
 

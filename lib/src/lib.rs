@@ -23,4 +23,5 @@ pub mod server;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod timer;
+pub(crate) mod transport;
 pub mod worker;

@@ -2,7 +2,8 @@
 //!
 //! A [`Direction`] holds the bytes read from one side and not yet written to the other, in
 //! a pooled buffer taken on the first read and given back as soon as it is empty. It is the
-//! whole of the TCP proxy's protocol logic and the byte pipe of an upgraded HTTP session.
+//! whole of the TCP proxy's protocol logic. (An upgraded HTTP session pipes bytes in its
+//! own `Piping` state, through the session's buffers.)
 
 use crate::pool::BufferPool;
 

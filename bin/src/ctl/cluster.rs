@@ -45,6 +45,10 @@ pub(crate) struct AddClusterArgs {
     /// Keep a client on one backend with a cookie.
     #[arg(long)]
     sticky: bool,
+    /// HTTP: keep a client connection's requests on the backend its previous request
+    /// went to while that backend can take them, instead of balancing each request.
+    #[arg(long)]
+    prefer_last_backend: bool,
 }
 
 /// Arguments of `cluster update`.
@@ -177,6 +181,7 @@ impl AddClusterArgs {
             load_balancing: self.load_balancing.to_proto() as i32,
             load_metric: self.metric.to_proto() as i32,
             sticky_session: self.sticky,
+            prefer_last_backend: self.prefer_last_backend.then_some(true),
             ..Default::default()
         }
     }

@@ -135,6 +135,10 @@ fn clusters_detail(list: &proto::ClusterList) -> String {
             algorithm_name(cluster.load_balancing)
         ));
         text.push_str(&format!("  sticky session: {}\n", cluster.sticky_session));
+        text.push_str(&format!(
+            "  prefer last backend: {}\n",
+            cluster.prefer_last_backend.unwrap_or(false)
+        ));
         if let Some(check) = &cluster.health_check {
             let probe = if check.uri.is_empty() {
                 "TCP connect".to_owned()

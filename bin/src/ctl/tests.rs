@@ -50,7 +50,8 @@ fn algorithm_and_metric_names_are_those_of_the_config_file() {
 #[test]
 fn cluster_add_maps_every_option() {
     let request = request_of(
-        "cluster add --id api --protocol tcp --lb power-of-two --metric connect-time --sticky",
+        "cluster add --id api --protocol tcp --lb power-of-two --metric connect-time --sticky \
+         --prefer-last-backend",
     )
     .expect("valid");
     let RequestType::AddCluster(cluster) = request else {
@@ -64,6 +65,7 @@ fn cluster_add_maps_every_option() {
     );
     assert_eq!(cluster.load_metric, proto::LoadMetric::ConnectTime as i32);
     assert!(cluster.sticky_session);
+    assert_eq!(cluster.prefer_last_backend, Some(true));
 }
 
 #[test]
@@ -78,6 +80,7 @@ fn cluster_add_defaults_to_http_round_robin() {
         proto::LoadBalancingAlgorithm::RoundRobin as i32
     );
     assert!(!cluster.sticky_session);
+    assert_eq!(cluster.prefer_last_backend, None);
 }
 
 #[test]

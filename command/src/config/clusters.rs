@@ -25,6 +25,7 @@ const HTTP_KEYS: &[&str] = &[
     "sticky_session",
     "sticky_cookie",
     "max_connect_retries",
+    "prefer_last_backend",
     "answers",
     "health_check",
     "frontends",
@@ -135,6 +136,8 @@ fn parse_cluster(
             })?
             .unwrap_or(DEFAULT_MAX_CONNECT_RETRIES),
         ),
+        prefer_last_backend: optional(&table, "prefer_last_backend", Field::bool)?
+            .filter(|prefer| *prefer),
     };
     let backends = parse_backends(&table, &cluster_id)?;
     let frontends = parse_frontends(

@@ -90,6 +90,7 @@ fn cluster() -> impl Strategy<Value = proto::Request> {
                 }),
                 answers: Vec::new(),
                 max_connect_retries: None,
+                prefer_last_backend: None,
             }))
         })
 }

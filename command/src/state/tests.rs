@@ -40,6 +40,7 @@ pub(super) fn cluster_of(cluster_id: &str, protocol: ListenerProtocol) -> proto:
         health_check: None,
         answers: Vec::new(),
         max_connect_retries: None,
+        prefer_last_backend: None,
     }
 }
 

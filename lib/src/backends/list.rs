@@ -40,6 +40,9 @@ pub struct ClusterSettings {
     pub unhealthy_threshold: u32,
     /// Connect attempts on other backends before a session gives up.
     pub max_connect_retries: u32,
+    /// HTTP: a request stays on its session's backend while that backend is available,
+    /// instead of being balanced.
+    pub prefer_last_backend: bool,
 }
 
 impl ClusterSettings {
@@ -73,6 +76,7 @@ impl ClusterSettings {
             max_connect_retries: cluster
                 .max_connect_retries
                 .unwrap_or(DEFAULT_MAX_CONNECT_RETRIES),
+            prefer_last_backend: cluster.prefer_last_backend.unwrap_or(false),
         }
     }
 }
@@ -88,6 +92,7 @@ impl Default for ClusterSettings {
             healthy_threshold: DEFAULT_HEALTHY_THRESHOLD,
             unhealthy_threshold: DEFAULT_UNHEALTHY_THRESHOLD,
             max_connect_retries: DEFAULT_MAX_CONNECT_RETRIES,
+            prefer_last_backend: false,
         }
     }
 }

@@ -360,6 +360,17 @@ impl BackendMap {
             Some(id) => list.next_available_sticky(id, now, &mut self.rng, &mut self.outbox),
             None => list.next_available(now, &mut self.rng, &mut self.outbox),
         };
+        self.chosen(cluster_id, chosen, now)
+    }
+
+    /// The outcome of a selection in `cluster_id`: the backend starts its trial if it
+    /// was backing off.
+    fn chosen(
+        &mut self,
+        cluster_id: &str,
+        chosen: Option<Rc<RefCell<Backend>>>,
+        now: Instant,
+    ) -> Result<Rc<RefCell<Backend>>, SelectError> {
         let Some(backend) = chosen else {
             self.debug_check();
             return Err(SelectError::NoBackendAvailable(cluster_id.to_owned()));
@@ -367,6 +378,38 @@ impl BackendMap {
         backend.borrow_mut().retry_policy.start_trial(now);
         self.debug_check();
         Ok(backend)
+    }
+
+    /// Selects the backend for the next request of an HTTP session whose backend connection
+    /// goes to `last`: like [`BackendMap::select`], except that a cluster with
+    /// `prefer_last_backend` keeps `last` while it is available and no sticky id names
+    /// another backend. Every request is balanced otherwise, so that added, recovered or
+    /// reweighted backends take their share from clients that never reconnect.
+    pub fn select_for_request(
+        &mut self,
+        cluster_id: &str,
+        sticky_id: Option<&str>,
+        last: &Rc<RefCell<Backend>>,
+        now: Instant,
+    ) -> Result<Rc<RefCell<Backend>>, SelectError> {
+        let list = self
+            .clusters
+            .get_mut(cluster_id)
+            .ok_or_else(|| SelectError::UnknownCluster(cluster_id.to_owned()))?;
+        if list.settings().prefer_last_backend && sticky_id.is_none() {
+            let usable = {
+                let backend = last.borrow();
+                backend.is_available() && backend.cluster_id() == cluster_id
+            };
+            if usable {
+                return Ok(Rc::clone(last));
+            }
+        }
+        let chosen = match sticky_id {
+            Some(id) => list.next_available_sticky(id, now, &mut self.rng, &mut self.outbox),
+            None => list.next_available(now, &mut self.rng, &mut self.outbox),
+        };
+        self.chosen(cluster_id, chosen, now)
     }
 
     /// A connection to `backend` starts (before the connect completes).

@@ -37,6 +37,7 @@ pub(super) fn cluster_proto(
         health_check: None,
         answers: Vec::new(),
         max_connect_retries: None,
+        prefer_last_backend: None,
     }
 }
 
@@ -785,4 +786,49 @@ fn max_connect_retries_defaults_to_three() {
     cluster.max_connect_retries = Some(5);
     map.set_cluster(&cluster, now);
     assert_eq!(map.max_connect_retries(CLUSTER), 5);
+}
+
+// ------------------------------------------------------------------ per-request selection
+
+#[test]
+fn each_request_is_balanced_whatever_the_last_backend() {
+    let (mut map, now) = map_with(&[(1, false), (1, false)]);
+    let mut last = map.select(CLUSTER, None, now).expect("a backend");
+    let mut ports = Vec::new();
+    for _ in 0..4 {
+        last = map
+            .select_for_request(CLUSTER, None, &last, now)
+            .expect("a backend");
+        ports.push(port_of(&last));
+    }
+    assert_eq!(ports, [2, 1, 2, 1]);
+}
+
+#[test]
+fn prefer_last_backend_keeps_an_available_one() {
+    let (mut map, now) = map_with(&[(1, false), (1, false)]);
+    let mut cluster = cluster_proto(LoadBalancingAlgorithm::RoundRobin, LoadMetric::Connections);
+    cluster.prefer_last_backend = Some(true);
+    map.set_cluster(&cluster, now);
+    let first = map.select(CLUSTER, None, now).expect("a backend");
+    for _ in 0..3 {
+        let next = map
+            .select_for_request(CLUSTER, None, &first, now)
+            .expect("a backend");
+        assert!(Rc::ptr_eq(&next, &first));
+    }
+    // A sticky cookie still wins.
+    let other = if port_of(&first) == 1 { "b2" } else { "b1" };
+    let stuck = map
+        .select_for_request(CLUSTER, Some(other), &first, now)
+        .expect("a backend");
+    assert_eq!(stuck.borrow().backend_id(), other);
+    // A backend being removed is left.
+    map.connection_opened(&first);
+    let address = first.borrow().address();
+    map.remove_backend(CLUSTER, &address, now).expect("removed");
+    let next = map
+        .select_for_request(CLUSTER, None, &first, now)
+        .expect("a backend");
+    assert!(!Rc::ptr_eq(&next, &first));
 }

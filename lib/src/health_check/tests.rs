@@ -136,6 +136,7 @@ fn cluster_proto(
         health_check: check,
         answers: Vec::new(),
         max_connect_retries: None,
+        prefer_last_backend: None,
     }
 }
 

@@ -105,6 +105,9 @@ pub struct HttpSession {
     /// The backend connection goes as soon as the exchange on it is over (its backend
     /// takes no new request).
     release_when_idle: bool,
+    /// That value as text, shared with the loop: kept while the client sends
+    /// the same cookie, so that balancing each request allocates nothing.
+    sticky_text: Option<Rc<str>>,
 }
 
 impl HttpSession {
@@ -123,6 +126,7 @@ impl HttpSession {
             request_sticky: None,
             rebalance: false,
             release_when_idle: false,
+            sticky_text: None,
         }
     }
 
@@ -286,7 +290,9 @@ impl HttpSession {
     fn linked(&mut self, sticky_id: Option<&str>, reused: bool, ctx: &mut HttpContext<'_>) {
         if let Some(link) = &mut self.backend {
             link.connected = true;
-            link.sticky_id = sticky_id.map(Box::from);
+            if link.sticky_id.as_deref() != sticky_id {
+                link.sticky_id = sticky_id.map(Box::from);
+            }
         }
         self.state = match std::mem::replace(&mut self.state, State::Closed) {
             State::Connecting(mut exchange) => {
@@ -520,40 +526,43 @@ impl HttpSession {
         write_request_head(out, buf, &head, &ctx.out.headers, &rewrite);
         let replayable = exchange.idempotent && exchange.request.is_done();
         window.consume(head.len);
-        match &self.backend {
-            Some(link) if link.connected && link.cluster_id == *cluster && !self.rebalance => {
-                exchange.connected_at = Some(ctx.now);
-                if replayable {
-                    exchange.replay = true;
-                    self.back_out.keep_after_write();
-                }
-                ctx.out.actions.push(SessionAction::RequestStarted);
-                self.state = State::Exchanging(exchange);
+        // Every request is balanced: the loop keeps the current connection only if the
+        // cluster's selection picks its backend again.
+        let current_connection = match self.backend.take() {
+            Some(mut link) if link.connected && link.cluster_id == *cluster => {
+                // Kept with its sticky id: if the loop keeps the connection, nothing
+                // about the link changes.
+                link.connected = false;
+                self.backend = Some(link);
+                true
             }
-            _ => {
-                match self.backend.take() {
-                    // Idle and clean after a complete exchange: the loop may keep it.
-                    Some(link) if link.connected && self.rebalance => {
-                        ctx.out.actions.push(SessionAction::ReleaseBackend);
-                    }
-                    Some(_) => ctx.out.actions.push(SessionAction::CloseBackend),
-                    None => {}
-                }
-                self.rebalance = false;
-                self.release_when_idle = false;
-                self.backend = Some(BackendLink {
-                    cluster_id: Rc::clone(cluster),
-                    sticky_id: None,
-                    connected: false,
+            Some(link) => {
+                ctx.out.actions.push(if link.connected {
+                    SessionAction::ReleaseBackend
+                } else {
+                    SessionAction::CloseBackend
                 });
-                ctx.out.actions.push(SessionAction::ConnectBackend {
-                    cluster_id: Rc::clone(cluster),
-                    sticky_id: self.sticky_text(),
-                    reuse: replayable,
-                });
-                self.state = State::Connecting(exchange);
+                false
             }
+            None => false,
+        };
+        if !current_connection {
+            self.backend = Some(BackendLink {
+                cluster_id: Rc::clone(cluster),
+                sticky_id: None,
+                connected: false,
+            });
         }
+        // Balancing the request also answers a pending rebalance.
+        self.rebalance = false;
+        self.release_when_idle = false;
+        ctx.out.actions.push(SessionAction::ConnectBackend {
+            cluster_id: Rc::clone(cluster),
+            sticky_id: self.sticky_text(),
+            reuse: replayable,
+            current_connection,
+        });
+        self.state = State::Connecting(exchange);
     }
 
     /// Follows the request body, then the response, and finishes the exchange.
@@ -708,10 +717,14 @@ impl HttpSession {
     }
 
     /// The client's sticky cookie value, as the loop looks backends up.
-    fn sticky_text(&self) -> Option<Box<str>> {
-        self.request_sticky
-            .as_deref()
-            .map(|s| String::from_utf8_lossy(s).into())
+    fn sticky_text(&mut self) -> Option<Rc<str>> {
+        let bytes = self.request_sticky.as_deref()?;
+        if let Some(text) = self.sticky_text.as_ref().filter(|t| t.as_bytes() == bytes) {
+            return Some(Rc::clone(text));
+        }
+        let text: Rc<str> = String::from_utf8_lossy(bytes).into();
+        self.sticky_text = Some(Rc::clone(&text));
+        Some(text)
     }
 
     fn close(&mut self, ctx: &mut HttpContext<'_>) {
@@ -751,6 +764,7 @@ impl HttpSession {
         let link = self.backend.as_ref();
         self.forwarded.heap_len()
             + self.request_sticky.as_ref().map_or(0, Vec::capacity)
+            + self.sticky_text.as_ref().map_or(0, |t| t.len())
             + link
                 .and_then(|l| l.sticky_id.as_ref())
                 .map_or(0, |s| s.len())

@@ -10,10 +10,11 @@ use mio::Interest;
 use super::listeners::ListenerKind;
 use super::proxy_header::AwaitingHeader;
 use super::session::{Core, Session, SessionTimeouts};
-use super::tokens::{session_token, Side};
+use super::tokens::session_token;
 use super::{RunState, Server};
 use crate::http::session::HttpSession;
 use crate::sys;
+use crate::transport::Transport;
 
 impl Server {
     /// Accepts every pending connection of listener `key`, up to `max_connections`.
@@ -66,7 +67,7 @@ impl Server {
 
     fn start_session(
         &mut self,
-        mut stream: TcpStream,
+        stream: TcpStream,
         client: SocketAddr,
         listener: SocketAddr,
         core: Core,
@@ -79,9 +80,10 @@ impl Server {
         }
         let entry = self.sessions.vacant_entry();
         let key = entry.key();
-        if let Err(error) = self.poll.registry().register(
-            &mut stream,
-            session_token(key, Side::Front),
+        let mut front = Transport::plain(stream);
+        if let Err(error) = front.register(
+            self.poll.registry(),
+            session_token(key),
             Interest::READABLE | Interest::WRITABLE,
         ) {
             log::error!("cannot register accepted connection: {error}");
@@ -95,7 +97,7 @@ impl Server {
         };
         entry.insert(Session::new(
             self.next_generation,
-            stream,
+            front,
             client,
             listener,
             core,
@@ -128,7 +130,7 @@ impl Server {
                 stats.received_bytes.add(received);
                 session.stats.cluster = Some(stats);
                 session.cluster_id = Some(cluster_id.as_str().into());
-                self.connect_backend(key, now);
+                self.connect_backend(key, None, now);
             }
             None => {
                 log::debug!("no frontend on {}: connection closed", session.listener);

@@ -17,16 +17,18 @@ use sluice_command::proto::{
     ResponseContent, ResponseStatus, WorkerInfo, WorkerMessage, WorkerRequest, WorkerResponse,
     WorkerRunState, WorkerStatuses,
 };
-use sluice_command::state::{ConfigState, Undo};
+use sluice_command::state::{ConfigState, StateError, Undo};
+use thiserror::Error;
 
 use super::http_driver::{HttpRoutes, DEFAULT_STICKY_COOKIE};
-use super::listeners::ListenerKind;
+use super::listeners::{ListenerError, ListenerKind};
 use super::metrics::{add_retry_state, MapAvailability};
 use super::session::SessionTimeouts;
 use super::{RunState, Server, ServerError};
 use crate::access_log::{AccessLog, AccessLogTarget};
+use crate::backends::BackendError;
 use crate::http::answers::Answers;
-use crate::http::router::Router;
+use crate::http::router::{Router, RouterError};
 
 /// Longest a soft stop waits for sessions to end when the request names no grace period.
 const DEFAULT_DRAIN: Duration = Duration::from_secs(30);
@@ -35,7 +37,56 @@ const DEFAULT_DRAIN: Duration = Duration::from_secs(30);
 const LARGE_BATCH: usize = 1_000;
 
 /// The answer to one request: a message, optional content.
-type Answer = Result<(String, Option<ContentType>), String>;
+type Answer = Result<(String, Option<ContentType>), CommandError>;
+
+/// Why a worker refused a request from the main process; its text is the answer's
+/// message.
+#[derive(Debug, Error)]
+pub(super) enum CommandError {
+    /// The request carried no request type.
+    #[error("empty request")]
+    Empty,
+    /// A request kind workers do not handle.
+    #[error("a worker does not handle {0}")]
+    Unsupported(&'static str),
+    /// An address that does not parse as a socket address.
+    #[error("invalid socket address {0:?}")]
+    InvalidAddress(String),
+    /// An HTTP frontend on an address without an HTTP listener.
+    #[error("no HTTP listener on {0}")]
+    NoHttpListener(String),
+    /// A log level that does not exist.
+    #[error("unknown log level {0:?}")]
+    UnknownLogLevel(String),
+    /// The access log could not be (re)opened.
+    #[error("cannot open the access log {target}: {source}")]
+    AccessLog {
+        /// Where it should have been written.
+        target: AccessLogTarget,
+        /// Why it could not be opened.
+        source: std::io::Error,
+    },
+    /// The worker's mirror of the state refused the change.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A listener could not be added, changed or removed.
+    #[error(transparent)]
+    Listener(#[from] ListenerError),
+    /// A backend could not be added or removed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// A route could not be added or removed.
+    #[error(transparent)]
+    Router(#[from] RouterError),
+    /// One request of a batch was refused.
+    #[error("{summary}: {source}")]
+    InBatch {
+        /// The refused request, in a few words.
+        summary: String,
+        /// Why it was refused.
+        source: Box<CommandError>,
+    },
+}
 
 impl Server {
     /// Reads and handles every request the channel holds.
@@ -80,10 +131,10 @@ impl Server {
                     content_type: Some(c),
                 }),
             },
-            Err(message) => WorkerResponse {
+            Err(error) => WorkerResponse {
                 id,
                 status: ResponseStatus::Failure as i32,
-                message,
+                message: error.to_string(),
                 content: None,
             },
         };
@@ -111,7 +162,7 @@ impl Server {
 
     fn handle(&mut self, request: &WorkerRequest, now: Instant) -> Answer {
         let Some(content) = request.content.request_type.as_ref() else {
-            return Err("empty request".to_owned());
+            return Err(CommandError::Empty);
         };
         if ConfigState::is_state_change(&request.content) {
             return self.change_state(&request.content, now);
@@ -140,7 +191,7 @@ impl Server {
                 Ok(("stopping".to_owned(), None))
             }
             RequestType::SetLogging(settings) => self.set_logging(settings),
-            other => Err(format!("a worker does not handle {}", request_name(other))),
+            other => Err(CommandError::Unsupported(request_name(other))),
         }
     }
 
@@ -151,10 +202,12 @@ impl Server {
         let level: log::LevelFilter = settings
             .log_level
             .parse()
-            .map_err(|_| format!("unknown log level {:?}", settings.log_level))?;
+            .map_err(|_| CommandError::UnknownLogLevel(settings.log_level.clone()))?;
         let target = AccessLogTarget::from_arg(&settings.access_log);
-        let reopened = AccessLog::open(&target)
-            .map_err(|error| format!("cannot open the access log {target}: {error}"))?;
+        let reopened = match AccessLog::open(&target) {
+            Ok(reopened) => reopened,
+            Err(source) => return Err(CommandError::AccessLog { target, source }),
+        };
         self.access_log.flush();
         self.access_log = reopened;
         if std::env::var_os("RUST_LOG").is_none() {
@@ -174,11 +227,14 @@ impl Server {
         let mut effects = Effects::default();
         let mut refused = None;
         for request in requests {
-            if let Err(message) = self.apply_change(request, &mut undo, &mut effects, now) {
+            if let Err(error) = self.apply_change(request, &mut undo, &mut effects, now) {
                 refused = Some(if requests.len() > 1 {
-                    format!("{}: {message}", ConfigState::summary_of(request))
+                    CommandError::InBatch {
+                        summary: ConfigState::summary_of(request),
+                        source: Box::new(error),
+                    }
                 } else {
-                    message
+                    error
                 });
                 break;
             }
@@ -193,7 +249,7 @@ impl Server {
             crate::sys::release_free_memory();
         }
         match refused {
-            Some(message) => Err(message),
+            Some(error) => Err(error),
             None => Ok((String::new(), None)),
         }
     }
@@ -206,9 +262,9 @@ impl Server {
         undo: &mut Undo,
         effects: &mut Effects,
         now: Instant,
-    ) -> Result<(), String> {
+    ) -> Result<(), CommandError> {
         let Some(content) = request.request_type.as_ref() else {
-            return Err("empty request".to_owned());
+            return Err(CommandError::Empty);
         };
         if let RequestType::Batch(batch) = content {
             for inner in &batch.requests {
@@ -217,13 +273,11 @@ impl Server {
             return Ok(());
         }
         let mark = undo.len();
-        self.state
-            .apply_recorded(request, undo)
-            .map_err(|error| error.to_string())?;
-        if let Err(message) = self.apply_live(content, undo, mark, effects, now) {
+        self.state.apply_recorded(request, undo)?;
+        if let Err(error) = self.apply_live(content, undo, mark, effects, now) {
             let mine = undo.split_off(mark);
             self.state.revert(mine);
-            return Err(message);
+            return Err(error);
         }
         Ok(())
     }
@@ -268,7 +322,7 @@ impl Server {
         mark: usize,
         effects: &mut Effects,
         now: Instant,
-    ) -> Result<(), String> {
+    ) -> Result<(), CommandError> {
         match content {
             RequestType::AddHttpListener(_)
             | RequestType::AddTcpListener(_)
@@ -292,7 +346,7 @@ impl Server {
                 let before = self.balancing_of(backend);
                 self.backends
                     .add_backend(backend, now)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(CommandError::from)?;
                 if before.is_some() && before != self.balancing_of(backend) {
                     effects.rebalance.insert(backend.cluster_id.clone());
                 }
@@ -307,7 +361,7 @@ impl Server {
             RequestType::RemoveBackend(remove) => self
                 .backends
                 .remove_backend(&remove.cluster_id, &parse(&remove.address)?, now)
-                .map_err(|e| e.to_string()),
+                .map_err(CommandError::from),
             RequestType::AddTcpFrontend(frontend) => {
                 self.tcp_frontends
                     .insert(parse(&frontend.address)?, frontend.cluster_id.clone());
@@ -328,18 +382,18 @@ impl Server {
                 let routes = self
                     .http_routes
                     .get_mut(&parse(&frontend.address)?)
-                    .ok_or_else(|| format!("no HTTP listener on {}", frontend.address))?;
-                routes.router.add(frontend).map_err(|e| e.to_string())
+                    .ok_or_else(|| CommandError::NoHttpListener(frontend.address.clone()))?;
+                routes.router.add(frontend).map_err(CommandError::from)
             }
             RequestType::RemoveHttpFrontend(frontend) => {
                 effects.sticky_cookies = true;
                 let routes = self
                     .http_routes
                     .get_mut(&parse(&frontend.address)?)
-                    .ok_or_else(|| format!("no HTTP listener on {}", frontend.address))?;
-                routes.router.remove(frontend).map_err(|e| e.to_string())
+                    .ok_or_else(|| CommandError::NoHttpListener(frontend.address.clone()))?;
+                routes.router.remove(frontend).map_err(CommandError::from)
             }
-            other => Err(format!("a worker does not handle {}", request_name(other))),
+            other => Err(CommandError::Unsupported(request_name(other))),
         }
     }
 
@@ -349,7 +403,7 @@ impl Server {
         &mut self,
         content: &RequestType,
         effects: &mut Effects,
-    ) -> Result<(), String> {
+    ) -> Result<(), CommandError> {
         let registry = self.poll.registry();
         match content {
             RequestType::AddHttpListener(listener) => {
@@ -361,7 +415,7 @@ impl Server {
                         timeouts(&listener.timeouts),
                         listener.expect_proxy,
                     )
-                    .map_err(|e| e.to_string())?;
+                    .map_err(CommandError::from)?;
                 self.http_routes.insert(address, self.new_routes(listener));
                 effects.sticky_cookies = true;
                 Ok(())
@@ -374,7 +428,7 @@ impl Server {
                     timeouts(&listener.timeouts),
                     listener.expect_proxy,
                 )
-                .map_err(|e| e.to_string()),
+                .map_err(CommandError::from),
             RequestType::UpdateHttpListener(listener) => {
                 let address = parse(&listener.address)?;
                 self.listeners
@@ -384,7 +438,7 @@ impl Server {
                         timeouts(&listener.timeouts),
                         listener.expect_proxy,
                     )
-                    .map_err(|e| e.to_string())?;
+                    .map_err(CommandError::from)?;
                 if let Some(routes) = self.http_routes.get_mut(&address) {
                     routes.answers.set_listener(&listener.answers);
                     routes.max_request_body = listener.max_request_body.filter(|&size| size > 0);
@@ -400,12 +454,12 @@ impl Server {
                     timeouts(&listener.timeouts),
                     listener.expect_proxy,
                 )
-                .map_err(|e| e.to_string()),
+                .map_err(CommandError::from),
             RequestType::RemoveListener(remove) => {
                 let address = parse(&remove.address)?;
                 self.listeners
                     .remove(address, registry)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(CommandError::from)?;
                 self.http_routes.remove(&address);
                 self.tcp_frontends.remove(&address);
                 Ok(())
@@ -413,12 +467,12 @@ impl Server {
             RequestType::ActivateListener(activate) => self
                 .listeners
                 .activate(parse(&activate.address)?, registry)
-                .map_err(|e| e.to_string()),
+                .map_err(CommandError::from),
             RequestType::DeactivateListener(deactivate) => self
                 .listeners
                 .deactivate(parse(&deactivate.address)?, registry)
-                .map_err(|e| e.to_string()),
-            other => Err(format!("a worker does not handle {}", request_name(other))),
+                .map_err(CommandError::from),
+            other => Err(CommandError::Unsupported(request_name(other))),
         }
     }
 
@@ -566,10 +620,10 @@ struct Effects {
     rebalance: std::collections::HashSet<String>,
 }
 
-fn parse(address: &str) -> Result<SocketAddr, String> {
+fn parse(address: &str) -> Result<SocketAddr, CommandError> {
     address
         .parse()
-        .map_err(|_| format!("invalid socket address {address:?}"))
+        .map_err(|_| CommandError::InvalidAddress(address.to_owned()))
 }
 
 fn timeouts(timeouts: &proto::Timeouts) -> SessionTimeouts {

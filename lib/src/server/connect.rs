@@ -2,23 +2,102 @@
 //! backends, and what each outcome tells the backend core.
 
 use std::cell::RefCell;
-use std::io;
 use std::rc::Rc;
 use std::time::Instant;
 
-use mio::net::TcpStream;
-use mio::Interest;
-
 use super::metrics::{BackendStats, OpenConnection};
+use super::reuse::ConnectionOwner;
 use super::session::{BackConnection, Core};
-use super::tokens::{session_token, Side};
+use super::tokens::backend_token;
 use super::Server;
 use crate::backends::Backend;
+use crate::transport::{ConnectProgress, Transport};
+
+/// What an HTTP request asks of the loop (`SessionAction::ConnectBackend`).
+#[derive(Debug)]
+pub(super) struct BackendRequest {
+    pub(super) cluster_id: Rc<str>,
+    /// The client's sticky cookie value.
+    pub(super) sticky_id: Option<Rc<str>>,
+    /// A kept idle connection may serve the request.
+    pub(super) reuse: bool,
+    /// The session's idle connection goes to this cluster and may be kept.
+    pub(super) current_connection: bool,
+}
+
+/// How an HTTP session's backend connection became ready.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Link {
+    /// A connect completed.
+    Connected,
+    /// A connection kept idle (the session's own or one of the pool) serves the request.
+    Reused,
+}
 
 impl Server {
-    /// Chooses a backend for session `key` and starts connecting; retries on other
-    /// backends when a connect fails at once; closes the session when none can be tried.
-    pub(super) fn connect_backend(&mut self, key: usize, now: Instant) {
+    /// Balances one HTTP request: the cluster's selection picks a backend (a valid sticky
+    /// cookie first); the session's current connection is kept when it goes to that
+    /// backend, else it returns to the pool and the request takes a kept connection to the
+    /// chosen backend or opens one.
+    pub(super) fn balance_request(&mut self, key: usize, request: BackendRequest, now: Instant) {
+        let Some(session) = self.sessions.get_mut(key) else {
+            return;
+        };
+        let same_cluster = session
+            .cluster_id
+            .as_deref()
+            .is_some_and(|id| id == &*request.cluster_id);
+        if !same_cluster || session.stats.cluster.is_none() {
+            session.stats.cluster = Some(self.metrics.cluster(&request.cluster_id));
+        }
+        session.reuse_idle = request.reuse;
+        session.connect_attempts = 0;
+        session.sticky_id = request.sticky_id;
+        session.cluster_id = Some(request.cluster_id);
+        let current = session
+            .io
+            .back
+            .as_ref()
+            .filter(|back| request.current_connection && back.connecting_since.is_none())
+            .map(|back| Rc::clone(&back.backend));
+        let Some(current) = current else {
+            session.stats.backend = None;
+            self.drop_backend(key, now);
+            self.connect_backend(key, None, now);
+            return;
+        };
+        let Some(cluster_id) = session.cluster_id.as_deref() else {
+            return;
+        };
+        let sticky_id = session.sticky_id.as_deref();
+        let chosen = self
+            .backends
+            .select_for_request(cluster_id, sticky_id, &current, now);
+        match chosen {
+            Ok(chosen) if Rc::ptr_eq(&chosen, &current) => {
+                self.link_http_session(key, &chosen, Link::Reused, now);
+            }
+            Ok(chosen) => {
+                self.release_backend(key, now);
+                self.connect_backend(key, Some(chosen), now);
+            }
+            Err(error) => {
+                log::debug!("session {key}: {error}");
+                self.release_backend(key, now);
+                self.no_backend_available(key, now);
+            }
+        }
+    }
+
+    /// Chooses a backend for session `key` (or takes `chosen` for the first attempt) and
+    /// starts connecting; retries on other backends when a connect fails at once; closes
+    /// the session when none can be tried.
+    pub(super) fn connect_backend(
+        &mut self,
+        key: usize,
+        mut chosen: Option<Rc<RefCell<Backend>>>,
+        now: Instant,
+    ) {
         loop {
             let Some(session) = self.sessions.get_mut(key) else {
                 return;
@@ -33,15 +112,15 @@ impl Server {
                 return;
             }
             let sticky_id = session.sticky_id.as_deref();
-            let backend = match self.backends.select(cluster_id, sticky_id, now) {
+            let selected = match chosen.take() {
+                Some(backend) => Ok(backend),
+                None => self.backends.select(cluster_id, sticky_id, now),
+            };
+            let backend = match selected {
                 Ok(backend) => backend,
                 Err(error) => {
                     log::debug!("session {key}: {error}");
-                    session.stats.backend = None;
-                    session
-                        .stats
-                        .each(|stats| stats.refused_connections.increment());
-                    self.connect_gave_up(key, true, now);
+                    self.no_backend_available(key, now);
                     return;
                 }
             };
@@ -77,30 +156,24 @@ impl Server {
                 return;
             };
             self.backends.connection_opened(&backend);
-            let connected = TcpStream::connect(address).and_then(|mut stream| {
-                crate::sys::configure_stream(&stream)?;
-                self.poll.registry().register(
-                    &mut stream,
-                    session_token(key, Side::Back),
-                    Interest::READABLE | Interest::WRITABLE,
-                )?;
-                Ok(stream)
-            });
-            match connected {
-                Ok(stream) => {
+            let connection = self.connection_owners.insert(ConnectionOwner::Session(key));
+            let token = backend_token(connection);
+            match Transport::connect(address, self.poll.registry(), token) {
+                Ok(transport) => {
                     session.io.back = Some(BackConnection {
-                        stream,
+                        key: connection,
+                        transport,
                         backend,
                         address,
                         connecting_since: Some(now),
                         in_use_since: now,
-                        ready: Default::default(),
                         _open: OpenConnection::new(session.stats.cluster.clone(), stats),
                     });
                     self.schedule_session_timer(key);
                     return;
                 }
                 Err(error) => {
+                    self.connection_owners.remove(connection);
                     log::debug!("session {key}: connect to {address}: {error}");
                     session.stats.each(|stats| stats.connect_errors.increment());
                     session.stats.backend = None;
@@ -127,16 +200,9 @@ impl Server {
         let Some(since) = back.connecting_since else {
             return;
         };
-        let outcome = match back.stream.take_error() {
-            Ok(Some(error)) | Err(error) => Err(error),
-            Ok(None) => match back.stream.peer_addr() {
-                Ok(_) => Ok(()),
-                Err(error) if error.kind() == io::ErrorKind::NotConnected => return,
-                Err(error) => Err(error),
-            },
-        };
-        match outcome {
-            Ok(()) => {
+        match back.transport.connect_progress() {
+            ConnectProgress::Pending => {}
+            ConnectProgress::Connected => {
                 back.connecting_since = None;
                 let backend = back.backend.clone();
                 let connect_time = now.saturating_duration_since(since);
@@ -148,13 +214,10 @@ impl Server {
                 session.io.last_back_activity = now;
                 session.connect_attempts = 0;
                 if matches!(session.core, Core::Http(_)) {
-                    let sticky = self.sticky_name(key, &backend);
-                    self.with_http_session(key, now, |http, ctx| {
-                        http.backend_connected(sticky.as_deref(), ctx)
-                    });
+                    self.link_http_session(key, &backend, Link::Connected, now);
                 }
             }
-            Err(error) => {
+            ConnectProgress::Failed(error) => {
                 log::debug!("session {key}: connect to {}: {error}", back.address);
                 self.connect_failed(key, now);
             }
@@ -169,7 +232,8 @@ impl Server {
         let Some(mut back) = session.io.back.take() else {
             return;
         };
-        if let Err(error) = self.poll.registry().deregister(&mut back.stream) {
+        self.connection_owners.try_remove(back.key);
+        if let Err(error) = back.transport.deregister(self.poll.registry()) {
             log::debug!("session {key}: deregister failed connect: {error}");
         }
         session.stats.each(|stats| stats.connect_errors.increment());
@@ -179,21 +243,53 @@ impl Server {
         self.backends
             .connect_failed_since(&back.backend, started, now);
         self.backends.connection_closed(&back.backend, now);
-        self.connect_backend(key, now);
+        self.connect_backend(key, None, now);
+    }
+
+    /// The cluster has no backend to offer: counted, and the session answers 503 (HTTP)
+    /// or closes (TCP).
+    fn no_backend_available(&mut self, key: usize, now: Instant) {
+        let Some(session) = self.sessions.get_mut(key) else {
+            return;
+        };
+        session.stats.backend = None;
+        session
+            .stats
+            .each(|stats| stats.refused_connections.increment());
+        self.connect_gave_up(key, true, now);
     }
 }
 
 impl Server {
-    /// The name session `key`'s sticky cookie gives `backend`, when its cluster is sticky.
-    pub(super) fn sticky_name(&self, key: usize, backend: &Rc<RefCell<Backend>>) -> Option<String> {
-        self.sessions
-            .get(key)?
-            .cluster_id
-            .as_deref()
-            .filter(|id| self.sticky_clusters.contains(*id))
+    /// Tells HTTP session `key` that its backend connection (to `backend`) is ready,
+    /// with the name its sticky cookie gives `backend` when its cluster is sticky.
+    pub(super) fn link_http_session(
+        &mut self,
+        key: usize,
+        backend: &Rc<RefCell<Backend>>,
+        link: Link,
+        now: Instant,
+    ) {
+        // The name is written into a buffer kept from call to call (a nested call takes
+        // an empty one), so that no request allocates it.
+        let mut name = std::mem::take(&mut self.sticky_name);
+        name.clear();
+        let sticky = self
+            .sessions
+            .get(key)
+            .and_then(|session| session.cluster_id.as_deref())
+            .is_some_and(|id| self.sticky_clusters.contains(id));
+        if sticky {
             // The cookie names the backend the way selection looks it up: its sticky id,
             // or else its backend id.
-            .map(|_| backend.borrow().sticky_name().to_owned())
+            name.push_str(backend.borrow().sticky_name());
+        }
+        let sticky_id = sticky.then_some(name.as_str());
+        self.with_http_session(key, now, |http, ctx| match link {
+            Link::Connected => http.backend_connected(sticky_id, ctx),
+            Link::Reused => http.backend_reused(sticky_id, ctx),
+        });
+        self.sticky_name = name;
     }
 
     /// No backend could be connected: a TCP session closes, an HTTP session answers 503.

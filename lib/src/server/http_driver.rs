@@ -1,7 +1,6 @@
 //! Driving HTTP sessions: socket I/O around the sans-IO [`HttpSession`], and the actions
 //! it asks of the loop (connect, close the backend, shut down a side, log, close).
 
-use std::net::Shutdown;
 use std::time::Instant;
 
 use crate::http::answers::Answers;
@@ -10,8 +9,9 @@ use crate::http::router::Router;
 use crate::http::session::{HttpContext, HttpSession, RequestLog, SessionAction, SessionOutput};
 use crate::pool::BufferPool;
 
+use super::connect::BackendRequest;
 use super::metrics::record_request;
-use super::session::{read_some, write_some, Core, SessionIo, SessionOutcome};
+use super::session::{Core, Phase, SessionIo, SessionOutcome};
 use super::Server;
 
 /// Default name of the sticky-session cookie.
@@ -70,10 +70,10 @@ impl Server {
     /// Moves bytes for HTTP session `key` and carries out its actions until nothing moves.
     pub(super) fn drive_http(&mut self, key: usize, now: Instant) {
         loop {
-            let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+            let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
                 return;
             };
-            if session.io.lingering_until.is_some() {
+            if matches!(session.phase, Phase::Lingering { .. }) {
                 if session.drain_lingering(&mut self.scratch) == SessionOutcome::Close {
                     self.close_session(key);
                 }
@@ -135,7 +135,7 @@ impl Server {
         now: Instant,
         call: impl FnOnce(&mut HttpSession, &mut HttpContext<'_>),
     ) {
-        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
             return;
         };
         let Core::Http(http) = &mut session.core else {
@@ -176,28 +176,26 @@ impl Server {
                 cluster_id,
                 sticky_id,
                 reuse,
+                current_connection,
             } => {
-                if let Some(session) = self.sessions.get_mut(key) {
-                    session.reuse_idle = reuse;
-                    session.stats.cluster = Some(self.metrics.cluster(&cluster_id));
-                    session.stats.backend = None;
-                    session.cluster_id = Some(cluster_id);
-                    session.sticky_id = sticky_id;
-                    session.connect_attempts = 0;
-                }
-                self.drop_backend(key, now);
-                self.connect_backend(key, now);
+                let request = BackendRequest {
+                    cluster_id,
+                    sticky_id,
+                    reuse,
+                    current_connection,
+                };
+                self.balance_request(key, request, now);
             }
             SessionAction::CloseBackend => self.drop_backend(key, now),
             SessionAction::ReleaseBackend => self.release_backend(key, now),
             SessionAction::ShutdownFrontWrite => {
-                if let Some(session) = self.sessions.get(key) {
-                    let _ = session.io.front.shutdown(Shutdown::Write);
+                if let Some(session) = self.sessions.get_mut(key) {
+                    let _ = session.io.front.shutdown_write();
                 }
             }
             SessionAction::ShutdownBackWrite => {
-                if let Some(back) = self.sessions.get(key).and_then(|s| s.io.back.as_ref()) {
-                    let _ = back.stream.shutdown(Shutdown::Write);
+                if let Some(back) = self.sessions.get_mut(key).and_then(|s| s.io.back.as_mut()) {
+                    let _ = back.transport.shutdown_write();
                 }
             }
             SessionAction::Upgraded => self.counters.upgrades += 1,
@@ -206,7 +204,9 @@ impl Server {
             SessionAction::RequestFinished => {}
             SessionAction::Close => {
                 if let Some(session) = self.sessions.get_mut(key) {
-                    session.close_requested = true;
+                    if session.phase == Phase::Active {
+                        session.phase = Phase::ClosingAfterAnswer;
+                    }
                 }
             }
         }
@@ -218,7 +218,7 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return false;
         };
-        if !session.close_requested || !front_flushed || session.io.lingering_until.is_some() {
+        if session.phase != Phase::ClosingAfterAnswer || !front_flushed {
             return false;
         }
         session.start_lingering(now);
@@ -237,6 +237,7 @@ impl Server {
         let Some(back) = session.io.back.take() else {
             return;
         };
+        self.connection_owners.try_remove(back.key);
         self.backends.connection_closed(&back.backend, now);
     }
 
@@ -299,9 +300,9 @@ fn pump(
     now: Instant,
 ) -> Result<bool, Broken> {
     let mut progress = false;
-    if io.front_ready.readable {
+    if io.front.is_readable() {
         if let Some(space) = http.front_read_buffer(ctx.buffers) {
-            match read_some(&mut io.front, space, &mut io.front_ready) {
+            match io.front.read(space) {
                 Ok(Some(n)) => {
                     http.front_received(n, ctx);
                     io.last_front_activity = now;
@@ -315,8 +316,8 @@ fn pump(
         }
     }
     if let Some(back) = io.back.as_mut().filter(|b| b.connecting_since.is_none()) {
-        if back.ready.writable && !http.back_pending().is_empty() {
-            match write_some(&mut back.stream, http.back_pending(), &mut back.ready) {
+        if back.transport.is_writable() && !http.back_pending().is_empty() {
+            match back.transport.write(http.back_pending()) {
                 Ok(Some(n)) => {
                     http.back_written(n, ctx);
                     io.last_back_activity = now;
@@ -329,9 +330,9 @@ fn pump(
                 }
             }
         }
-        if back.ready.readable {
+        if back.transport.is_readable() {
             if let Some(space) = http.back_read_buffer(ctx.buffers) {
-                match read_some(&mut back.stream, space, &mut back.ready) {
+                match back.transport.read(space) {
                     Ok(Some(n)) => {
                         http.back_received(n, ctx);
                         io.last_back_activity = now;
@@ -346,8 +347,8 @@ fn pump(
             }
         }
     }
-    if io.front_ready.writable && !http.front_pending().is_empty() {
-        match write_some(&mut io.front, http.front_pending(), &mut io.front_ready) {
+    if io.front.is_writable() && !http.front_pending().is_empty() {
+        match io.front.write(http.front_pending()) {
             Ok(Some(n)) => {
                 http.front_written(n, ctx);
                 io.last_front_activity = now;

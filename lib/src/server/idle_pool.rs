@@ -6,8 +6,9 @@
 //! newest one (LIFO: the most recently used connection is the least likely to have been
 //! closed by the backend, and surplus ones age and expire). Each backend keeps at most
 //! `max_per_backend` (its oldest is evicted), the worker at most `max_total`. Entries are
-//! keyed by a slab key, which is also their poll token (see [`super::tokens`]), so that an
-//! event on a kept connection (any byte or EOF means the backend dropped it) finds it.
+//! keyed by a slab key, which the connection's owner record (`ConnectionOwner::Pool`) holds,
+//! so that an event on a kept connection (any byte or EOF means the backend dropped it)
+//! finds it.
 //!
 //! The structure is generic over the connection so that it is tested without sockets; the
 //! loop's side is in `reuse.rs`.
@@ -37,7 +38,7 @@ struct Entry<C> {
 /// Where [`IdlePool::insert`] put a connection.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Inserted<C> {
-    /// The connection's key (its poll token's offset).
+    /// The connection's key in the pool.
     pub(crate) key: usize,
     /// The backend's oldest connection, pushed out to stay within the bound.
     pub(crate) evicted: Option<C>,
@@ -108,11 +109,6 @@ impl<C> IdlePool<C> {
     /// The connection under `key`, if kept.
     pub(crate) fn get(&self, key: usize) -> Option<&C> {
         self.entries.get(key).map(|entry| &entry.connection)
-    }
-
-    /// The connection under `key`, if kept, to change.
-    pub(crate) fn get_mut(&mut self, key: usize) -> Option<&mut C> {
-        self.entries.get_mut(key).map(|entry| &mut entry.connection)
     }
 
     /// Takes the connection under `key` out (its backend dropped it).

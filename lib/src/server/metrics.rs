@@ -272,6 +272,7 @@ mod tests {
                 }),
                 answers: Vec::new(),
                 max_connect_retries: None,
+                prefer_last_backend: None,
             },
             now,
         );

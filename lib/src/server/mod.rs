@@ -1,9 +1,12 @@
 //! The worker's event loop: one `mio::Poll`, listeners, the command channel and sessions
 //! in a slab, one timer structure. No threads, no blocking calls.
 //!
-//! Tokens map to (session key, side) (see [`tokens`]). A session closed while a batch of
-//! events is handled is removed only after the batch, so a stale event never reaches a
-//! reused key; timer entries carry the session's generation for the same reason.
+//! Tokens map to a session's client connection or to a backend connection, whose owner
+//! (a session or the pool) is looked up (see [`tokens`]). A session closed while a batch
+//! of events is handled is removed only after the batch, so a stale event never reaches a
+//! reused key; timer entries carry the session's generation for the same reason. A stale
+//! event on a reused backend connection key only reports readiness that a read or write
+//! then finds absent.
 
 mod accept;
 mod commands;
@@ -44,8 +47,8 @@ use http_driver::HttpRoutes;
 pub use listeners::ListenerError;
 use listeners::Listeners;
 pub use metrics::WorkerCounters;
-use reuse::IdleConnections;
-use session::{Core, Expiry, Session, SessionOutcome};
+use reuse::{ConnectionOwner, IdleConnections};
+use session::{Core, Expiry, Phase, Session, SessionOutcome};
 use tokens::{Side, Target};
 
 /// Longest sleep of the poll loop when no timer is due.
@@ -117,6 +120,8 @@ pub struct Server {
     backends: BackendMap,
     /// Idle backend connections kept for reuse.
     idle: IdleConnections,
+    /// Who holds each backend connection, by the connection's key (its token).
+    connection_owners: Slab<ConnectionOwner>,
     /// When the next sweep of `idle` is scheduled, if any.
     idle_sweep_at: Option<Instant>,
     health: HealthChecker,
@@ -132,6 +137,8 @@ pub struct Server {
     spare_outputs: Vec<SessionOutput>,
     /// Where lingering sessions read the input they drop.
     scratch: Vec<u8>,
+    /// Where the sticky name of a session's backend is written (reused).
+    sticky_name: String,
     access_log: AccessLog,
     pool: BufferPool,
     timer: Timer<TimerEvent>,
@@ -167,6 +174,7 @@ impl Server {
             closed: Vec::new(),
             backends: BackendMap::new(),
             idle: reuse::new_idle_pool(),
+            connection_owners: Slab::new(),
             idle_sweep_at: None,
             health: HealthChecker::new(),
             tcp_frontends: HashMap::new(),
@@ -177,6 +185,7 @@ impl Server {
             session_output: SessionOutput::default(),
             spare_outputs: Vec::new(),
             scratch: vec![0; 4096],
+            sticky_name: String::new(),
             access_log,
             pool,
             timer: Timer::new(),
@@ -234,25 +243,31 @@ impl Server {
                     .ready(key, event, &mut self.backends, registry, now);
                 Ok(())
             }
-            Target::Pooled(key) => {
-                self.idle_ready(key);
+            Target::Backend(key) => {
+                match self.connection_owners.get(key) {
+                    Some(ConnectionOwner::Session(session)) => {
+                        self.session_ready(*session, Side::Back, event, now);
+                    }
+                    Some(ConnectionOwner::Pool(kept)) => self.idle_ready(*kept),
+                    None => {}
+                }
                 Ok(())
             }
-            Target::Session(key, side) => {
-                self.session_ready(key, side, event, now);
+            Target::Session(key) => {
+                self.session_ready(key, Side::Front, event, now);
                 Ok(())
             }
         }
     }
 
     fn session_ready(&mut self, key: usize, side: Side, event: &mio::event::Event, now: Instant) {
-        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
             return;
         };
         match side {
-            Side::Front => session.io.front_ready.merge(event),
+            Side::Front => session.io.front.readiness_reported(event),
             Side::Back => match session.io.back.as_mut() {
-                Some(back) => back.ready.merge(event),
+                Some(back) => back.transport.readiness_reported(event),
                 None => return,
             },
         }
@@ -264,7 +279,7 @@ impl Server {
 
     /// Lets a session move bytes, and closes it when it is done.
     fn drive(&mut self, key: usize, now: Instant) {
-        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
             return;
         };
         match &mut session.core {
@@ -330,7 +345,7 @@ impl Server {
             let Some(session) = self.sessions.get_mut(key) else {
                 continue;
             };
-            if session.generation != generation || session.closed {
+            if session.generation != generation || session.is_closed() {
                 continue;
             }
             session.timer_scheduled = None;
@@ -361,7 +376,7 @@ impl Server {
 
     /// Makes sure a timer entry is pending for the session's next deadline.
     fn schedule_session_timer(&mut self, key: usize) {
-        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
             return;
         };
         let deadline = session.next_deadline();
@@ -424,7 +439,9 @@ impl Server {
         let idle: Vec<usize> = self
             .sessions
             .iter()
-            .filter(|(_, s)| !s.closed && matches!(&s.core, Core::Http(http) if http.is_idle()))
+            .filter(|(_, s)| {
+                !s.is_closed() && matches!(&s.core, Core::Http(http) if http.is_idle())
+            })
             .map(|(key, _)| key)
             .collect();
         for key in idle {
@@ -434,16 +451,17 @@ impl Server {
 
     /// Closes a session's sockets now and frees its slot after the batch.
     fn close_session(&mut self, key: usize) {
-        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
             return;
         };
-        session.closed = true;
+        session.phase = Phase::Closed;
         session.end_active_request(&mut self.backends);
         // No deregistration: closing a socket takes it out of the epoll set (the worker
         // never duplicates them), which saves a system call per connection. Until the
-        // front socket is closed after this batch, `closed` filters its events.
+        // front socket is closed after this batch, the `Closed` phase filters its events.
         session.release_buffers(&mut self.pool);
         if let Some(back) = session.io.back.take() {
+            self.connection_owners.try_remove(back.key);
             self.backends
                 .connection_closed(&back.backend, Instant::now());
         }

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::listeners::ListenerKind;
-use super::session::{read_some, Core};
+use super::session::Core;
 use super::Server;
 use crate::http::session::HttpSession;
 use crate::proxy_protocol::{self, Parsed, MAX_HEADER_LEN};
@@ -70,16 +70,16 @@ impl Server {
     }
 
     fn read_header_bytes(&mut self, key: usize, now: Instant) -> HeaderRead {
-        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.closed) else {
+        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
             return HeaderRead::Waiting;
         };
         let Core::AwaitingHeader(waiting) = &mut session.core else {
             return HeaderRead::Waiting;
         };
         let io = &mut session.io;
-        while io.front_ready.readable {
+        while io.front.is_readable() {
             let space = &mut waiting.received[waiting.len..];
-            match read_some(&mut io.front, space, &mut io.front_ready) {
+            match io.front.read(space) {
                 Ok(None) => break,
                 Ok(Some(0)) => {
                     log::debug!(

@@ -19,7 +19,7 @@ impl Server {
         let sessions: Vec<(usize, bool)> = self
             .sessions
             .iter()
-            .filter(|(_, session)| !session.closed && matches!(session.core, Core::Http(_)))
+            .filter(|(_, session)| !session.is_closed() && matches!(session.core, Core::Http(_)))
             .filter_map(|(key, session)| {
                 let backend = session.io.back.as_ref()?.backend.borrow();
                 clusters

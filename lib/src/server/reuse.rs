@@ -14,23 +14,21 @@
 //! them; they go on a fresh connection, which is then kept like any other.
 
 use std::cell::RefCell;
-use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpStream;
-use mio::Interest;
-
+use super::connect::Link;
 use super::idle_pool::IdlePool;
 use super::metrics::OpenConnection;
-use super::session::{BackConnection, Readiness};
-use super::tokens::{pooled_token, session_token, Side, MAX_POOLED};
+use super::session::BackConnection;
+use super::tokens::MAX_BACKEND_CONNECTIONS;
 use super::{RunState, Server, TimerEvent};
 use sluice_command::proto::BackendState;
 
 use crate::backends::{Backend, BackendStatus};
 use crate::metrics::TrafficStats;
+use crate::transport::Transport;
 
 /// Kept connections per backend and worker at most (the oldest is closed for a new one).
 pub(crate) const MAX_IDLE_PER_BACKEND: usize = 64;
@@ -40,9 +38,22 @@ const MAX_IDLE_TIME: Duration = Duration::from_secs(10);
 /// A backend connection kept idle for reuse.
 #[derive(Debug)]
 pub(crate) struct IdleConnection {
-    stream: TcpStream,
+    /// Its key among the worker's backend connections (its token, kept while idle).
+    key: usize,
+    transport: Transport,
     backend: Rc<RefCell<Backend>>,
     address: SocketAddr,
+}
+
+/// Who holds a backend connection: what an event on its token is for. A connection
+/// keeps its token (and its registration) from its connect to its close, so that moving
+/// it between a session and the pool costs no system call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnectionOwner {
+    /// In use by (or connecting for) the session of this key.
+    Session(usize),
+    /// Idle in the pool, under this pool key.
+    Pool(usize),
 }
 
 /// The worker's kept connections.
@@ -50,7 +61,7 @@ pub(crate) type IdleConnections = IdlePool<IdleConnection>;
 
 /// A new, empty pool with the worker's bounds.
 pub(crate) fn new_idle_pool() -> IdleConnections {
-    IdlePool::new(MAX_IDLE_PER_BACKEND, MAX_POOLED)
+    IdlePool::new(MAX_IDLE_PER_BACKEND, MAX_BACKEND_CONNECTIONS)
 }
 
 /// Whether a backend's connections may be kept for new requests: in rotation (not removed)
@@ -78,24 +89,26 @@ impl Server {
         };
         let idle_time = session.timeouts.back().min(MAX_IDLE_TIME);
         // Anything readable on an idle connection (bytes, EOF) makes it unusable.
-        let clean = back.connecting_since.is_none() && !back.ready.readable;
+        let clean = back.connecting_since.is_none()
+            && !back.transport.is_readable()
+            && !back.transport.holds_output();
         let keep = clean && self.run_state == RunState::Running && takes_requests(&back.backend);
         let BackConnection {
-            mut stream,
+            key: connection_key,
+            transport,
             backend,
             address,
             ..
         } = back;
         self.backends.connection_closed(&backend, now);
-        let registry = self.poll.registry();
         if !keep {
-            if let Err(error) = registry.deregister(&mut stream) {
-                log::debug!("session {key}: deregister back: {error}");
-            }
+            // Dropped, hence closed, which also takes it out of the epoll set.
+            self.connection_owners.try_remove(connection_key);
             return;
         }
         let connection = IdleConnection {
-            stream,
+            key: connection_key,
+            transport,
             backend,
             address,
         };
@@ -103,23 +116,16 @@ impl Server {
         let deadline = now + idle_time;
         let inserted = match self.idle.insert(owner, connection, deadline) {
             Ok(inserted) => inserted,
-            Err(mut connection) => {
-                let _ = registry.deregister(&mut connection.stream);
+            Err(connection) => {
+                self.connection_owners.try_remove(connection.key);
                 return;
             }
         };
-        if let Some(mut evicted) = inserted.evicted {
-            let _ = registry.deregister(&mut evicted.stream);
+        if let Some(evicted) = inserted.evicted {
+            self.connection_owners.try_remove(evicted.key);
         }
-        let Some(kept) = self.idle.get_mut(inserted.key) else {
-            return;
-        };
-        // Only reads matter while idle: an error or hang-up is reported anyway.
-        let token = pooled_token(inserted.key);
-        if let Err(error) = registry.reregister(&mut kept.stream, token, Interest::READABLE) {
-            log::debug!("cannot keep a backend connection: {error}");
-            self.idle.remove(inserted.key);
-            return;
+        if let Some(holder) = self.connection_owners.get_mut(connection_key) {
+            *holder = ConnectionOwner::Pool(inserted.key);
         }
         if self.idle_sweep_at.is_none_or(|at| at > deadline) {
             self.idle_sweep_at = Some(deadline);
@@ -139,45 +145,34 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return false;
         };
-        while let Some((_, idle)) = self.idle.take(owner(backend)) {
-            let IdleConnection {
-                mut stream,
-                address,
-                ..
-            } = idle;
-            let token = session_token(key, Side::Back);
-            let interest = Interest::READABLE | Interest::WRITABLE;
-            if let Err(error) = self
-                .poll
-                .registry()
-                .reregister(&mut stream, token, interest)
-            {
-                log::debug!("session {key}: cannot reuse a kept connection: {error}");
-                continue;
-            }
-            self.backends.connection_opened(backend);
-            session.io.back = Some(BackConnection {
-                stream,
-                backend: Rc::clone(backend),
-                address,
-                connecting_since: None,
-                in_use_since: now,
-                // Connected and idle: the request can be written at once.
-                ready: Readiness {
-                    writable: true,
-                    ..Readiness::default()
-                },
-                _open: OpenConnection::reused(session.stats.cluster.clone(), Rc::clone(stats)),
-            });
-            session.io.last_back_activity = now;
-            session.connect_attempts = 0;
-            let sticky = self.sticky_name(key, backend);
-            self.with_http_session(key, now, |http, ctx| {
-                http.backend_reused(sticky.as_deref(), ctx)
-            });
-            return true;
+        let Some((_, idle)) = self.idle.take(owner(backend)) else {
+            return false;
+        };
+        let IdleConnection {
+            key: connection_key,
+            mut transport,
+            address,
+            ..
+        } = idle;
+        if let Some(holder) = self.connection_owners.get_mut(connection_key) {
+            *holder = ConnectionOwner::Session(key);
         }
-        false
+        self.backends.connection_opened(backend);
+        // Connected and idle: the request can be written at once.
+        transport.assume_writable();
+        session.io.back = Some(BackConnection {
+            key: connection_key,
+            transport,
+            backend: Rc::clone(backend),
+            address,
+            connecting_since: None,
+            in_use_since: now,
+            _open: OpenConnection::reused(session.stats.cluster.clone(), Rc::clone(stats)),
+        });
+        session.io.last_back_activity = now;
+        session.connect_attempts = 0;
+        self.link_http_session(key, backend, Link::Reused, now);
+        true
     }
 
     /// An event on kept connection `key`: unless it was stale (nothing to read), the
@@ -186,17 +181,12 @@ impl Server {
         let Some(idle) = self.idle.get(key) else {
             return;
         };
-        let mut probe = [0u8; 1];
-        let alive = matches!(
-            idle.stream.peek(&mut probe),
-            Err(ref e) if e.kind() == io::ErrorKind::WouldBlock
-        );
-        if alive {
+        if idle.transport.is_quiet() {
             return;
         }
-        if let Some(mut idle) = self.idle.remove(key) {
+        if let Some(idle) = self.idle.remove(key) {
             log::debug!("kept connection to {} closed by the backend", idle.address);
-            let _ = self.poll.registry().deregister(&mut idle.stream);
+            self.connection_owners.try_remove(idle.key);
         }
     }
 
@@ -224,9 +214,10 @@ impl Server {
         self.close_idle(gone);
     }
 
+    /// Closes kept connections (dropped, hence closed and out of the epoll set).
     fn close_idle(&mut self, connections: Vec<IdleConnection>) {
-        for mut idle in connections {
-            let _ = self.poll.registry().deregister(&mut idle.stream);
+        for idle in connections {
+            self.connection_owners.try_remove(idle.key);
         }
     }
 }

@@ -3,12 +3,10 @@
 //! bytes go where.
 
 use std::cell::RefCell;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::io;
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
-
-use mio::net::TcpStream;
 
 use super::metrics::{OpenConnection, SessionStats};
 use super::proxy_header::AwaitingHeader;
@@ -16,28 +14,7 @@ use crate::backends::{Backend, BackendMap};
 use crate::http::session::{HttpSession, TimeoutKind};
 use crate::pipe::Direction;
 use crate::pool::BufferPool;
-
-/// Edge-triggered readiness of one socket, cleared on `WouldBlock`.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Readiness {
-    pub(crate) readable: bool,
-    pub(crate) writable: bool,
-    /// The peer's FIN (or an error) was reported: no new edge will come for it, so
-    /// a short read must not clear `readable`.
-    pub(crate) read_closed: bool,
-}
-
-impl Readiness {
-    /// Adds what an event reported.
-    pub(crate) fn merge(&mut self, event: &mio::event::Event) {
-        // An error or hang-up is reported as readable and writable so that the next read
-        // or write surfaces it.
-        let broken = event.is_error() || event.is_read_closed() || event.is_write_closed();
-        self.readable |= event.is_readable() || broken;
-        self.writable |= event.is_writable() || broken;
-        self.read_closed |= event.is_read_closed() || event.is_error();
-    }
-}
+use crate::transport::Transport;
 
 /// Timeouts of the listener a session came from, in milliseconds (compact: every
 /// session carries a copy).
@@ -70,7 +47,9 @@ impl SessionTimeouts {
 /// The connection to a backend.
 #[derive(Debug)]
 pub(crate) struct BackConnection {
-    pub(crate) stream: TcpStream,
+    /// Its key among the worker's backend connections (its token).
+    pub(crate) key: usize,
+    pub(crate) transport: Transport,
     pub(crate) backend: Rc<RefCell<Backend>>,
     pub(crate) address: SocketAddr,
     /// Set while the non-blocking connect is under way.
@@ -78,7 +57,6 @@ pub(crate) struct BackConnection {
     /// When this session started using it (connect started, or taken from the pool): a
     /// failure of an attempt under way at a counted failure joins it (see `crate::retry`).
     pub(crate) in_use_since: Instant,
-    pub(crate) ready: Readiness,
     /// Counts the connection as active in the metrics while it exists.
     pub(crate) _open: OpenConnection,
 }
@@ -108,15 +86,25 @@ pub(crate) struct TcpCore {
 /// the drivers can borrow both at once.
 #[derive(Debug)]
 pub(crate) struct SessionIo {
-    pub(crate) front: TcpStream,
-    pub(crate) front_ready: Readiness,
+    pub(crate) front: Transport,
     pub(crate) client: SocketAddr,
     pub(crate) back: Option<BackConnection>,
     pub(crate) last_front_activity: Instant,
     pub(crate) last_back_activity: Instant,
-    /// Set once the session asked to close: the client's write side is shut and its
-    /// remaining input is read and dropped until EOF or this deadline (lingering close).
-    pub(crate) lingering_until: Option<Instant>,
+}
+
+/// Where a session is in its life, as the loop sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Moving bytes for its protocol core.
+    Active,
+    /// The HTTP session asked to close once its answer is written.
+    ClosingAfterAnswer,
+    /// Lingering close: the client's write side is shut and its remaining input is
+    /// read and dropped until EOF or `until`.
+    Lingering { until: Instant },
+    /// Closed during this batch; removed from the slab after it.
+    Closed,
 }
 
 /// One client connection and everything the loop tracks for it.
@@ -131,12 +119,11 @@ pub(crate) struct Session {
     /// Handles on the metrics of its cluster and backend.
     pub(crate) stats: SessionStats,
     /// The sticky id the client asked for (HTTP).
-    pub(crate) sticky_id: Option<Box<str>>,
+    pub(crate) sticky_id: Option<Rc<str>>,
     /// A request is under way on the backend connection (counted in its backend's
     /// active requests until it ends or the connection is dropped).
     pub(crate) request_active: bool,
-    /// The HTTP session asked to close once its answer is written.
-    pub(crate) close_requested: bool,
+    pub(crate) phase: Phase,
     pub(crate) timeouts: SessionTimeouts,
     /// The current backend selection may take a kept idle connection (HTTP).
     pub(crate) reuse_idle: bool,
@@ -146,8 +133,6 @@ pub(crate) struct Session {
     pub(crate) http_timer: Option<(TimeoutKind, Instant)>,
     /// The deadline a timer entry is scheduled for, if any.
     pub(crate) timer_scheduled: Option<Instant>,
-    /// Closed during this batch; removed from the slab after it.
-    pub(crate) closed: bool,
 }
 
 /// What the loop must do with a session after driving it.
@@ -179,7 +164,7 @@ impl Session {
     /// A session for a freshly accepted client.
     pub(crate) fn new(
         generation: u64,
-        front: TcpStream,
+        front: Transport,
         client: SocketAddr,
         listener: SocketAddr,
         core: Core,
@@ -190,12 +175,10 @@ impl Session {
             generation,
             io: SessionIo {
                 front,
-                front_ready: Readiness::default(),
                 client,
                 back: None,
                 last_front_activity: now,
                 last_back_activity: now,
-                lingering_until: None,
             },
             core,
             listener,
@@ -203,20 +186,19 @@ impl Session {
             stats: SessionStats::default(),
             sticky_id: None,
             request_active: false,
-            close_requested: false,
+            phase: Phase::Active,
             timeouts,
             reuse_idle: false,
             connect_attempts: 0,
             http_timer: None,
             timer_scheduled: None,
-            closed: false,
         }
     }
 
     /// The earliest moment something about this session must be checked.
     pub(crate) fn next_deadline(&self) -> Instant {
         let mut deadline = self.protocol_deadline();
-        if let Some(until) = self.io.lingering_until {
+        if let Phase::Lingering { until } = self.phase {
             deadline = deadline.min(until);
         }
         if let Some(since) = self.io.back.as_ref().and_then(|b| b.connecting_since) {
@@ -262,7 +244,7 @@ impl Session {
 
     /// Which deadline, if any, has passed at `now`.
     pub(crate) fn expired(&self, now: Instant) -> Option<Expiry> {
-        if self.io.lingering_until.is_some_and(|until| now >= until) {
+        if matches!(self.phase, Phase::Lingering { until } if now >= until) {
             return Some(Expiry::Linger);
         }
         if let Some(since) = self.io.back.as_ref().and_then(|b| b.connecting_since) {
@@ -294,18 +276,25 @@ impl Session {
         }
     }
 
+    /// Whether the session was closed during this batch.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
     /// Starts a lingering close: the client's write side is shut down now.
     pub(crate) fn start_lingering(&mut self, now: Instant) {
-        if self.io.lingering_until.is_none() {
-            let _ = self.io.front.shutdown(Shutdown::Write);
-            self.io.lingering_until = Some(now + LINGER);
+        if !matches!(self.phase, Phase::Lingering { .. } | Phase::Closed) {
+            let _ = self.io.front.shutdown_write();
+            self.phase = Phase::Lingering {
+                until: now + LINGER,
+            };
         }
     }
 
     /// Reads and drops the client's input while lingering; `Close` at EOF or error.
     pub(crate) fn drain_lingering(&mut self, scratch: &mut [u8]) -> SessionOutcome {
-        while self.io.front_ready.readable {
-            match read_some(&mut self.io.front, scratch, &mut self.io.front_ready) {
+        while self.io.front.is_readable() {
+            match self.io.front.read(scratch) {
                 Ok(Some(0)) | Err(_) => return SessionOutcome::Close,
                 Ok(_) => {}
             }
@@ -378,7 +367,7 @@ impl TcpCore {
         pool: &mut BufferPool,
         now: Instant,
     ) -> io::Result<bool> {
-        let moved = fill(&mut self.up, &mut io.front, &mut io.front_ready, pool)?;
+        let moved = fill(&mut self.up, &mut io.front, pool)?;
         if moved {
             io.last_front_activity = now;
         }
@@ -394,7 +383,7 @@ impl TcpCore {
         let Some(back) = io.back.as_mut().filter(|b| b.connecting_since.is_none()) else {
             return Ok(false);
         };
-        let moved = fill(&mut self.down, &mut back.stream, &mut back.ready, pool)?;
+        let moved = fill(&mut self.down, &mut back.transport, pool)?;
         if moved {
             io.last_back_activity = now;
         }
@@ -410,7 +399,7 @@ impl TcpCore {
         let Some(back) = io.back.as_mut().filter(|b| b.connecting_since.is_none()) else {
             return Ok(false);
         };
-        let moved = drain(&mut self.up, &mut back.stream, &mut back.ready, pool)?;
+        let moved = drain(&mut self.up, &mut back.transport, pool)?;
         if moved {
             io.last_back_activity = now;
         }
@@ -423,7 +412,7 @@ impl TcpCore {
         pool: &mut BufferPool,
         now: Instant,
     ) -> io::Result<bool> {
-        let moved = drain(&mut self.down, &mut io.front, &mut io.front_ready, pool)?;
+        let moved = drain(&mut self.down, &mut io.front, pool)?;
         if moved {
             io.last_front_activity = now;
         }
@@ -434,17 +423,16 @@ impl TcpCore {
 /// Reads once from `source` into `direction`; true when bytes or EOF arrived.
 fn fill(
     direction: &mut Direction,
-    source: &mut TcpStream,
-    ready: &mut Readiness,
+    source: &mut Transport,
     pool: &mut BufferPool,
 ) -> io::Result<bool> {
-    if !ready.readable {
+    if !source.is_readable() {
         return Ok(false);
     }
     let Some(space) = direction.read_space(pool) else {
         return Ok(false);
     };
-    Ok(match read_some(source, space, ready)? {
+    Ok(match source.read(space)? {
         Some(n) => {
             direction.received(n);
             true
@@ -457,82 +445,20 @@ fn fill(
 /// when everything is written; true on progress.
 fn drain(
     direction: &mut Direction,
-    destination: &mut TcpStream,
-    ready: &mut Readiness,
+    destination: &mut Transport,
     pool: &mut BufferPool,
 ) -> io::Result<bool> {
     let mut progress = false;
-    if ready.writable && !direction.pending().is_empty() {
-        if let Some(n) = write_some(destination, direction.pending(), ready)? {
+    if destination.is_writable() && !direction.pending().is_empty() {
+        if let Some(n) = destination.write(direction.pending())? {
             direction.written(n, pool);
             progress = true;
         }
     }
     if direction.wants_shutdown() {
-        shutdown_write(destination)?;
+        destination.shutdown_write()?;
         direction.shutdown_done();
         progress = true;
     }
     Ok(progress)
-}
-
-/// Reads once; `Ok(None)` on `WouldBlock` (and readiness is cleared).
-///
-/// A short read (less than `space`) also clears readiness, like nginx does: the
-/// socket's receive queue was emptied by it, and with edge-triggered epoll any
-/// byte or FIN arriving afterwards raises a new event (a FIN already reported
-/// keeps the socket readable until the read that returns 0). This saves the read
-/// that would only return `WouldBlock` on each side of every request.
-pub(crate) fn read_some(
-    stream: &mut TcpStream,
-    space: &mut [u8],
-    ready: &mut Readiness,
-) -> io::Result<Option<usize>> {
-    loop {
-        match stream.read(space) {
-            Ok(0) => {
-                ready.readable = false;
-                return Ok(Some(0));
-            }
-            Ok(n) => {
-                if n < space.len() && !ready.read_closed {
-                    ready.readable = false;
-                }
-                return Ok(Some(n));
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                ready.readable = false;
-                return Ok(None);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Writes once; `Ok(None)` on `WouldBlock` (and readiness is cleared).
-pub(crate) fn write_some(
-    stream: &mut TcpStream,
-    bytes: &[u8],
-    ready: &mut Readiness,
-) -> io::Result<Option<usize>> {
-    loop {
-        match stream.write(bytes) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => return Ok(Some(n)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                ready.writable = false;
-                return Ok(None);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-pub(crate) fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
-    match stream.shutdown(Shutdown::Write) {
-        Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
-        _ => Ok(()),
-    }
 }

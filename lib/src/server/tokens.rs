@@ -1,9 +1,10 @@
 //! How mio tokens map to what they stand for.
 //!
 //! Token 0 is the command channel; listeners have the range `1..PROBE_BASE`; health-check
-//! probes `PROBE_BASE..POOL_BASE`; idle backend connections kept for reuse
-//! `POOL_BASE..SESSION_BASE` (see [`super::idle_pool`]); each session key `k` has two
-//! tokens from `SESSION_BASE`, one per side. Unknown tokens are ignored.
+//! probes `PROBE_BASE..BACKEND_BASE`; backend connections `BACKEND_BASE..SESSION_BASE`, one
+//! token each for their whole life (in use by a session or idle in the pool: moving
+//! between the two costs no system call); each session key `k` has the token
+//! `SESSION_BASE + k` for its client connection. Unknown tokens are ignored.
 
 use mio::Token;
 
@@ -12,10 +13,10 @@ pub(crate) const CHANNEL: Token = Token(0);
 const LISTENER_BASE: usize = 1;
 /// First token of health-check probes (see [`crate::health_check`]).
 pub(crate) const PROBE_BASE: usize = crate::health_check::PROBE_BASE;
-const POOL_BASE: usize = 1 << 20;
+const BACKEND_BASE: usize = 1 << 20;
 const SESSION_BASE: usize = 1 << 21;
-/// Most idle backend connections one worker can keep (one token each).
-pub(crate) const MAX_POOLED: usize = SESSION_BASE - POOL_BASE;
+/// Most backend connections one worker can hold (one token each).
+pub(crate) const MAX_BACKEND_CONNECTIONS: usize = SESSION_BASE - BACKEND_BASE;
 
 /// Which socket of a session an event is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,9 +33,10 @@ pub(crate) enum Target {
     Channel,
     Listener(usize),
     Probe(usize),
-    /// An idle backend connection kept for reuse.
-    Pooled(usize),
-    Session(usize, Side),
+    /// A backend connection, by its key.
+    Backend(usize),
+    /// A session's client connection, by the session's key.
+    Session(usize),
 }
 
 /// The token of listener `key`.
@@ -42,18 +44,14 @@ pub(crate) fn listener_token(key: usize) -> Token {
     Token(LISTENER_BASE + key)
 }
 
-/// The token of kept idle connection `key`.
-pub(crate) fn pooled_token(key: usize) -> Token {
-    Token(POOL_BASE + key)
+/// The token of backend connection `key`.
+pub(crate) fn backend_token(key: usize) -> Token {
+    Token(BACKEND_BASE + key)
 }
 
-/// The token of one side of session `key`.
-pub(crate) fn session_token(key: usize, side: Side) -> Token {
-    let offset = match side {
-        Side::Front => 0,
-        Side::Back => 1,
-    };
-    Token(SESSION_BASE + key * 2 + offset)
+/// The token of session `key`'s client connection.
+pub(crate) fn session_token(key: usize) -> Token {
+    Token(SESSION_BASE + key)
 }
 
 /// Decodes a token.
@@ -61,17 +59,9 @@ pub(crate) fn target(token: Token) -> Target {
     match token.0 {
         0 => Target::Channel,
         n if n < PROBE_BASE => Target::Listener(n - LISTENER_BASE),
-        n if n < POOL_BASE => Target::Probe(n - PROBE_BASE),
-        n if n < SESSION_BASE => Target::Pooled(n - POOL_BASE),
-        n => {
-            let index = n - SESSION_BASE;
-            let side = if index % 2 == 0 {
-                Side::Front
-            } else {
-                Side::Back
-            };
-            Target::Session(index / 2, side)
-        }
+        n if n < BACKEND_BASE => Target::Probe(n - PROBE_BASE),
+        n if n < SESSION_BASE => Target::Backend(n - BACKEND_BASE),
+        n => Target::Session(n - SESSION_BASE),
     }
 }
 
@@ -92,15 +82,13 @@ mod tests {
             target(Token(PROBE_BASE + crate::health_check::MAX_PROBES - 1)),
             Target::Probe(crate::health_check::MAX_PROBES - 1)
         );
-        assert_eq!(target(pooled_token(0)), Target::Pooled(0));
+        assert_eq!(target(backend_token(0)), Target::Backend(0));
         assert_eq!(
-            target(pooled_token(MAX_POOLED - 1)),
-            Target::Pooled(MAX_POOLED - 1)
+            target(backend_token(MAX_BACKEND_CONNECTIONS - 1)),
+            Target::Backend(MAX_BACKEND_CONNECTIONS - 1)
         );
         for key in [0, 1, 7, 100_000] {
-            for side in [Side::Front, Side::Back] {
-                assert_eq!(target(session_token(key, side)), Target::Session(key, side));
-            }
+            assert_eq!(target(session_token(key)), Target::Session(key));
         }
     }
 }

@@ -114,6 +114,7 @@ backends = [ { address = "127.0.0.1:8081" } ]
             }),
             answers: Vec::new(),
             max_connect_retries: Some(3),
+            prefer_last_backend: None,
         },
         backends: vec![proto::Backend {
             cluster_id: "web".to_owned(),
@@ -167,6 +168,7 @@ load_metric = "connect_time"
 sticky_session = true
 sticky_cookie = "API_STICKY"
 max_connect_retries = 0
+prefer_last_backend = true
 health_check = { uri = "/ready", interval = "10s", timeout = "10s", healthy_threshold = 1, unhealthy_threshold = 5, expected_status = "204", host = "API.example.com" }
 frontends = [
   { address = "[::1]:8080", hostname = "API.Example.com", path = "^/v[0-9]+/", path_type = "regex", method = "POST" },
@@ -220,6 +222,7 @@ backends = [
     assert!(cluster.sticky_session);
     assert_eq!(cluster.sticky_cookie_name.as_deref(), Some("API_STICKY"));
     assert_eq!(cluster.max_connect_retries, Some(0));
+    assert_eq!(cluster.prefer_last_backend, Some(true));
     let check = cluster.health_check.as_ref().expect("a health check");
     assert_eq!(
         (check.uri.as_str(), check.interval_ms, check.timeout_ms),

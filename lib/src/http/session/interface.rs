@@ -119,12 +119,17 @@ pub enum SessionAction {
         /// Cluster to pick a backend from (shared with the router's route).
         cluster_id: Rc<str>,
         /// Backend the client is stuck to, if it said so.
-        sticky_id: Option<Box<str>>,
+        sticky_id: Option<Rc<str>>,
         /// An idle connection kept by the worker may serve the request (then
         /// report it with `backend_reused`): only for requests that can be sent
         /// again if that connection turns out closed (idempotent, no body), and
         /// never for a replay.
         reuse: bool,
+        /// The session's backend connection, idle after a complete keep-alive
+        /// exchange, goes to this cluster: if the selection picks its backend again
+        /// the loop keeps it (and calls `backend_reused`); otherwise it is released
+        /// like with `ReleaseBackend` before another is taken or opened.
+        current_connection: bool,
     },
     /// A request was sent on the (connected) backend connection: it counts as
     /// active on that backend until the next `RequestFinished` or until the

@@ -38,6 +38,7 @@ impl HttpSession {
             sticky_id: self.sticky_text(),
             // A fresh connection: another kept one may be just as stale.
             reuse: false,
+            current_connection: false,
         });
         self.state = State::Connecting(exchange);
     }
