@@ -832,5 +832,6 @@ fn each_request_on_a_backend_starts_and_finishes_once() {
 #[cfg(test)]
 mod body_limit;
 use replay::reused_backend;
+mod early_answers;
 mod replay;
 mod reuse;
