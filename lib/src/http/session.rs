@@ -340,7 +340,11 @@ impl HttpSession {
                 self.close(ctx);
             }
             (State::Piping(_), _) => self.close(ctx),
-            _ => {}
+            // The client did not take Sluice's own answer in time.
+            (State::Answering(_), _) => self.close(ctx),
+            // The request ended since the timer was armed: the backend's timer applies.
+            (State::Connecting(_) | State::Exchanging(_), TimeoutKind::Request)
+            | (State::Closed, _) => {}
         }
         self.settle(ctx);
     }

@@ -1,5 +1,6 @@
 //! Event orders the loop may produce that the fuzz target found mishandled: a
-//! response that ends before its request was entirely sent.
+//! response that ends before its request was entirely sent, and a timer while
+//! Sluice writes an answer of its own.
 
 use super::*;
 
@@ -74,4 +75,20 @@ fn a_body_left_unsent_by_an_early_response_is_never_parsed_as_a_request() {
     );
     assert_eq!(statuses(&h.take_logs()), vec![204]);
     assert_eq!(h.pool.out, 0, "closed: every buffer went back");
+}
+
+/// A client that never reads Sluice's own answer is closed when the front
+/// timer fires, as the session asked for that timer.
+#[test]
+fn the_front_timeout_closes_a_client_that_does_not_take_its_answer() {
+    let mut h = Harness::new();
+    h.client_sends(b"GET / HTTP/1.1\r\nHost: nowhere.com\r\n\r\n");
+    assert!(h.session.front_pending().starts_with(b"HTTP/1.1 404 "));
+    assert_eq!(h.session.expected_timeout(), Some(TimeoutKind::Front));
+    h.take_actions();
+    h.with(|s, ctx| s.timed_out(TimeoutKind::Front, ctx));
+    assert_eq!(h.take_actions(), vec![SessionAction::Close]);
+    assert_eq!(h.session.wants(), Interest::default());
+    assert_eq!(h.session.expected_timeout(), None);
+    assert_eq!(h.pool.out, 0);
 }
