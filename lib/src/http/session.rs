@@ -400,6 +400,14 @@ impl HttpSession {
         }
     }
 
+    /// Gives every held buffer back whatever the state, for a session the loop
+    /// drops (a socket broke, a timer of its own fired, the worker stops): the
+    /// session is closed afterwards and asks for nothing more.
+    pub fn release_all_buffers(&mut self, buffers: &mut dyn BufferSource) {
+        self.state = State::Closed;
+        self.release_buffers(buffers);
+    }
+
     fn wants_front_read(&self) -> bool {
         let state_wants = match &self.state {
             State::ExpectRequest => true,
