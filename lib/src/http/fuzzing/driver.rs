@@ -373,7 +373,14 @@ impl SessionDriver {
 
     fn timer_fires(&mut self) -> Result<(), Violation> {
         match self.session.expected_timeout() {
-            Some(kind) => self.call(|s, ctx| s.timed_out(kind, ctx)),
+            Some(kind) => {
+                self.call_only(|s, ctx| s.timed_out(kind, ctx));
+                // Every timer the session asks for ends something (an answer, a close).
+                if self.out.actions.is_empty() {
+                    return Err(Violation::TimerIgnored(kind));
+                }
+                self.perform_actions()
+            }
             // Connecting: the loop's own timers (connect, idle) apply; an idle
             // one drops the session.
             None => self.drop_session(),

@@ -1,6 +1,6 @@
 //! What the harness checks, as errors: each variant is one oracle that failed.
 
-use crate::http::fuzzing::stream::StreamError;
+use crate::http::{fuzzing::stream::StreamError, session::TimeoutKind};
 
 /// An oracle that does not hold after some sequence of events.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +72,9 @@ pub enum Violation {
     /// A buffer went back to the pool twice, or was never the pool's.
     #[error("a buffer was given back that the pool did not hand out")]
     ForeignBuffer,
+    /// The timer the session expected fired and the session did nothing.
+    #[error("the {0:?} timer the session asked for fired and changed nothing")]
+    TimerIgnored(TimeoutKind),
     /// The session closed but still asks for I/O or a timer.
     #[error("the session closed but still wants {0}")]
     ActiveAfterClose(&'static str),
