@@ -17,7 +17,7 @@ use crate::http::{
     answers::Answers,
     rewrite::RequestIds,
     router::Router,
-    session::{HttpContext, HttpSession, SessionAction, SessionOutput},
+    session::{HttpContext, HttpSession, Interest, SessionAction, SessionOutput},
 };
 
 /// Size of the pool's buffers: the smallest a session accepts, so that full
@@ -327,6 +327,13 @@ impl SessionDriver {
         }
         if self.session.is_idle() {
             self.expect_no_buffer("an idle session")?;
+        }
+        // Outside a connect (the loop's own timer), a session always waits for
+        // something: I/O, or a timer that ends it.
+        let waits = self.session.wants() != Interest::default()
+            || self.session.expected_timeout().is_some();
+        if !waits && !matches!(self.link, Link::Connecting { .. }) {
+            return Err(Violation::Stuck);
         }
         if self.client.shut && !self.session.front_pending().is_empty() {
             return Err(Violation::PendingAfterShutdown { side: "client" });

@@ -15,7 +15,8 @@
 //!   that connection's cluster and started on it, and a connection left for
 //!   reuse ends between two requests;
 //! - no more backend answers than requests the client sent;
-//! - a timer the session asked for ends something when it fires;
+//! - a timer the session asked for ends something when it fires, and a
+//!   session waits for I/O or a timer unless the loop is connecting for it;
 //! - no buffer leak: an idle or closed session holds no pooled buffer, and
 //!   every buffer is back once the loop drops the session.
 //!

@@ -75,6 +75,10 @@ pub enum Violation {
     /// The timer the session expected fired and the session did nothing.
     #[error("the {0:?} timer the session asked for fired and changed nothing")]
     TimerIgnored(TimeoutKind),
+    /// The session waits for nothing (no I/O, no timer) and did not close:
+    /// the loop would keep it for good.
+    #[error("the session waits for nothing and never closes")]
+    Stuck,
     /// The session closed but still asks for I/O or a timer.
     #[error("the session closed but still wants {0}")]
     ActiveAfterClose(&'static str),
