@@ -9,13 +9,17 @@
 //! - [`rewrite`]: the heads as forwarded (hop-by-hop headers, `Forwarded` & co);
 //! - [`router`]: host/path/method → cluster for one listener;
 //! - [`answers`]: the default and custom error answers;
-//! - [`buffers`]: the contract between sessions and the loop's buffer pool.
+//! - [`buffers`]: the contract between sessions and the loop's buffer pool;
+//! - `fuzzing` (tests, and the `fuzzing` feature): a harness that drives a
+//!   whole session the way the loop may and checks its oracles.
 //!
 //! `LIFECYCLE.md` beside this file describes the session's states.
 
 pub mod answers;
 pub mod buffers;
 pub mod chunked;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod parser;
 pub mod rewrite;
 pub mod router;

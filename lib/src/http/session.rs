@@ -354,7 +354,11 @@ impl HttpSession {
                 self.close(ctx);
             }
             (State::Piping(_), _) => self.close(ctx),
-            _ => {}
+            // The client did not take Sluice's own answer in time.
+            (State::Answering(_), _) => self.close(ctx),
+            // The request ended since the timer was armed: the backend's timer applies.
+            (State::Connecting(_) | State::Exchanging(_), TimeoutKind::Request)
+            | (State::Closed, _) => {}
         }
         self.settle(ctx);
     }
@@ -408,6 +412,14 @@ impl HttpSession {
             self.front_out.release(buffers);
             self.back_out.release(buffers);
         }
+    }
+
+    /// Gives every held buffer back whatever the state, for a session the loop
+    /// drops (a socket broke, a timer of its own fired, the worker stops): the
+    /// session is closed afterwards and asks for nothing more.
+    pub fn release_all_buffers(&mut self, buffers: &mut dyn BufferSource) {
+        self.state = State::Closed;
+        self.release_buffers(buffers);
     }
 
     fn wants_front_read(&self) -> bool {

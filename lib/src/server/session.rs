@@ -311,14 +311,14 @@ impl Session {
         }
     }
 
-    /// Gives back every pooled buffer the session holds.
+    /// Gives back every pooled buffer the session holds (it is being closed).
     pub(crate) fn release_buffers(&mut self, pool: &mut BufferPool) {
         match &mut self.core {
             Core::Tcp(core) => {
                 core.up.release(pool);
                 core.down.release(pool);
             }
-            Core::Http(http) => http.release_buffers(pool),
+            Core::Http(http) => http.release_all_buffers(pool),
             // Its buffer is its own, not the pool's.
             Core::AwaitingHeader(_) => {}
         }
@@ -461,4 +461,58 @@ fn drain(
         progress = true;
     }
     Ok(progress)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::answers::Answers;
+    use crate::http::rewrite::RequestIds;
+    use crate::http::router::Router;
+    use crate::http::session::{HttpContext, SessionOutput};
+
+    /// The loop closes sessions the HTTP core did not close itself (a socket
+    /// broke, an idle timer, a drain): their buffers go back all the same.
+    #[test]
+    fn closing_an_http_session_mid_request_gives_its_buffers_back() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        let client = std::net::TcpStream::connect(address).expect("connect");
+        let mut pool = BufferPool::new(4096, 4);
+        let mut http = HttpSession::new(address, address, 4096);
+        let partial_head = b"GET / HTTP/1.1\r\nHost: exa";
+        let space = http.front_read_buffer(&mut pool).expect("reads");
+        space[..partial_head.len()].copy_from_slice(partial_head);
+        let (router, answers) = (Router::new(), Answers::default());
+        let (mut ids, mut out) = (RequestIds::new(1), SessionOutput::default());
+        let mut ctx = HttpContext {
+            router: &router,
+            answers: &answers,
+            buffers: &mut pool,
+            request_ids: &mut ids,
+            sticky_cookie: b"SLUICEID",
+            max_request_body: None,
+            now: Instant::now(),
+            out: &mut out,
+        };
+        http.front_received(partial_head.len(), &mut ctx);
+        assert_eq!(pool.in_use(), 1, "the partial head holds a buffer");
+        let timeouts = SessionTimeouts {
+            front_ms: 1000,
+            back_ms: 1000,
+            connect_ms: 1000,
+            request_ms: 1000,
+        };
+        let mut session = Session::new(
+            1,
+            Transport::plain(mio::net::TcpStream::from_std(client)),
+            address,
+            address,
+            Core::Http(Box::new(http)),
+            timeouts,
+            Instant::now(),
+        );
+        session.release_buffers(&mut pool);
+        assert_eq!(pool.in_use(), 0);
+    }
 }

@@ -31,8 +31,13 @@ impl HttpSession {
         } else if head.is_interim() {
             ClientConnection::KeepAlive
         } else {
-            exchange.close_client |=
-                head.framing == BodyFraming::UntilClose || !exchange.request.is_done();
+            // A response that starts before its request was entirely sent (body
+            // still coming, or bytes still unwritten) ends both connections: what
+            // is left of the request is dropped, never parsed as another one.
+            let request_unsent = !exchange.request.is_done()
+                || exchange.request_ready > 0
+                || !self.back_out.is_empty();
+            exchange.close_client |= head.framing == BodyFraming::UntilClose || request_unsent;
             exchange.keep_backend = head.keep_alive;
             exchange.log.status = head.status;
             match (exchange.close_client, exchange.client_version) {
@@ -121,9 +126,10 @@ impl HttpSession {
         let leftover = self.back.as_ref().is_some_and(|w| !w.is_empty());
         // Reusable only if the whole request went out and nothing followed the response.
         let request_sent = exchange.request_ready == 0 && self.back_out.pending().is_empty();
-        let keep_backend =
-            exchange.keep_backend && exchange.request.is_done() && request_sent && !leftover;
-        let close_client = exchange.close_client;
+        let request_whole = exchange.request.is_done() && request_sent;
+        let keep_backend = exchange.keep_backend && request_whole && !leftover;
+        // The head said `Connection: close` already when the request was not whole.
+        let close_client = exchange.close_client || !request_whole;
         ctx.out.request_finished(log);
         if let Some(window) = &mut self.back {
             let all = window.bytes().len();

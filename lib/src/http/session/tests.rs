@@ -878,6 +878,8 @@ fn each_request_on_a_backend_starts_and_finishes_once() {
 #[cfg(test)]
 mod body_limit;
 use replay::reused_backend;
+mod dropped;
+mod early_answers;
 mod replay;
 mod reuse;
 
