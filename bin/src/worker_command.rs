@@ -6,7 +6,7 @@ use std::os::fd::RawFd;
 use anyhow::Context;
 use clap::Args;
 use sluice_command::channel::{Channel, CONTROL_MAX_FRAME_SIZE};
-use sluice_command::config::AccessLogTarget;
+use sluice_command::config::{AccessLogFormat, AccessLogTarget};
 use sluice_lib::server::WorkerOptions;
 
 use crate::sys;
@@ -32,6 +32,9 @@ pub(crate) struct WorkerArgs {
     /// Access log: `stdout`, `off` or a file path.
     #[arg(long, default_value = "off")]
     pub(crate) access_log: String,
+    /// Access log format: `text` or `json`.
+    #[arg(long, default_value = "text")]
+    pub(crate) access_log_format: String,
 }
 
 /// Runs the worker until its channel closes or it is told to stop.
@@ -45,6 +48,7 @@ pub(crate) fn run(args: WorkerArgs) -> anyhow::Result<()> {
         buffer_size: args.buffer_size,
         max_connections: args.max_connections,
         access_log: AccessLogTarget::from_arg(&args.access_log),
+        access_log_format: AccessLogFormat::from_arg(&args.access_log_format),
     };
     sluice_lib::worker::run(channel, options).with_context(|| format!("worker {} failed", args.id))
 }

@@ -87,6 +87,7 @@ pub(crate) fn logging_request(config: &Config) -> sluice_command::proto::Request
             proto::LoggingSettings {
                 log_level: config.log_level.as_str().to_owned(),
                 access_log: config.access_log.to_string(),
+                access_log_format: Some(config.access_log_format.as_str().to_owned()),
             },
         )),
     }

@@ -99,6 +99,7 @@ struct Launch {
     buffer_size: usize,
     log_level: String,
     access_log: String,
+    access_log_format: &'static str,
 }
 
 impl WorkerPool {
@@ -126,6 +127,7 @@ impl WorkerPool {
                 buffer_size: config.buffer_size,
                 log_level: config.log_level.as_str().to_owned(),
                 access_log: config.access_log.to_string(),
+                access_log_format: config.access_log_format.as_str(),
             }),
         }
     }
@@ -135,6 +137,7 @@ impl WorkerPool {
         let mut launch = lock(&self.launch);
         launch.log_level = config.log_level.as_str().to_owned();
         launch.access_log = config.access_log.to_string();
+        launch.access_log_format = config.access_log_format.as_str();
     }
 
     /// How many workers there are.
@@ -528,6 +531,7 @@ fn spawn_process(launch: &Launch, id: u32) -> anyhow::Result<(Child, UnixStream)
         .args(["--buffer-size", &launch.buffer_size.to_string()])
         .args(["--log-level", &launch.log_level])
         .args(["--access-log", &launch.access_log])
+        .args(["--access-log-format", launch.access_log_format])
         .stdin(Stdio::null())
         // Its own process group, so that a terminal's Ctrl-C reaches main only and
         // main decides how the workers stop.

@@ -57,6 +57,8 @@ pub struct Config {
     pub log_level: LogLevel,
     /// Where access-log lines go.
     pub access_log: AccessLogTarget,
+    /// How access-log lines are written: `text` (the default) or `json`.
+    pub access_log_format: AccessLogFormat,
     /// Most sessions one worker serves at once.
     pub max_connections: usize,
     /// Size of one pooled buffer, in bytes.
@@ -150,6 +152,34 @@ impl From<LogLevel> for log::LevelFilter {
             LogLevel::Info => log::LevelFilter::Info,
             LogLevel::Debug => log::LevelFilter::Debug,
             LogLevel::Trace => log::LevelFilter::Trace,
+        }
+    }
+}
+
+/// How access-log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccessLogFormat {
+    /// Space-separated fields, `-` where absent (see the README).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl AccessLogFormat {
+    /// The name used in the file and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessLogFormat::Text => "text",
+            AccessLogFormat::Json => "json",
+        }
+    }
+
+    /// The format its [`as_str`](Self::as_str) names; `text` for anything else.
+    pub fn from_arg(text: &str) -> AccessLogFormat {
+        match text {
+            "json" => AccessLogFormat::Json,
+            _ => AccessLogFormat::Text,
         }
     }
 }

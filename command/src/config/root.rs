@@ -10,7 +10,7 @@ use super::{
     listeners::parse_listeners,
     node::parse_document,
     reader::{Field, Source, Table},
-    AccessLogTarget, Config, LogLevel,
+    AccessLogFormat, AccessLogTarget, Config, LogLevel,
 };
 
 /// Every key allowed at the top level.
@@ -19,6 +19,7 @@ const ROOT_KEYS: &[&str] = &[
     "worker_count",
     "log_level",
     "access_log",
+    "access_log_format",
     "max_connections",
     "buffer_size",
     "metrics_address",
@@ -29,6 +30,11 @@ const ROOT_KEYS: &[&str] = &[
 
 /// `sun_path` holds 108 bytes including the final NUL.
 const MAX_UNIX_SOCKET_PATH: usize = 107;
+
+const ACCESS_LOG_FORMATS: &[(&str, AccessLogFormat)] = &[
+    ("text", AccessLogFormat::Text),
+    ("json", AccessLogFormat::Json),
+];
 
 const LOG_LEVELS: &[(&str, LogLevel)] = &[
     ("error", LogLevel::Error),
@@ -60,6 +66,8 @@ pub(crate) fn parse(text: &str, file_name: &str, base_dir: &Path) -> Result<Conf
         log_level: optional(&root, "log_level", |f| f.choice(LOG_LEVELS))?
             .unwrap_or(LogLevel::Info),
         access_log: optional(&root, "access_log", access_log)?.unwrap_or(AccessLogTarget::Stdout),
+        access_log_format: optional(&root, "access_log_format", |f| f.choice(ACCESS_LOG_FORMATS))?
+            .unwrap_or_default(),
         max_connections: optional(&root, "max_connections", |f| {
             f.usize_in(1..=MAX_MAX_CONNECTIONS)
         })?

@@ -228,6 +228,8 @@ pub struct RequestHead {
     pub sticky: Option<Span>,
     /// Value of a `Sluice-Request-Id` the client sent.
     pub request_id: Option<Span>,
+    /// Value of the first `User-Agent` field, for the access log.
+    pub user_agent: Option<Span>,
     /// The method is HEAD (its response has no body).
     pub is_head: bool,
 }
@@ -349,6 +351,7 @@ pub fn parse_request(
         upgrade: is_11 && fields.connection.upgrade && fields.has_upgrade,
         sticky: fields.sticky,
         request_id: fields.request_id,
+        user_agent: fields.user_agent,
         is_head: method == "HEAD",
     }))
 }
@@ -655,6 +658,7 @@ struct Fields {
     expect_continue: bool,
     sticky: Option<Span>,
     request_id: Option<Span>,
+    user_agent: Option<Span>,
 }
 
 impl Fields {
@@ -692,6 +696,9 @@ impl Fields {
                 }
                 17 if name.eq_ignore_ascii_case(b"sluice-request-id") => {
                     fields.request_id = Some(header.value);
+                }
+                10 if fields.user_agent.is_none() && name.eq_ignore_ascii_case(b"user-agent") => {
+                    fields.user_agent = Some(header.value);
                 }
                 _ => {}
             }

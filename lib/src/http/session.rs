@@ -14,6 +14,7 @@ mod exchange;
 mod interface;
 mod replay;
 mod response;
+mod termination;
 
 use std::{net::SocketAddr, rc::Rc};
 
@@ -21,6 +22,7 @@ pub use exchange::RequestLog;
 use exchange::{BodyProgress, Exchange, ResponseProgress};
 pub use interface::{HttpContext, Interest, SessionAction, SessionOutput, TimeoutKind};
 use response::ResponseStep;
+pub use termination::Termination;
 
 use super::{
     answers::AnswerStatus,
@@ -250,9 +252,7 @@ impl HttpSession {
     pub fn back_written(&mut self, n: usize, ctx: &mut HttpContext<'_>) {
         match &mut self.state {
             State::Exchanging(_) | State::Piping(_) if !self.back_out.is_empty() => {
-                if let State::Exchanging(exchange) = &mut self.state {
-                    exchange.log.bytes_in += n as u64;
-                }
+                // The rewritten head: `bytes_in` counted the client's own at parse time.
                 self.back_out.written(n, ctx.buffers);
             }
             State::Exchanging(exchange) => {
@@ -351,6 +351,7 @@ impl HttpSession {
                 State::Connecting(_) | State::Exchanging(_) | State::Piping(_),
                 TimeoutKind::Front,
             ) => {
+                self.log_unfinished(Termination::ClientTimeout, ctx);
                 self.close(ctx);
             }
             (State::Piping(_), _) => self.close(ctx),
@@ -641,6 +642,7 @@ impl HttpSession {
                 if exchange.request.is_done() {
                     exchange.close_client = true;
                 } else {
+                    self.log_unfinished(Termination::ClientAbort, ctx);
                     self.abort(ctx);
                 }
             }
@@ -683,10 +685,27 @@ impl HttpSession {
             }
         };
         if exchange.response_started {
+            self.state = State::Exchanging(exchange);
+            let termination = match status {
+                AnswerStatus::GatewayTimeout => Termination::BackendTimeout,
+                _ => Termination::BackendError,
+            };
+            self.log_unfinished(termination, ctx);
             return self.abort(ctx);
         }
         self.front_out.release(ctx.buffers);
         self.answer_logged(status, exchange, ctx);
+    }
+
+    /// Logs the exchange in progress, if any, as ended by `termination` (the
+    /// connection is about to close): the access log has a line for every
+    /// request, finished or not.
+    fn log_unfinished(&mut self, termination: Termination, ctx: &mut HttpContext<'_>) {
+        if let State::Connecting(exchange) | State::Exchanging(exchange) = &mut self.state {
+            let mut log = exchange.finish_log(ctx.now);
+            log.termination = termination;
+            ctx.out.request_finished(log);
+        }
     }
 
     fn answer(&mut self, status: AnswerStatus, cluster: Option<&str>, ctx: &mut HttpContext<'_>) {
@@ -694,6 +713,7 @@ impl HttpSession {
         let mut log = RequestLog::empty();
         log.status = status.code();
         log.bytes_out = answer.len() as u64;
+        log.termination = Termination::of_answer(log.status, false);
         self.start_answer(answer, log, ctx);
     }
 
@@ -708,6 +728,7 @@ impl HttpSession {
         let mut log = exchange.finish_log(ctx.now);
         log.status = status.code();
         log.bytes_out = answer.len() as u64;
+        log.termination = Termination::of_answer(log.status, exchange.connected_at.is_some());
         self.start_answer(answer, log, ctx);
     }
 

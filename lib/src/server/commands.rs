@@ -25,7 +25,7 @@ use super::listeners::{ListenerError, ListenerKind};
 use super::metrics::{add_retry_state, MapAvailability};
 use super::session::SessionTimeouts;
 use super::{RunState, Server, ServerError};
-use crate::access_log::{AccessLog, AccessLogTarget};
+use crate::access_log::{AccessLog, AccessLogFormat, AccessLogTarget};
 use crate::backends::BackendError;
 use crate::http::answers::Answers;
 use crate::http::router::{Router, RouterError};
@@ -204,7 +204,8 @@ impl Server {
             .parse()
             .map_err(|_| CommandError::UnknownLogLevel(settings.log_level.clone()))?;
         let target = AccessLogTarget::from_arg(&settings.access_log);
-        let reopened = match AccessLog::open(&target) {
+        let format = AccessLogFormat::from_arg(settings.access_log_format.as_deref().unwrap_or(""));
+        let reopened = match AccessLog::open(&target, format) {
             Ok(reopened) => reopened,
             Err(source) => return Err(CommandError::AccessLog { target, source }),
         };

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use crate::access_log::LoggedBackend;
 use crate::http::answers::Answers;
 use crate::http::rewrite::RequestIds;
 use crate::http::router::Router;
@@ -267,26 +268,33 @@ impl Server {
                 let started = now.checked_sub(log.total_time).unwrap_or(now);
                 self.backends
                     .record_passive_failure_since(&chosen.backend, started, now);
-            } else if !log.answered_by_proxy && log.status != 0 {
+            } else if !log.answered_by_proxy && log.status != 0 && log.termination.is_normal() {
                 self.backends.record_passive_success(&chosen.backend, now);
             }
         }
+        if !self.access_log.is_enabled() {
+            return;
+        }
         // An unrouted request is nobody's: the cluster and backend of an earlier
-        // request on the same connection are not its own.
-        let (cluster, backend) = if log.routed {
+        // request on the same connection are not its own. The backend is the one chosen
+        // for the request, even if its connection already went back to the pool or was
+        // closed.
+        let (cluster, chosen) = if log.routed {
             (
                 session.cluster_id.as_deref(),
-                // The backend chosen for the request, even if its connection already
-                // went back to the pool or was closed.
                 session
                     .stats
                     .backend
                     .as_ref()
-                    .map(|chosen| chosen.backend.borrow().address()),
+                    .map(|chosen| chosen.backend.borrow()),
             )
         } else {
             (None, None)
         };
+        let backend = chosen.as_ref().map(|backend| LoggedBackend {
+            id: backend.backend_id(),
+            address: backend.address(),
+        });
         self.access_log
             .record(session.io.client, cluster, backend, log);
     }

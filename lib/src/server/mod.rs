@@ -35,7 +35,7 @@ use sluice_command::proto::{WorkerMessage, WorkerRequest};
 use sluice_command::state::ConfigState;
 use thiserror::Error;
 
-use crate::access_log::{AccessLog, AccessLogTarget};
+use crate::access_log::{AccessLog, AccessLogFormat, AccessLogTarget};
 use crate::backends::BackendMap;
 use crate::health_check::HealthChecker;
 use crate::http::rewrite::RequestIds;
@@ -69,6 +69,8 @@ pub struct WorkerOptions {
     pub max_connections: usize,
     /// Where the access log goes.
     pub access_log: AccessLogTarget,
+    /// How its lines are written.
+    pub access_log_format: AccessLogFormat,
 }
 
 /// Why the worker stopped with an error.
@@ -162,7 +164,8 @@ impl Server {
             Interest::READABLE | Interest::WRITABLE,
         )?;
         let pool = BufferPool::new(options.buffer_size, SPARE_BUFFERS);
-        let access_log = AccessLog::open(&options.access_log).map_err(ServerError::AccessLog)?;
+        let access_log = AccessLog::open(&options.access_log, options.access_log_format)
+            .map_err(ServerError::AccessLog)?;
         let seed = u64::from(std::process::id()) << 32 | u64::from(options.id);
         Ok(Server {
             options,

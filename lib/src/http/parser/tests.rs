@@ -446,3 +446,14 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn the_first_user_agent_is_kept_for_the_log() {
+    let raw = b"GET / HTTP/1.1\r\nHost: a\r\nuser-agent: curl/8.5.0\r\nUser-Agent: other\r\n\r\n";
+    let head = complete(raw);
+    assert_eq!(head.user_agent.map(|s| s.of(raw)), Some(&b"curl/8.5.0"[..]));
+    assert_eq!(
+        complete(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").user_agent,
+        None
+    );
+}

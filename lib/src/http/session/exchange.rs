@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::termination::Termination;
 use crate::http::{
     answers::AnswerStatus,
     chunked::{ChunkError, ChunkedScanner},
@@ -129,8 +130,8 @@ pub(crate) enum ResponseProgress {
     Done,
 }
 
-/// The longest method + host + path text kept for the access log.
-const LOG_TEXT_LEN: usize = 320;
+/// The longest method + host + path + user agent text kept for the access log.
+const LOG_TEXT_LEN: usize = 448;
 /// The longest request id kept for the access log (a client's may be longer; it is
 /// forwarded whole).
 const LOG_ID_LEN: usize = 64;
@@ -140,7 +141,8 @@ const LOG_ID_LEN: usize = 64;
 pub struct RequestLog {
     /// Status sent to the client (0 if none was).
     pub status: u16,
-    /// Request bytes forwarded to the backend (head as rewritten and body).
+    /// Request bytes received from the client: the head as the client sent it, and
+    /// the body bytes forwarded.
     pub bytes_in: u64,
     /// Response bytes sent to the client.
     pub bytes_out: u64,
@@ -154,10 +156,15 @@ pub struct RequestLog {
     pub routed: bool,
     /// The status is an answer the proxy produced itself, not the backend's.
     pub answered_by_proxy: bool,
+    /// The request's HTTP version (`None` when the head could not be parsed).
+    pub version: Option<Version>,
+    /// Who or what ended the exchange.
+    pub termination: Termination,
     text: [u8; LOG_TEXT_LEN],
     method_len: u16,
     host_len: u16,
     path_len: u16,
+    user_agent_len: u16,
     request_id: [u8; LOG_ID_LEN],
     request_id_len: u8,
 }
@@ -172,6 +179,9 @@ impl std::fmt::Debug for RequestLog {
             .field("request_id", &String::from_utf8_lossy(self.request_id()))
             .field("bytes_in", &self.bytes_in)
             .field("bytes_out", &self.bytes_out)
+            .field("version", &self.version)
+            .field("termination", &self.termination)
+            .field("user_agent", &String::from_utf8_lossy(self.user_agent()))
             .finish()
     }
 }
@@ -187,17 +197,20 @@ impl RequestLog {
             total_time: Duration::ZERO,
             routed: false,
             answered_by_proxy: false,
+            version: None,
+            termination: Termination::Complete,
             text: [0; LOG_TEXT_LEN],
             method_len: 0,
             host_len: 0,
             path_len: 0,
+            user_agent_len: 0,
             request_id: [0; LOG_ID_LEN],
             request_id_len: 0,
         }
     }
 
-    /// Records method, host and path (each truncated to what fits).
-    fn describe(&mut self, method: &[u8], host: &[u8], path: &[u8]) {
+    /// Records method, host, path and user agent (each truncated to what fits).
+    fn describe(&mut self, method: &[u8], host: &[u8], path: &[u8], user_agent: &[u8]) {
         let mut at = 0;
         let mut put = |part: &[u8], text: &mut [u8; LOG_TEXT_LEN]| {
             let n = part.len().min(LOG_TEXT_LEN - at).min(usize::from(u16::MAX));
@@ -209,6 +222,7 @@ impl RequestLog {
         self.method_len = put(method, &mut self.text);
         self.host_len = put(host, &mut self.text);
         self.path_len = put(path, &mut self.text);
+        self.user_agent_len = put(user_agent, &mut self.text);
     }
 
     /// Records the request id (`Sluice-Request-Id`), truncated to what fits.
@@ -239,6 +253,13 @@ impl RequestLog {
     pub fn path(&self) -> &[u8] {
         let start = usize::from(self.method_len) + usize::from(self.host_len);
         &self.text[start..start + usize::from(self.path_len)]
+    }
+
+    /// The client's `User-Agent` (empty if none), truncated when long.
+    pub fn user_agent(&self) -> &[u8] {
+        let start =
+            usize::from(self.method_len) + usize::from(self.host_len) + usize::from(self.path_len);
+        &self.text[start..start + usize::from(self.user_agent_len)]
     }
 }
 
@@ -275,7 +296,10 @@ impl Exchange {
     pub(crate) fn new(buf: &[u8], head: &RequestHead, now: Instant) -> Self {
         let mut log = RequestLog::empty();
         let host = head.host.map_or(&[][..], |h| h.of(buf));
-        log.describe(head.method.of(buf), host, head.path.of(buf));
+        let user_agent = head.user_agent.map_or(&[][..], |ua| ua.of(buf));
+        log.describe(head.method.of(buf), host, head.path.of(buf), user_agent);
+        log.version = Some(head.version);
+        log.bytes_in = head.len as u64;
         Exchange {
             request: BodyProgress::new(head.framing),
             request_ready: 0,

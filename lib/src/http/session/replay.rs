@@ -28,7 +28,6 @@ impl HttpSession {
         log::debug!("kept backend connection closed before answering: sending the request again");
         exchange.replay = false;
         exchange.connected_at = None;
-        exchange.log.bytes_in = 0;
         self.back_out.rewind();
         link.connected = false;
         let cluster_id = std::rc::Rc::clone(&link.cluster_id);

@@ -65,7 +65,9 @@ impl HttpSession {
         exchange.response_started = true;
         if head.status == 101 {
             ctx.out.actions.push(SessionAction::Upgraded);
-            ctx.out.request_finished(exchange.finish_log(ctx.now));
+            let mut log = exchange.finish_log(ctx.now);
+            log.termination = super::Termination::Upgraded;
+            ctx.out.request_finished(log);
             self.state = State::Piping(Pipe::default());
         } else if !head.is_interim() {
             let body = BodyProgress::new(head.framing);
