@@ -91,6 +91,7 @@ pub fn add_tcp_listener_with_timeouts(
     timeouts: proto::Timeouts,
 ) -> proto::Request {
     request(RequestType::AddTcpListener(proto::TcpListener {
+        tls: None,
         address: addr.to_string(),
         timeouts,
         expect_proxy: false,
@@ -106,6 +107,7 @@ pub fn add_http_listener(addr: SocketAddr) -> proto::Request {
 /// when `expect_proxy` is true (not yet accepting).
 pub fn add_http_listener_expecting_proxy(addr: SocketAddr, expect_proxy: bool) -> proto::Request {
     request(RequestType::AddHttpListener(proto::HttpListener {
+        tls: None,
         address: addr.to_string(),
         timeouts: default_timeouts(),
         answers: Vec::new(),
@@ -122,6 +124,7 @@ pub fn add_http_listener_with_body_limit(
     max_request_body: u64,
 ) -> proto::Request {
     request(RequestType::AddHttpListener(proto::HttpListener {
+        tls: None,
         address: addr.to_string(),
         timeouts: default_timeouts(),
         answers: Vec::new(),
@@ -135,6 +138,7 @@ pub fn add_http_listener_with_body_limit(
 /// when `expect_proxy` is true (not yet accepting).
 pub fn add_tcp_listener_expecting_proxy(addr: SocketAddr, expect_proxy: bool) -> proto::Request {
     request(RequestType::AddTcpListener(proto::TcpListener {
+        tls: None,
         address: addr.to_string(),
         timeouts: default_timeouts(),
         expect_proxy,
@@ -158,6 +162,8 @@ pub fn add_http_frontend(
     cluster_id: &str,
 ) -> proto::Request {
     request(RequestType::AddHttpFrontend(proto::HttpFrontend {
+        hsts: None,
+        redirect_https: None,
         address: addr.to_string(),
         hostname: hostname.to_owned(),
         path: proto::PathRule {

@@ -177,6 +177,7 @@ fn a_client_that_never_sends_its_header_is_closed_at_the_request_timeout() {
     timeouts.request_timeout_ms = 300;
     worker.expect_ok(&proto::Request {
         request_type: Some(RequestType::AddHttpListener(proto::HttpListener {
+            tls: None,
             address: listen.to_string(),
             timeouts,
             answers: Vec::new(),

@@ -110,6 +110,8 @@ impl HttpFrontendArgs {
             PathTypeArg::Regex => proto::PathRuleKind::Regex,
         };
         Ok(proto::HttpFrontend {
+            hsts: None,
+            redirect_https: None,
             address: parse_address(&self.listener)?,
             hostname: self.hostname.clone(),
             path: proto::PathRule {

@@ -48,6 +48,9 @@ pub(crate) fn document(command: &CtlCommand, response: &Response) -> Value {
         Some(ContentType::WorkerMetrics(metrics)) => worker_metrics_json(metrics),
         Some(ContentType::Event(event)) => event_json(event),
         Some(ContentType::State(dump)) => json!({ "requests": dump.requests.len() }),
+        Some(ContentType::Certificates(list)) => json!({
+            "certificates": list.certificates.iter().map(certificate_json).collect::<Vec<_>>()
+        }),
         None => json!({}),
     };
     if !response.message.is_empty() {
@@ -311,4 +314,16 @@ fn values_json(
 fn enum_name<E>(name: Result<&'static str, E>) -> String {
     name.map(str::to_lowercase)
         .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// One certificate: `not_after` as seconds since the Unix epoch.
+fn certificate_json(certificate: &proto::CertificateSummary) -> Value {
+    json!({
+        "fingerprint": certificate.fingerprint,
+        "names": certificate.names,
+        "not_after": certificate.not_after_unix,
+        "listeners": certificate.listeners,
+        "default": certificate.default,
+        "certificate_path": certificate.certificate_path,
+    })
 }

@@ -156,6 +156,7 @@ impl AddListenerArgs {
         }
         Ok(match self.listener.protocol {
             ProtocolArg::Http => RequestType::AddHttpListener(proto::HttpListener {
+                tls: None,
                 address,
                 timeouts,
                 answers: Vec::new(),
@@ -164,6 +165,7 @@ impl AddListenerArgs {
                 max_request_body,
             }),
             ProtocolArg::Tcp => RequestType::AddTcpListener(proto::TcpListener {
+                tls: None,
                 address,
                 timeouts,
                 expect_proxy: self.expect_proxy,

@@ -75,9 +75,30 @@ pub(crate) fn render(command: &CtlCommand, response: &Response) -> String {
         Some(ContentType::State(dump)) => {
             format!("{} ({} requests)\n", response.message, dump.requests.len())
         }
+        Some(ContentType::Certificates(list)) => certificates_table(list),
         None if response.message.is_empty() => String::new(),
         None => format!("{}\n", response.message),
     }
+}
+
+/// `certificate list`: the not-after date as seconds since the Unix epoch.
+pub(crate) fn certificates_table(list: &proto::CertificateList) -> String {
+    let mut table = Table::new(&["FINGERPRINT", "NAMES", "NOT AFTER", "LISTENERS", "DEFAULT"]);
+    for certificate in &list.certificates {
+        let listeners = if certificate.listeners.is_empty() {
+            "all".to_owned()
+        } else {
+            certificate.listeners.join(",")
+        };
+        table.row(vec![
+            certificate.fingerprint.clone(),
+            certificate.names.join(","),
+            certificate.not_after_unix.to_string(),
+            listeners,
+            if certificate.default { "yes" } else { "no" }.to_owned(),
+        ]);
+    }
+    table.render()
 }
 
 /// `status`.

@@ -410,6 +410,7 @@ fn listener_tables_show_timeouts_and_the_body_limit() {
         listeners: vec![
             proto::ListenerInformation {
                 http: Some(proto::HttpListener {
+                    tls: None,
                     address: "127.0.0.1:8080".into(),
                     timeouts,
                     answers: Vec::new(),
@@ -423,6 +424,7 @@ fn listener_tables_show_timeouts_and_the_body_limit() {
             proto::ListenerInformation {
                 http: None,
                 tcp: Some(proto::TcpListener {
+                    tls: None,
                     address: "127.0.0.1:5432".into(),
                     timeouts,
                     expect_proxy: false,

@@ -41,8 +41,8 @@ pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
         RequestType::SubscribeEvents(_) => {
             failure("event subscriptions need a connection of their own")
         }
-        RequestType::AddHttpsListener(_)
-        | RequestType::AddCertificate(_)
+        RequestType::AddCertificate(_)
+        | RequestType::QueryCertificates(_)
         | RequestType::RemoveCertificate(_)
         | RequestType::ReplaceCertificate(_)
         | RequestType::UpgradeMain(_) => failure("not supported yet"),

@@ -120,6 +120,8 @@ fn http_frontend(
     let path = optional(&table, "path", |f| f.str_with(check_path))?
         .unwrap_or_else(|| DEFAULT_PATH.to_owned());
     Ok(proto::HttpFrontend {
+        hsts: None,
+        redirect_https: None,
         address,
         hostname,
         path: proto::PathRule {

@@ -128,6 +128,7 @@ fn parse_listener(field: Field<'_>) -> Result<ParsedListener<'_>, ConfigError> {
     let expect_proxy = optional(&table, "expect_proxy", Field::bool)?.unwrap_or(false);
     let config = match protocol {
         Protocol::Http => ListenerConfig::Http(proto::HttpListener {
+            tls: None,
             address: address.to_string(),
             timeouts,
             answers: optional(&table, "answers", parse_answers)?.unwrap_or_default(),
@@ -138,6 +139,7 @@ fn parse_listener(field: Field<'_>) -> Result<ParsedListener<'_>, ConfigError> {
                 .filter(|&size| size > 0),
         }),
         Protocol::Tcp => ListenerConfig::Tcp(proto::TcpListener {
+            tls: None,
             address: address.to_string(),
             timeouts,
             expect_proxy,

@@ -69,8 +69,7 @@ impl ConfigState {
                 self.set_active(undo, &deactivate.address, deactivate.protocol, false)
             }
             R::SetHealthCheck(set) => self.set_health_check(undo, set),
-            R::AddHttpsListener(_)
-            | R::AddCertificate(_)
+            R::AddCertificate(_)
             | R::RemoveCertificate(_)
             | R::ReplaceCertificate(_)
             | R::UpgradeMain(_) => Err(StateError::Unsupported(request_name(request_type))),

@@ -168,7 +168,6 @@ impl ConfigState {
                     | R::ActivateListener(_)
                     | R::DeactivateListener(_)
                     | R::SetHealthCheck(_)
-                    | R::AddHttpsListener(_)
                     | R::AddCertificate(_)
                     | R::RemoveCertificate(_)
                     | R::ReplaceCertificate(_)
@@ -281,7 +280,6 @@ pub(crate) fn request_name(request: &RequestType) -> &'static str {
         R::ReloadConfiguration(_) => "reload_configuration",
         R::SoftStop(_) => "soft_stop",
         R::HardStop(_) => "hard_stop",
-        R::AddHttpsListener(_) => "add_https_listener",
         R::AddCertificate(_) => "add_certificate",
         R::RemoveCertificate(_) => "remove_certificate",
         R::ReplaceCertificate(_) => "replace_certificate",
@@ -296,6 +294,8 @@ pub(crate) fn request_name(request: &RequestType) -> &'static str {
         R::ChangeBackend(_) => "change_backend",
         R::ChangeCluster(_) => "change_cluster",
         R::ChangeListener(_) => "change_listener",
+        R::SetTicketKeys(_) => "set_ticket_keys",
+        R::QueryCertificates(_) => "query_certificates",
     }
 }
 

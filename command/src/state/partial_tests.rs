@@ -247,6 +247,8 @@ fn ids_and_methods_are_checked_as_in_the_file() {
     unicode.cluster_id = "a".repeat(200);
     refused(&mut state, request(RequestType::AddCluster(unicode)));
     let mut frontend = proto::HttpFrontend {
+        hsts: None,
+        redirect_https: None,
         address: WEB.to_owned(),
         hostname: "api.example.com".to_owned(),
         path: proto::PathRule {

@@ -44,6 +44,7 @@ fn listener() -> impl Strategy<Value = proto::Request> {
         timeouts.front_timeout_ms += timeout;
         request(if http {
             RequestType::AddHttpListener(proto::HttpListener {
+                tls: None,
                 address,
                 timeouts,
                 answers: Vec::new(),
@@ -53,6 +54,7 @@ fn listener() -> impl Strategy<Value = proto::Request> {
             })
         } else {
             RequestType::AddTcpListener(proto::TcpListener {
+                tls: None,
                 address,
                 timeouts,
                 expect_proxy: proxy,
@@ -123,6 +125,8 @@ fn http_frontend_of(
         _ => (PathRuleKind::Regex, "^/r[0-9]+$"),
     };
     proto::HttpFrontend {
+        hsts: None,
+        redirect_https: None,
         address: listener_address(port),
         hostname: HOSTNAMES[host].to_owned(),
         path: proto::PathRule {
@@ -266,7 +270,7 @@ fn config_state() -> impl Strategy<Value = ConfigState> {
 #[derive(Clone, Debug)]
 enum Edit {
     Drop,
-    Replace(proto::Request),
+    Replace(Box<proto::Request>),
     /// Changes a setting of a listener, cluster or backend but not its
     /// identity, so that what is attached to it stays the same.
     Tweak,
@@ -275,7 +279,7 @@ enum Edit {
 fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
         1 => Just(Edit::Drop),
-        1 => any_request().prop_map(Edit::Replace),
+        1 => any_request().prop_map(|request| Edit::Replace(Box::new(request))),
         2 => Just(Edit::Tweak),
     ]
 }
@@ -310,7 +314,7 @@ fn related_states() -> impl Strategy<Value = (ConfigState, ConfigState)> {
                 Edit::Drop => {
                     edited.remove(index);
                 }
-                Edit::Replace(request) => edited[index] = request,
+                Edit::Replace(request) => edited[index] = *request,
                 Edit::Tweak => tweak(&mut edited[index]),
             }
         }

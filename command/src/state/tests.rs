@@ -12,6 +12,7 @@ pub(super) fn timeouts() -> proto::Timeouts {
 
 pub(super) fn http_listener(address: &str) -> proto::Request {
     request(RequestType::AddHttpListener(proto::HttpListener {
+        tls: None,
         address: address.to_owned(),
         timeouts: timeouts(),
         answers: Vec::new(),
@@ -23,6 +24,7 @@ pub(super) fn http_listener(address: &str) -> proto::Request {
 
 pub(super) fn tcp_listener(address: &str) -> proto::Request {
     request(RequestType::AddTcpListener(proto::TcpListener {
+        tls: None,
         address: address.to_owned(),
         timeouts: timeouts(),
         expect_proxy: false,
@@ -77,6 +79,8 @@ fn http_frontend_of(
     cluster_id: Option<&str>,
 ) -> proto::HttpFrontend {
     proto::HttpFrontend {
+        hsts: None,
+        redirect_https: None,
         address: address.to_owned(),
         hostname: hostname.to_owned(),
         path: proto::PathRule {
@@ -481,13 +485,12 @@ fn invalid_fields_are_refused() {
 #[test]
 fn reserved_and_non_changing_requests_are_refused() {
     let mut state = base();
-    let https = request(RequestType::AddHttpsListener(proto::HttpsListener {
-        address: "127.0.0.1:443".to_owned(),
-        timeouts: timeouts(),
+    let certificate = request(RequestType::RemoveCertificate(proto::RemoveCertificate {
+        fingerprint: "00".to_owned(),
     }));
     assert_eq!(
-        refused(&mut state, https).to_string(),
-        "add_https_listener is not supported yet"
+        refused(&mut state, certificate).to_string(),
+        "remove_certificate is not supported yet"
     );
     assert!(matches!(
         refused(&mut state, cluster("tls", ListenerProtocol::Https)),
@@ -696,6 +699,7 @@ fn an_update_names_an_existing_item_with_the_same_identity() {
         .expect("a tcp listener")
         .clone();
     let as_http = proto::HttpListener {
+        tls: None,
         address: tcp.address.clone(),
         timeouts: tcp.timeouts,
         answers: Vec::new(),

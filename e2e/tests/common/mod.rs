@@ -37,6 +37,8 @@ pub(crate) fn route(
     cluster_id: Option<&str>,
 ) -> proto::Request {
     request(RequestType::AddHttpFrontend(proto::HttpFrontend {
+        hsts: None,
+        redirect_https: None,
         address: listen.to_string(),
         hostname: host.to_owned(),
         path: proto::PathRule {
@@ -61,6 +63,7 @@ impl Proxy {
     ) -> Proxy {
         let listen = free_addr();
         let mut listener = proto::HttpListener {
+            tls: None,
             address: listen.to_string(),
             timeouts: requests::default_timeouts(),
             answers: Vec::new(),

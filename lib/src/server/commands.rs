@@ -643,8 +643,8 @@ fn request_name(request: &RequestType) -> &'static str {
         RequestType::SaveState(_) | RequestType::LoadState(_) => "state files",
         RequestType::ReloadConfiguration(_) => "reloads",
         RequestType::UpgradeMain(_) => "upgrades",
-        RequestType::AddHttpsListener(_)
-        | RequestType::AddCertificate(_)
+        RequestType::AddCertificate(_)
+        | RequestType::SetTicketKeys(_)
         | RequestType::RemoveCertificate(_)
         | RequestType::ReplaceCertificate(_) => "TLS (not supported yet)",
         _ => "this request",

@@ -81,6 +81,8 @@ impl Worker {
 
 pub(crate) fn frontend() -> HttpFrontend {
     HttpFrontend {
+        hsts: None,
+        redirect_https: None,
         address: "127.0.0.1:8080".into(),
         hostname: "example.com".into(),
         path: PathRule {

@@ -80,6 +80,7 @@ backends = [ { address = "127.0.0.1:8081" } ]
     assert_eq!(config.shutdown_grace_period, Duration::from_secs(30));
 
     let expected_listener = ListenerConfig::Http(proto::HttpListener {
+        tls: None,
         address: "127.0.0.1:8080".to_owned(),
         timeouts: proto::Timeouts {
             front_timeout_ms: 60_000,
@@ -126,6 +127,8 @@ backends = [ { address = "127.0.0.1:8081" } ]
             state: None,
         }],
         http_frontends: vec![proto::HttpFrontend {
+            hsts: None,
+            redirect_https: None,
             address: "127.0.0.1:8080".to_owned(),
             hostname: "*".to_owned(),
             path: proto::PathRule {

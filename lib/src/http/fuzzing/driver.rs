@@ -118,6 +118,8 @@ pub struct SessionDriver {
 
 fn frontend(host: &str, path: &str, cluster: Option<&str>) -> HttpFrontend {
     HttpFrontend {
+        hsts: None,
+        redirect_https: None,
         address: "127.0.0.1:8080".into(),
         hostname: host.into(),
         path: PathRule {

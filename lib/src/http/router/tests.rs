@@ -9,6 +9,8 @@ fn frontend(
     cluster: Option<&str>,
 ) -> HttpFrontend {
     HttpFrontend {
+        hsts: None,
+        redirect_https: None,
         address: "127.0.0.1:80".to_owned(),
         hostname: host.to_owned(),
         path: PathRule {

@@ -45,6 +45,8 @@ struct Harness {
 
 fn frontend(host: &str, path: &str, cluster: Option<&str>) -> HttpFrontend {
     HttpFrontend {
+        hsts: None,
+        redirect_https: None,
         address: "127.0.0.1:8080".into(),
         hostname: host.into(),
         path: PathRule {
