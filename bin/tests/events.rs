@@ -116,3 +116,69 @@ fn health_transitions_are_reported_once_by_every_worker() {
         "{merged_lines:#?}"
     );
 }
+
+/// Operator states: every worker reports each change (`--per-worker`), the merged
+/// stream says it once.
+#[test]
+fn state_changes_are_said_once_in_the_merged_stream() {
+    let backend = mock("s");
+    let address = backend.addr().to_string();
+    let route = Route::new("st", "st.test", &[backend.addr()]);
+    let sluice = Sluice::start(&http_config(WORKERS, free_addr(), &[route]));
+    let per_worker = EventStream::subscribe_with(&sluice, &["--per-worker"]);
+    per_worker.wait_subscribed(&sluice);
+    let merged = EventStream::subscribe(&sluice);
+    merged.wait_subscribed(&sluice);
+    per_worker.clear();
+    merged.clear();
+
+    let kinds = [
+        ("drain", "BACKEND_DRAINING"),
+        ("maint", "BACKEND_MAINTENANCE"),
+        ("ready", "BACKEND_READY"),
+        ("drain", "BACKEND_DRAINING"),
+    ];
+    for (state, _) in kinds {
+        sluice.ctl_ok(&[
+            "backend",
+            "set",
+            "--cluster",
+            "st",
+            "--address",
+            &address,
+            "--state",
+            state,
+        ]);
+    }
+    let reports = |lines: &[String], kind: &str| {
+        let needle = format!(" {kind} cluster=st ");
+        lines.iter().filter(|l| l.contains(&needle)).count()
+    };
+    wait_until("every worker's reports", Duration::from_secs(10), || {
+        reports(&per_worker.lines(), "BACKEND_DRAINING") == 2 * WORKERS as usize
+            && reports(&per_worker.lines(), "BACKEND_READY") == WORKERS as usize
+            && reports(&per_worker.lines(), "BACKEND_MAINTENANCE") == WORKERS as usize
+    });
+    wait_until("the merged stream", Duration::from_secs(10), || {
+        ["BACKEND_DRAINING", "BACKEND_MAINTENANCE", "BACKEND_READY"]
+            .iter()
+            .map(|kind| reports(&merged.lines(), kind))
+            .sum::<usize>()
+            >= kinds.len()
+    });
+    let merged_lines = merged.lines();
+    let said: Vec<&str> = merged_lines
+        .iter()
+        .filter_map(|line| {
+            kinds
+                .iter()
+                .map(|(_, kind)| *kind)
+                .find(|kind| line.contains(&format!(" {kind} cluster=st ")))
+        })
+        .collect();
+    assert_eq!(
+        said,
+        kinds.iter().map(|(_, kind)| *kind).collect::<Vec<_>>(),
+        "{merged_lines:#?}"
+    );
+}

@@ -7,6 +7,12 @@
 //! one that saw it bad reports it good again. The first report of a transition
 //! is published as it came (with its worker, time and reason); the others are
 //! folded into it.
+//!
+//! Operator states (`BACKEND_DRAINING`, `BACKEND_MAINTENANCE`, `BACKEND_READY`)
+//! are reported by every worker as it applies the change. They are counted per
+//! backend and per worker: the n-th state change of a backend is published once,
+//! by the first worker that reports it, whichever order the workers' reports
+//! interleave in.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -30,10 +36,23 @@ enum Pair {
     ClusterAvailability,
 }
 
-/// Which workers currently see each subject as bad.
+/// A backend, by cluster id and backend id.
+type BackendKey = (String, String);
+
+/// How many operator state changes of one backend were published, and how many
+/// each worker reported.
+#[derive(Debug, Default)]
+struct StateChanges {
+    published: u64,
+    reported: HashMap<u32, u64>,
+}
+
+/// Which workers currently see each subject as bad, and the operator state
+/// changes of each backend.
 #[derive(Debug, Default)]
 pub(crate) struct EventMerger {
     bad: HashMap<Subject, BTreeSet<u32>>,
+    states: HashMap<BackendKey, StateChanges>,
 }
 
 impl EventMerger {
@@ -41,6 +60,16 @@ impl EventMerger {
     /// transition and so belongs in the merged stream. Events of other kinds
     /// always do.
     pub(crate) fn admit(&mut self, event: &Event) -> bool {
+        if let Some((backend, worker)) = state_change_of(event) {
+            let changes = self.states.entry(backend).or_default();
+            let count = changes.reported.entry(worker).or_default();
+            *count += 1;
+            if *count <= changes.published {
+                return false;
+            }
+            changes.published = *count;
+            return true;
+        }
         let Some((subject, turns_bad)) = subject_of(event) else {
             return true;
         };
@@ -73,6 +102,11 @@ impl EventMerger {
             workers.remove(&worker);
             !workers.is_empty()
         });
+        // Its replacement is given the current states with the whole state and
+        // reports only the changes after that: it starts level with what was published.
+        for changes in self.states.values_mut() {
+            changes.reported.insert(worker, changes.published);
+        }
     }
 
     /// Forgets a removed cluster (and its backends), or one removed backend.
@@ -81,6 +115,20 @@ impl EventMerger {
             subject.cluster != cluster
                 || (backend.is_some() && subject.backend.as_deref() != backend)
         });
+        self.states.retain(|(cluster_id, backend_id), _| {
+            cluster_id != cluster || (backend.is_some() && Some(backend_id.as_str()) != backend)
+        });
+    }
+}
+
+/// The backend and worker of an operator state change event.
+fn state_change_of(event: &Event) -> Option<(BackendKey, u32)> {
+    match EventKind::try_from(event.kind).ok()? {
+        EventKind::BackendDraining | EventKind::BackendMaintenance | EventKind::BackendReady => {
+            let backend = (event.cluster_id.clone()?, event.backend_id.clone()?);
+            Some((backend, event.worker_id?))
+        }
+        _ => None,
     }
 }
 
@@ -179,5 +227,41 @@ mod tests {
         merger.forget("api", None);
         assert!(!merger.admit(&backend_event(EventKind::BackendUp, 1, "a")));
         assert!(merger.admit(&cluster_event(EventKind::NoAvailableBackends, 1)));
+    }
+
+    fn state_event(kind: EventKind, worker: u32) -> Event {
+        backend_event(kind, worker, "a")
+    }
+
+    #[test]
+    fn each_state_change_is_said_once_whatever_the_workers_order() {
+        let mut merger = EventMerger::default();
+        let admitted: Vec<bool> = [
+            state_event(EventKind::BackendDraining, 0),
+            state_event(EventKind::BackendReady, 0),
+            // Worker 1 lags behind: its two reports are the same two changes.
+            state_event(EventKind::BackendDraining, 1),
+            state_event(EventKind::BackendReady, 1),
+            state_event(EventKind::BackendMaintenance, 1),
+            state_event(EventKind::BackendMaintenance, 0),
+        ]
+        .iter()
+        .map(|event| merger.admit(event))
+        .collect();
+        assert_eq!(admitted, [true, true, false, false, true, false]);
+        // Another backend has its own count.
+        assert!(merger.admit(&backend_event(EventKind::BackendDraining, 1, "b")));
+    }
+
+    #[test]
+    fn a_respawned_worker_does_not_repeat_or_block_state_changes() {
+        let mut merger = EventMerger::default();
+        assert!(merger.admit(&state_event(EventKind::BackendDraining, 0)));
+        merger.forget_worker(0);
+        // The replacement reports only later changes, which are news.
+        assert!(merger.admit(&state_event(EventKind::BackendReady, 0)));
+        merger.forget("api", Some("a"));
+        // A backend added again under the same id starts afresh.
+        assert!(merger.admit(&state_event(EventKind::BackendDraining, 1)));
     }
 }
