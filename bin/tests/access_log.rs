@@ -181,3 +181,94 @@ fn json_lines_say_who_ended_each_exchange() {
     assert_eq!(aborted["termination"], "client_abort", "{aborted}");
     assert_eq!(aborted["user_agent"], Value::Null);
 }
+
+/// A backend that switches protocols and then echoes what it reads, upper-cased.
+fn upgrading_backend() -> std::net::SocketAddr {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let _ = stream.write_all(
+                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+                );
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 || stream.write_all(&buf[..n].to_ascii_uppercase()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+#[test]
+fn an_upgrade_is_logged_when_its_pipe_closes_with_the_bytes_piped() {
+    use std::io::Read;
+    let backend = upgrading_backend();
+    let listener = free_addr();
+    let config = http_config(1, listener, &[Route::new("ws", "ws.test", &[backend])]).replace(
+        "access_log = \"off\"",
+        "access_log = \"access.log\"\naccess_log_format = \"json\"",
+    );
+    let sluice = Sluice::start(&config);
+    let request =
+        "GET /chat HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    let mut client = TcpStream::connect(listener).expect("connect");
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    client.write_all(request.as_bytes()).expect("send");
+    let mut received = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !received.ends_with(b"\r\n\r\n") {
+        let n = client.read(&mut buf).expect("the 101");
+        assert!(n > 0, "closed before the 101");
+        received.extend_from_slice(&buf[..n]);
+    }
+    let head_len = received.len();
+    let payload = b"ping-pong-0123456789";
+    client.write_all(payload).expect("send through the pipe");
+    let mut echoed = Vec::new();
+    while echoed.len() < payload.len() {
+        let n = client.read(&mut buf).expect("the echo");
+        assert!(n > 0, "closed before the echo");
+        echoed.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(echoed, payload.to_ascii_uppercase());
+    // Nothing is logged while the pipe is open: the line would not have its bytes.
+    std::thread::sleep(Duration::from_millis(300));
+    let path = sluice.config_path().with_file_name("access.log");
+    let before_close = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(before_close, "", "logged before the pipe closed");
+    drop(client);
+
+    let lines = access_log_lines(&sluice, 1);
+    let line: Value = serde_json::from_str(&lines[0]).expect("JSON");
+    assert_eq!(line["status"], 101, "{line}");
+    assert_eq!(line["termination"], "upgraded", "{line}");
+    assert_eq!(line["path"], "/chat", "{line}");
+    assert_eq!(
+        line["bytes_in"],
+        (request.len() + payload.len()) as u64,
+        "{line}"
+    );
+    assert_eq!(
+        line["bytes_out"],
+        (head_len + payload.len()) as u64,
+        "{line}"
+    );
+    assert_eq!(lines.len(), 1, "one line per upgrade: {lines:#?}");
+}

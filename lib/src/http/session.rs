@@ -47,12 +47,27 @@ struct BackendLink {
 }
 
 /// 101 passed: bytes flow both ways until both sides closed.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Pipe {
     front_eof: bool,
     back_eof: bool,
     front_shut: bool,
     back_shut: bool,
+    /// The exchange that switched protocols: its record counts the bytes piped and is
+    /// written to the access log when the pipe closes.
+    upgrade: Box<Exchange>,
+}
+
+impl Pipe {
+    fn new(upgrade: Box<Exchange>) -> Pipe {
+        Pipe {
+            front_eof: false,
+            back_eof: false,
+            front_shut: false,
+            back_shut: false,
+            upgrade,
+        }
+    }
 }
 
 /// An answer of Sluice's own being written, then the connection closes.
@@ -221,7 +236,8 @@ impl HttpSession {
                     exchange.response_ready -= n;
                 }
             }
-            State::Piping(_) => {
+            State::Piping(pipe) => {
+                pipe.upgrade.log.bytes_out += n as u64;
                 if !self.front_out.is_empty() {
                     self.front_out.written(n, ctx.buffers);
                 } else if let Some(window) = &mut self.back {
@@ -263,7 +279,8 @@ impl HttpSession {
                     exchange.request_ready -= n;
                 }
             }
-            State::Piping(_) => {
+            State::Piping(pipe) => {
+                pipe.upgrade.log.bytes_in += n as u64;
                 if let Some(window) = &mut self.front {
                     window.consume(n);
                 }
@@ -768,10 +785,24 @@ impl HttpSession {
             self.backend = None;
             ctx.out.actions.push(SessionAction::ReleaseBackend);
         }
-        if !matches!(self.state, State::Closed) {
-            self.state = State::Closed;
-            ctx.out.actions.push(SessionAction::Close);
+        match std::mem::replace(&mut self.state, State::Closed) {
+            State::Closed => {}
+            State::Piping(mut pipe) => {
+                let mut log = pipe.upgrade.finish_log(ctx.now);
+                log.termination = Termination::Upgraded;
+                ctx.out.pipe_finished(log);
+                ctx.out.recycle_exchange(pipe.upgrade);
+                ctx.out.actions.push(SessionAction::Close);
+            }
+            _ => ctx.out.actions.push(SessionAction::Close),
         }
+    }
+
+    /// The client connection broke (a read or write error): the loop closes the session
+    /// at once; what was under way is logged as ended by the client.
+    pub fn front_broken(&mut self, ctx: &mut HttpContext<'_>) {
+        self.log_unfinished(Termination::ClientAbort, ctx);
+        self.abort(ctx);
     }
 
     /// The backend of this session's connection changed weight or state: its next request

@@ -7,7 +7,9 @@ use crate::access_log::LoggedBackend;
 use crate::http::answers::Answers;
 use crate::http::rewrite::RequestIds;
 use crate::http::router::Router;
-use crate::http::session::{HttpContext, HttpSession, RequestLog, SessionAction, SessionOutput};
+use crate::http::session::{
+    HttpContext, HttpSession, RequestLog, SessionAction, SessionOutput, Termination,
+};
 use crate::pool::BufferPool;
 
 use super::connect::BackendRequest;
@@ -94,6 +96,9 @@ impl Server {
                 now,
             );
             let pumped = pump(http, &mut session.io, &mut ctx, now);
+            if let Err(Broken::Front) = pumped {
+                http.front_broken(&mut ctx);
+            }
             let acted = !self.session_output.actions.is_empty();
             let expected = http.expected_timeout();
             let front_flushed = http.front_pending().is_empty();
@@ -101,7 +106,12 @@ impl Server {
             let progress = match pumped {
                 Ok(progress) => progress,
                 Err(Broken::Front) => {
-                    self.session_output.clear();
+                    // Nothing more can be written to the client: only the records of
+                    // what it broke off are kept, for the metrics and the access log.
+                    let mut output = std::mem::take(&mut self.session_output);
+                    self.record_all(key, &output, now);
+                    output.clear();
+                    self.session_output = output;
                     self.close_session(key);
                     return;
                 }
@@ -161,13 +171,36 @@ impl Server {
         let mut records = output.finished.iter();
         for action in output.actions.drain(..) {
             match action {
-                SessionAction::RequestFinished => {
+                SessionAction::RequestFinished | SessionAction::PipeFinished => {
                     if let Some(log) = records.next() {
-                        self.request_finished(key, log, now);
+                        self.record(key, &action, log, now);
                     }
                 }
                 action => self.perform(key, action, now),
             }
+        }
+    }
+
+    /// Only the records of `output` (finished requests and pipes), its other actions
+    /// left undone.
+    fn record_all(&mut self, key: usize, output: &SessionOutput, now: Instant) {
+        let mut records = output.finished.iter();
+        for action in &output.actions {
+            if matches!(
+                action,
+                SessionAction::RequestFinished | SessionAction::PipeFinished
+            ) {
+                if let Some(log) = records.next() {
+                    self.record(key, action, log, now);
+                }
+            }
+        }
+    }
+
+    fn record(&mut self, key: usize, action: &SessionAction, log: &RequestLog, now: Instant) {
+        match action {
+            SessionAction::PipeFinished => self.log_access(key, log),
+            _ => self.request_finished(key, log, now),
         }
     }
 
@@ -201,8 +234,8 @@ impl Server {
             }
             SessionAction::Upgraded => self.counters.upgrades += 1,
             SessionAction::RequestStarted => self.request_started(key),
-            // Handled with its record by `perform_all`.
-            SessionAction::RequestFinished => {}
+            // Handled with their records by `perform_all`.
+            SessionAction::RequestFinished | SessionAction::PipeFinished => {}
             SessionAction::Close => {
                 if let Some(session) = self.sessions.get_mut(key) {
                     if session.phase == Phase::Active {
@@ -272,9 +305,20 @@ impl Server {
                 self.backends.record_passive_success(&chosen.backend, now);
             }
         }
+        // An upgrade is logged when its pipe closes, with the bytes piped.
+        if log.termination != Termination::Upgraded {
+            self.log_access(key, log);
+        }
+    }
+
+    /// Writes `log` to the access log, with the session's cluster and chosen backend.
+    fn log_access(&mut self, key: usize, log: &RequestLog) {
         if !self.access_log.is_enabled() {
             return;
         }
+        let Some(session) = self.sessions.get(key) else {
+            return;
+        };
         // An unrouted request is nobody's: the cluster and backend of an earlier
         // request on the same connection are not its own. The backend is the one chosen
         // for the request, even if its connection already went back to the pool or was

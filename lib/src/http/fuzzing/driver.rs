@@ -92,6 +92,8 @@ pub struct Summary {
     pub closed_by_session: bool,
     /// The session switched to a pipe after a 101.
     pub upgraded: bool,
+    /// The upgrade's pipe closed and was reported for the access log.
+    pub pipe_finished: bool,
 }
 
 /// One HTTP session and the loop around it.
@@ -263,6 +265,13 @@ impl SessionDriver {
                 SessionAction::RequestFinished => {
                     let answered_by_proxy = logs.next().is_some_and(|log| log.answered_by_proxy);
                     self.request_finished(answered_by_proxy)?;
+                }
+                SessionAction::PipeFinished => {
+                    let status = logs.next().map_or(0, |log| log.status);
+                    if !self.summary.upgraded || self.summary.pipe_finished || status != 101 {
+                        return Err(Violation::PipeWithoutUpgrade { status });
+                    }
+                    self.summary.pipe_finished = true;
                 }
                 SessionAction::Close => self.session_closed()?,
             }

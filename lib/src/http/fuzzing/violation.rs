@@ -44,6 +44,12 @@ pub enum Violation {
     /// The session asked to count a request on a backend it is not connected to.
     #[error("request started without a connected backend")]
     StartedWithoutBackend,
+    /// A pipe's end was reported without an upgrade, twice, or with another status than 101.
+    #[error("pipe end reported without a 101 upgrade before it (status {status})")]
+    PipeWithoutUpgrade {
+        /// Status of the pipe's record.
+        status: u16,
+    },
     /// More responses of backends than requests the client sent.
     #[error("{answers} backend answers for {requests} client requests")]
     TooManyAnswers {

@@ -80,6 +80,12 @@ impl SessionOutput {
         self.finished.push(log);
         self.actions.push(SessionAction::RequestFinished);
     }
+
+    /// Reports the end of an upgrade's byte pipe: its action and its record.
+    pub(crate) fn pipe_finished(&mut self, log: RequestLog) {
+        self.finished.push(log);
+        self.actions.push(SessionAction::PipeFinished);
+    }
 }
 
 /// Which timer of the session fired.
@@ -148,7 +154,14 @@ pub enum SessionAction {
     /// A 101 passed: the session now pipes bytes both ways.
     Upgraded,
     /// One request is over; its record is the next one of [`SessionOutput::finished`].
+    /// An upgrade (101) is over as a request when the 101 passed (metrics and passive
+    /// checks count it then) and its record says so (`Termination::Upgraded`); the
+    /// access log waits for [`SessionAction::PipeFinished`].
     RequestFinished,
+    /// The byte pipe of an upgrade closed; its record, the next one of
+    /// [`SessionOutput::finished`], is the upgrade's with the bytes piped and the
+    /// pipe's whole duration, for the access log.
+    PipeFinished,
     /// Close the client connection (and the backend's) once `front_pending` is
     /// empty. The loop should close lingeringly (shut down writing, then drain
     /// for a short while) so an answer is not lost to a reset.

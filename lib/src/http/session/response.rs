@@ -27,6 +27,7 @@ impl HttpSession {
                 self.fail_exchange(AnswerStatus::BadGateway, ctx);
                 return true;
             }
+            exchange.log.status = head.status;
             ClientConnection::Upgrade
         } else if head.is_interim() {
             ClientConnection::KeepAlive
@@ -68,7 +69,9 @@ impl HttpSession {
             let mut log = exchange.finish_log(ctx.now);
             log.termination = super::Termination::Upgraded;
             ctx.out.request_finished(log);
-            self.state = State::Piping(Pipe::default());
+            if let State::Exchanging(upgrade) = std::mem::replace(&mut self.state, State::Closed) {
+                self.state = State::Piping(Pipe::new(upgrade));
+            }
         } else if !head.is_interim() {
             let body = BodyProgress::new(head.framing);
             exchange.response = match body {

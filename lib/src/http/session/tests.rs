@@ -117,7 +117,12 @@ impl Harness {
                 .backend_reused(self.kept_sticky.as_deref(), &mut ctx);
         }
         let finished = self.out.actions.iter();
-        let finished = finished.filter(|a| **a == SessionAction::RequestFinished);
+        let finished = finished.filter(|a| {
+            matches!(
+                a,
+                SessionAction::RequestFinished | SessionAction::PipeFinished
+            )
+        });
         assert_eq!(
             finished.count(),
             self.out.finished.len(),
@@ -542,8 +547,60 @@ fn upgrade_becomes_a_pipe() {
     assert_eq!(h.flush_to_client(), "bye");
     assert_eq!(
         h.take_actions(),
-        vec![SessionAction::ShutdownFrontWrite, SessionAction::Close]
+        vec![
+            SessionAction::ShutdownFrontWrite,
+            SessionAction::PipeFinished,
+            SessionAction::Close
+        ]
     );
+}
+
+#[test]
+fn an_upgrade_is_logged_when_its_pipe_closes_with_the_bytes_piped() {
+    let mut h = Harness::new();
+    let request = "GET /ws HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+    h.client_sends(request.as_bytes());
+    h.connected(None);
+    h.flush_to_backend();
+    h.backend_sends(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nserver-frame");
+    let switched = h.flush_to_client();
+    // The request is over when the 101 passed (metrics count it then)...
+    let at_switch = h.take_logs();
+    assert_eq!(statuses(&at_switch), vec![101]);
+    assert_eq!(at_switch[0].termination, Termination::Upgraded);
+    h.client_sends(b"client-frame");
+    h.flush_to_backend();
+    h.backend_sends(b"bye");
+    assert_eq!(h.flush_to_client(), "bye");
+    h.with(|s, ctx| s.front_received(0, ctx));
+    h.with(|s, ctx| s.back_received(0, ctx));
+    h.take_actions();
+    // ...and its access log record comes when the pipe closes, with every byte piped.
+    let at_close = h.take_logs();
+    assert_eq!(statuses(&at_close), vec![101]);
+    let log = &at_close[0];
+    assert_eq!(log.termination, Termination::Upgraded);
+    assert_eq!(log.bytes_in, (request.len() + "client-frame".len()) as u64);
+    assert_eq!(log.bytes_out, (switched.len() + "bye".len()) as u64);
+}
+
+#[test]
+fn a_broken_client_connection_logs_the_exchange_under_way() {
+    let mut h = Harness::new();
+    h.client_sends(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    h.connected(None);
+    h.flush_to_backend();
+    h.take_actions();
+    h.with(|s, ctx| s.front_broken(ctx));
+    let actions = h.take_actions();
+    assert!(
+        actions.contains(&SessionAction::RequestFinished),
+        "{actions:?}"
+    );
+    assert_eq!(actions.last(), Some(&SessionAction::Close));
+    let logs = h.take_logs();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].termination, Termination::ClientAbort);
 }
 
 #[test]
