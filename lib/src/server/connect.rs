@@ -26,12 +26,24 @@ pub(super) struct BackendRequest {
 }
 
 /// How an HTTP session's backend connection became ready.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Link {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Link {
     /// A connect completed.
     Connected,
     /// A connection kept idle (the session's own or one of the pool) serves the request.
     Reused,
+}
+
+/// What came of an HTTP session's `ConnectBackend`: queued on the session and told to
+/// it at the start of its next step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Its backend connection (in `SessionIo::back`) is ready.
+    Linked(Link),
+    /// The cluster had no backend to offer.
+    Unavailable,
+    /// Every connect attempt failed.
+    GaveUp,
 }
 
 impl Server {
@@ -75,7 +87,7 @@ impl Server {
             .select_for_request(cluster_id, sticky_id, &current, now);
         match chosen {
             Ok(chosen) if Rc::ptr_eq(&chosen, &current) => {
-                self.link_http_session(key, &chosen, Link::Reused, now);
+                self.queue_outcome(key, Outcome::Linked(Link::Reused));
             }
             Ok(chosen) => {
                 self.release_backend(key, now);
@@ -84,7 +96,7 @@ impl Server {
             Err(error) => {
                 log::debug!("session {key}: {error}");
                 self.release_backend(key, now);
-                self.no_backend_available(key, now);
+                self.no_backend_available(key);
             }
         }
     }
@@ -108,7 +120,7 @@ impl Server {
             let max_attempts = 1 + self.backends.max_connect_retries(cluster_id);
             if session.connect_attempts >= max_attempts {
                 log::debug!("session {key}: giving up after {max_attempts} connect attempts");
-                self.connect_gave_up(key, false, now);
+                self.connect_gave_up(key, false);
                 return;
             }
             let sticky_id = session.sticky_id.as_deref();
@@ -120,7 +132,7 @@ impl Server {
                 Ok(backend) => backend,
                 Err(error) => {
                     log::debug!("session {key}: {error}");
-                    self.no_backend_available(key, now);
+                    self.no_backend_available(key);
                     return;
                 }
             };
@@ -214,7 +226,7 @@ impl Server {
                 session.io.last_back_activity = now;
                 session.connect_attempts = 0;
                 if matches!(session.core, Core::Http(_)) {
-                    self.link_http_session(key, &backend, Link::Connected, now);
+                    self.queue_outcome(key, Outcome::Linked(Link::Connected));
                 }
             }
             ConnectProgress::Failed(error) => {
@@ -248,7 +260,7 @@ impl Server {
 
     /// The cluster has no backend to offer: counted, and the session answers 503 (HTTP)
     /// or closes (TCP).
-    fn no_backend_available(&mut self, key: usize, now: Instant) {
+    fn no_backend_available(&mut self, key: usize) {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
@@ -256,51 +268,40 @@ impl Server {
         session
             .stats
             .each(|stats| stats.refused_connections.increment());
-        self.connect_gave_up(key, true, now);
+        self.connect_gave_up(key, true);
     }
 }
 
 impl Server {
-    /// Tells HTTP session `key` that its backend connection (to `backend`) is ready,
-    /// with the name its sticky cookie gives `backend` when its cluster is sticky.
-    pub(super) fn link_http_session(
-        &mut self,
-        key: usize,
-        backend: &Rc<RefCell<Backend>>,
-        link: Link,
-        now: Instant,
-    ) {
-        // The name is written into a buffer kept from call to call (a nested call takes
-        // an empty one), so that no request allocates it.
-        let mut name = std::mem::take(&mut self.sticky_name);
-        name.clear();
-        let sticky = self
+    /// Queues `outcome` for HTTP session `key`: it is told at the start of its next step.
+    pub(super) fn queue_outcome(&mut self, key: usize, outcome: Outcome) {
+        if let Some(session) = self.sessions.get_mut(key) {
+            debug_assert!(session.outcome.is_none(), "one outcome per ConnectBackend");
+            session.outcome = Some(outcome);
+        }
+    }
+
+    /// Drives HTTP session `key` if an outcome waits for it (after an event outside its
+    /// own step, such as a connect timeout).
+    pub(super) fn deliver_outcome(&mut self, key: usize, now: Instant) {
+        if self
             .sessions
             .get(key)
-            .and_then(|session| session.cluster_id.as_deref())
-            .is_some_and(|id| self.sticky_clusters.contains(id));
-        if sticky {
-            // The cookie names the backend the way selection looks it up: its sticky id,
-            // or else its backend id.
-            name.push_str(backend.borrow().sticky_name());
+            .is_some_and(|session| session.outcome.is_some())
+        {
+            self.drive_http(key, now);
         }
-        let sticky_id = sticky.then_some(name.as_str());
-        self.with_http_session(key, now, |http, ctx| match link {
-            Link::Connected => http.backend_connected(sticky_id, ctx),
-            Link::Reused => http.backend_reused(sticky_id, ctx),
-        });
-        self.sticky_name = name;
     }
 
     /// No backend could be connected: a TCP session closes, an HTTP session answers 503.
-    fn connect_gave_up(&mut self, key: usize, unavailable: bool, now: Instant) {
+    fn connect_gave_up(&mut self, key: usize, unavailable: bool) {
         let is_http = matches!(self.sessions.get(key).map(|s| &s.core), Some(Core::Http(_)));
         if !is_http {
             self.close_session(key);
         } else if unavailable {
-            self.with_http_session(key, now, |http, ctx| http.backend_unavailable(ctx));
+            self.queue_outcome(key, Outcome::Unavailable);
         } else {
-            self.with_http_session(key, now, |http, ctx| http.backend_connect_failed(ctx));
+            self.queue_outcome(key, Outcome::GaveUp);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Driving HTTP sessions: socket I/O around the sans-IO [`HttpSession`], and the actions
 //! it asks of the loop (connect, close the backend, shut down a side, log, close).
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use crate::access_log::LoggedBackend;
@@ -12,9 +13,9 @@ use crate::http::session::{
 };
 use crate::pool::BufferPool;
 
-use super::connect::BackendRequest;
+use super::connect::{BackendRequest, Link, Outcome};
 use super::metrics::record_request;
-use super::session::{Core, Phase, SessionIo, SessionOutcome};
+use super::session::{BackConnection, Core, Phase, SessionIo, SessionOutcome};
 use super::Server;
 
 /// Default name of the sticky-session cookie.
@@ -95,6 +96,16 @@ impl Server {
                 &mut self.session_output,
                 now,
             );
+            if let Some(outcome) = session.outcome.take() {
+                tell_outcome(
+                    http,
+                    outcome,
+                    session.cluster_id.as_deref(),
+                    session.io.back.as_ref(),
+                    &self.sticky_clusters,
+                    &mut ctx,
+                );
+            }
             let pumped = pump(http, &mut session.io, &mut ctx, now);
             if let Err(Broken::Front) = pumped {
                 http.front_broken(&mut ctx);
@@ -120,15 +131,16 @@ impl Server {
                     true
                 }
             };
-            // Taken out while performing: an action may drive this or another session,
-            // which then reports into a spare output (kept, so that nothing is allocated).
-            let spare = self.spare_outputs.pop().unwrap_or_default();
-            let mut output = std::mem::replace(&mut self.session_output, spare);
+            // Taken out while performing (and put back, keeping its capacity): what the
+            // actions lead to is queued on the session, never reported from inside.
+            let mut output = std::mem::take(&mut self.session_output);
             self.perform_all(key, &mut output, now);
+            debug_assert!(
+                self.session_output.actions.is_empty(),
+                "a session was driven from inside a step"
+            );
             output.clear();
-            let mut nested = std::mem::replace(&mut self.session_output, output);
-            nested.clear();
-            self.spare_outputs.push(nested);
+            self.session_output = output;
             if self.close_if_requested(key, front_flushed, now) {
                 continue;
             }
@@ -341,6 +353,33 @@ impl Server {
         });
         self.access_log
             .record(session.io.client, cluster, backend, log);
+    }
+}
+
+/// Tells an HTTP session what came of its `ConnectBackend`; a linked connection
+/// carries the name the sticky cookie gives its backend when the cluster is sticky.
+fn tell_outcome(
+    http: &mut HttpSession,
+    outcome: Outcome,
+    cluster_id: Option<&str>,
+    back: Option<&BackConnection>,
+    sticky_clusters: &HashSet<String>,
+    ctx: &mut HttpContext<'_>,
+) {
+    let Outcome::Linked(link) = outcome else {
+        return match outcome {
+            Outcome::Unavailable => http.backend_unavailable(ctx),
+            _ => http.backend_connect_failed(ctx),
+        };
+    };
+    let sticky = cluster_id.is_some_and(|id| sticky_clusters.contains(id));
+    // The cookie names the backend the way selection looks it up: its sticky id, or else
+    // its backend id.
+    let backend = back.filter(|_| sticky).map(|back| back.backend.borrow());
+    let sticky_id = backend.as_ref().map(|backend| backend.sticky_name());
+    match link {
+        Link::Connected => http.backend_connected(sticky_id, ctx),
+        Link::Reused => http.backend_reused(sticky_id, ctx),
     }
 }
 

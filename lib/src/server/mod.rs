@@ -133,14 +133,11 @@ pub struct Server {
     empty_routes: HttpRoutes,
     sticky_clusters: std::collections::HashSet<String>,
     request_ids: RequestIds,
-    /// What the last call to an HTTP session asked, reused from call to call.
+    /// What the last step of an HTTP session asked, reused from step to step (no
+    /// session is driven from inside another's step, so one is enough).
     session_output: SessionOutput,
-    /// Outputs for sessions driven while another one's actions are performed.
-    spare_outputs: Vec<SessionOutput>,
     /// Where lingering sessions read the input they drop.
     scratch: Vec<u8>,
-    /// Where the sticky name of a session's backend is written (reused).
-    sticky_name: String,
     access_log: AccessLog,
     pool: BufferPool,
     timer: Timer<TimerEvent>,
@@ -186,9 +183,7 @@ impl Server {
             sticky_clusters: Default::default(),
             request_ids: RequestIds::new(seed),
             session_output: SessionOutput::default(),
-            spare_outputs: Vec::new(),
             scratch: vec![0; 4096],
-            sticky_name: String::new(),
             access_log,
             pool,
             timer: Timer::new(),
@@ -356,6 +351,7 @@ impl Server {
                 Some(Expiry::Connect) => {
                     self.counters.connect_timeouts += 1;
                     self.connect_failed(key, now);
+                    self.deliver_outcome(key, now);
                 }
                 Some(Expiry::Http(kind)) => {
                     self.counters.idle_timeouts += u64::from(kind == TimeoutKind::Front);

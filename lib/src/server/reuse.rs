@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::connect::Link;
+use super::connect::{Link, Outcome};
 use super::idle_pool::IdlePool;
 use super::metrics::OpenConnection;
 use super::session::BackConnection;
@@ -171,7 +171,7 @@ impl Server {
         });
         session.io.last_back_activity = now;
         session.connect_attempts = 0;
-        self.link_http_session(key, backend, Link::Reused, now);
+        self.queue_outcome(key, Outcome::Linked(Link::Reused));
         true
     }
 

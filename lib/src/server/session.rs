@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::connect::Outcome;
 use super::metrics::{OpenConnection, SessionStats};
 use super::proxy_header::AwaitingHeader;
 use crate::backends::{Backend, BackendMap};
@@ -133,6 +134,9 @@ pub(crate) struct Session {
     pub(crate) http_timer: Option<(TimeoutKind, Instant)>,
     /// The deadline a timer entry is scheduled for, if any.
     pub(crate) timer_scheduled: Option<Instant>,
+    /// What the loop did for the HTTP session's last `ConnectBackend`, told to it at the
+    /// start of its next step (never from inside the step that asked).
+    pub(crate) outcome: Option<Outcome>,
 }
 
 /// What the loop must do with a session after driving it.
@@ -192,6 +196,7 @@ impl Session {
             connect_attempts: 0,
             http_timer: None,
             timer_scheduled: None,
+            outcome: None,
         }
     }
 
