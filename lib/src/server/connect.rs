@@ -5,9 +5,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Instant;
 
+use super::backend_connections::{
+    connection_of, connection_of_mut, BackendConnection, ConnectionState,
+};
 use super::metrics::{BackendStats, OpenConnection};
-use super::reuse::ConnectionOwner;
-use super::session::{BackConnection, Core};
+use super::session::Core;
 use super::tokens::backend_token;
 use super::Server;
 use crate::backends::Backend;
@@ -66,11 +68,8 @@ impl Server {
         session.connect_attempts = 0;
         session.sticky_id = request.sticky_id;
         session.cluster_id = Some(request.cluster_id);
-        let current = session
-            .io
-            .back
-            .as_ref()
-            .filter(|back| request.current_connection && back.connecting_since.is_none())
+        let current = connection_of(&self.connections, session.io.back)
+            .filter(|back| request.current_connection && back.is_connected())
             .map(|back| Rc::clone(&back.backend));
         let Some(current) = current else {
             session.stats.backend = None;
@@ -168,24 +167,25 @@ impl Server {
                 return;
             };
             self.backends.connection_opened(&backend);
-            let connection = self.connection_owners.insert(ConnectionOwner::Session(key));
-            let token = backend_token(connection);
+            let entry = self.connections.vacant_entry();
+            let token = backend_token(entry.key());
             match Transport::connect(address, self.poll.registry(), token) {
                 Ok(transport) => {
-                    session.io.back = Some(BackConnection {
-                        key: connection,
+                    session.io.back = Some(entry.key());
+                    entry.insert(BackendConnection {
                         transport,
                         backend,
                         address,
-                        connecting_since: Some(now),
-                        in_use_since: now,
-                        _open: OpenConnection::new(session.stats.cluster.clone(), stats),
+                        state: ConnectionState::Connecting {
+                            session: key,
+                            since: now,
+                        },
+                        open: Some(OpenConnection::new(session.stats.cluster.clone(), stats)),
                     });
                     self.schedule_session_timer(key);
                     return;
                 }
                 Err(error) => {
-                    self.connection_owners.remove(connection);
                     log::debug!("session {key}: connect to {address}: {error}");
                     session.stats.each(|stats| stats.connect_errors.increment());
                     session.stats.backend = None;
@@ -198,24 +198,26 @@ impl Server {
 
     /// True while session `key` waits for its backend connect to complete.
     pub(super) fn connect_in_progress(&self, key: usize) -> bool {
-        matches!(
-            self.sessions.get(key).and_then(|s| s.io.back.as_ref()),
-            Some(back) if back.connecting_since.is_some()
-        )
+        let back = self.sessions.get(key).and_then(|s| s.io.back);
+        connection_of(&self.connections, back).is_some_and(|back| !back.is_connected())
     }
 
     /// Checks the outcome of a pending connect after its socket reported readiness.
     pub(super) fn check_connect(&mut self, key: usize, now: Instant) {
-        let Some(back) = self.sessions.get_mut(key).and_then(|s| s.io.back.as_mut()) else {
+        let back_key = self.sessions.get(key).and_then(|s| s.io.back);
+        let Some(back) = connection_of_mut(&mut self.connections, back_key) else {
             return;
         };
-        let Some(since) = back.connecting_since else {
+        let Some(since) = back.connecting_since() else {
             return;
         };
         match back.transport.connect_progress() {
             ConnectProgress::Pending => {}
             ConnectProgress::Connected => {
-                back.connecting_since = None;
+                back.state = ConnectionState::InUse {
+                    session: key,
+                    since,
+                };
                 let backend = back.backend.clone();
                 let connect_time = now.saturating_duration_since(since);
                 self.backends.connect_succeeded(&backend, connect_time, now);
@@ -241,17 +243,21 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
-        let Some(mut back) = session.io.back.take() else {
+        let Some(mut back) = session
+            .io
+            .back
+            .take()
+            .and_then(|k| self.connections.try_remove(k))
+        else {
             return;
         };
-        self.connection_owners.try_remove(back.key);
         if let Err(error) = back.transport.deregister(self.poll.registry()) {
             log::debug!("session {key}: deregister failed connect: {error}");
         }
         session.stats.each(|stats| stats.connect_errors.increment());
         session.stats.backend = None;
         // Connects under way when the backend's last failure was counted fail with it.
-        let started = back.connecting_since.unwrap_or(now);
+        let started = back.connecting_since().unwrap_or(now);
         self.backends
             .connect_failed_since(&back.backend, started, now);
         self.backends.connection_closed(&back.backend, now);

@@ -13,9 +13,10 @@ use crate::http::session::{
 };
 use crate::pool::BufferPool;
 
+use super::backend_connections::{connection_of, connection_of_mut, BackendConnection};
 use super::connect::{BackendRequest, Link, Outcome};
 use super::metrics::record_request;
-use super::session::{BackConnection, Core, Phase, SessionIo, SessionOutcome};
+use super::session::{Core, Phase, SessionIo, SessionOutcome};
 use super::Server;
 
 /// Default name of the sticky-session cookie.
@@ -101,12 +102,13 @@ impl Server {
                     http,
                     outcome,
                     session.cluster_id.as_deref(),
-                    session.io.back.as_ref(),
+                    connection_of(&self.connections, session.io.back),
                     &self.sticky_clusters,
                     &mut ctx,
                 );
             }
-            let pumped = pump(http, &mut session.io, &mut ctx, now);
+            let back = connection_of_mut(&mut self.connections, session.io.back);
+            let pumped = pump(http, &mut session.io, back, &mut ctx, now);
             if let Err(Broken::Front) = pumped {
                 http.front_broken(&mut ctx);
             }
@@ -240,7 +242,8 @@ impl Server {
                 }
             }
             SessionAction::ShutdownBackWrite => {
-                if let Some(back) = self.sessions.get_mut(key).and_then(|s| s.io.back.as_mut()) {
+                let back = self.sessions.get(key).and_then(|s| s.io.back);
+                if let Some(back) = connection_of_mut(&mut self.connections, back) {
                     let _ = back.transport.shutdown_write();
                 }
             }
@@ -278,13 +281,14 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
-        session.end_active_request(&mut self.backends);
+        session.end_active_request(&mut self.backends, &self.connections);
         // Dropped, hence closed, which also takes it out of the epoll set.
         let Some(back) = session.io.back.take() else {
             return;
         };
-        self.connection_owners.try_remove(back.key);
-        self.backends.connection_closed(&back.backend, now);
+        if let Some(back) = self.connections.try_remove(back) {
+            self.backends.connection_closed(&back.backend, now);
+        }
     }
 
     /// The session sent a request on its backend connection: it counts as active there.
@@ -292,7 +296,8 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
-        if let Some(back) = session.io.back.as_ref().filter(|_| !session.request_active) {
+        let back = connection_of(&self.connections, session.io.back);
+        if let Some(back) = back.filter(|_| !session.request_active) {
             session.request_active = true;
             self.backends.request_started(&back.backend);
         }
@@ -302,7 +307,7 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
-        session.end_active_request(&mut self.backends);
+        session.end_active_request(&mut self.backends, &self.connections);
         record_request(self.metrics.proxy(), &session.stats, log);
         if let Some(chosen) = session.stats.backend.as_ref().filter(|_| log.routed) {
             // Passive check: a connection that broke before its response (502) counts
@@ -362,7 +367,7 @@ fn tell_outcome(
     http: &mut HttpSession,
     outcome: Outcome,
     cluster_id: Option<&str>,
-    back: Option<&BackConnection>,
+    back: Option<&BackendConnection>,
     sticky_clusters: &HashSet<String>,
     ctx: &mut HttpContext<'_>,
 ) {
@@ -387,6 +392,7 @@ fn tell_outcome(
 fn pump(
     http: &mut HttpSession,
     io: &mut SessionIo,
+    back: Option<&mut BackendConnection>,
     ctx: &mut HttpContext<'_>,
     now: Instant,
 ) -> Result<bool, Broken> {
@@ -406,7 +412,7 @@ fn pump(
             }
         }
     }
-    if let Some(back) = io.back.as_mut().filter(|b| b.connecting_since.is_none()) {
+    if let Some(back) = back.filter(|b| b.is_connected()) {
         if back.transport.is_writable() && !http.back_pending().is_empty() {
             match back.transport.write(http.back_pending()) {
                 Ok(Some(n)) => {

@@ -6,9 +6,9 @@
 //! newest one (LIFO: the most recently used connection is the least likely to have been
 //! closed by the backend, and surplus ones age and expire). Each backend keeps at most
 //! `max_per_backend` (its oldest is evicted), the worker at most `max_total`. Entries are
-//! keyed by a slab key, which the connection's owner record (`ConnectionOwner::Pool`) holds,
-//! so that an event on a kept connection (any byte or EOF means the backend dropped it)
-//! finds it.
+//! keyed by a slab key, which the connection's state (`ConnectionState::Idle`) holds, so
+//! that an event on a kept connection (any byte or EOF means the backend dropped it) finds
+//! it.
 //!
 //! The structure is generic over the connection so that it is tested without sockets; the
 //! loop's side is in `reuse.rs`.
@@ -107,6 +107,7 @@ impl<C> IdlePool<C> {
     }
 
     /// The connection under `key`, if kept.
+    #[cfg(test)]
     pub(crate) fn get(&self, key: usize) -> Option<&C> {
         self.entries.get(key).map(|entry| &entry.connection)
     }

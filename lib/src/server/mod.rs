@@ -9,6 +9,7 @@
 //! then finds absent.
 
 mod accept;
+mod backend_connections;
 mod commands;
 mod connect;
 mod http_driver;
@@ -43,11 +44,12 @@ use crate::http::session::{SessionOutput, TimeoutKind};
 use crate::metrics::MetricsRegistry;
 use crate::pool::BufferPool;
 use crate::timer::Timer;
+use backend_connections::{connection_of, connection_of_mut, BackendConnections, ConnectionState};
 use http_driver::HttpRoutes;
 pub use listeners::ListenerError;
 use listeners::Listeners;
 pub use metrics::WorkerCounters;
-use reuse::{ConnectionOwner, IdleConnections};
+use reuse::IdleConnections;
 use session::{Core, Expiry, Phase, Session, SessionOutcome};
 use tokens::{Side, Target};
 
@@ -120,10 +122,10 @@ pub struct Server {
     /// Sessions closed during the current batch, removed after it.
     closed: Vec<usize>,
     backends: BackendMap,
-    /// Idle backend connections kept for reuse.
+    /// Every backend connection, by key (its token), with its state.
+    connections: BackendConnections,
+    /// Keys of the idle backend connections kept for reuse.
     idle: IdleConnections,
-    /// Who holds each backend connection, by the connection's key (its token).
-    connection_owners: Slab<ConnectionOwner>,
     /// When the next sweep of `idle` is scheduled, if any.
     idle_sweep_at: Option<Instant>,
     health: HealthChecker,
@@ -174,7 +176,7 @@ impl Server {
             closed: Vec::new(),
             backends: BackendMap::new(),
             idle: reuse::new_idle_pool(),
-            connection_owners: Slab::new(),
+            connections: Slab::new(),
             idle_sweep_at: None,
             health: HealthChecker::new(),
             tcp_frontends: HashMap::new(),
@@ -242,12 +244,16 @@ impl Server {
                 Ok(())
             }
             Target::Backend(key) => {
-                match self.connection_owners.get(key) {
-                    Some(ConnectionOwner::Session(session)) => {
-                        self.session_ready(*session, Side::Back, event, now);
+                let Some(connection) = self.connections.get_mut(key) else {
+                    return Ok(());
+                };
+                connection.transport.readiness_reported(event);
+                match connection.state {
+                    ConnectionState::Connecting { session, .. }
+                    | ConnectionState::InUse { session, .. } => {
+                        self.session_ready(session, Side::Back, event, now);
                     }
-                    Some(ConnectionOwner::Pool(kept)) => self.idle_ready(*kept),
-                    None => {}
+                    ConnectionState::Idle { pool_key } => self.idle_ready(key, pool_key),
                 }
                 Ok(())
             }
@@ -264,10 +270,9 @@ impl Server {
         };
         match side {
             Side::Front => session.io.front.readiness_reported(event),
-            Side::Back => match session.io.back.as_mut() {
-                Some(back) => back.transport.readiness_reported(event),
-                None => return,
-            },
+            // Reported on the connection already (its event names it, not the session).
+            Side::Back if session.io.back.is_none() => return,
+            Side::Back => {}
         }
         if side == Side::Back && self.connect_in_progress(key) {
             self.check_connect(key, now);
@@ -283,7 +288,8 @@ impl Server {
         match &mut session.core {
             Core::Tcp(core) => {
                 let before = (core.up.transferred(), core.down.transferred());
-                let outcome = core.pump(&mut session.io, &mut self.pool, now);
+                let back = connection_of_mut(&mut self.connections, session.io.back);
+                let outcome = core.pump(&mut session.io, back, &mut self.pool, now);
                 let received = core.up.transferred().saturating_sub(before.0);
                 let sent = core.down.transferred().saturating_sub(before.1);
                 if received > 0 || sent > 0 {
@@ -292,7 +298,8 @@ impl Server {
                         stats.sent_bytes.add(sent);
                     });
                 }
-                let backend = session.io.back.as_ref().map(|back| &back.backend);
+                let back = connection_of(&self.connections, session.io.back);
+                let backend = back.map(|back| &back.backend);
                 if let Some(backend) = backend.filter(|_| before.1 == 0 && sent > 0) {
                     // The backend's first bytes: it serves, whatever broke before.
                     self.backends.record_passive_success(backend, now);
@@ -301,8 +308,9 @@ impl Server {
                     SessionOutcome::Continue => {}
                     SessionOutcome::Close => self.close_session(key),
                     SessionOutcome::BackendBroke => {
-                        if let Some(back) = session.io.back.as_ref() {
-                            let (backend, started) = (back.backend.clone(), back.in_use_since);
+                        if let Some(back) = back {
+                            let started = back.in_use_since().unwrap_or(now);
+                            let backend = back.backend.clone();
                             self.backends
                                 .record_passive_failure_since(&backend, started, now);
                         }
@@ -347,7 +355,8 @@ impl Server {
                 continue;
             }
             session.timer_scheduled = None;
-            match session.expired(now) {
+            let back = connection_of(&self.connections, session.io.back);
+            match session.expired(now, back) {
                 Some(Expiry::Connect) => {
                     self.counters.connect_timeouts += 1;
                     self.connect_failed(key, now);
@@ -378,7 +387,7 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
             return;
         };
-        let deadline = session.next_deadline();
+        let deadline = session.next_deadline(connection_of(&self.connections, session.io.back));
         if session.timer_scheduled.is_some_and(|at| at <= deadline) {
             return;
         }
@@ -454,15 +463,16 @@ impl Server {
             return;
         };
         session.phase = Phase::Closed;
-        session.end_active_request(&mut self.backends);
+        session.end_active_request(&mut self.backends, &self.connections);
         // No deregistration: closing a socket takes it out of the epoll set (the worker
         // never duplicates them), which saves a system call per connection. Until the
         // front socket is closed after this batch, the `Closed` phase filters its events.
         session.release_buffers(&mut self.pool);
         if let Some(back) = session.io.back.take() {
-            self.connection_owners.try_remove(back.key);
-            self.backends
-                .connection_closed(&back.backend, Instant::now());
+            if let Some(back) = self.connections.try_remove(back) {
+                self.backends
+                    .connection_closed(&back.backend, Instant::now());
+            }
         }
         self.metrics.proxy().active_sessions.decrement();
         self.closed.push(key);

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use sluice_command::proto::BackendState;
 
+use super::backend_connections::connection_of;
 use super::session::Core;
 use super::Server;
 
@@ -21,7 +22,9 @@ impl Server {
             .iter()
             .filter(|(_, session)| !session.is_closed() && matches!(session.core, Core::Http(_)))
             .filter_map(|(key, session)| {
-                let backend = session.io.back.as_ref()?.backend.borrow();
+                let backend = connection_of(&self.connections, session.io.back)?
+                    .backend
+                    .borrow();
                 clusters
                     .contains(backend.cluster_id())
                     .then(|| (key, backend.state() != BackendState::Ready))

@@ -14,50 +14,29 @@
 //! them; they go on a fresh connection, which is then kept like any other.
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::backend_connections::{connection_of, ConnectionState};
 use super::connect::{Link, Outcome};
 use super::idle_pool::IdlePool;
 use super::metrics::OpenConnection;
-use super::session::BackConnection;
 use super::tokens::MAX_BACKEND_CONNECTIONS;
 use super::{RunState, Server, TimerEvent};
 use sluice_command::proto::BackendState;
 
 use crate::backends::{Backend, BackendStatus};
 use crate::metrics::TrafficStats;
-use crate::transport::Transport;
 
 /// Kept connections per backend and worker at most (the oldest is closed for a new one).
 pub(crate) const MAX_IDLE_PER_BACKEND: usize = 64;
 /// Longest a connection is kept idle (less if the listener's backend timeout is shorter).
 const MAX_IDLE_TIME: Duration = Duration::from_secs(10);
 
-/// A backend connection kept idle for reuse.
-#[derive(Debug)]
-pub(crate) struct IdleConnection {
-    /// Its key among the worker's backend connections (its token, kept while idle).
-    key: usize,
-    transport: Transport,
-    backend: Rc<RefCell<Backend>>,
-    address: SocketAddr,
-}
-
-/// Who holds a backend connection: what an event on its token is for. A connection
-/// keeps its token (and its registration) from its connect to its close, so that moving
-/// it between a session and the pool costs no system call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ConnectionOwner {
-    /// In use by (or connecting for) the session of this key.
-    Session(usize),
-    /// Idle in the pool, under this pool key.
-    Pool(usize),
-}
-
-/// The worker's kept connections.
-pub(crate) type IdleConnections = IdlePool<IdleConnection>;
+/// The worker's kept connections: keys of idle [`BackendConnection`]s, per backend.
+///
+/// [`BackendConnection`]: super::backend_connections::BackendConnection
+pub(crate) type IdleConnections = IdlePool<usize>;
 
 /// A new, empty pool with the worker's bounds.
 pub(crate) fn new_idle_pool() -> IdleConnections {
@@ -83,49 +62,41 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
-        session.end_active_request(&mut self.backends);
-        let Some(back) = session.io.back.take() else {
+        session.end_active_request(&mut self.backends, &self.connections);
+        let idle_time = session.timeouts.back().min(MAX_IDLE_TIME);
+        let Some(connection_key) = session.io.back.take() else {
             return;
         };
-        let idle_time = session.timeouts.back().min(MAX_IDLE_TIME);
+        let Some(back) = self.connections.get_mut(connection_key) else {
+            return;
+        };
         // Anything readable on an idle connection (bytes, EOF) makes it unusable.
-        let clean = back.connecting_since.is_none()
-            && !back.transport.is_readable()
-            && !back.transport.holds_output();
+        let clean =
+            back.is_connected() && !back.transport.is_readable() && !back.transport.holds_output();
         let keep = clean && self.run_state == RunState::Running && takes_requests(&back.backend);
-        let BackConnection {
-            key: connection_key,
-            transport,
-            backend,
-            address,
-            ..
-        } = back;
-        self.backends.connection_closed(&backend, now);
+        self.backends.connection_closed(&back.backend, now);
+        back.open = None;
         if !keep {
             // Dropped, hence closed, which also takes it out of the epoll set.
-            self.connection_owners.try_remove(connection_key);
+            self.connections.remove(connection_key);
             return;
         }
-        let connection = IdleConnection {
-            key: connection_key,
-            transport,
-            backend,
-            address,
-        };
-        let owner = owner(&connection.backend);
         let deadline = now + idle_time;
-        let inserted = match self.idle.insert(owner, connection, deadline) {
+        let inserted = match self
+            .idle
+            .insert(owner(&back.backend), connection_key, deadline)
+        {
             Ok(inserted) => inserted,
-            Err(connection) => {
-                self.connection_owners.try_remove(connection.key);
+            Err(connection_key) => {
+                self.connections.remove(connection_key);
                 return;
             }
         };
+        back.state = ConnectionState::Idle {
+            pool_key: inserted.key,
+        };
         if let Some(evicted) = inserted.evicted {
-            self.connection_owners.try_remove(evicted.key);
-        }
-        if let Some(holder) = self.connection_owners.get_mut(connection_key) {
-            *holder = ConnectionOwner::Pool(inserted.key);
+            self.connections.try_remove(evicted);
         }
         if self.idle_sweep_at.is_none_or(|at| at > deadline) {
             self.idle_sweep_at = Some(deadline);
@@ -133,8 +104,8 @@ impl Server {
         }
     }
 
-    /// Gives session `key` a kept connection to `backend`, if there is one, and tells its
-    /// HTTP session. Returns false when there is none (the caller connects).
+    /// Gives session `key` a kept connection to `backend`, if there is one, and queues the
+    /// news for its HTTP session. Returns false when there is none (the caller connects).
     pub(super) fn reuse_idle(
         &mut self,
         key: usize,
@@ -145,49 +116,45 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return false;
         };
-        let Some((_, idle)) = self.idle.take(owner(backend)) else {
+        let Some((_, connection_key)) = self.idle.take(owner(backend)) else {
             return false;
         };
-        let IdleConnection {
-            key: connection_key,
-            mut transport,
-            address,
-            ..
-        } = idle;
-        if let Some(holder) = self.connection_owners.get_mut(connection_key) {
-            *holder = ConnectionOwner::Session(key);
-        }
-        self.backends.connection_opened(backend);
+        let Some(connection) = self.connections.get_mut(connection_key) else {
+            return false;
+        };
+        connection.state = ConnectionState::InUse {
+            session: key,
+            since: now,
+        };
+        connection.open = Some(OpenConnection::reused(
+            session.stats.cluster.clone(),
+            Rc::clone(stats),
+        ));
         // Connected and idle: the request can be written at once.
-        transport.assume_writable();
-        session.io.back = Some(BackConnection {
-            key: connection_key,
-            transport,
-            backend: Rc::clone(backend),
-            address,
-            connecting_since: None,
-            in_use_since: now,
-            _open: OpenConnection::reused(session.stats.cluster.clone(), Rc::clone(stats)),
-        });
+        connection.transport.assume_writable();
+        session.io.back = Some(connection_key);
+        self.backends.connection_opened(backend);
         session.io.last_back_activity = now;
         session.connect_attempts = 0;
         self.queue_outcome(key, Outcome::Linked(Link::Reused));
         true
     }
 
-    /// An event on kept connection `key`: unless it was stale (nothing to read), the
-    /// backend closed it or sent something unasked, and it is closed.
-    pub(super) fn idle_ready(&mut self, key: usize) {
-        let Some(idle) = self.idle.get(key) else {
+    /// An event on kept connection `connection_key`: unless it was stale (nothing to read),
+    /// the backend closed it or sent something unasked, and it is closed.
+    pub(super) fn idle_ready(&mut self, connection_key: usize, pool_key: usize) {
+        let Some(connection) = self.connections.get(connection_key) else {
             return;
         };
-        if idle.transport.is_quiet() {
+        if connection.transport.is_quiet() {
             return;
         }
-        if let Some(idle) = self.idle.remove(key) {
-            log::debug!("kept connection to {} closed by the backend", idle.address);
-            self.connection_owners.try_remove(idle.key);
-        }
+        log::debug!(
+            "kept connection to {} closed by the backend",
+            connection.address
+        );
+        self.idle.remove(pool_key);
+        self.connections.remove(connection_key);
     }
 
     /// Closes the kept connections idle for too long, and plans the next sweep.
@@ -209,15 +176,22 @@ impl Server {
         }
         let draining = self.run_state != RunState::Running;
         let mut gone = Vec::new();
-        self.idle
-            .remove_if(|idle| draining || !takes_requests(&idle.backend), &mut gone);
+        let connections = &self.connections;
+        self.idle.remove_if(
+            |&key| {
+                draining
+                    || connection_of(connections, Some(key))
+                        .is_none_or(|connection| !takes_requests(&connection.backend))
+            },
+            &mut gone,
+        );
         self.close_idle(gone);
     }
 
     /// Closes kept connections (dropped, hence closed and out of the epoll set).
-    fn close_idle(&mut self, connections: Vec<IdleConnection>) {
-        for idle in connections {
-            self.connection_owners.try_remove(idle.key);
+    fn close_idle(&mut self, connection_keys: Vec<usize>) {
+        for key in connection_keys {
+            self.connections.try_remove(key);
         }
     }
 }

@@ -2,16 +2,16 @@
 //! chosen, readiness of each, idle bookkeeping, and the protocol core that decides what
 //! bytes go where.
 
-use std::cell::RefCell;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::backend_connections::{connection_of, BackendConnection, BackendConnections};
 use super::connect::Outcome;
-use super::metrics::{OpenConnection, SessionStats};
+use super::metrics::SessionStats;
 use super::proxy_header::AwaitingHeader;
-use crate::backends::{Backend, BackendMap};
+use crate::backends::BackendMap;
 use crate::http::session::{HttpSession, TimeoutKind};
 use crate::pipe::Direction;
 use crate::pool::BufferPool;
@@ -45,23 +45,6 @@ impl SessionTimeouts {
     }
 }
 
-/// The connection to a backend.
-#[derive(Debug)]
-pub(crate) struct BackConnection {
-    /// Its key among the worker's backend connections (its token).
-    pub(crate) key: usize,
-    pub(crate) transport: Transport,
-    pub(crate) backend: Rc<RefCell<Backend>>,
-    pub(crate) address: SocketAddr,
-    /// Set while the non-blocking connect is under way.
-    pub(crate) connecting_since: Option<Instant>,
-    /// When this session started using it (connect started, or taken from the pool): a
-    /// failure of an attempt under way at a counted failure joins it (see `crate::retry`).
-    pub(crate) in_use_since: Instant,
-    /// Counts the connection as active in the metrics while it exists.
-    pub(crate) _open: OpenConnection,
-}
-
 /// The protocol logic of a session.
 #[derive(Debug)]
 pub(crate) enum Core {
@@ -89,7 +72,8 @@ pub(crate) struct TcpCore {
 pub(crate) struct SessionIo {
     pub(crate) front: Transport,
     pub(crate) client: SocketAddr,
-    pub(crate) back: Option<BackConnection>,
+    /// Its backend connection's key among the worker's [`BackendConnections`].
+    pub(crate) back: Option<usize>,
     pub(crate) last_front_activity: Instant,
     pub(crate) last_back_activity: Instant,
 }
@@ -200,25 +184,26 @@ impl Session {
         }
     }
 
-    /// The earliest moment something about this session must be checked.
-    pub(crate) fn next_deadline(&self) -> Instant {
-        let mut deadline = self.protocol_deadline();
+    /// The earliest moment something about this session must be checked; `back` is its
+    /// backend connection.
+    pub(crate) fn next_deadline(&self, back: Option<&BackendConnection>) -> Instant {
+        let mut deadline = self.protocol_deadline(back);
         if let Phase::Lingering { until } = self.phase {
             deadline = deadline.min(until);
         }
-        if let Some(since) = self.io.back.as_ref().and_then(|b| b.connecting_since) {
+        if let Some(since) = back.and_then(BackendConnection::connecting_since) {
             deadline = deadline.min(since + self.timeouts.connect());
         }
         deadline
     }
 
-    fn protocol_deadline(&self) -> Instant {
+    fn protocol_deadline(&self, back: Option<&BackendConnection>) -> Instant {
         let io = &self.io;
         match &self.core {
             Core::Tcp(_) => {
                 let front = io.last_front_activity + self.timeouts.front();
-                match &io.back {
-                    Some(back) if back.connecting_since.is_none() => {
+                match back {
+                    Some(back) if back.is_connected() => {
                         front.min(io.last_back_activity + self.timeouts.back())
                     }
                     _ => front,
@@ -247,17 +232,17 @@ impl Session {
         }
     }
 
-    /// Which deadline, if any, has passed at `now`.
-    pub(crate) fn expired(&self, now: Instant) -> Option<Expiry> {
+    /// Which deadline, if any, has passed at `now`; `back` is its backend connection.
+    pub(crate) fn expired(&self, now: Instant, back: Option<&BackendConnection>) -> Option<Expiry> {
         if matches!(self.phase, Phase::Lingering { until } if now >= until) {
             return Some(Expiry::Linger);
         }
-        if let Some(since) = self.io.back.as_ref().and_then(|b| b.connecting_since) {
+        if let Some(since) = back.and_then(BackendConnection::connecting_since) {
             if now >= since + self.timeouts.connect() {
                 return Some(Expiry::Connect);
             }
         }
-        if now < self.protocol_deadline() {
+        if now < self.protocol_deadline(back) {
             return None;
         }
         match (&self.core, self.http_timer) {
@@ -308,9 +293,13 @@ impl Session {
     }
 
     /// Ends the request counted as active on the backend connection, if any.
-    pub(crate) fn end_active_request(&mut self, backends: &mut BackendMap) {
+    pub(crate) fn end_active_request(
+        &mut self,
+        backends: &mut BackendMap,
+        connections: &BackendConnections,
+    ) {
         if std::mem::take(&mut self.request_active) {
-            if let Some(back) = &self.io.back {
+            if let Some(back) = connection_of(connections, self.io.back) {
                 backends.request_finished(&back.backend);
             }
         }
@@ -335,6 +324,7 @@ impl TcpCore {
     pub(crate) fn pump(
         &mut self,
         io: &mut SessionIo,
+        mut back: Option<&mut BackendConnection>,
         pool: &mut BufferPool,
         now: Instant,
     ) -> SessionOutcome {
@@ -342,8 +332,9 @@ impl TcpCore {
             let Ok(from_client) = self.read_front(io, pool, now) else {
                 return SessionOutcome::Close;
             };
-            let to_backend = self.flush_up(io, pool, now);
-            let from_backend = to_backend.and_then(|b| Ok(b | self.read_back(io, pool, now)?));
+            let to_backend = self.flush_up(io, back.as_deref_mut(), pool, now);
+            let from_backend = to_backend
+                .and_then(|b| Ok(b | self.read_back(io, back.as_deref_mut(), pool, now)?));
             let Ok(backend_moved) = from_backend else {
                 return if self.down.transferred() == 0 {
                     SessionOutcome::BackendBroke
@@ -382,10 +373,11 @@ impl TcpCore {
     fn read_back(
         &mut self,
         io: &mut SessionIo,
+        back: Option<&mut BackendConnection>,
         pool: &mut BufferPool,
         now: Instant,
     ) -> io::Result<bool> {
-        let Some(back) = io.back.as_mut().filter(|b| b.connecting_since.is_none()) else {
+        let Some(back) = back.filter(|b| b.is_connected()) else {
             return Ok(false);
         };
         let moved = fill(&mut self.down, &mut back.transport, pool)?;
@@ -398,10 +390,11 @@ impl TcpCore {
     fn flush_up(
         &mut self,
         io: &mut SessionIo,
+        back: Option<&mut BackendConnection>,
         pool: &mut BufferPool,
         now: Instant,
     ) -> io::Result<bool> {
-        let Some(back) = io.back.as_mut().filter(|b| b.connecting_since.is_none()) else {
+        let Some(back) = back.filter(|b| b.is_connected()) else {
             return Ok(false);
         };
         let moved = drain(&mut self.up, &mut back.transport, pool)?;
