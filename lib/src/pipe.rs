@@ -2,8 +2,8 @@
 //!
 //! A [`Direction`] holds the bytes read from one side and not yet written to the other, in
 //! a pooled buffer taken on the first read and given back as soon as it is empty. It is the
-//! whole of the TCP proxy's protocol logic. (An upgraded HTTP session pipes bytes in its
-//! own `Piping` state, through the session's buffers.)
+//! whole byte pipe of TCP sessions and of HTTP connections after an upgrade (`101`), which
+//! the loop takes over from the HTTP session with the bytes it had read.
 
 use crate::pool::BufferPool;
 
@@ -22,6 +22,21 @@ pub struct Direction {
 }
 
 impl Direction {
+    /// A direction that starts with `buffer[start..end]` to write (bytes read before it
+    /// existed, such as those after an HTTP upgrade), counted as transferred.
+    pub(crate) fn holding(buffer: Vec<u8>, start: usize, end: usize) -> Self {
+        let end = end.min(buffer.len());
+        let start = start.min(end);
+        Direction {
+            buffer: Some(buffer),
+            start,
+            end,
+            source_closed: false,
+            shutdown_sent: false,
+            transferred: (end - start) as u64,
+        }
+    }
+
     /// Space to read the source's next bytes into, or `None` when the buffer is full
     /// (backpressure) or the source already ended.
     pub fn read_space(&mut self, pool: &mut BufferPool) -> Option<&mut [u8]> {

@@ -77,6 +77,11 @@ impl Window {
     pub(crate) fn into_inner(self) -> Vec<u8> {
         self.data
     }
+
+    /// The buffer with the range of its unconsumed bytes.
+    pub(crate) fn into_parts(self) -> (Vec<u8>, usize, usize) {
+        (self.data, self.start, self.end)
+    }
 }
 
 /// An outgoing byte sequence with how much of it was written.

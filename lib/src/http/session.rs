@@ -46,28 +46,18 @@ struct BackendLink {
     connected: bool,
 }
 
-/// 101 passed: bytes flow both ways until both sides closed.
+/// What an HTTP session hands the loop once a `101` switched protocols: the loop goes on
+/// with the connection as a byte pipe (the same as a TCP session's), starting with the
+/// bytes already read on each side.
 #[derive(Debug)]
-struct Pipe {
-    front_eof: bool,
-    back_eof: bool,
-    front_shut: bool,
-    back_shut: bool,
-    /// The exchange that switched protocols: its record counts the bytes piped and is
-    /// written to the access log when the pipe closes.
-    upgrade: Box<Exchange>,
-}
-
-impl Pipe {
-    fn new(upgrade: Box<Exchange>) -> Pipe {
-        Pipe {
-            front_eof: false,
-            back_eof: false,
-            front_shut: false,
-            back_shut: false,
-            upgrade,
-        }
-    }
+pub struct Handover {
+    /// Client bytes read after the request, for the backend.
+    pub(crate) client_bytes: Option<Window>,
+    /// Backend bytes read after the `101` head, for the client.
+    pub(crate) backend_bytes: Option<Window>,
+    /// The upgrade's record so far (status 101, the heads' bytes, its time to the switch),
+    /// for the access log when the pipe closes.
+    pub log: RequestLog,
 }
 
 /// An answer of Sluice's own being written, then the connection closes.
@@ -85,8 +75,9 @@ enum State {
     Connecting(Box<Exchange>),
     /// Request and response flowing.
     Exchanging(Box<Exchange>),
-    /// After a 101.
-    Piping(Pipe),
+    /// After a 101: the switching head is written to the client, then the loop takes the
+    /// connection over as a byte pipe (`take_pipe`).
+    Switching(Box<Exchange>),
     /// Writing an answer of Sluice's own.
     Answering(Answering),
     /// Close was asked; nothing more happens.
@@ -209,10 +200,7 @@ impl HttpSession {
                 let ready = exchange.response_ready;
                 self.back.as_ref().map_or(&[], |w| &w.bytes()[..ready])
             }
-            State::Piping(_) if self.front_out.is_empty() => {
-                self.back.as_ref().map_or(&[], |w| w.bytes())
-            }
-            State::Exchanging(_) | State::Piping(_) => self.front_out.pending(),
+            State::Exchanging(_) | State::Switching(_) => self.front_out.pending(),
             _ => &[],
         }
     }
@@ -236,13 +224,10 @@ impl HttpSession {
                     exchange.response_ready -= n;
                 }
             }
-            State::Piping(pipe) => {
-                pipe.upgrade.log.bytes_out += n as u64;
-                if !self.front_out.is_empty() {
-                    self.front_out.written(n, ctx.buffers);
-                } else if let Some(window) = &mut self.back {
-                    window.consume(n);
-                }
+            State::Switching(upgrade) => {
+                upgrade.log.bytes_out += n as u64;
+                self.front_out.written(n, ctx.buffers);
+                self.announce_switch(ctx);
             }
             _ => {}
         }
@@ -252,14 +237,13 @@ impl HttpSession {
     /// Bytes to write to the backend now.
     pub fn back_pending(&self) -> &[u8] {
         match &self.state {
-            State::Exchanging(_) | State::Piping(_) if !self.back_out.is_empty() => {
+            State::Exchanging(_) | State::Switching(_) if !self.back_out.is_empty() => {
                 self.back_out.pending()
             }
             State::Exchanging(exchange) => {
                 let ready = exchange.request_ready;
                 self.front.as_ref().map_or(&[], |w| &w.bytes()[..ready])
             }
-            State::Piping(_) => self.front.as_ref().map_or(&[], |w| w.bytes()),
             _ => &[],
         }
     }
@@ -267,9 +251,10 @@ impl HttpSession {
     /// `n` bytes of `back_pending` were written.
     pub fn back_written(&mut self, n: usize, ctx: &mut HttpContext<'_>) {
         match &mut self.state {
-            State::Exchanging(_) | State::Piping(_) if !self.back_out.is_empty() => {
+            State::Exchanging(_) | State::Switching(_) if !self.back_out.is_empty() => {
                 // The rewritten head: `bytes_in` counted the client's own at parse time.
                 self.back_out.written(n, ctx.buffers);
+                self.announce_switch(ctx);
             }
             State::Exchanging(exchange) => {
                 exchange.log.bytes_in += n as u64;
@@ -277,12 +262,6 @@ impl HttpSession {
                     let n = n.min(exchange.request_ready);
                     window.consume(n);
                     exchange.request_ready -= n;
-                }
-            }
-            State::Piping(pipe) => {
-                pipe.upgrade.log.bytes_in += n as u64;
-                if let Some(window) = &mut self.front {
-                    window.consume(n);
                 }
             }
             _ => {}
@@ -364,14 +343,12 @@ impl HttpSession {
             (State::Connecting(_) | State::Exchanging(_), TimeoutKind::Back) => {
                 self.fail_exchange(AnswerStatus::GatewayTimeout, ctx);
             }
-            (
-                State::Connecting(_) | State::Exchanging(_) | State::Piping(_),
-                TimeoutKind::Front,
-            ) => {
+            (State::Connecting(_) | State::Exchanging(_), TimeoutKind::Front) => {
                 self.log_unfinished(Termination::ClientTimeout, ctx);
                 self.close(ctx);
             }
-            (State::Piping(_), _) => self.close(ctx),
+            // The client does not take the switching head.
+            (State::Switching(_), _) => self.close(ctx),
             // The client did not take Sluice's own answer in time.
             (State::Answering(_), _) => self.close(ctx),
             // The request ended since the timer was armed: the backend's timer applies.
@@ -411,7 +388,7 @@ impl HttpSession {
                 Some(TimeoutKind::Request)
             }
             State::Exchanging(_) => Some(TimeoutKind::Back),
-            State::Piping(_) | State::Answering(_) => Some(TimeoutKind::Front),
+            State::Switching(_) | State::Answering(_) => Some(TimeoutKind::Front),
             State::Connecting(_) | State::Closed => None,
         }
     }
@@ -446,8 +423,7 @@ impl HttpSession {
             State::Connecting(exchange) | State::Exchanging(exchange) => {
                 !exchange.request.is_done()
             }
-            State::Piping(pipe) => !pipe.front_eof,
-            State::Answering(_) | State::Closed => false,
+            State::Switching(_) | State::Answering(_) | State::Closed => false,
         };
         state_wants && self.front.as_ref().is_none_or(|w| !w.is_full())
     }
@@ -455,7 +431,6 @@ impl HttpSession {
     fn wants_back_read(&self) -> bool {
         let state_wants = match &self.state {
             State::Exchanging(exchange) => !matches!(exchange.response, ResponseProgress::Done),
-            State::Piping(pipe) => !pipe.back_eof,
             _ => false,
         };
         state_wants && self.back.as_ref().is_none_or(|w| !w.is_full())
@@ -468,7 +443,6 @@ impl HttpSession {
             let progressed = match &self.state {
                 State::ExpectRequest => self.start_request(ctx),
                 State::Exchanging(_) => self.pump_exchange(ctx),
-                State::Piping(_) => self.pump_pipe(ctx),
                 _ => false,
             };
             if !progressed {
@@ -626,30 +600,36 @@ impl HttpSession {
         progressed
     }
 
-    fn pump_pipe(&mut self, ctx: &mut HttpContext<'_>) -> bool {
-        let State::Piping(pipe) = &mut self.state else {
-            return false;
+    /// Once the switching head is written (and the request entirely), the loop may take
+    /// the connection over: `Upgraded` says so, once.
+    fn announce_switch(&mut self, ctx: &mut HttpContext<'_>) {
+        if let State::Switching(_) = self.state {
+            if self.front_out.is_empty() && self.back_out.is_empty() {
+                ctx.out.actions.push(SessionAction::Upgraded);
+            }
+        }
+    }
+
+    /// After `Upgraded`: hands the connection over to the loop as a byte pipe, with the
+    /// bytes already read on each side and the upgrade's record. The session is closed
+    /// afterwards (without a `Close`: the connections go on under the loop).
+    pub fn take_pipe(&mut self, ctx: &mut HttpContext<'_>) -> Option<Handover> {
+        if !(self.front_out.is_empty() && self.back_out.is_empty()) {
+            return None;
+        }
+        let State::Switching(upgrade) = std::mem::replace(&mut self.state, State::Closed) else {
+            return None;
         };
-        let mut progressed = false;
-        let to_front_empty =
-            self.front_out.is_empty() && self.back.as_ref().is_none_or(Window::is_empty);
-        if pipe.back_eof && !pipe.front_shut && to_front_empty {
-            pipe.front_shut = true;
-            ctx.out.actions.push(SessionAction::ShutdownFrontWrite);
-            progressed = true;
-        }
-        let to_back_empty =
-            self.back_out.is_empty() && self.front.as_ref().is_none_or(Window::is_empty);
-        if pipe.front_eof && !pipe.back_shut && to_back_empty {
-            pipe.back_shut = true;
-            ctx.out.actions.push(SessionAction::ShutdownBackWrite);
-            progressed = true;
-        }
-        if pipe.front_shut && pipe.back_shut {
-            self.close(ctx);
-            progressed = true;
-        }
-        progressed
+        let log = upgrade.log;
+        ctx.out.recycle_exchange(upgrade);
+        self.backend = None;
+        self.front_out.release(ctx.buffers);
+        self.back_out.release(ctx.buffers);
+        Some(Handover {
+            client_bytes: self.front.take(),
+            backend_bytes: self.back.take(),
+            log,
+        })
     }
 
     fn front_eof(&mut self, ctx: &mut HttpContext<'_>) {
@@ -663,8 +643,7 @@ impl HttpSession {
                     self.abort(ctx);
                 }
             }
-            State::Piping(pipe) => pipe.front_eof = true,
-            State::Answering(_) | State::Closed => {}
+            State::Switching(_) | State::Answering(_) | State::Closed => {}
         }
     }
 
@@ -681,8 +660,7 @@ impl HttpSession {
                 ResponseProgress::Done => exchange.keep_backend = false,
                 _ => self.fail_exchange(AnswerStatus::BadGateway, ctx),
             },
-            State::Piping(pipe) if !error => pipe.back_eof = true,
-            State::Piping(_) => self.abort(ctx),
+            State::Switching(_) => self.abort(ctx),
             _ => {
                 if self.backend.take().is_some() {
                     ctx.out.actions.push(SessionAction::CloseBackend);
@@ -787,11 +765,10 @@ impl HttpSession {
         }
         match std::mem::replace(&mut self.state, State::Closed) {
             State::Closed => {}
-            State::Piping(mut pipe) => {
-                let mut log = pipe.upgrade.finish_log(ctx.now);
-                log.termination = Termination::Upgraded;
-                ctx.out.pipe_finished(log);
-                ctx.out.recycle_exchange(pipe.upgrade);
+            // Closed before the loop took the pipe over: the upgrade is logged now.
+            State::Switching(upgrade) => {
+                ctx.out.pipe_finished(upgrade.log);
+                ctx.out.recycle_exchange(upgrade);
                 ctx.out.actions.push(SessionAction::Close);
             }
             _ => ctx.out.actions.push(SessionAction::Close),
@@ -864,7 +841,7 @@ impl HttpSession {
             State::Answering(answering) => {
                 assert!(self.backend.is_none() && answering.written <= answering.answer.len());
             }
-            State::Piping(_) | State::Closed => {}
+            State::Switching(_) | State::Closed => {}
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::pool::BufferPool;
 use super::backend_connections::{connection_of, connection_of_mut, BackendConnection};
 use super::connect::{BackendRequest, Link, Outcome};
 use super::metrics::record_request;
-use super::session::{Core, Phase, SessionIo, SessionOutcome};
+use super::session::{Core, Phase, SessionIo, SessionOutcome, TcpCore};
 use super::Server;
 
 /// Default name of the sticky-session cookie.
@@ -85,7 +85,8 @@ impl Server {
                 return;
             }
             let Core::Http(http) = &mut session.core else {
-                return;
+                // It became a byte pipe (an upgrade).
+                return self.drive(key, now);
             };
             let routes = self
                 .http_routes
@@ -136,6 +137,7 @@ impl Server {
             // Taken out while performing (and put back, keeping its capacity): what the
             // actions lead to is queued on the session, never reported from inside.
             let mut output = std::mem::take(&mut self.session_output);
+            let upgraded = output.actions.contains(&SessionAction::Upgraded);
             self.perform_all(key, &mut output, now);
             debug_assert!(
                 self.session_output.actions.is_empty(),
@@ -143,6 +145,10 @@ impl Server {
             );
             output.clear();
             self.session_output = output;
+            if upgraded {
+                self.become_pipe(key, now);
+                continue;
+            }
             if self.close_if_requested(key, front_flushed, now) {
                 continue;
             }
@@ -150,6 +156,33 @@ impl Server {
                 self.schedule_session_timer(key);
                 return;
             }
+        }
+    }
+
+    /// After a `101`: the session's connection goes on as a byte pipe, the same as a TCP
+    /// session's, with the bytes the HTTP session had read.
+    fn become_pipe(&mut self, key: usize, now: Instant) {
+        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
+            return;
+        };
+        let Core::Http(http) = &mut session.core else {
+            return;
+        };
+        let routes = self
+            .http_routes
+            .get(&session.listener)
+            .unwrap_or(&self.empty_routes);
+        let mut ctx = routes.context(
+            &mut self.pool,
+            &mut self.request_ids,
+            &mut self.session_output,
+            now,
+        );
+        let handover = http.take_pipe(&mut ctx);
+        self.session_output.clear();
+        if let Some(handover) = handover {
+            session.core = Core::Tcp(Box::new(TcpCore::from_upgrade(handover, now)));
+            session.http_timer = None;
         }
     }
 
@@ -329,7 +362,7 @@ impl Server {
     }
 
     /// Writes `log` to the access log, with the session's cluster and chosen backend.
-    fn log_access(&mut self, key: usize, log: &RequestLog) {
+    pub(super) fn log_access(&mut self, key: usize, log: &RequestLog) {
         if !self.access_log.is_enabled() {
             return;
         }

@@ -307,6 +307,10 @@ impl Server {
                 match outcome {
                     SessionOutcome::Continue => {}
                     SessionOutcome::Close => self.close_session(key),
+                    // An upgraded connection's backend already answered (its 101).
+                    SessionOutcome::BackendBroke if core.upgrade.is_some() => {
+                        self.close_session(key);
+                    }
                     SessionOutcome::BackendBroke => {
                         if let Some(back) = back {
                             let started = back.in_use_since().unwrap_or(now);
@@ -463,6 +467,14 @@ impl Server {
             return;
         };
         session.phase = Phase::Closed;
+        if let Core::Tcp(core) = &session.core {
+            if let Some(log) = core.upgrade_log(Instant::now()) {
+                self.log_access(key, &log);
+            }
+        }
+        let Some(session) = self.sessions.get_mut(key) else {
+            return;
+        };
         session.end_active_request(&mut self.backends, &self.connections);
         // No deregistration: closing a socket takes it out of the epoll set (the worker
         // never duplicates them), which saves a system call per connection. Until the

@@ -12,7 +12,8 @@ use super::connect::Outcome;
 use super::metrics::SessionStats;
 use super::proxy_header::AwaitingHeader;
 use crate::backends::BackendMap;
-use crate::http::session::{HttpSession, TimeoutKind};
+use crate::http::buffers::Window;
+use crate::http::session::{Handover, HttpSession, RequestLog, Termination, TimeoutKind};
 use crate::pipe::Direction;
 use crate::pool::BufferPool;
 use crate::transport::Transport;
@@ -57,13 +58,60 @@ pub(crate) enum Core {
     AwaitingHeader(Box<AwaitingHeader>),
 }
 
-/// The byte-moving state of a TCP session: one direction each way.
+/// The byte pipe of a TCP session, or of an HTTP connection after an upgrade: one
+/// direction each way.
 #[derive(Debug, Default)]
 pub(crate) struct TcpCore {
     /// Client to backend.
     pub(crate) up: Direction,
     /// Backend to client.
     pub(crate) down: Direction,
+    /// Set when the pipe is an upgraded HTTP connection.
+    pub(crate) upgrade: Option<Box<UpgradeRecord>>,
+}
+
+/// The HTTP upgrade a pipe comes from: its record is completed and logged when the pipe
+/// closes. Such a pipe closes after `front_timeout` without a byte either way (like the
+/// HTTP session it was, and HAProxy's `timeout tunnel`).
+#[derive(Debug)]
+pub(crate) struct UpgradeRecord {
+    /// The upgrade's record at the switch (status 101, the heads' bytes, time to the switch).
+    pub(crate) log: RequestLog,
+    /// When the pipe took over.
+    pub(crate) since: Instant,
+}
+
+impl TcpCore {
+    /// The pipe of an upgraded HTTP connection, starting with the bytes the HTTP session
+    /// had read on each side.
+    pub(crate) fn from_upgrade(handover: Handover, now: Instant) -> TcpCore {
+        let direction = |window: Option<Window>| {
+            window.map_or_else(Direction::default, |window| {
+                let (buffer, start, end) = window.into_parts();
+                Direction::holding(buffer, start, end)
+            })
+        };
+        TcpCore {
+            up: direction(handover.client_bytes),
+            down: direction(handover.backend_bytes),
+            upgrade: Some(Box::new(UpgradeRecord {
+                log: handover.log,
+                since: now,
+            })),
+        }
+    }
+
+    /// The access log record of the upgrade this pipe comes from, completed with the bytes
+    /// piped and the pipe's time until `now`.
+    pub(crate) fn upgrade_log(&self, now: Instant) -> Option<RequestLog> {
+        let upgrade = self.upgrade.as_ref()?;
+        let mut log = upgrade.log;
+        log.bytes_in += self.up.transferred();
+        log.bytes_out += self.down.transferred();
+        log.total_time += now.saturating_duration_since(upgrade.since);
+        log.termination = Termination::Upgraded;
+        Some(log)
+    }
 }
 
 /// The sockets of a session and their bookkeeping, apart from the protocol logic so that
@@ -200,6 +248,9 @@ impl Session {
     fn protocol_deadline(&self, back: Option<&BackendConnection>) -> Instant {
         let io = &self.io;
         match &self.core {
+            Core::Tcp(core) if core.upgrade.is_some() => {
+                io.last_front_activity.max(io.last_back_activity) + self.timeouts.front()
+            }
             Core::Tcp(_) => {
                 let front = io.last_front_activity + self.timeouts.front();
                 match back {
@@ -249,8 +300,10 @@ impl Session {
             (Core::Http(_), Some((kind, _))) => Some(Expiry::Http(kind)),
             (Core::Http(_), None) => Some(Expiry::FrontIdle),
             (Core::AwaitingHeader(_), _) => Some(Expiry::ProxyHeader),
-            (Core::Tcp(_), _) => {
-                if now >= self.io.last_front_activity + self.timeouts.front() {
+            (Core::Tcp(core), _) => {
+                if core.upgrade.is_some()
+                    || now >= self.io.last_front_activity + self.timeouts.front()
+                {
                     Some(Expiry::FrontIdle)
                 } else {
                     Some(Expiry::BackIdle)

@@ -13,6 +13,7 @@ use super::events::{ConnectOutcome, Event};
 use super::pool::CountingPool;
 use super::stream::RequestStream;
 use super::violation::Violation;
+use crate::http::buffers::BufferSource;
 use crate::http::{
     answers::Answers,
     rewrite::RequestIds,
@@ -233,6 +234,7 @@ impl SessionDriver {
     pub(super) fn perform_actions(&mut self) -> Result<(), Violation> {
         let actions = std::mem::take(&mut self.out.actions);
         let mut logs = std::mem::take(&mut self.out.finished).into_iter();
+        let mut upgraded = false;
         for action in actions {
             match action {
                 SessionAction::ConnectBackend {
@@ -256,6 +258,7 @@ impl SessionDriver {
                     }
                 }
                 SessionAction::Upgraded => {
+                    upgraded = true;
                     self.summary.upgraded = true;
                     self.client.delivered.pipe();
                     if let Link::Connected(connection) = &mut self.link {
@@ -276,7 +279,31 @@ impl SessionDriver {
                 SessionAction::Close => self.session_closed()?,
             }
         }
+        if upgraded && !self.closed {
+            self.hand_over_pipe()?;
+        }
         Ok(())
+    }
+
+    /// `Upgraded`: the loop takes the connection over as a byte pipe, with the buffers
+    /// the session hands it (given back here as the pipe would once written); the
+    /// session holds nothing more.
+    fn hand_over_pipe(&mut self) -> Result<(), Violation> {
+        let mut handover = None;
+        self.call_only(|session, ctx| handover = session.take_pipe(ctx));
+        self.out.clear();
+        let Some(handover) = handover else {
+            return Err(Violation::NoHandover);
+        };
+        for window in [handover.client_bytes, handover.backend_bytes]
+            .into_iter()
+            .flatten()
+        {
+            self.pool.give(window.into_inner());
+        }
+        self.closed = true;
+        self.link = Link::None;
+        self.expect_no_buffer("a session handed over as a pipe")
     }
 
     fn request_finished(&mut self, answered_by_proxy: bool) -> Result<(), Violation> {

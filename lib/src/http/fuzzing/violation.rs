@@ -44,6 +44,9 @@ pub enum Violation {
     /// The session asked to count a request on a backend it is not connected to.
     #[error("request started without a connected backend")]
     StartedWithoutBackend,
+    /// `Upgraded` was announced but the session did not hand its connection over.
+    #[error("upgrade announced without a connection to hand over")]
+    NoHandover,
     /// A pipe's end was reported without an upgrade, twice, or with another status than 101.
     #[error("pipe end reported without a 101 upgrade before it (status {status})")]
     PipeWithoutUpgrade {

@@ -65,12 +65,11 @@ impl HttpSession {
         window.consume(head.len);
         exchange.response_started = true;
         if head.status == 101 {
-            ctx.out.actions.push(SessionAction::Upgraded);
-            let mut log = exchange.finish_log(ctx.now);
-            log.termination = super::Termination::Upgraded;
+            exchange.log.termination = super::Termination::Upgraded;
+            let log = exchange.finish_log(ctx.now);
             ctx.out.request_finished(log);
             if let State::Exchanging(upgrade) = std::mem::replace(&mut self.state, State::Closed) {
-                self.state = State::Piping(Pipe::new(upgrade));
+                self.state = State::Switching(upgrade);
             }
         } else if !head.is_interim() {
             let body = BodyProgress::new(head.framing);

@@ -523,9 +523,10 @@ fn response_until_close() {
 }
 
 #[test]
-fn upgrade_becomes_a_pipe() {
+fn upgrade_hands_the_connection_over_as_a_pipe() {
     let mut h = Harness::new();
-    h.client_sends(b"GET /ws HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+    let request = "GET /ws HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+    h.client_sends(request.as_bytes());
     h.connected(None);
     let forwarded = h.flush_to_backend();
     assert!(
@@ -533,55 +534,56 @@ fn upgrade_becomes_a_pipe() {
             && forwarded.contains("Connection: upgrade\r\n")
     );
     h.backend_sends(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nserver-frame");
+    // Only the switching head: what follows is the pipe's.
+    let head = h.flush_to_client();
     assert_eq!(
-        h.flush_to_client(),
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\nserver-frame"
+        head,
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"
     );
     assert!(h.take_actions().contains(&SessionAction::Upgraded));
-    h.client_sends(b"client-frame");
-    assert_eq!(h.flush_to_backend(), "client-frame");
-    h.with(|s, ctx| s.front_received(0, ctx));
-    assert_eq!(h.take_actions(), vec![SessionAction::ShutdownBackWrite]);
-    h.backend_sends(b"bye");
-    h.with(|s, ctx| s.back_received(0, ctx));
-    assert_eq!(h.flush_to_client(), "bye");
-    assert_eq!(
-        h.take_actions(),
-        vec![
-            SessionAction::ShutdownFrontWrite,
-            SessionAction::PipeFinished,
-            SessionAction::Close
-        ]
-    );
-}
-
-#[test]
-fn an_upgrade_is_logged_when_its_pipe_closes_with_the_bytes_piped() {
-    let mut h = Harness::new();
-    let request = "GET /ws HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
-    h.client_sends(request.as_bytes());
-    h.connected(None);
-    h.flush_to_backend();
-    h.backend_sends(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nserver-frame");
-    let switched = h.flush_to_client();
-    // The request is over when the 101 passed (metrics count it then)...
+    // The request is over when the 101 passed (metrics count it then).
     let at_switch = h.take_logs();
     assert_eq!(statuses(&at_switch), vec![101]);
     assert_eq!(at_switch[0].termination, Termination::Upgraded);
-    h.client_sends(b"client-frame");
+
+    let mut handover = None;
+    h.with(|s, ctx| handover = s.take_pipe(ctx));
+    let handover = handover.expect("the connection is handed over");
+    let backend_bytes = handover.backend_bytes.expect("bytes after the head");
+    assert_eq!(backend_bytes.bytes(), b"server-frame");
+    assert!(handover.client_bytes.is_none());
+    assert_eq!(handover.log.status, 101);
+    assert_eq!(handover.log.termination, Termination::Upgraded);
+    assert_eq!(handover.log.bytes_in, request.len() as u64);
+    assert_eq!(handover.log.bytes_out, head.len() as u64);
+    // The session is done: it wants nothing more and asks nothing of the loop.
+    assert_eq!(h.session.wants(), Interest::default());
+    assert_eq!(h.session.expected_timeout(), None);
+    assert!(h.take_actions().is_empty());
+}
+
+#[test]
+fn an_upgrade_whose_head_the_client_never_takes_is_logged_at_close() {
+    let mut h = Harness::new();
+    h.client_sends(b"GET /ws HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+    h.connected(None);
     h.flush_to_backend();
-    h.backend_sends(b"bye");
-    assert_eq!(h.flush_to_client(), "bye");
-    h.with(|s, ctx| s.front_received(0, ctx));
-    h.with(|s, ctx| s.back_received(0, ctx));
+    h.backend_sends(
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+    );
     h.take_actions();
-    // ...and its access log record comes when the pipe closes, with every byte piped.
-    let at_close = h.take_logs();
-    assert_eq!(statuses(&at_close), vec![101]);
-    let log = &at_close[0];
-    assert_eq!(log.termination, Termination::Upgraded);
-    assert_eq!(log.bytes_in, (request.len() + "client-frame".len()) as u64);
-    assert_eq!(log.bytes_out, (switched.len() + "bye".len()) as u64);
+    h.take_logs();
+    assert_eq!(h.session.expected_timeout(), Some(TimeoutKind::Front));
+    h.with(|s, ctx| s.timed_out(TimeoutKind::Front, ctx));
+    let actions = h.take_actions();
+    assert!(
+        actions.contains(&SessionAction::PipeFinished),
+        "{actions:?}"
+    );
+    assert_eq!(actions.last(), Some(&SessionAction::Close));
+    let logs = h.take_logs();
+    assert_eq!(statuses(&logs), vec![101]);
+    assert_eq!(logs[0].termination, Termination::Upgraded);
 }
 
 #[test]
