@@ -8,7 +8,9 @@
 //! medians printed, with the proxy's CPU time per request (from
 //! `/proc/PID/stat` before and after each run: the steadiest figure on a
 //! shared machine) and the ratios to HAProxy. Then the resident memory per
-//! idle keep-alive client connection, with 5 000 of them open.
+//! idle keep-alive client connection, with 5 000 of them open. With
+//! `BENCH_OTHER_SLUICE=PATH`, a second Sluice build is measured in the same run
+//! (`sluice-2`), e.g. the commit before a change to a hot path.
 
 use std::time::{Duration, Instant};
 
@@ -118,6 +120,12 @@ fn start_targets(backends: &[std::net::SocketAddr; 2]) -> Vec<Target> {
     match targets::sluice(Mode::Http, backends) {
         Ok(target) => targets.push(target),
         Err(why) => println!("sluice skipped: {why}"),
+    }
+    if let Some(other) = targets::other_sluice_binary() {
+        match targets::sluice_from(&other, "sluice-2", Mode::Http, backends) {
+            Ok(target) => targets.push(target),
+            Err(why) => println!("sluice-2 ({}) skipped: {why}", other.display()),
+        }
     }
     match targets::haproxy(Mode::Http, backends) {
         Ok(Some(target)) => targets.push(target),

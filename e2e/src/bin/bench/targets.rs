@@ -117,13 +117,32 @@ pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
 /// warnings only, no access log) with one listener sending to a cluster of
 /// `backends`.
 pub(crate) fn sluice(mode: Mode, backends: &[SocketAddr]) -> Result<Target, String> {
-    if find_sluice_binary().is_none() {
+    let Some(program) = find_sluice_binary() else {
         return Err("the sluice binary is missing: build it first with \
                     `cargo build --release -p sluice`"
             .into());
-    }
-    let mut worker =
-        WorkerHarness::try_start(0, &["--log-level", "warn"]).map_err(|e| e.to_string())?;
+    };
+    sluice_from(&program, "sluice", mode, backends)
+}
+
+/// The path of a second `sluice` build given in `BENCH_OTHER_SLUICE`, measured beside the
+/// first as `sluice-2` (a build of an earlier commit, to compare before and after a change).
+pub(crate) fn other_sluice_binary() -> Option<std::path::PathBuf> {
+    std::env::var_os(OTHER_SLUICE_ENV).map(std::path::PathBuf::from)
+}
+
+/// The variable naming a second `sluice` build to measure.
+pub(crate) const OTHER_SLUICE_ENV: &str = "BENCH_OTHER_SLUICE";
+
+/// One worker of the `sluice` binary at `program`, shown as `name`.
+pub(crate) fn sluice_from(
+    program: &std::path::Path,
+    name: &'static str,
+    mode: Mode,
+    backends: &[SocketAddr],
+) -> Result<Target, String> {
+    let mut worker = WorkerHarness::try_start_program(program, 0, &["--log-level", "warn"])
+        .map_err(|e| e.to_string())?;
     let addr = free_addr();
     let (protocol, listener, frontend) = match mode {
         Mode::Tcp => (
@@ -156,7 +175,7 @@ pub(crate) fn sluice(mode: Mode, backends: &[SocketAddr]) -> Result<Target, Stri
     }
     let pid = Some(worker.process().pid());
     Ok(Target {
-        name: "sluice",
+        name,
         addr,
         pid,
         _keep_alive: Box::new(worker),
