@@ -1,12 +1,14 @@
 //! One backend server of a cluster, shared by the sessions connected to it.
 
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::Instant;
 
 use sluice_command::proto::{BackendState, LoadMetric};
 
 use super::health::HealthState;
 use crate::load_balancing::PeakEwma;
+use crate::metrics::TrafficStats;
 use crate::retry::{RetryConfig, RetryPolicy};
 
 /// Where a backend is in its life.
@@ -63,6 +65,9 @@ pub struct Backend {
     pub(super) reported_up: bool,
     /// Why its last active health check failed (`HTTP 503 on /health`), until one passes.
     pub(super) check_failure: Option<Box<str>>,
+    /// Its traffic stats in the worker's metrics, kept once it saw traffic so that a
+    /// request sent to it looks nothing up.
+    traffic: Option<Rc<TrafficStats>>,
 }
 
 impl Backend {
@@ -80,7 +85,18 @@ impl Backend {
             health: HealthState::default(),
             reported_up: true,
             check_failure: None,
+            traffic: None,
         }
+    }
+
+    /// Its traffic stats, once it saw traffic.
+    pub fn traffic(&self) -> Option<&Rc<TrafficStats>> {
+        self.traffic.as_ref()
+    }
+
+    /// Keeps its traffic stats (the metrics registry's handle for it).
+    pub fn keep_traffic(&mut self, stats: Rc<TrafficStats>) {
+        self.traffic = Some(stats);
     }
 
     /// The cluster it serves.

@@ -116,11 +116,14 @@ impl Server {
             let Some(cluster_id) = session.cluster_id.as_deref() else {
                 return;
             };
-            let max_attempts = 1 + self.backends.max_connect_retries(cluster_id);
-            if session.connect_attempts >= max_attempts {
-                log::debug!("session {key}: giving up after {max_attempts} connect attempts");
-                self.connect_gave_up(key, false);
-                return;
+            // The cluster's retry setting matters from the second attempt on.
+            if session.connect_attempts > 0 {
+                let max_attempts = 1 + self.backends.max_connect_retries(cluster_id);
+                if session.connect_attempts >= max_attempts {
+                    log::debug!("session {key}: giving up after {max_attempts} connect attempts");
+                    self.connect_gave_up(key, false);
+                    return;
+                }
             }
             let sticky_id = session.sticky_id.as_deref();
             let selected = match chosen.take() {
@@ -140,16 +143,18 @@ impl Server {
                 let chosen = backend.borrow();
                 (chosen.address(), !chosen.health().is_healthy())
             };
-            let stats = match self
-                .metrics
-                .known_backend(cluster_id, backend.borrow().backend_id())
-            {
+            let kept = backend.borrow().traffic().cloned();
+            let stats = match kept {
                 Some(stats) => stats,
-                None => self.metrics.backend(
-                    cluster_id,
-                    backend.borrow().backend_id(),
-                    &address.to_string(),
-                ),
+                None => {
+                    let id = backend.borrow().backend_id().to_owned();
+                    let stats = match self.metrics.known_backend(cluster_id, &id) {
+                        Some(stats) => stats,
+                        None => self.metrics.backend(cluster_id, &id, &address.to_string()),
+                    };
+                    backend.borrow_mut().keep_traffic(Rc::clone(&stats));
+                    stats
+                }
             };
             session.stats.backend = Some(BackendStats {
                 backend: backend.clone(),
