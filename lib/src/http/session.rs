@@ -116,9 +116,20 @@ impl HttpSession {
     /// A session for a client connected to `listener`; `buffer_size` is the
     /// pool's buffer size.
     pub fn new(client: SocketAddr, listener: SocketAddr, buffer_size: usize) -> Self {
+        Self::with_tls(client, listener, buffer_size, false)
+    }
+
+    /// A session for a client connected to `listener`, over TLS when `tls` (its
+    /// requests are forwarded with `proto=https`).
+    pub fn with_tls(
+        client: SocketAddr,
+        listener: SocketAddr,
+        buffer_size: usize,
+        tls: bool,
+    ) -> Self {
         HttpSession {
             buffer_size: buffer_size.max(1024),
-            forwarded: ForwardedValues::new(client, listener),
+            forwarded: ForwardedValues::new(client, listener, tls),
             state: State::ExpectRequest,
             front: None,
             back: None,

@@ -133,6 +133,8 @@ pub(crate) struct Session {
     pub(crate) http_timer: Option<(TimeoutKind, Instant)>,
     /// The deadline a timer entry is scheduled for, if any.
     pub(crate) timer_scheduled: Option<Instant>,
+    /// When its TLS handshake started, while it is under way.
+    pub(crate) handshake_since: Option<Instant>,
 }
 
 /// What the loop must do with a session after driving it.
@@ -153,6 +155,8 @@ pub(crate) enum Expiry {
     Http(TimeoutKind),
     /// The PROXY protocol header did not arrive in time.
     ProxyHeader,
+    /// The TLS handshake did not finish in time.
+    Handshake,
     FrontIdle,
     BackIdle,
 }
@@ -192,6 +196,7 @@ impl Session {
             connect_attempts: 0,
             http_timer: None,
             timer_scheduled: None,
+            handshake_since: None,
         }
     }
 
@@ -200,6 +205,9 @@ impl Session {
         let mut deadline = self.protocol_deadline();
         if let Phase::Lingering { until } = self.phase {
             deadline = deadline.min(until);
+        }
+        if let Some(deadline_of_handshake) = self.handshake_deadline() {
+            deadline = deadline.min(deadline_of_handshake);
         }
         if let Some(since) = self.io.back.as_ref().and_then(|b| b.connecting_since) {
             deadline = deadline.min(since + self.timeouts.connect());
@@ -247,6 +255,12 @@ impl Session {
         if matches!(self.phase, Phase::Lingering { until } if now >= until) {
             return Some(Expiry::Linger);
         }
+        if self
+            .handshake_deadline()
+            .is_some_and(|deadline| now >= deadline)
+        {
+            return Some(Expiry::Handshake);
+        }
         if let Some(since) = self.io.back.as_ref().and_then(|b| b.connecting_since) {
             if now >= since + self.timeouts.connect() {
                 return Some(Expiry::Connect);
@@ -267,6 +281,16 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// When the TLS handshake under way must have finished: within the listener's
+    /// request timeout (HTTPS) or front timeout (TCP).
+    fn handshake_deadline(&self) -> Option<Instant> {
+        let since = self.handshake_since?;
+        Some(match self.core {
+            Core::Http(_) => since + self.timeouts.request(),
+            _ => since + self.timeouts.front(),
+        })
     }
 
     /// Records the HTTP timer the session expects now (from `expected_timeout`).
