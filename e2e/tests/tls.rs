@@ -465,3 +465,91 @@ fn tls_on_a_tcp_listener_round_trips_bytes_to_an_echo_backend() {
         assert!(echoed == chunk, "bytes changed on the way");
     }
 }
+
+fn frontend_with(
+    listen: SocketAddr,
+    change: impl FnOnce(&mut proto::HttpFrontend),
+) -> proto::Request {
+    let mut request = requests::add_http_frontend(listen, "*", "/", "web");
+    if let Some(proto::request::RequestType::AddHttpFrontend(frontend)) =
+        request.request_type.as_mut()
+    {
+        change(frontend);
+    }
+    request
+}
+
+#[test]
+fn redirect_https_answers_plain_requests_and_hsts_marks_responses_over_tls() {
+    let certs = certificates();
+    let mut worker = WorkerHarness::start(0);
+    add(&mut worker, &certs.a, &["a.test"], true);
+    let mock = backend();
+    let plain = free_addr();
+    worker.expect_ok(&requests::add_cluster("web", ListenerProtocol::Http));
+    worker.expect_ok(&requests::add_backend("web", mock.addr()));
+    worker.expect_ok(&requests::add_http_listener(plain));
+    worker.expect_ok(&frontend_with(plain, |f| f.redirect_https = Some(true)));
+    worker.expect_ok(&requests::activate(plain, ListenerProtocol::Http));
+    worker.wait_for_listener(plain);
+    let mut conn = sluice_e2e::HttpConn::connect(plain).expect("connect");
+    let moved = conn.get("a.test:8080", "/p?q=1").expect("answer");
+    assert_eq!(moved.status, 301);
+    assert_eq!(moved.header("Location"), Some("https://a.test/p?q=1"));
+    let mut conn = sluice_e2e::HttpConn::connect(plain).expect("connect");
+    let post = conn
+        .request(b"POST /form HTTP/1.1\r\nHost: a.test\r\nContent-Length: 0\r\n\r\n")
+        .expect("answer");
+    assert_eq!(post.status, 308);
+    assert_eq!(
+        mock.request_count(),
+        0,
+        "redirected requests reach no backend"
+    );
+
+    let secure = free_addr();
+    let hsts = "max-age=31536000; includeSubDomains";
+    worker.expect_ok(&requests::add_https_listener(secure, tls_settings()));
+    worker.expect_ok(&frontend_with(secure, |f| {
+        f.redirect_https = Some(true);
+        f.hsts = Some(hsts.to_owned());
+    }));
+    worker.expect_ok(&requests::activate(secure, ListenerProtocol::Https));
+    worker.wait_for_listener(secure);
+    let config = client_config_without_resumption(false);
+    let mut tls = TlsConn::connect(secure, "a.test", &config).expect("handshake");
+    let response = tls.get("a.test", "/").expect("response");
+    assert_eq!(response.status, 200, "requests over TLS are not redirected");
+    assert_eq!(response.header("Strict-Transport-Security"), Some(hsts));
+}
+
+#[test]
+fn a_certificate_restricted_to_a_listener_is_served_only_there() {
+    let certs = certificates();
+    let mut worker = WorkerHarness::start(0);
+    add(&mut worker, &certs.fallback, &["default.test"], true);
+    let mock = backend();
+    let first = https_proxy(&mut worker, tls_settings(), &mock);
+    let second = free_addr();
+    worker.expect_ok(&requests::add_https_listener(second, tls_settings()));
+    worker.expect_ok(&requests::activate(second, ListenerProtocol::Https));
+    worker.wait_for_listener(second);
+    let mut only_second =
+        certificate_and_key(&certs.a.certificate, &certs.a.key, &["a.test"], false);
+    only_second.listeners = vec![second.to_string()];
+    worker.expect_ok(&requests::add_certificate(only_second));
+    let config = client_config_without_resumption(false);
+    let on = |listen| {
+        TlsConn::connect(listen, "a.test", &config)
+            .expect("handshake")
+            .served_fingerprint()
+    };
+    assert_eq!(on(second), Some(certs.a.fingerprint.clone()));
+    assert_eq!(on(first), Some(certs.fallback.fingerprint.clone()));
+    let mismatched = certificate_and_key(&certs.a.certificate, &certs.b.key, &["a.test"], false);
+    let error = worker.expect_failure(&requests::add_certificate(mismatched));
+    assert!(error.contains("does not match"), "{error}");
+    let duplicate = certificate_and_key(&certs.a.certificate, &certs.a.key, &["a.test"], false);
+    let error = worker.expect_failure(&requests::add_certificate(duplicate));
+    assert!(error.contains("already loaded"), "{error}");
+}

@@ -223,6 +223,8 @@ pub struct ResponseRewrite<'a> {
     pub connection: ClientConnection,
     /// Sticky cookie to set: (name, value).
     pub set_cookie: Option<(&'a [u8], &'a [u8])>,
+    /// `Strict-Transport-Security` value to add (a response over TLS).
+    pub hsts: Option<&'a [u8]>,
 }
 
 /// Appends the response head to forward to `out`.
@@ -259,6 +261,9 @@ pub fn write_response_head(
         if keep {
             write_field(out, name, header.value.of(buf));
         }
+    }
+    if let Some(hsts) = rewrite.hsts {
+        write_field(out, b"Strict-Transport-Security", hsts);
     }
     if let Some((name, value)) = rewrite.set_cookie {
         out.extend_from_slice(b"Set-Cookie: ");

@@ -12,6 +12,7 @@
 mod body_limit;
 mod exchange;
 mod interface;
+mod redirect;
 mod replay;
 mod response;
 mod termination;
@@ -110,6 +111,8 @@ pub struct HttpSession {
     /// That value as text, shared with the loop: kept while the client sends
     /// the same cookie, so that balancing each request allocates nothing.
     sticky_text: Option<Rc<str>>,
+    /// The `Strict-Transport-Security` value of the current request's route.
+    hsts: Option<Rc<str>>,
 }
 
 impl HttpSession {
@@ -140,6 +143,7 @@ impl HttpSession {
             rebalance: false,
             release_when_idle: false,
             sticky_text: None,
+            hsts: None,
         }
     }
 
@@ -513,7 +517,20 @@ impl HttpSession {
             .router
             .lookup(host, head.path.of(buf), head.method.of(buf))
         {
-            Some(Route::Cluster(cluster)) => cluster,
+            Some(Route::Cluster(cluster)) => {
+                self.hsts = None;
+                cluster
+            }
+            Some(Route::ClusterWithHsts { cluster, hsts }) => {
+                if self.hsts.as_ref() != Some(hsts) {
+                    self.hsts = Some(Rc::clone(hsts));
+                }
+                cluster
+            }
+            Some(Route::RedirectHttps) => {
+                let answer = redirect::to_https(host, head.target.of(buf), head.method.of(buf));
+                return self.answer_redirect(answer, exchange, ctx);
+            }
             Some(Route::Deny) => return self.answer_logged(AnswerStatus::Forbidden, exchange, ctx),
             None => return self.answer_logged(AnswerStatus::NotFound, exchange, ctx),
         };
@@ -741,6 +758,20 @@ impl HttpSession {
         log.bytes_out = answer.len() as u64;
         log.termination = Termination::of_answer(log.status, exchange.connected_at.is_some());
         self.start_answer(answer, log, ctx);
+    }
+
+    /// Answers a request with a redirect built for it (`redirect_https`).
+    fn answer_redirect(
+        &mut self,
+        answer: redirect::Redirect,
+        mut exchange: Box<Exchange>,
+        ctx: &mut HttpContext<'_>,
+    ) {
+        let mut log = exchange.finish_log(ctx.now);
+        log.status = answer.status;
+        log.bytes_out = answer.bytes.len() as u64;
+        log.termination = Termination::of_answer(log.status, false);
+        self.start_answer(answer.bytes, log, ctx);
     }
 
     fn start_answer(&mut self, answer: Rc<[u8]>, mut log: RequestLog, ctx: &mut HttpContext<'_>) {

@@ -81,6 +81,9 @@ pub(super) enum CommandError {
     /// A certificate, ticket keys or a listener's TLS settings were refused.
     #[error(transparent)]
     Tls(crate::tls::TlsError),
+    /// A TLS listener that expects a PROXY protocol header first.
+    #[error("listener {0}: TLS after a PROXY protocol header is not supported")]
+    TlsBehindProxyProtocol(SocketAddr),
     /// A listener's update would add or remove TLS: remove it and add it again.
     #[error("listener {0}: TLS cannot be turned on or off in place")]
     TlsChange(SocketAddr),
@@ -424,7 +427,7 @@ impl Server {
         match content {
             RequestType::AddHttpListener(listener) => {
                 let address = parse(&listener.address)?;
-                self.set_listener_tls(address, listener.tls.as_ref(), true)?;
+                self.set_listener_tls(address, listener.tls.as_ref(), true, listener.expect_proxy)?;
                 self.listeners
                     .add(
                         address,
@@ -440,7 +443,12 @@ impl Server {
             }
             RequestType::AddTcpListener(listener) => {
                 let address = parse(&listener.address)?;
-                self.set_listener_tls(address, listener.tls.as_ref(), false)?;
+                self.set_listener_tls(
+                    address,
+                    listener.tls.as_ref(),
+                    false,
+                    listener.expect_proxy,
+                )?;
                 self.listeners
                     .add(
                         address,
@@ -456,7 +464,7 @@ impl Server {
                 if self.tls.is_tls(&address) != listener.tls.is_some() {
                     return Err(CommandError::TlsChange(address));
                 }
-                self.set_listener_tls(address, listener.tls.as_ref(), true)?;
+                self.set_listener_tls(address, listener.tls.as_ref(), true, listener.expect_proxy)?;
                 self.listeners
                     .update(
                         address,
@@ -477,7 +485,12 @@ impl Server {
                 if self.tls.is_tls(&address) != listener.tls.is_some() {
                     return Err(CommandError::TlsChange(address));
                 }
-                self.set_listener_tls(address, listener.tls.as_ref(), false)?;
+                self.set_listener_tls(
+                    address,
+                    listener.tls.as_ref(),
+                    false,
+                    listener.expect_proxy,
+                )?;
                 self.listeners
                     .update(
                         address,
@@ -573,7 +586,7 @@ impl Server {
     /// Routes for a new HTTP listener, with the custom answers of every known cluster.
     fn new_routes(&self, listener: &proto::HttpListener) -> HttpRoutes {
         let mut routes = HttpRoutes {
-            router: Router::new(),
+            router: Router::for_listener(listener.tls.is_some()),
             answers: Answers::new(&listener.answers),
             sticky_cookie: listener
                 .sticky_cookie_name

@@ -61,7 +61,11 @@ impl Server {
         address: SocketAddr,
         settings: Option<&proto::TlsSettings>,
         http: bool,
+        expect_proxy: bool,
     ) -> Result<(), CommandError> {
+        if settings.is_some() && expect_proxy {
+            return Err(CommandError::TlsBehindProxyProtocol(address));
+        }
         self.tls
             .set_listener(address, settings, http)
             .map_err(CommandError::Tls)

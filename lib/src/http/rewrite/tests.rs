@@ -172,6 +172,7 @@ fn response_rewrites() {
     let keep = ResponseRewrite {
         connection: ClientConnection::KeepAlive,
         set_cookie: None,
+        hsts: None,
     };
     assert_eq!(
         rewrite_response(raw, keep),
@@ -180,6 +181,7 @@ fn response_rewrites() {
     let close = ResponseRewrite {
         connection: ClientConnection::Close,
         set_cookie: Some((b"SLUICEID", b"b1")),
+        hsts: None,
     };
     assert_eq!(
         rewrite_response(raw, close),
@@ -188,6 +190,7 @@ fn response_rewrites() {
     let ten = ResponseRewrite {
         connection: ClientConnection::KeepAliveHttp10,
         set_cookie: None,
+        hsts: None,
     };
     assert!(rewrite_response(raw, ten).ends_with("Connection: keep-alive\r\n\r\n"));
 }
@@ -200,6 +203,7 @@ fn response_te_wins_over_content_length() {
         ResponseRewrite {
             connection: ClientConnection::Close,
             set_cookie: None,
+            hsts: None,
         },
     );
     assert_eq!(
@@ -216,6 +220,7 @@ fn response_switching_protocols_keeps_upgrade() {
         ResponseRewrite {
             connection: ClientConnection::Upgrade,
             set_cookie: None,
+            hsts: None,
         },
     );
     assert_eq!(
@@ -295,6 +300,7 @@ fn response_framing_fields_survive_a_connection_listing() {
         ResponseRewrite {
             connection: ClientConnection::KeepAlive,
             set_cookie: None,
+            hsts: None,
         },
     );
     assert!(out.contains("Transfer-Encoding: chunked\r\n"), "{out:?}");
