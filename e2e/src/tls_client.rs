@@ -14,9 +14,13 @@ use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureSch
 use crate::client::{read_response, ClientError, HttpResponse};
 use crate::http_io::BufferedStream;
 
-/// Accepts every certificate; signatures are still checked (the handshake is real).
+/// Accepts every certificate; signatures are checked unless `check_signatures` is off
+/// (a load client that must cost less than the server it loads).
 #[derive(Debug)]
-struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+struct AcceptAnyCertificate {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    check_signatures: bool,
+}
 
 impl ServerCertVerifier for AcceptAnyCertificate {
     fn verify_server_cert(
@@ -36,11 +40,14 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if !self.check_signatures {
+            return Ok(HandshakeSignatureValid::assertion());
+        }
         rustls::crypto::verify_tls12_signature(
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -50,22 +57,41 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if !self.check_signatures {
+            return Ok(HandshakeSignatureValid::assertion());
+        }
         rustls::crypto::verify_tls13_signature(
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
 /// A client configuration: TLS 1.3 only when `tls13_only`, ALPN `http/1.1`, session
 /// resumption on (tickets kept in memory, shared by every connection of the config).
 pub fn client_config(tls13_only: bool) -> Arc<ClientConfig> {
+    config_checking(tls13_only, true)
+}
+
+/// A TLS 1.3 client configuration for load generation: signatures are not checked (the
+/// client must not cost more than the server it measures); with or without resumption.
+pub fn load_client_config(resumption: bool) -> Arc<ClientConfig> {
+    let mut config = (*config_checking(true, false)).clone();
+    if !resumption {
+        config.resumption = rustls::client::Resumption::disabled();
+    }
+    Arc::new(config)
+}
+
+fn config_checking(tls13_only: bool, check_signatures: bool) -> Arc<ClientConfig> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let versions: &[&'static rustls::SupportedProtocolVersion] = if tls13_only {
         &[&rustls::version::TLS13]
@@ -76,7 +102,10 @@ pub fn client_config(tls13_only: bool) -> Arc<ClientConfig> {
         .with_protocol_versions(versions)
         .expect("versions supported")
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate {
+            provider,
+            check_signatures,
+        }))
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Arc::new(config)
