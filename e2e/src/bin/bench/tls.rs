@@ -9,7 +9,9 @@
 //! TLS keep-alive connection with 5 000 open. The handshake client is the e2e crate's
 //! rustls client, in threads, skipping signature checks so that it costs less than the
 //! servers it loads. Runs are interleaved and medians printed, with ratios to HAProxy:
-//! the machine is shared, so only figures of the same run compare.
+//! the machine is shared, so only figures of the same run compare. With
+//! `BENCH_OTHER_SLUICE=PATH`, a second Sluice build is measured too (`sluice-2`), e.g.
+//! one with the other crypto provider.
 
 use std::any::Any;
 use std::fs;
@@ -50,6 +52,8 @@ const IDLE_CONNECTIONS: usize = 5_000;
 const START_DEADLINE: Duration = Duration::from_secs(10);
 const REFERENCE: &str = "haproxy";
 const NAME: &str = "bench.test";
+/// The path of a second `sluice` binary, measured as the target `sluice-2`.
+const OTHER_SLUICE_ENV: &str = "BENCH_OTHER_SLUICE";
 
 /// One proxy terminating TLS on two addresses: one with the ECDSA certificate, one
 /// with the RSA one.
@@ -80,13 +84,18 @@ pub(crate) fn run(reps: usize, seconds: u64) -> Result<(), String> {
     };
     let backends = nginx::backends()?;
     let mut targets = Vec::new();
+    // A second Sluice build to compare with (another crypto provider, …).
+    let other = std::env::var_os(OTHER_SLUICE_ENV).map(std::path::PathBuf::from);
+    let other = other.map(|program| sluice(&certs, &backends.addrs, Some(&program)).map(Some));
     for (name, started) in [
-        ("sluice", sluice(&certs, &backends.addrs).map(Some)),
+        ("sluice", sluice(&certs, &backends.addrs, None).map(Some)),
+        ("sluice-2", other.unwrap_or(Ok(None))),
         ("haproxy", haproxy(&certs, &backends.addrs)),
         ("nginx", nginx_proxy(&certs, &backends.addrs)),
     ] {
         match started {
             Ok(Some(target)) => targets.push(target),
+            Ok(None) if name == "sluice-2" => {}
             Ok(None) => println!("{name} skipped: not installed"),
             Err(why) => println!("{name} skipped: {why}"),
         }
@@ -317,10 +326,19 @@ fn print_table(targets: &[TlsTarget], samples: &[Samples], metrics: &[&'static s
     }
 }
 
-/// One Sluice worker with two HTTPS listeners, one per certificate.
-fn sluice(certs: &Certificates, backends: &[SocketAddr; 2]) -> Result<TlsTarget, String> {
-    let mut worker =
-        WorkerHarness::try_start(0, &["--log-level", "warn"]).map_err(|e| e.to_string())?;
+/// One Sluice worker with two HTTPS listeners, one per certificate; from `program`
+/// when given (the target is then named `sluice-2`).
+fn sluice(
+    certs: &Certificates,
+    backends: &[SocketAddr; 2],
+    program: Option<&std::path::Path>,
+) -> Result<TlsTarget, String> {
+    let args = ["--log-level", "warn"];
+    let mut worker = match program {
+        Some(program) => WorkerHarness::try_start_program(program, 0, &args),
+        None => WorkerHarness::try_start(0, &args),
+    }
+    .map_err(|e| e.to_string())?;
     let (ecdsa, rsa) = (free_addr(), free_addr());
     let mut setup = vec![requests::add_cluster("bench", ListenerProtocol::Http)];
     setup.extend(backends.iter().map(|b| requests::add_backend("bench", *b)));
@@ -348,7 +366,11 @@ fn sluice(certs: &Certificates, backends: &[SocketAddr; 2]) -> Result<TlsTarget,
     }
     let pid = worker.process().pid();
     Ok(TlsTarget {
-        name: "sluice",
+        name: if program.is_some() {
+            "sluice-2"
+        } else {
+            "sluice"
+        },
         ecdsa,
         rsa,
         pid,
