@@ -155,6 +155,12 @@ impl Transport {
         self.ready.writable = true;
     }
 
+    /// Treats the socket as readable (tests drive transports without a poll).
+    #[cfg(test)]
+    pub(crate) fn assume_readable(&mut self) {
+        self.ready.readable = true;
+    }
+
     /// Whether a read may return something now: the socket is readable, or the TLS
     /// layer holds decrypted bytes.
     pub(crate) fn is_readable(&self) -> bool {

@@ -17,6 +17,8 @@ mod listeners;
 pub(crate) mod metrics;
 mod sni;
 pub(crate) mod stream;
+#[cfg(test)]
+mod tests;
 mod tickets;
 
 use std::sync::Arc;

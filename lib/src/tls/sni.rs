@@ -96,3 +96,102 @@ impl ResolvesServerCert for SniIndex {
         self.find(client_hello.server_name())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rustls::pki_types::CertificateDer;
+    use rustls::sign::{Signer, SigningKey};
+    use rustls::{SignatureAlgorithm, SignatureScheme};
+
+    use super::*;
+
+    /// A key that never signs: resolution only compares which certificate is chosen.
+    #[derive(Debug)]
+    struct NoKey;
+
+    impl SigningKey for NoKey {
+        fn choose_scheme(&self, _offered: &[SignatureScheme]) -> Option<Box<dyn Signer>> {
+            None
+        }
+
+        fn algorithm(&self) -> SignatureAlgorithm {
+            SignatureAlgorithm::ECDSA
+        }
+    }
+
+    fn certificate(
+        tag: u8,
+        names: &[&str],
+        default: bool,
+        listeners: &[&str],
+    ) -> Arc<LoadedCertificate> {
+        Arc::new(LoadedCertificate {
+            fingerprint: format!("{tag:02x}"),
+            key: Arc::new(CertifiedKey::new(
+                vec![CertificateDer::from(vec![tag])],
+                Arc::new(NoKey),
+            )),
+            names: names.iter().map(|n| (*n).to_owned()).collect(),
+            listeners: listeners.iter().map(|l| l.parse().unwrap()).collect(),
+            default,
+            order: u64::from(tag),
+        })
+    }
+
+    fn chosen(index: &SniIndex, name: Option<&str>) -> Option<u8> {
+        index.find(name).map(|key| key.cert[0][0])
+    }
+
+    const LISTENER: &str = "127.0.0.1:443";
+
+    #[test]
+    fn exact_names_then_one_label_wildcards_then_the_default() {
+        let all = [
+            certificate(1, &["a.test"], false, &[]),
+            certificate(2, &["*.b.test", "exact.b.test"], false, &[]),
+            certificate(3, &["x.b.test"], false, &[]),
+            certificate(4, &["fallback.test"], true, &[]),
+        ];
+        let index = SniIndex::new(LISTENER.parse().unwrap(), all.iter(), false);
+        assert_eq!(chosen(&index, Some("a.test")), Some(1));
+        assert_eq!(chosen(&index, Some("A.Test.")), Some(1));
+        assert_eq!(
+            chosen(&index, Some("x.b.test")),
+            Some(3),
+            "exact before wildcard"
+        );
+        assert_eq!(chosen(&index, Some("y.b.test")), Some(2));
+        assert_eq!(
+            chosen(&index, Some("z.y.b.test")),
+            Some(4),
+            "one label only"
+        );
+        assert_eq!(chosen(&index, Some("b.test")), Some(4));
+        assert_eq!(chosen(&index, None), Some(4));
+        let strict = SniIndex::new(LISTENER.parse().unwrap(), all.iter(), true);
+        assert_eq!(chosen(&strict, Some("unknown.test")), None);
+        assert_eq!(chosen(&strict, None), Some(4), "no SNI: the default");
+        assert_eq!(chosen(&strict, Some("y.b.test")), Some(2));
+    }
+
+    #[test]
+    fn listeners_restrict_and_the_latest_certificate_wins_a_name() {
+        let all = [
+            certificate(1, &["a.test"], false, &[]),
+            certificate(2, &["a.test"], false, &[]),
+            certificate(3, &["only.test"], true, &["127.0.0.1:8443"]),
+        ];
+        let here = SniIndex::new(LISTENER.parse().unwrap(), all.iter(), false);
+        assert_eq!(chosen(&here, Some("a.test")), Some(2));
+        assert_eq!(
+            chosen(&here, Some("only.test")),
+            Some(1),
+            "first loaded answers"
+        );
+        let there = SniIndex::new("127.0.0.1:8443".parse().unwrap(), all.iter(), false);
+        assert_eq!(chosen(&there, Some("only.test")), Some(3));
+        assert_eq!(chosen(&there, None), Some(3));
+        let empty = SniIndex::new(LISTENER.parse().unwrap(), [].iter(), false);
+        assert_eq!(chosen(&empty, Some("a.test")), None);
+    }
+}

@@ -139,8 +139,14 @@ impl TlsLayer {
                     return Ok(None);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
+                // A reset or another socket error: the client went away. (rustls refuses
+                // to read more than a handshake message's worth, which is bad input.)
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                     self.fail_if_handshaking(HandshakeFailure::BadRecord);
+                    return Err(e);
+                }
+                Err(e) => {
+                    self.fail_if_handshaking(HandshakeFailure::ClosedByClient);
                     return Err(e);
                 }
             }
