@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::metrics::{Counter, Histogram};
+use crate::metrics::Counter;
 use sluice_command::proto;
 
 /// Why a handshake did not finish.
@@ -53,8 +53,31 @@ pub(crate) struct TlsStats {
     pub(crate) failed_plain_http: Counter,
     pub(crate) failed_timeout: Counter,
     pub(crate) failed_closed: Counter,
-    pub(crate) handshake_time: Histogram,
+    /// Handshakes that took at most each bound of [`HANDSHAKE_TIME_BUCKETS`].
+    pub(crate) handshake_time: [Counter; HANDSHAKE_TIME_BUCKETS.len()],
 }
+
+/// Bounds of the handshake time histogram: metric name, bound.
+const HANDSHAKE_TIME_BUCKETS: [(&str, Duration); 6] = [
+    ("tls_handshake_time_bucket_le_1ms", Duration::from_millis(1)),
+    ("tls_handshake_time_bucket_le_5ms", Duration::from_millis(5)),
+    (
+        "tls_handshake_time_bucket_le_20ms",
+        Duration::from_millis(20),
+    ),
+    (
+        "tls_handshake_time_bucket_le_100ms",
+        Duration::from_millis(100),
+    ),
+    (
+        "tls_handshake_time_bucket_le_500ms",
+        Duration::from_millis(500),
+    ),
+    (
+        "tls_handshake_time_bucket_le_2500ms",
+        Duration::from_millis(2500),
+    ),
+];
 
 impl TlsStats {
     /// A handshake finished after `took`.
@@ -73,7 +96,11 @@ impl TlsStats {
             Some(rustls::ProtocolVersion::TLSv1_2) => self.tls12.increment(),
             _ => {}
         }
-        self.handshake_time.record(took);
+        for ((_, bound), counter) in HANDSHAKE_TIME_BUCKETS.iter().zip(&self.handshake_time) {
+            if took <= *bound {
+                counter.increment();
+            }
+        }
     }
 
     /// A handshake failed.
@@ -89,8 +116,7 @@ impl TlsStats {
         .increment();
     }
 
-    /// The counters, and the handshake time's count, sum and percentiles, as metric
-    /// values.
+    /// The counters and the handshake time histogram, as metric values.
     pub(crate) fn push_values(&self, values: &mut Vec<proto::MetricValue>) {
         let counters = [
             ("tls_handshakes_completed", &self.handshakes),
@@ -120,20 +146,56 @@ impl TlsStats {
                 gauge: false,
             });
         }
-        let time = &self.handshake_time;
-        let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        for (name, value) in [
-            ("tls_handshake_time_count", time.count()),
-            ("tls_handshake_time_sum_us", micros(time.sum())),
-            ("tls_handshake_time_p50_us", micros(time.percentile(50.0))),
-            ("tls_handshake_time_p99_us", micros(time.percentile(99.0))),
-            ("tls_handshake_time_max_us", micros(time.max())),
-        ] {
+        // The handshake time as a cumulative histogram: handshakes that took at most
+        // each bound (the count of all is `tls_handshakes_completed`).
+        for ((name, _), counter) in HANDSHAKE_TIME_BUCKETS.iter().zip(&self.handshake_time) {
             values.push(proto::MetricValue {
-                name: name.to_owned(),
-                value,
-                gauge: name != "tls_handshake_time_count" && name != "tls_handshake_time_sum_us",
+                name: (*name).to_owned(),
+                value: counter.value(),
+                gauge: false,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(values: &[proto::MetricValue], name: &str) -> u64 {
+        values
+            .iter()
+            .find(|v| v.name == name)
+            .map(|v| v.value)
+            .unwrap_or_else(|| panic!("no {name}"))
+    }
+
+    #[test]
+    fn handshakes_are_counted_by_version_resumption_time_and_failure() {
+        let stats = TlsStats::default();
+        let tls13 = Some(rustls::ProtocolVersion::TLSv1_3);
+        stats.completed(tls13, false, Duration::from_micros(800));
+        stats.completed(tls13, true, Duration::from_millis(3));
+        stats.completed(
+            Some(rustls::ProtocolVersion::TLSv1_2),
+            false,
+            Duration::from_secs(1),
+        );
+        stats.failed(HandshakeFailure::of(&rustls::Error::General(
+            "no certificate".into(),
+        )));
+        stats.failed(HandshakeFailure::Timeout);
+        let mut values = Vec::new();
+        stats.push_values(&mut values);
+        assert_eq!(value(&values, "tls_handshakes_completed"), 3);
+        assert_eq!(value(&values, "tls_handshakes_resumed"), 1);
+        assert_eq!(value(&values, "tls_handshakes_tls13"), 2);
+        assert_eq!(value(&values, "tls_handshakes_tls12"), 1);
+        assert_eq!(value(&values, "tls_handshakes_failed_unknown_sni"), 1);
+        assert_eq!(value(&values, "tls_handshakes_failed_timeout"), 1);
+        assert_eq!(value(&values, "tls_handshake_time_bucket_le_1ms"), 1);
+        assert_eq!(value(&values, "tls_handshake_time_bucket_le_5ms"), 2);
+        assert_eq!(value(&values, "tls_handshake_time_bucket_le_500ms"), 2);
+        assert_eq!(value(&values, "tls_handshake_time_bucket_le_2500ms"), 3);
     }
 }
