@@ -553,3 +553,24 @@ fn a_certificate_restricted_to_a_listener_is_served_only_there() {
     let error = worker.expect_failure(&requests::add_certificate(duplicate));
     assert!(error.contains("already loaded"), "{error}");
 }
+
+#[test]
+fn a_refused_batch_takes_its_certificates_and_ticket_keys_back() {
+    let certs = certificates();
+    let mut worker = WorkerHarness::start(0);
+    let valid = certificate_and_key(&certs.a.certificate, &certs.a.key, &["a.test"], true);
+    let broken = certificate_and_key(&certs.b.certificate, "not a key", &["x.b.test"], false);
+    let batch = proto::Request {
+        request_type: Some(proto::request::RequestType::Batch(proto::RequestBatch {
+            requests: vec![
+                requests::add_certificate(valid.clone()),
+                requests::set_ticket_keys(&[[1; 32]]),
+                requests::add_certificate(broken),
+            ],
+        })),
+    };
+    let error = worker.expect_failure(&batch);
+    assert!(error.contains("not a PEM private key"), "{error}");
+    // Nothing of the batch stayed: the certificate can be added again.
+    worker.expect_ok(&requests::add_certificate(valid));
+}

@@ -167,7 +167,13 @@ impl TlsListeners {
         &mut self,
         keys: &[Vec<u8>],
     ) -> Result<CertificateUndo, TlsError> {
-        let old = std::mem::replace(&mut self.tickets, Arc::new(TicketKeys::new(keys)?));
+        // No keys: the worker's own random one, as before any were sent.
+        let keys = if keys.is_empty() {
+            TicketKeys::random()
+        } else {
+            TicketKeys::new(keys)?
+        };
+        let old = std::mem::replace(&mut self.tickets, Arc::new(keys));
         self.stale = true;
         Ok(CertificateUndo::TicketKeys(old))
     }
