@@ -161,6 +161,12 @@ fn curl_over_https_reaches_the_backend_which_sees_https_forwarding() {
     assert!(proxy_metric(&mut worker, "tls_handshakes_completed") >= 1);
 }
 
+fn only13_settings() -> proto::TlsSettings {
+    let mut only13 = tls_settings();
+    only13.min_version = Some(proto::TlsVersion::Tls13 as i32);
+    only13
+}
+
 #[test]
 fn old_versions_are_refused_a_tls13_listener_refuses_tls12_and_alpn_is_http11() {
     let certs = certificates();
@@ -194,10 +200,8 @@ fn old_versions_are_refused_a_tls13_listener_refuses_tls12_and_alpn_is_http11() 
         alpn.text
     );
 
-    let mut only13 = tls_settings();
-    only13.min_version = Some(proto::TlsVersion::Tls13 as i32);
     let listen13 = free_addr();
-    worker.expect_ok(&requests::add_https_listener(listen13, only13));
+    worker.expect_ok(&requests::add_https_listener(listen13, only13_settings()));
     worker.expect_ok(&requests::activate(listen13, ListenerProtocol::Https));
     worker.wait_for_listener(listen13);
     let refused = s_client(
@@ -220,6 +224,21 @@ fn old_versions_are_refused_a_tls13_listener_refuses_tls12_and_alpn_is_http11() 
             "tls_handshakes_failed_no_shared_cipher_or_version"
         ) >= 2
     );
+
+    // The first listener's settings change in place: TLS 1.3 only from now on.
+    let mut update = requests::add_https_listener(listen, only13_settings());
+    if let Some(proto::request::RequestType::AddHttpListener(listener)) = update.request_type.take()
+    {
+        update.request_type = Some(proto::request::RequestType::UpdateHttpListener(listener));
+    }
+    worker.expect_ok(&update);
+    let now_refused = s_client(
+        listen,
+        &["-tls1_2", "-servername", "a.test"],
+        b"",
+        CLIENT_TIMEOUT,
+    );
+    assert!(!now_refused.connected(), "{}", now_refused.text);
 
     let mut unknown = tls_settings();
     unknown.cipher_suites = vec!["TLS13_NOT_A_SUITE".to_owned()];
