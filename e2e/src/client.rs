@@ -182,7 +182,7 @@ fn is_timeout(error: &io::Error) -> bool {
     )
 }
 
-fn read_response<S: Read>(
+pub(crate) fn read_response<S: Read>(
     stream: &mut BufferedStream<S>,
     to_head_request: bool,
 ) -> Result<HttpResponse, ClientError> {

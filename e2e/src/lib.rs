@@ -28,6 +28,8 @@ pub mod requests;
 pub mod scale;
 mod sys;
 pub mod tcp_client;
+pub mod tls;
+pub mod tls_client;
 pub mod wait;
 pub mod worker;
 

@@ -224,3 +224,94 @@ pub fn hard_stop() -> proto::Request {
 pub fn soft_stop() -> proto::Request {
     request(RequestType::SoftStop(proto::SoftStop {}))
 }
+
+/// TLS settings with the defaults: TLS 1.2 and 1.3, the provider's suites, ALPN
+/// `http/1.1` on HTTPS listeners, no strict SNI.
+pub fn tls_settings() -> proto::TlsSettings {
+    proto::TlsSettings {
+        min_version: None,
+        cipher_suites: Vec::new(),
+        alpn_protocols: Vec::new(),
+        strict_sni: None,
+    }
+}
+
+/// Adds an HTTPS listener (an HTTP listener with `tls`), not yet accepting; activate it
+/// with protocol HTTPS.
+pub fn add_https_listener(addr: SocketAddr, tls: proto::TlsSettings) -> proto::Request {
+    request(RequestType::AddHttpListener(proto::HttpListener {
+        tls: Some(tls),
+        address: addr.to_string(),
+        timeouts: default_timeouts(),
+        answers: Vec::new(),
+        expect_proxy: false,
+        sticky_cookie_name: None,
+        max_request_body: None,
+    }))
+}
+
+/// Adds a TCP listener that terminates TLS, with the given timeouts (not yet accepting).
+pub fn add_tls_tcp_listener(
+    addr: SocketAddr,
+    tls: proto::TlsSettings,
+    timeouts: proto::Timeouts,
+) -> proto::Request {
+    request(RequestType::AddTcpListener(proto::TcpListener {
+        tls: Some(tls),
+        address: addr.to_string(),
+        timeouts,
+        expect_proxy: false,
+    }))
+}
+
+/// A certificate and key (PEM text) for `names`, served on every TLS listener.
+pub fn certificate_and_key(
+    certificate: &str,
+    key: &str,
+    names: &[&str],
+    default: bool,
+) -> proto::CertificateAndKey {
+    proto::CertificateAndKey {
+        certificate: certificate.to_owned(),
+        key: key.to_owned(),
+        chain: Vec::new(),
+        names: names.iter().map(|n| (*n).to_owned()).collect(),
+        listeners: Vec::new(),
+        default: Some(default),
+        certificate_path: None,
+        key_path: None,
+        chain_path: None,
+    }
+}
+
+/// Adds a certificate.
+pub fn add_certificate(certificate: proto::CertificateAndKey) -> proto::Request {
+    request(RequestType::AddCertificate(proto::AddCertificate {
+        certificate,
+    }))
+}
+
+/// Replaces the certificate whose fingerprint is `old_fingerprint`.
+pub fn replace_certificate(
+    old_fingerprint: &str,
+    new_certificate: proto::CertificateAndKey,
+) -> proto::Request {
+    request(RequestType::ReplaceCertificate(proto::ReplaceCertificate {
+        old_fingerprint: old_fingerprint.to_owned(),
+        new_certificate,
+    }))
+}
+
+/// Removes the certificate whose fingerprint is `fingerprint`.
+pub fn remove_certificate(fingerprint: &str) -> proto::Request {
+    request(RequestType::RemoveCertificate(proto::RemoveCertificate {
+        fingerprint: fingerprint.to_owned(),
+    }))
+}
+
+/// Sets the session ticket keys (each 32 bytes; the first seals).
+pub fn set_ticket_keys(keys: &[[u8; 32]]) -> proto::Request {
+    request(RequestType::SetTicketKeys(proto::SetTicketKeys {
+        keys: keys.iter().map(|k| k.to_vec()).collect(),
+    }))
+}

@@ -19,6 +19,17 @@ const MAX_BUFFERED: usize = 4 << 20;
 
 pub use sluice_command::config::{AccessLogFormat, AccessLogTarget};
 
+/// What a request over TLS logs of its connection.
+#[derive(Debug, Clone, Copy)]
+pub struct LoggedTls<'a> {
+    /// The TLS version negotiated (`TLSv1_3`…).
+    pub version: &'static str,
+    /// The cipher suite negotiated, as rustls names it.
+    pub cipher_suite: &'static str,
+    /// The name the client asked for (SNI), if any.
+    pub sni: Option<&'a str>,
+}
+
 /// The backend a request went to, as the log names it.
 #[derive(Debug, Clone, Copy)]
 pub struct LoggedBackend<'a> {
@@ -75,6 +86,7 @@ impl AccessLog {
         cluster: Option<&str>,
         backend: Option<LoggedBackend<'_>>,
         log: &RequestLog,
+        tls: Option<LoggedTls<'_>>,
     ) {
         if self.output.is_none() {
             return;
@@ -86,10 +98,10 @@ impl AccessLog {
         let now = self.clock.now();
         match self.format {
             AccessLogFormat::Text => {
-                text_line(&mut self.buffer, now, client, cluster, backend, log)
+                text_line(&mut self.buffer, now, client, cluster, backend, log, tls)
             }
             AccessLogFormat::Json => {
-                json_line(&mut self.buffer, now, client, cluster, backend, log)
+                json_line(&mut self.buffer, now, client, cluster, backend, log, tls)
             }
         }
     }
@@ -198,6 +210,7 @@ fn text_line(
     cluster: Option<&str>,
     backend: Option<LoggedBackend<'_>>,
     log: &RequestLog,
+    tls: Option<LoggedTls<'_>>,
 ) {
     b.extend_from_slice(&now);
     let _ = write!(b, " {client} ");
@@ -226,7 +239,16 @@ fn text_line(
     push_text(b, log.request_id());
     b.push(b'"');
     push_quoted(b, log.user_agent());
-    b.extend_from_slice(b"\"\n");
+    b.push(b'"');
+    // Only requests over TLS have these: plain lines keep their fields.
+    if let Some(tls) = tls {
+        b.push(b' ');
+        push_text(b, tls.version.as_bytes());
+        push_text(b, tls.cipher_suite.as_bytes());
+        push_text(b, tls.sni.unwrap_or("").as_bytes());
+        b.pop();
+    }
+    b.push(b'\n');
 }
 
 fn json_line(
@@ -236,6 +258,7 @@ fn json_line(
     cluster: Option<&str>,
     backend: Option<LoggedBackend<'_>>,
     log: &RequestLog,
+    tls: Option<LoggedTls<'_>>,
 ) {
     b.extend_from_slice(b"{\"time\":\"");
     b.extend_from_slice(&now);
@@ -277,6 +300,12 @@ fn json_line(
     push_json(b, Some(log.request_id()).filter(|id| !id.is_empty()));
     b.extend_from_slice(b",\"user_agent\":");
     push_json(b, Some(log.user_agent()).filter(|ua| !ua.is_empty()));
+    b.extend_from_slice(b",\"tls_version\":");
+    push_json(b, tls.map(|t| t.version.as_bytes()));
+    b.extend_from_slice(b",\"tls_cipher\":");
+    push_json(b, tls.map(|t| t.cipher_suite.as_bytes()));
+    b.extend_from_slice(b",\"tls_sni\":");
+    push_json(b, tls.and_then(|t| t.sni).map(str::as_bytes));
     b.extend_from_slice(b"}\n");
 }
 
@@ -375,6 +404,42 @@ mod tests {
         assert_eq!(&date_time(0), b"1970-01-01T00:00:00");
         // A leap day.
         assert_eq!(&date_time(951_782_400), b"2000-02-29T00:00:00");
+    }
+
+    #[test]
+    fn requests_over_tls_log_version_cipher_and_sni() {
+        let client: SocketAddr = "192.0.2.1:4000".parse().unwrap();
+        let log = RequestLog::empty();
+        let tls = LoggedTls {
+            version: "TLSv1_3",
+            cipher_suite: "TLS13_AES_128_GCM_SHA256",
+            sni: Some("a.test"),
+        };
+        let (mut plain, mut over_tls) = (Vec::new(), Vec::new());
+        text_line(&mut plain, [b'T'; 24], client, None, None, &log, None);
+        text_line(
+            &mut over_tls,
+            [b'T'; 24],
+            client,
+            None,
+            None,
+            &log,
+            Some(tls),
+        );
+        assert!(
+            plain.ends_with(b"\"\n"),
+            "{}",
+            String::from_utf8_lossy(&plain)
+        );
+        let line = String::from_utf8_lossy(&over_tls).into_owned();
+        assert!(
+            line.ends_with("\" TLSv1_3 TLS13_AES_128_GCM_SHA256 a.test\n"),
+            "{line}"
+        );
+        let mut json = Vec::new();
+        json_line(&mut json, [b'T'; 24], client, None, None, &log, Some(tls));
+        let json = String::from_utf8_lossy(&json).into_owned();
+        assert!(json.contains(",\"tls_version\":\"TLSv1_3\",\"tls_cipher\":\"TLS13_AES_128_GCM_SHA256\",\"tls_sni\":\"a.test\"}"), "{json}");
     }
 
     #[test]

@@ -23,5 +23,6 @@ pub mod server;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod timer;
+pub(crate) mod tls;
 pub(crate) mod transport;
 pub mod worker;

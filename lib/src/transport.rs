@@ -5,8 +5,9 @@
 //! # Contract
 //!
 //! A transport carries **plaintext** both ways; protocol cores (HTTP, TCP pipe, PROXY
-//! header, lingering close) never touch a socket. Only the plain TCP kind exists; an
-//! encrypting kind (TLS) implements the same operations with the same meaning:
+//! header, lingering close) never touch a socket. A transport is plain TCP, or TLS
+//! (a rustls server connection, see [`crate::tls::stream`]) with the same operations
+//! and the same meaning:
 //!
 //! - [`Transport::read`] fills the caller's space with plaintext: `Ok(Some(n))` with
 //!   `n > 0` for bytes, `Ok(Some(0))` for the peer's orderly close (end of stream),
@@ -17,7 +18,9 @@
 //!   the connection broke. Bytes taken are the transport's to deliver.
 //! - [`Transport::holds_output`] says whether the transport itself still has bytes
 //!   to send when the caller has none (never for plain TCP; a TLS transport may hold
-//!   records): the loop asks, it never assumes.
+//!   records): the loop asks, it never assumes, and [`Transport::flush`] sends them.
+//!   Likewise [`Transport::is_readable`] is true while a TLS transport holds decrypted
+//!   bytes, whatever the socket's readiness.
 //! - [`Transport::shutdown_write`] is an orderly close of the writing side once
 //!   everything taken was sent (a FIN for TCP, `close_notify` then a FIN for TLS);
 //!   reading goes on until the peer's end of stream.
@@ -40,6 +43,8 @@ use std::net::{Shutdown, SocketAddr};
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+
+use crate::tls::stream::TlsLayer;
 
 /// Edge-triggered readiness of one socket, cleared when an operation drains it.
 #[derive(Debug, Default, Clone, Copy)]
@@ -74,11 +79,13 @@ pub(crate) enum ConnectProgress {
     Failed(io::Error),
 }
 
-/// One socket of a session (plain TCP) and its readiness.
+/// One socket of a session, its readiness, and its TLS layer if it has one.
 #[derive(Debug)]
 pub(crate) struct Transport {
     stream: TcpStream,
     ready: Readiness,
+    /// Boxed: plain connections pay one pointer for it.
+    tls: Option<Box<TlsLayer>>,
 }
 
 impl Transport {
@@ -87,7 +94,27 @@ impl Transport {
         Transport {
             stream,
             ready: Readiness::default(),
+            tls: None,
         }
+    }
+
+    /// A TLS transport: `connection` speaks TLS over an accepted socket.
+    pub(crate) fn tls(stream: TcpStream, connection: rustls::ServerConnection) -> Self {
+        Transport {
+            stream,
+            ready: Readiness::default(),
+            tls: Some(Box::new(TlsLayer::new(connection))),
+        }
+    }
+
+    /// The TLS layer, if this is a TLS transport.
+    pub(crate) fn tls_layer(&self) -> Option<&TlsLayer> {
+        self.tls.as_deref()
+    }
+
+    /// The TLS layer, if this is a TLS transport.
+    pub(crate) fn tls_layer_mut(&mut self) -> Option<&mut TlsLayer> {
+        self.tls.as_deref_mut()
     }
 
     /// Starts a non-blocking connect to `address` (with the worker's socket options),
@@ -128,9 +155,16 @@ impl Transport {
         self.ready.writable = true;
     }
 
-    /// Whether a read may return something now.
+    /// Treats the socket as readable (tests drive transports without a poll).
+    #[cfg(test)]
+    pub(crate) fn assume_readable(&mut self) {
+        self.ready.readable = true;
+    }
+
+    /// Whether a read may return something now: the socket is readable, or the TLS
+    /// layer holds decrypted bytes.
     pub(crate) fn is_readable(&self) -> bool {
-        self.ready.readable
+        self.ready.readable || self.tls.as_ref().is_some_and(|tls| tls.holds_plaintext())
     }
 
     /// Whether a write may take something now.
@@ -141,11 +175,23 @@ impl Transport {
     /// Whether the transport still holds bytes of its own to send (see the contract):
     /// never for plain TCP.
     pub(crate) fn holds_output(&self) -> bool {
-        false
+        self.tls.as_ref().is_some_and(|tls| tls.holds_output())
+    }
+
+    /// Sends what the transport holds, as far as the socket takes it; true when nothing
+    /// is left.
+    pub(crate) fn flush(&mut self) -> io::Result<bool> {
+        match self.tls.as_mut() {
+            Some(tls) => tls.flush(&mut self.stream, &mut self.ready),
+            None => Ok(true),
+        }
     }
 
     /// Reads plaintext once (see the contract).
     pub(crate) fn read(&mut self, space: &mut [u8]) -> io::Result<Option<usize>> {
+        if let Some(tls) = self.tls.as_mut() {
+            return tls.read(&mut self.stream, &mut self.ready, space);
+        }
         loop {
             match self.stream.read(space) {
                 Ok(0) => {
@@ -170,6 +216,9 @@ impl Transport {
 
     /// Writes plaintext once (see the contract).
     pub(crate) fn write(&mut self, bytes: &[u8]) -> io::Result<Option<usize>> {
+        if let Some(tls) = self.tls.as_mut() {
+            return tls.write(&mut self.stream, &mut self.ready, bytes);
+        }
         loop {
             match self.stream.write(bytes) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -187,6 +236,9 @@ impl Transport {
     /// Orderly close of the writing side (see the contract); a socket that is not
     /// connected any more has nothing to close.
     pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
+        if let Some(tls) = self.tls.as_mut() {
+            return tls.shutdown_write(&mut self.stream, &mut self.ready);
+        }
         match self.stream.shutdown(Shutdown::Write) {
             Err(e) if e.kind() != io::ErrorKind::NotConnected => Err(e),
             _ => Ok(()),

@@ -33,21 +33,25 @@ pub struct ForwardedValues {
     text: Box<[u8]>,
     client_ip_len: u8,
     forwarded_element_len: u8,
+    /// The client came over TLS.
+    https: bool,
 }
 
 impl ForwardedValues {
-    /// Values for a client connected to `listener`.
-    pub fn new(client: SocketAddr, listener: SocketAddr) -> Self {
+    /// Values for a client connected to `listener`, over TLS when `https`.
+    pub fn new(client: SocketAddr, listener: SocketAddr, https: bool) -> Self {
         let client_ip = client.ip().to_string();
         let for_node = node(client.ip(), None);
         let by_node = node(listener.ip(), Some(listener.port()));
-        let element = format!("for={for_node};proto=http;by={by_node}");
+        let proto = if https { "https" } else { "http" };
+        let element = format!("for={for_node};proto={proto};by={by_node}");
         let text = format!("{client_ip}{element}{}", listener.port());
         ForwardedValues {
             text: text.into_bytes().into(),
             // An IPv6 address takes at most 39 bytes, its element at most 110.
             client_ip_len: u8::try_from(client_ip.len()).unwrap_or(u8::MAX),
             forwarded_element_len: u8::try_from(element.len()).unwrap_or(u8::MAX),
+            https,
         }
     }
 
@@ -180,7 +184,12 @@ pub fn write_request_head(
         b"Forwarded",
         rewrite.forwarded.forwarded_element(),
     );
-    write_field(out, b"X-Forwarded-Proto", b"http");
+    let proto: &[u8] = if rewrite.forwarded.https {
+        b"https"
+    } else {
+        b"http"
+    };
+    write_field(out, b"X-Forwarded-Proto", proto);
     write_field(out, b"X-Forwarded-Port", rewrite.forwarded.listener_port());
     if let Some(id) = rewrite.request_id {
         write_field(out, b"Sluice-Request-Id", id);
@@ -214,6 +223,8 @@ pub struct ResponseRewrite<'a> {
     pub connection: ClientConnection,
     /// Sticky cookie to set: (name, value).
     pub set_cookie: Option<(&'a [u8], &'a [u8])>,
+    /// `Strict-Transport-Security` value to add (a response over TLS).
+    pub hsts: Option<&'a [u8]>,
 }
 
 /// Appends the response head to forward to `out`.
@@ -250,6 +261,9 @@ pub fn write_response_head(
         if keep {
             write_field(out, name, header.value.of(buf));
         }
+    }
+    if let Some(hsts) = rewrite.hsts {
+        write_field(out, b"Strict-Transport-Security", hsts);
     }
     if let Some((name, value)) = rewrite.set_cookie {
         out.extend_from_slice(b"Set-Cookie: ");

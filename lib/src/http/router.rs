@@ -29,6 +29,37 @@ pub enum Route {
     Cluster(Rc<str>),
     /// Nowhere: answered 403.
     Deny,
+    /// Answered with a redirect to the same URL over https (a frontend with
+    /// `redirect_https` on a listener without TLS).
+    RedirectHttps,
+    /// To one of this cluster's backends; responses get a `Strict-Transport-Security`
+    /// field with this value (a frontend with `hsts` on a TLS listener).
+    ClusterWithHsts {
+        /// The cluster.
+        cluster: Rc<str>,
+        /// The field's value.
+        hsts: Rc<str>,
+    },
+}
+
+impl Route {
+    /// The route of a frontend on a listener with TLS (`tls`) or without.
+    fn of(frontend: &HttpFrontend, tls: bool) -> Self {
+        if frontend.redirect_https == Some(true) && !tls {
+            return Route::RedirectHttps;
+        }
+        match (
+            &frontend.cluster_id,
+            frontend.hsts.as_deref().filter(|_| tls),
+        ) {
+            (Some(cluster), Some(hsts)) => Route::ClusterWithHsts {
+                cluster: cluster.as_str().into(),
+                hsts: hsts.into(),
+            },
+            (Some(cluster), None) => Route::Cluster(cluster.as_str().into()),
+            (None, _) => Route::Deny,
+        }
+    }
 }
 
 /// Why a frontend could not be added or removed.
@@ -58,6 +89,8 @@ pub struct Router {
     /// Suffixes with their leading dot, longest first.
     wildcards: Vec<(Vec<u8>, Rules)>,
     any: Rules,
+    /// Its listener terminates TLS.
+    tls: bool,
 }
 
 #[derive(Debug, Default)]
@@ -84,6 +117,15 @@ impl Router {
         Router::default()
     }
 
+    /// An empty router for a listener with TLS (`tls`) or without: its frontends'
+    /// `redirect_https` applies only without, their `hsts` only with.
+    pub fn for_listener(tls: bool) -> Self {
+        Router {
+            tls,
+            ..Router::default()
+        }
+    }
+
     /// Adds a frontend. On error the router is unchanged.
     pub fn add(&mut self, frontend: &HttpFrontend) -> Result<(), RouterError> {
         let added = self.insert(frontend);
@@ -94,10 +136,7 @@ impl Router {
     }
 
     fn insert(&mut self, frontend: &HttpFrontend) -> Result<(), RouterError> {
-        let route = match &frontend.cluster_id {
-            Some(cluster) => Route::Cluster(cluster.as_str().into()),
-            None => Route::Deny,
-        };
+        let route = Route::of(frontend, self.tls);
         let method = frontend.method.as_ref().map(|m| m.as_bytes().to_vec());
         let kind = path_kind(frontend)?;
         let value = frontend.path.value.as_bytes();
@@ -166,10 +205,7 @@ impl Router {
 
     /// Removes a frontend added before (same hostname, path, method and route).
     pub fn remove(&mut self, frontend: &HttpFrontend) -> Result<(), RouterError> {
-        let route = match &frontend.cluster_id {
-            Some(cluster) => Route::Cluster(cluster.as_str().into()),
-            None => Route::Deny,
-        };
+        let route = Route::of(frontend, self.tls);
         let method = frontend.method.as_ref().map(|m| m.as_bytes());
         let kind = path_kind(frontend)?;
         let value = frontend.path.value.as_bytes();

@@ -12,6 +12,7 @@
 mod body_limit;
 mod exchange;
 mod interface;
+mod redirect;
 mod replay;
 mod response;
 mod termination;
@@ -116,15 +117,28 @@ pub struct HttpSession {
     /// That value as text, shared with the loop: kept while the client sends
     /// the same cookie, so that balancing each request allocates nothing.
     sticky_text: Option<Rc<str>>,
+    /// The `Strict-Transport-Security` value of the current request's route.
+    hsts: Option<Rc<str>>,
 }
 
 impl HttpSession {
     /// A session for a client connected to `listener`; `buffer_size` is the
     /// pool's buffer size.
     pub fn new(client: SocketAddr, listener: SocketAddr, buffer_size: usize) -> Self {
+        Self::with_tls(client, listener, buffer_size, false)
+    }
+
+    /// A session for a client connected to `listener`, over TLS when `tls` (its
+    /// requests are forwarded with `proto=https`).
+    pub fn with_tls(
+        client: SocketAddr,
+        listener: SocketAddr,
+        buffer_size: usize,
+        tls: bool,
+    ) -> Self {
         HttpSession {
             buffer_size: buffer_size.max(1024),
-            forwarded: ForwardedValues::new(client, listener),
+            forwarded: ForwardedValues::new(client, listener, tls),
             state: State::ExpectRequest,
             front: None,
             back: None,
@@ -135,6 +149,7 @@ impl HttpSession {
             rebalance: false,
             release_when_idle: false,
             sticky_text: None,
+            hsts: None,
         }
     }
 
@@ -493,7 +508,20 @@ impl HttpSession {
             .router
             .lookup(host, head.path.of(buf), head.method.of(buf))
         {
-            Some(Route::Cluster(cluster)) => cluster,
+            Some(Route::Cluster(cluster)) => {
+                self.hsts = None;
+                cluster
+            }
+            Some(Route::ClusterWithHsts { cluster, hsts }) => {
+                if self.hsts.as_ref() != Some(hsts) {
+                    self.hsts = Some(Rc::clone(hsts));
+                }
+                cluster
+            }
+            Some(Route::RedirectHttps) => {
+                let answer = redirect::to_https(host, head.target.of(buf), head.method.of(buf));
+                return self.answer_redirect(answer, exchange, ctx);
+            }
             Some(Route::Deny) => return self.answer_logged(AnswerStatus::Forbidden, exchange, ctx),
             None => return self.answer_logged(AnswerStatus::NotFound, exchange, ctx),
         };
@@ -725,6 +753,20 @@ impl HttpSession {
         log.bytes_out = answer.len() as u64;
         log.termination = Termination::of_answer(log.status, exchange.connected_at.is_some());
         self.start_answer(answer, log, ctx);
+    }
+
+    /// Answers a request with a redirect built for it (`redirect_https`).
+    fn answer_redirect(
+        &mut self,
+        answer: redirect::Redirect,
+        mut exchange: Box<Exchange>,
+        ctx: &mut HttpContext<'_>,
+    ) {
+        let mut log = exchange.finish_log(ctx.now);
+        log.status = answer.status;
+        log.bytes_out = answer.bytes.len() as u64;
+        log.termination = Termination::of_answer(log.status, false);
+        self.start_answer(answer.bytes, log, ctx);
     }
 
     fn start_answer(&mut self, answer: Rc<[u8]>, mut log: RequestLog, ctx: &mut HttpContext<'_>) {

@@ -44,10 +44,11 @@ impl Server {
                     } else {
                         match kind {
                             ListenerKind::Tcp => Core::Tcp(Box::default()),
-                            ListenerKind::Http => Core::Http(Box::new(HttpSession::new(
+                            ListenerKind::Http => Core::Http(Box::new(HttpSession::with_tls(
                                 peer,
                                 address,
                                 self.options.buffer_size,
+                                self.tls.is_tls(&address),
                             ))),
                         }
                     };
@@ -78,9 +79,23 @@ impl Server {
             log::debug!("accepted connection lost before setup: {error}");
             return;
         }
+        let tls = match self.tls.config(&listener) {
+            Some(config) => match rustls::ServerConnection::new(std::sync::Arc::clone(config)) {
+                Ok(connection) => Some(connection),
+                Err(error) => {
+                    log::error!("cannot start TLS on {listener}: {error}");
+                    return;
+                }
+            },
+            None => None,
+        };
+        let handshaking = tls.is_some();
         let entry = self.sessions.vacant_entry();
         let key = entry.key();
-        let mut front = Transport::plain(stream);
+        let mut front = match tls {
+            Some(connection) => Transport::tls(stream, connection),
+            None => Transport::plain(stream),
+        };
         if let Err(error) = front.register(
             self.poll.registry(),
             session_token(key),
@@ -95,7 +110,7 @@ impl Server {
             Core::Tcp(_) => (false, false),
             Core::AwaitingHeader(_) => (false, true),
         };
-        entry.insert(Session::new(
+        let session = entry.insert(Session::new(
             self.next_generation,
             front,
             client,
@@ -104,6 +119,9 @@ impl Server {
             timeouts,
             now,
         ));
+        if handshaking {
+            session.handshake_since = Some(now);
+        }
         let proxy = self.metrics.proxy();
         proxy.accepted_connections.increment();
         proxy.active_sessions.increment();

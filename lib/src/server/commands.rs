@@ -78,6 +78,15 @@ pub(super) enum CommandError {
     /// A route could not be added or removed.
     #[error(transparent)]
     Router(#[from] RouterError),
+    /// A certificate, ticket keys or a listener's TLS settings were refused.
+    #[error(transparent)]
+    Tls(crate::tls::TlsError),
+    /// A TLS listener that expects a PROXY protocol header first.
+    #[error("listener {0}: TLS after a PROXY protocol header is not supported")]
+    TlsBehindProxyProtocol(SocketAddr),
+    /// A listener's update would add or remove TLS: remove it and add it again.
+    #[error("listener {0}: TLS cannot be turned on or off in place")]
+    TlsChange(SocketAddr),
     /// One request of a batch was refused.
     #[error("{summary}: {source}")]
     InBatch {
@@ -172,6 +181,7 @@ impl Server {
             RequestType::QueryMetrics(query) => {
                 let availability = MapAvailability(&self.backends);
                 let mut snapshot = self.metrics.snapshot(self.options.id, query, &availability);
+                self.tls_stats.push_values(&mut snapshot.proxy);
                 add_retry_state(&mut snapshot, &self.backends);
                 Ok((String::new(), Some(ContentType::WorkerMetrics(snapshot))))
             }
@@ -191,6 +201,7 @@ impl Server {
                 Ok(("stopping".to_owned(), None))
             }
             RequestType::SetLogging(settings) => self.set_logging(settings),
+            RequestType::SetTicketKeys(_) => self.change_state(&request.content, now),
             other => Err(CommandError::Unsupported(request_name(other))),
         }
     }
@@ -273,8 +284,11 @@ impl Server {
             }
             return Ok(());
         }
+        if let Some(done) = self.apply_tls_request(content, &mut effects.tls_undo) {
+            return done;
+        }
         let mark = undo.len();
-        self.state.apply_recorded(request, undo)?;
+        self.apply_to_mirror(request, undo)?;
         if let Err(error) = self.apply_live(content, undo, mark, effects, now) {
             let mine = undo.split_off(mark);
             self.state.revert(mine);
@@ -287,6 +301,9 @@ impl Server {
     /// meanwhile) no longer matches main's state: it exits, and main respawns it and
     /// replays the state.
     fn roll_back(&mut self, undo: Undo, effects: &mut Effects, now: Instant) {
+        while let Some(change) = effects.tls_undo.pop() {
+            self.tls.undo(change);
+        }
         for request in undo.requests() {
             if let Err(message) = self.apply_change(&request, &mut Undo::new(), effects, now) {
                 log::error!(
@@ -303,6 +320,7 @@ impl Server {
 
     /// What a change needs once, done once after a request or a whole batch.
     fn finish_changes(&mut self, effects: Effects, now: Instant) {
+        self.tls.rebuild();
         if effects.sticky_cookies {
             self.refresh_sticky_cookies();
         }
@@ -409,6 +427,7 @@ impl Server {
         match content {
             RequestType::AddHttpListener(listener) => {
                 let address = parse(&listener.address)?;
+                self.set_listener_tls(address, listener.tls.as_ref(), true, listener.expect_proxy)?;
                 self.listeners
                     .add(
                         address,
@@ -416,22 +435,36 @@ impl Server {
                         timeouts(&listener.timeouts),
                         listener.expect_proxy,
                     )
-                    .map_err(CommandError::from)?;
+                    .map_err(CommandError::from)
+                    .inspect_err(|_| self.tls.remove_listener(&address))?;
                 self.http_routes.insert(address, self.new_routes(listener));
                 effects.sticky_cookies = true;
                 Ok(())
             }
-            RequestType::AddTcpListener(listener) => self
-                .listeners
-                .add(
-                    parse(&listener.address)?,
-                    ListenerKind::Tcp,
-                    timeouts(&listener.timeouts),
+            RequestType::AddTcpListener(listener) => {
+                let address = parse(&listener.address)?;
+                self.set_listener_tls(
+                    address,
+                    listener.tls.as_ref(),
+                    false,
                     listener.expect_proxy,
-                )
-                .map_err(CommandError::from),
+                )?;
+                self.listeners
+                    .add(
+                        address,
+                        ListenerKind::Tcp,
+                        timeouts(&listener.timeouts),
+                        listener.expect_proxy,
+                    )
+                    .map_err(CommandError::from)
+                    .inspect_err(|_| self.tls.remove_listener(&address))
+            }
             RequestType::UpdateHttpListener(listener) => {
                 let address = parse(&listener.address)?;
+                if self.tls.is_tls(&address) != listener.tls.is_some() {
+                    return Err(CommandError::TlsChange(address));
+                }
+                self.set_listener_tls(address, listener.tls.as_ref(), true, listener.expect_proxy)?;
                 self.listeners
                     .update(
                         address,
@@ -447,15 +480,26 @@ impl Server {
                 effects.sticky_cookies = true;
                 Ok(())
             }
-            RequestType::UpdateTcpListener(listener) => self
-                .listeners
-                .update(
-                    parse(&listener.address)?,
-                    ListenerKind::Tcp,
-                    timeouts(&listener.timeouts),
+            RequestType::UpdateTcpListener(listener) => {
+                let address = parse(&listener.address)?;
+                if self.tls.is_tls(&address) != listener.tls.is_some() {
+                    return Err(CommandError::TlsChange(address));
+                }
+                self.set_listener_tls(
+                    address,
+                    listener.tls.as_ref(),
+                    false,
                     listener.expect_proxy,
-                )
-                .map_err(CommandError::from),
+                )?;
+                self.listeners
+                    .update(
+                        address,
+                        ListenerKind::Tcp,
+                        timeouts(&listener.timeouts),
+                        listener.expect_proxy,
+                    )
+                    .map_err(CommandError::from)
+            }
             RequestType::RemoveListener(remove) => {
                 let address = parse(&remove.address)?;
                 self.listeners
@@ -463,6 +507,7 @@ impl Server {
                     .map_err(CommandError::from)?;
                 self.http_routes.remove(&address);
                 self.tcp_frontends.remove(&address);
+                self.tls.remove_listener(&address);
                 Ok(())
             }
             RequestType::ActivateListener(activate) => self
@@ -541,7 +586,7 @@ impl Server {
     /// Routes for a new HTTP listener, with the custom answers of every known cluster.
     fn new_routes(&self, listener: &proto::HttpListener) -> HttpRoutes {
         let mut routes = HttpRoutes {
-            router: Router::new(),
+            router: Router::for_listener(listener.tls.is_some()),
             answers: Answers::new(&listener.answers),
             sticky_cookie: listener
                 .sticky_cookie_name
@@ -619,6 +664,8 @@ struct Effects {
     health_checks: bool,
     /// Clusters of which a backend changed weight or state: their sessions pick again.
     rebalance: std::collections::HashSet<String>,
+    /// Certificate and ticket key changes, newest last, to undo a refused batch.
+    tls_undo: Vec<crate::tls::CertificateUndo>,
 }
 
 fn parse(address: &str) -> Result<SocketAddr, CommandError> {
@@ -643,10 +690,7 @@ fn request_name(request: &RequestType) -> &'static str {
         RequestType::SaveState(_) | RequestType::LoadState(_) => "state files",
         RequestType::ReloadConfiguration(_) => "reloads",
         RequestType::UpgradeMain(_) => "upgrades",
-        RequestType::AddCertificate(_)
-        | RequestType::SetTicketKeys(_)
-        | RequestType::RemoveCertificate(_)
-        | RequestType::ReplaceCertificate(_) => "TLS (not supported yet)",
+        RequestType::QueryCertificates(_) => "certificate queries",
         _ => "this request",
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Instant;
 
-use crate::access_log::LoggedBackend;
+use crate::access_log::{LoggedBackend, LoggedTls};
 use crate::http::answers::Answers;
 use crate::http::rewrite::RequestIds;
 use crate::http::router::Router;
@@ -389,8 +389,22 @@ impl Server {
             id: backend.backend_id(),
             address: backend.address(),
         });
+        let tls = session.io.front.tls_layer().map(|tls| {
+            let connection = tls.connection();
+            LoggedTls {
+                version: connection
+                    .protocol_version()
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("-"),
+                cipher_suite: connection
+                    .negotiated_cipher_suite()
+                    .and_then(|s| s.suite().as_str())
+                    .unwrap_or("-"),
+                sni: connection.server_name(),
+            }
+        });
         self.access_log
-            .record(session.io.client, cluster, backend, log);
+            .record(session.io.client, cluster, backend, log, tls);
     }
 }
 

@@ -20,6 +20,7 @@ mod proxy_header;
 mod rebalance;
 mod reuse;
 mod session;
+mod tls_commands;
 mod tokens;
 
 use std::collections::HashMap;
@@ -146,6 +147,9 @@ pub struct Server {
     next_generation: u64,
     counters: WorkerCounters,
     metrics: MetricsRegistry,
+    /// TLS listeners' settings, certificates and ticket keys.
+    tls: crate::tls::TlsListeners,
+    tls_stats: crate::tls::metrics::TlsStats,
     run_state: RunState,
 }
 
@@ -192,6 +196,8 @@ impl Server {
             next_generation: 0,
             counters: WorkerCounters::default(),
             metrics: MetricsRegistry::new(),
+            tls: crate::tls::TlsListeners::default(),
+            tls_stats: Default::default(),
             run_state: RunState::Running,
         })
     }
@@ -282,9 +288,24 @@ impl Server {
 
     /// Lets a session move bytes, and closes it when it is done.
     fn drive(&mut self, key: usize, now: Instant) {
+        if !self.flush_front(key) {
+            return;
+        }
+        self.drive_core(key, now);
+        if self.flush_front(key) {
+            self.check_handshake(key, now);
+        }
+    }
+
+    fn drive_core(&mut self, key: usize, now: Instant) {
         let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
             return;
         };
+        if matches!(session.core, Core::Tcp(_)) && matches!(session.phase, Phase::Lingering { .. })
+        {
+            // Closing once the records the TLS layer holds are sent (see `flush_front`).
+            return;
+        }
         match &mut session.core {
             Core::Tcp(core) => {
                 let before = (core.up.transferred(), core.down.transferred());
@@ -306,6 +327,12 @@ impl Server {
                 }
                 match outcome {
                     SessionOutcome::Continue => {}
+                    SessionOutcome::Close if session.io.front.holds_output() => {
+                        session.phase = Phase::Lingering {
+                            until: now + session.timeouts.front(),
+                        };
+                        self.schedule_session_timer(key);
+                    }
                     SessionOutcome::Close => self.close_session(key),
                     // An upgraded connection's backend already answered (its 101).
                     SessionOutcome::BackendBroke if core.upgrade.is_some() => {
@@ -369,6 +396,13 @@ impl Server {
                 Some(Expiry::Http(kind)) => {
                     self.counters.idle_timeouts += u64::from(kind == TimeoutKind::Front);
                     self.with_http_session(key, now, |http, ctx| http.timed_out(kind, ctx));
+                }
+                Some(Expiry::Handshake) => {
+                    log::debug!("session {key} closed: TLS handshake not finished in time");
+                    if let Some(tls) = session.io.front.tls_layer_mut() {
+                        tls.timed_out();
+                    }
+                    self.close_session(key);
                 }
                 Some(Expiry::ProxyHeader) => {
                     log::debug!("session {key} closed: no PROXY protocol header in time");
@@ -475,6 +509,14 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
+        if session.handshake_since.take().is_some() {
+            if let Some(tls) = session.io.front.tls_layer() {
+                let failure = tls.failure();
+                self.tls_stats.failed(
+                    failure.unwrap_or(crate::tls::metrics::HandshakeFailure::ClosedByClient),
+                );
+            }
+        }
         session.end_active_request(&mut self.backends, &self.connections);
         // No deregistration: closing a socket takes it out of the epoll set (the worker
         // never duplicates them), which saves a system call per connection. Until the

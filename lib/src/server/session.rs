@@ -169,6 +169,8 @@ pub(crate) struct Session {
     /// What the loop did for the HTTP session's last `ConnectBackend`, told to it at the
     /// start of its next step (never from inside the step that asked).
     pub(crate) outcome: Option<Outcome>,
+    /// When its TLS handshake started, while it is under way.
+    pub(crate) handshake_since: Option<Instant>,
 }
 
 /// What the loop must do with a session after driving it.
@@ -189,6 +191,8 @@ pub(crate) enum Expiry {
     Http(TimeoutKind),
     /// The PROXY protocol header did not arrive in time.
     ProxyHeader,
+    /// The TLS handshake did not finish in time.
+    Handshake,
     FrontIdle,
     BackIdle,
 }
@@ -229,6 +233,7 @@ impl Session {
             http_timer: None,
             timer_scheduled: None,
             outcome: None,
+            handshake_since: None,
         }
     }
 
@@ -238,6 +243,9 @@ impl Session {
         let mut deadline = self.protocol_deadline(back);
         if let Phase::Lingering { until } = self.phase {
             deadline = deadline.min(until);
+        }
+        if let Some(deadline_of_handshake) = self.handshake_deadline() {
+            deadline = deadline.min(deadline_of_handshake);
         }
         if let Some(since) = back.and_then(BackendConnection::connecting_since) {
             deadline = deadline.min(since + self.timeouts.connect());
@@ -288,6 +296,12 @@ impl Session {
         if matches!(self.phase, Phase::Lingering { until } if now >= until) {
             return Some(Expiry::Linger);
         }
+        if self
+            .handshake_deadline()
+            .is_some_and(|deadline| now >= deadline)
+        {
+            return Some(Expiry::Handshake);
+        }
         if let Some(since) = back.and_then(BackendConnection::connecting_since) {
             if now >= since + self.timeouts.connect() {
                 return Some(Expiry::Connect);
@@ -310,6 +324,16 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// When the TLS handshake under way must have finished: within the listener's
+    /// request timeout (HTTPS) or front timeout (TCP).
+    fn handshake_deadline(&self) -> Option<Instant> {
+        let since = self.handshake_since?;
+        Some(match self.core {
+            Core::Http(_) => since + self.timeouts.request(),
+            _ => since + self.timeouts.front(),
+        })
     }
 
     /// Records the HTTP timer the session expects now (from `expected_timeout`).

@@ -5,12 +5,16 @@
 //! cargo build --release -p sluice            # the binary under test
 //! cargo run --release -p sluice-e2e --bin bench -- tcp [--reps N] [--mib N] [--seconds S]
 //! cargo run --release -p sluice-e2e --bin bench -- http [--reps N] [--seconds S]
+//! cargo run --release -p sluice-e2e --bin bench -- tls [--reps N] [--seconds S]
 //! cargo run --release -p sluice-e2e --bin bench -- scale [--clusters N,N…] [--seconds S]
 //! ```
 //!
 //! `scale` mode: see `scale.rs` (thousands of clusters: start, memory,
 //! reloads, a worker's kill, ctl latencies, throughput through one route;
 //! needs `wrk` and `nginx`, compares with HAProxy when installed).
+//!
+//! `tls` mode: see `tls.rs` (HTTPS termination against HAProxy and nginx: handshakes
+//! per key type, resumption, keep-alive, idle memory; needs `openssl`, `wrk`, `nginx`).
 //!
 //! `http` mode: see `http.rs` (wrk, nginx backends, Sluice, HAProxy and
 //! nginx as proxies; needs `wrk` and `nginx`, skips what is missing).
@@ -29,6 +33,7 @@ mod scale;
 mod scale_targets;
 mod stats;
 mod targets;
+mod tls;
 mod wrk;
 
 use std::process::ExitCode;
@@ -107,6 +112,7 @@ fn usage() -> String {
     "usage: bench tcp [--reps N (3)] [--mib N streamed per measurement (1024)] \
      [--seconds S per connection-rate run (2)]\n\
      \x20      bench http [--reps N (3)] [--seconds S per wrk run (3)]\n\
+     \x20      bench tls [--reps N (3)] [--seconds S per run (3)]\n\
      \x20      bench scale [--clusters N,N… (1000,10000)] [--seconds S per wrk run (3)]"
         .into()
 }
@@ -115,6 +121,10 @@ fn main() -> ExitCode {
     let result = parse_options().and_then(|options| match options.mode.as_str() {
         "tcp" => run_tcp(&options),
         "http" => http::run(
+            options.reps,
+            http::wrk_seconds(options.seconds.unwrap_or(3.0)),
+        ),
+        "tls" => tls::run(
             options.reps,
             http::wrk_seconds(options.seconds.unwrap_or(3.0)),
         ),

@@ -86,7 +86,7 @@ pub(crate) fn proxy(backends: &[SocketAddr]) -> Result<Option<Target>, String> {
 
 /// Starts nginx in the foreground with `workers` workers and `server`
 /// blocks; waits until `probe` accepts.
-fn start(
+pub(crate) fn start(
     name: &str,
     workers: usize,
     server: &str,
@@ -153,7 +153,7 @@ fn config(dir: &Path, workers: usize, server: &str) -> String {
 }
 
 /// The pid of the single worker of an nginx master.
-fn wait_for_worker(master: &ChildGuard) -> Result<u32, String> {
+pub(crate) fn wait_for_worker(master: &ChildGuard) -> Result<u32, String> {
     let mut worker = None;
     wait::poll_until(START_DEADLINE, || {
         worker = child_pids(master.pid()).into_iter().next();

@@ -47,6 +47,11 @@ pub(crate) fn run_for_host(
     load: Load,
     host: Option<&str>,
 ) -> Result<WrkRun, String> {
+    run_url(&format!("http://{addr}/"), load, host)
+}
+
+/// Runs one thread of `wrk` against `url` (http or https) and parses its report.
+pub(crate) fn run_url(url: &str, load: Load, host: Option<&str>) -> Result<WrkRun, String> {
     let mut command = Command::new("wrk");
     command
         .args(["-t1", "--latency", "--timeout", "5s"])
@@ -58,7 +63,7 @@ pub(crate) fn run_for_host(
     if let Some(host) = host {
         command.arg("-H").arg(format!("Host: {host}"));
     }
-    command.arg(format!("http://{addr}/"));
+    command.arg(url);
     let mut guard = ChildGuard::spawn(command, "wrk").map_err(|e| e.to_string())?;
     let limit = Duration::from_secs(load.seconds) + GRACE;
     match guard.wait_exit(limit) {

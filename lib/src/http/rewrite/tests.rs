@@ -10,12 +10,16 @@ fn listener() -> SocketAddr {
 }
 
 fn rewrite_request(raw: &[u8], request_id: Option<&[u8]>) -> String {
+    rewrite_request_over(raw, request_id, false)
+}
+
+fn rewrite_request_over(raw: &[u8], request_id: Option<&[u8]>, https: bool) -> String {
     let mut headers = Vec::new();
     let Ok(Parsed::Complete(head)) = parse_request(raw, &RequestOptions::default(), &mut headers)
     else {
         panic!("not parsed");
     };
-    let forwarded = ForwardedValues::new(client(), listener());
+    let forwarded = ForwardedValues::new(client(), listener(), https);
     let mut out = Vec::new();
     write_request_head(
         &mut out,
@@ -53,6 +57,19 @@ fn request_gets_forwarding_fields() {
          Forwarded: for=192.0.2.7;proto=http;by=\"10.0.0.1:8080\"\r\n\
          X-Forwarded-Proto: http\r\nX-Forwarded-Port: 8080\r\n\
          Sluice-Request-Id: 00000000000000ff\r\nConnection: keep-alive\r\n\r\n"
+    );
+}
+
+#[test]
+fn a_request_over_tls_is_forwarded_as_https() {
+    let out = rewrite_request_over(b"GET / HTTP/1.1\r\nHost: a.com\r\n\r\n", None, true);
+    assert!(
+        out.contains("Forwarded: for=192.0.2.7;proto=https;by=\"10.0.0.1:8080\"\r\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("X-Forwarded-Proto: https\r\nX-Forwarded-Port: 8080\r\n"),
+        "{out}"
     );
 }
 
@@ -139,6 +156,7 @@ fn ipv6_forwarded_nodes_are_quoted() {
     let forwarded = ForwardedValues::new(
         "[2001:db8::1]:5000".parse().unwrap(),
         "[::1]:80".parse().unwrap(),
+        false,
     );
     assert_eq!(
         forwarded.forwarded_element(),
@@ -154,6 +172,7 @@ fn response_rewrites() {
     let keep = ResponseRewrite {
         connection: ClientConnection::KeepAlive,
         set_cookie: None,
+        hsts: None,
     };
     assert_eq!(
         rewrite_response(raw, keep),
@@ -162,6 +181,7 @@ fn response_rewrites() {
     let close = ResponseRewrite {
         connection: ClientConnection::Close,
         set_cookie: Some((b"SLUICEID", b"b1")),
+        hsts: None,
     };
     assert_eq!(
         rewrite_response(raw, close),
@@ -170,6 +190,7 @@ fn response_rewrites() {
     let ten = ResponseRewrite {
         connection: ClientConnection::KeepAliveHttp10,
         set_cookie: None,
+        hsts: None,
     };
     assert!(rewrite_response(raw, ten).ends_with("Connection: keep-alive\r\n\r\n"));
 }
@@ -182,6 +203,7 @@ fn response_te_wins_over_content_length() {
         ResponseRewrite {
             connection: ClientConnection::Close,
             set_cookie: None,
+            hsts: None,
         },
     );
     assert_eq!(
@@ -198,6 +220,7 @@ fn response_switching_protocols_keeps_upgrade() {
         ResponseRewrite {
             connection: ClientConnection::Upgrade,
             set_cookie: None,
+            hsts: None,
         },
     );
     assert_eq!(
@@ -277,6 +300,7 @@ fn response_framing_fields_survive_a_connection_listing() {
         ResponseRewrite {
             connection: ClientConnection::KeepAlive,
             set_cookie: None,
+            hsts: None,
         },
     );
     assert!(out.contains("Transfer-Encoding: chunked\r\n"), "{out:?}");

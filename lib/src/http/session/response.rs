@@ -60,6 +60,7 @@ impl HttpSession {
         let rewrite = ResponseRewrite {
             connection,
             set_cookie,
+            hsts: self.hsts.as_deref().map(str::as_bytes),
         };
         write_response_head(out, buf, &head, &ctx.out.headers, &rewrite);
         window.consume(head.len);
