@@ -36,17 +36,25 @@ fn invalid(field: &'static str, value: impl ToString, reason: impl ToString) -> 
     }
 }
 
-/// A listener, cluster or frontend protocol; HTTPS is reserved.
-pub(super) fn protocol(
-    field: &'static str,
-    value: i32,
-    what: &'static str,
-) -> Result<ListenerProtocol, StateError> {
+/// A listener, cluster or frontend protocol.
+pub(super) fn protocol(field: &'static str, value: i32) -> Result<ListenerProtocol, StateError> {
     match ListenerProtocol::try_from(value) {
-        Ok(ListenerProtocol::Https) => Err(StateError::Unsupported(what)),
         Ok(protocol) => Ok(protocol),
         Err(_) => Err(invalid(field, value, "unknown protocol")),
     }
+}
+
+/// A name a certificate answers: exact or `*.` wildcard, lower case.
+pub(super) fn certificate_name(name: &str) -> Result<String, StateError> {
+    let normalized = checked("certificate.names", name, shared::hostname(name))?;
+    if normalized == "*" {
+        return Err(invalid(
+            "certificate.names",
+            name,
+            "expected a name like example.com or *.example.com (default = true answers unknown names)",
+        ));
+    }
+    Ok(normalized)
 }
 
 /// A check shared with the configuration file, its message kept as the reason.
@@ -76,7 +84,14 @@ fn millis(field: &'static str, value: u32) -> Result<(), StateError> {
 
 pub(super) fn cluster(cluster: &proto::Cluster) -> Result<proto::Cluster, StateError> {
     cluster_id("cluster_id", &cluster.cluster_id)?;
-    let protocol = protocol("cluster.protocol", cluster.protocol, "an https cluster")?;
+    let protocol = protocol("cluster.protocol", cluster.protocol)?;
+    if protocol == ListenerProtocol::Https {
+        return Err(invalid(
+            "cluster.protocol",
+            "https",
+            "a cluster is http or tcp (an http cluster serves https listeners too)",
+        ));
+    }
     LoadBalancingAlgorithm::try_from(cluster.load_balancing).map_err(|_| {
         invalid(
             "cluster.load_balancing",

@@ -324,6 +324,15 @@ impl Server {
         effects: &mut Effects,
         now: Instant,
     ) -> Result<(), CommandError> {
+        // Until TLS termination lands here, a TLS listener is refused rather than served
+        // in plaintext.
+        if let RequestType::AddHttpListener(proto::HttpListener { tls: Some(_), .. })
+        | RequestType::UpdateHttpListener(proto::HttpListener { tls: Some(_), .. })
+        | RequestType::AddTcpListener(proto::TcpListener { tls: Some(_), .. })
+        | RequestType::UpdateTcpListener(proto::TcpListener { tls: Some(_), .. }) = content
+        {
+            return Err(CommandError::Unsupported("TLS (not supported yet)"));
+        }
         match content {
             RequestType::AddHttpListener(_)
             | RequestType::AddTcpListener(_)
