@@ -276,3 +276,57 @@ fn ctl_certificate_errors_name_the_file_and_change_nothing() {
         format!("no certificate has the fingerprint {unknown}")
     );
 }
+
+#[test]
+fn ctl_https_listener_options_are_checked_before_any_worker() {
+    let sluice = plain_sluice();
+    let address = format!("127.0.0.1:{}", sluice_e2e::free_port());
+    let stderr = failure(
+        &sluice,
+        &[
+            "listener",
+            "add",
+            "--protocol",
+            "http",
+            "--address",
+            &address,
+            "--strict-sni",
+        ],
+    );
+    assert!(
+        stderr.contains("TLS options apply to TLS listeners only"),
+        "{stderr}"
+    );
+    let stderr = failure(
+        &sluice,
+        &[
+            "listener",
+            "add",
+            "--protocol",
+            "https",
+            "--address",
+            &address,
+            "--cipher-suite",
+            "RC4",
+        ],
+    );
+    assert!(
+        stderr.contains("invalid tls.cipher_suites \"RC4\": unknown cipher suite"),
+        "{stderr}"
+    );
+    let listeners = sluice.ctl_json(&["listener", "list"]);
+    assert_eq!(listeners["listeners"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
+fn state_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let sluice = plain_sluice();
+    let path = sluice.dir.path().join("state.json");
+    std::fs::write(&path, "").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let path_text = path.display().to_string();
+    sluice.ctl_ok(&["state", "save", "-f", &path_text]);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+}

@@ -102,6 +102,8 @@ pub(crate) enum ProtocolArg {
     Http,
     /// Plain TCP.
     Tcp,
+    /// HTTP/1.1 over TLS (listeners only).
+    Https,
 }
 
 impl ProtocolArg {
@@ -109,6 +111,7 @@ impl ProtocolArg {
         match self {
             ProtocolArg::Http => proto::ListenerProtocol::Http as i32,
             ProtocolArg::Tcp => proto::ListenerProtocol::Tcp as i32,
+            ProtocolArg::Https => proto::ListenerProtocol::Https as i32,
         }
     }
 }
