@@ -53,11 +53,43 @@ fn summary(config: &Config) -> String {
     for listener in &config.listeners {
         write_listener(&mut out, listener);
     }
+    if !config.certificates.is_empty() {
+        let _ = writeln!(out, "certificates: {}", config.certificates.len());
+        for certificate in &config.certificates {
+            write_certificate(&mut out, certificate);
+        }
+    }
     let _ = writeln!(out, "clusters: {}", config.clusters.len());
     for cluster in &config.clusters {
         write_cluster(&mut out, cluster);
     }
     out
+}
+
+/// `  FINGERPRINT names a.test,*.b.test, not after DATE, listeners all, default`.
+fn write_certificate(out: &mut String, pem: &proto::CertificateAndKey) {
+    // Checked when the file was read.
+    let Ok(info) = sluice_command::certificate::inspect(pem) else {
+        return;
+    };
+    let listeners = if pem.listeners.is_empty() {
+        "all".to_owned()
+    } else {
+        pem.listeners.join(",")
+    };
+    let _ = writeln!(
+        out,
+        "  {} names {}, not after {}, listeners {}{}",
+        info.fingerprint,
+        pem.names.join(","),
+        sluice_command::certificate::format_unix_date(info.not_after_unix),
+        listeners,
+        if pem.default == Some(true) {
+            ", default"
+        } else {
+            ""
+        },
+    );
 }
 
 fn write_listener(out: &mut String, listener: &ListenerConfig) {

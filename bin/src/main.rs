@@ -37,7 +37,7 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// Talk to a running main process.
-    Ctl(ctl::CtlArgs),
+    Ctl(Box<ctl::CtlArgs>),
     /// Run Sluice on the default config with two built-in demo backends.
     Demo,
     /// Work with configuration files.
@@ -65,7 +65,7 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Config(ConfigCommand::Check { file }) => return config_check::run(&file),
         Command::Start { config } => main_process::start(config.as_deref()),
-        Command::Ctl(args) => ctl::run(args),
+        Command::Ctl(args) => ctl::run(*args),
         Command::Demo => demo::run(),
         Command::Worker(args) => worker_command::run(args),
     };

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod certificate;
 pub mod channel;
 pub mod config;
 pub mod metrics;

@@ -316,12 +316,13 @@ fn enum_name<E>(name: Result<&'static str, E>) -> String {
         .unwrap_or_else(|_| "unknown".to_owned())
 }
 
-/// One certificate: `not_after` as seconds since the Unix epoch.
+/// One certificate: `not_after` as seconds since the Unix epoch, `not_after_date` in UTC.
 fn certificate_json(certificate: &proto::CertificateSummary) -> Value {
     json!({
         "fingerprint": certificate.fingerprint,
         "names": certificate.names,
         "not_after": certificate.not_after_unix,
+        "not_after_date": sluice_command::certificate::format_unix_date(certificate.not_after_unix),
         "listeners": certificate.listeners,
         "default": certificate.default,
         "certificate_path": certificate.certificate_path,

@@ -61,6 +61,67 @@ pub(crate) struct AddListenerArgs {
     /// number of bytes; larger ones are answered 413. 0 or absent: no limit.
     #[arg(long)]
     max_request_body: Option<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// TLS options of `listener add` (`--protocol https`, or `--tls` on tcp).
+#[derive(Debug, Args)]
+pub(crate) struct TlsArgs {
+    /// TCP only: terminate TLS and pipe the plaintext to the backend.
+    #[arg(long)]
+    tls: bool,
+    /// Lowest TLS version accepted: 1.2 (default) or 1.3.
+    #[arg(long, value_parser = ["1.2", "1.3"])]
+    min_tls_version: Option<String>,
+    /// A cipher suite as rustls names it (repeatable); default: the safe defaults.
+    #[arg(long = "cipher-suite")]
+    cipher_suites: Vec<String>,
+    /// An ALPN protocol, in order of preference (repeatable); default on https: http/1.1.
+    #[arg(long = "alpn")]
+    alpn: Vec<String>,
+    /// Refuse clients whose SNI names no certificate.
+    #[arg(long)]
+    strict_sni: bool,
+}
+
+impl TlsArgs {
+    /// The TLS settings, `None` without TLS; TLS options without TLS are refused.
+    fn settings(&self, protocol: ProtocolArg) -> anyhow::Result<Option<proto::TlsSettings>> {
+        let tls = match protocol {
+            ProtocolArg::Https => true,
+            ProtocolArg::Tcp => self.tls,
+            ProtocolArg::Http if self.tls => {
+                anyhow::bail!("--tls applies to tcp listeners; use --protocol https")
+            }
+            ProtocolArg::Http => false,
+        };
+        let tuned = self.min_tls_version.is_some()
+            || !self.cipher_suites.is_empty()
+            || !self.alpn.is_empty()
+            || self.strict_sni;
+        if !tls {
+            if tuned {
+                anyhow::bail!(
+                    "TLS options apply to TLS listeners only: use --protocol https, or --tls \
+                     with --protocol tcp"
+                );
+            }
+            return Ok(None);
+        }
+        Ok(Some(proto::TlsSettings {
+            min_version: self
+                .min_tls_version
+                .as_deref()
+                .map(|version| match version {
+                    "1.3" => proto::TlsVersion::Tls13 as i32,
+                    _ => proto::TlsVersion::Tls12 as i32,
+                }),
+            cipher_suites: self.cipher_suites.clone(),
+            alpn_protocols: self.alpn.clone(),
+            strict_sni: self.strict_sni.then_some(true),
+        }))
+    }
 }
 
 /// Arguments of `listener update`.
@@ -154,18 +215,21 @@ impl AddListenerArgs {
         if max_request_body.is_some() && matches!(self.listener.protocol, ProtocolArg::Tcp) {
             anyhow::bail!("--max-request-body applies to http listeners only");
         }
+        let tls = self.tls.settings(self.listener.protocol)?;
         Ok(match self.listener.protocol {
-            ProtocolArg::Http => RequestType::AddHttpListener(proto::HttpListener {
-                tls: None,
-                address,
-                timeouts,
-                answers: Vec::new(),
-                expect_proxy: self.expect_proxy,
-                sticky_cookie_name: None,
-                max_request_body,
-            }),
+            ProtocolArg::Http | ProtocolArg::Https => {
+                RequestType::AddHttpListener(proto::HttpListener {
+                    tls,
+                    address,
+                    timeouts,
+                    answers: Vec::new(),
+                    expect_proxy: self.expect_proxy,
+                    sticky_cookie_name: None,
+                    max_request_body,
+                })
+            }
             ProtocolArg::Tcp => RequestType::AddTcpListener(proto::TcpListener {
-                tls: None,
+                tls,
                 address,
                 timeouts,
                 expect_proxy: self.expect_proxy,

@@ -10,6 +10,7 @@
 //! the current directory (the default config's socket).
 
 mod backend;
+mod certificate;
 mod client;
 mod cluster;
 mod frontend;
@@ -66,6 +67,9 @@ pub(crate) enum CtlCommand {
     /// Add, remove, list, activate or deactivate listeners.
     #[command(subcommand)]
     Listener(listener::ListenerCommand),
+    /// List, add, replace or remove TLS certificates.
+    #[command(subcommand)]
+    Certificate(certificate::CertificateCommand),
     /// Set or remove a cluster's active health check.
     #[command(subcommand)]
     HealthCheck(health_check::HealthCheckCommand),
@@ -98,6 +102,8 @@ pub(crate) enum ProtocolArg {
     Http,
     /// Plain TCP.
     Tcp,
+    /// HTTP/1.1 over TLS (listeners only).
+    Https,
 }
 
 impl ProtocolArg {
@@ -105,6 +111,7 @@ impl ProtocolArg {
         match self {
             ProtocolArg::Http => proto::ListenerProtocol::Http as i32,
             ProtocolArg::Tcp => proto::ListenerProtocol::Tcp as i32,
+            ProtocolArg::Https => proto::ListenerProtocol::Https as i32,
         }
     }
 }
@@ -165,6 +172,7 @@ pub(crate) fn build_request(command: &CtlCommand) -> anyhow::Result<Request> {
         CtlCommand::Frontend(command) => command.to_request()?,
         CtlCommand::Listener(command) => command.to_request()?,
         CtlCommand::HealthCheck(command) => command.to_request()?,
+        CtlCommand::Certificate(command) => command.to_request()?,
         CtlCommand::Metrics(args) => args.to_request(),
         CtlCommand::Events(args) => RequestType::SubscribeEvents(proto::SubscribeEvents {
             per_worker: Some(args.per_worker),

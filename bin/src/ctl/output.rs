@@ -81,7 +81,7 @@ pub(crate) fn render(command: &CtlCommand, response: &Response) -> String {
     }
 }
 
-/// `certificate list`: the not-after date as seconds since the Unix epoch.
+/// `certificate list`: the not-after date in UTC.
 pub(crate) fn certificates_table(list: &proto::CertificateList) -> String {
     let mut table = Table::new(&["FINGERPRINT", "NAMES", "NOT AFTER", "LISTENERS", "DEFAULT"]);
     for certificate in &list.certificates {
@@ -93,7 +93,7 @@ pub(crate) fn certificates_table(list: &proto::CertificateList) -> String {
         table.row(vec![
             certificate.fingerprint.clone(),
             certificate.names.join(","),
-            certificate.not_after_unix.to_string(),
+            sluice_command::certificate::format_unix_date(certificate.not_after_unix),
             listeners,
             if certificate.default { "yes" } else { "no" }.to_owned(),
         ]);

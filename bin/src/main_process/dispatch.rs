@@ -6,13 +6,16 @@ use sluice_command::proto::{
 };
 use sluice_command::state::ConfigState;
 
-use super::{ctl_changes, lock, reload, MainProcess};
+use super::{certificates, ctl_changes, lock, reload, MainProcess};
 
 /// The answer to `request` (event subscriptions are served by the command server).
 pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
     let Some(request_type) = &request.request_type else {
         return failure("empty request");
     };
+    if let Some(answer) = certificates::dispatch(main, request) {
+        return answer;
+    }
     match request_type {
         RequestType::QueryClusters(query) => clusters(main, query),
         RequestType::QueryFrontends(_) => with_content(
@@ -41,11 +44,7 @@ pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
         RequestType::SubscribeEvents(_) => {
             failure("event subscriptions need a connection of their own")
         }
-        RequestType::AddCertificate(_)
-        | RequestType::QueryCertificates(_)
-        | RequestType::RemoveCertificate(_)
-        | RequestType::ReplaceCertificate(_)
-        | RequestType::UpgradeMain(_) => failure("not supported yet"),
+        RequestType::UpgradeMain(_) => failure("not supported yet"),
         _ if ConfigState::is_state_change(request) || ctl_changes::is_partial_change(request) => {
             ctl_changes::apply(main, request)
         }

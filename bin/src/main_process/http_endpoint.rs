@@ -198,6 +198,7 @@ fn metrics_page(main: &MainProcess) -> Reply {
         Ok(collected) => {
             let mut body = String::new();
             prometheus::render(&collected.metrics, &mut body);
+            super::certificate_metrics::render(&lock(&main.state), &mut body);
             Reply {
                 status: 200,
                 content_type: prometheus::CONTENT_TYPE,

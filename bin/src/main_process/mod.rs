@@ -11,6 +11,8 @@
 //! and worker replays never interleave; replays share it), then `state`, then
 //! a worker slot.
 
+mod certificate_metrics;
+mod certificates;
 mod changes;
 mod command_server;
 mod ctl_changes;
@@ -22,6 +24,7 @@ mod http_endpoint;
 mod metrics;
 mod reload;
 mod signals;
+mod ticket_keys;
 mod workers;
 
 use std::net::SocketAddr;
@@ -75,6 +78,8 @@ pub(crate) struct MainProcess {
     events: EventHub,
     stop: Mutex<Option<StopKind>>,
     stop_requested: Condvar,
+    /// TLS session ticket keys, sent to every worker before anything else.
+    ticket_keys: Mutex<ticket_keys::TicketKeys>,
 }
 
 /// Locks a mutex, ignoring poisoning: a panicked thread leaves the data as consistent
@@ -141,6 +146,8 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         *lock(&main.metrics_endpoint) = Some(endpoint);
     }
     signals::spawn_handler(Arc::clone(&main), signals)?;
+    ticket_keys::spawn_rotation(Arc::clone(&main))
+        .context("cannot start the ticket keys' rotation")?;
     info!(
         "sluice is running: {} workers, command socket {}",
         main.workers.len(),
@@ -159,6 +166,7 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
 pub(crate) fn settings_only(mut config: Config) -> Config {
     config.listeners = Vec::new();
     config.clusters = Vec::new();
+    config.certificates = Vec::new();
     config
 }
 
@@ -196,6 +204,10 @@ impl MainProcess {
             events: EventHub::default(),
             stop: Mutex::new(None),
             stop_requested: Condvar::new(),
+            ticket_keys: Mutex::new(ticket_keys::TicketKeys::new(
+                std::time::Instant::now(),
+                ticket_keys::random_key,
+            )),
         }
     }
 

@@ -110,9 +110,22 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
     response
 }
 
-/// Writes the current state to `path`.
+/// Writes the current state to `path`, readable by its owner only (it holds the private
+/// keys of the certificates).
 pub(crate) fn save_state(main: &MainProcess, path: &str) -> Response {
-    let file = match File::create(path) {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let opened = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|file| {
+            // An existing file keeps its mode on open: narrow it too.
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            Ok(file)
+        });
+    let file = match opened {
         Ok(file) => file,
         Err(error) => return failure(&format!("cannot create {path}: {error}")),
     };
@@ -137,6 +150,10 @@ pub(crate) fn load_state(main: &MainProcess, path: &str, allow_empty: bool) -> R
         Err(error) => return failure(&format!("cannot open {path}: {error}")),
     };
     match ConfigState::load(BufReader::new(file)) {
+        Ok(target) if expired_certificate(&target).is_some() => failure(&format!(
+            "cannot load the state from {path}, nothing changed: {}",
+            expired_certificate(&target).unwrap_or_default()
+        )),
         Ok(target) => converge(
             main,
             &target,
@@ -147,6 +164,21 @@ pub(crate) fn load_state(main: &MainProcess, path: &str, allow_empty: bool) -> R
             "cannot load the state from {path}, nothing changed: {error}"
         )),
     }
+}
+
+/// Why a certificate of `state` cannot be served now (expired), if one cannot: the
+/// check the configuration file and ctl make, made on a state file too.
+fn expired_certificate(state: &ConfigState) -> Option<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+        });
+    state.certificates().values().find_map(|stored| {
+        sluice_command::certificate::check(&stored.pem, now)
+            .err()
+            .map(|error| error.to_string())
+    })
 }
 
 /// Applies `current.diff(target)` as one transaction and summarizes it.

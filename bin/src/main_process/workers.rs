@@ -497,6 +497,7 @@ fn launch(main: &MainProcess, id: u32) -> anyhow::Result<(u32, WorkerChannel)> {
         let mut writer =
             Channel::new(stream.try_clone()?).with_max_frame_size(CONTROL_MAX_FRAME_SIZE);
         let mut reader = Channel::new(stream).with_max_frame_size(CONTROL_MAX_FRAME_SIZE);
+        send_ticket_keys(main, id, &mut writer, &mut reader)?;
         let requests = lock(&main.state).generate_requests();
         replay(main, id, &mut writer, &mut reader, requests)?;
         Ok::<_, anyhow::Error>((writer, reader))
@@ -543,6 +544,30 @@ fn spawn_process(launch: &Launch, id: u32) -> anyhow::Result<(Child, UnixStream)
     // The worker holds the only other copy: its exit closes the channel.
     drop(child_end);
     Ok((child, parent_end))
+}
+
+/// Sends the TLS ticket keys, before any listener. A worker without TLS support refuses
+/// them, which is no reason not to run it: its refusal is logged at debug level.
+fn send_ticket_keys(
+    main: &MainProcess,
+    id: u32,
+    writer: &mut WorkerChannel,
+    reader: &mut WorkerChannel,
+) -> anyhow::Result<()> {
+    let request_id = format!("ticket-keys-{id}");
+    let message = WorkerRequest {
+        id: request_id.clone(),
+        content: lock(&main.ticket_keys).request(),
+    };
+    write_blocking(writer, &message).context("cannot send the ticket keys")?;
+    let response = await_response(main, id, reader, &request_id)?;
+    if response.status == proto::ResponseStatus::Failure as i32 {
+        debug!(
+            "worker {id} did not take the ticket keys: {}",
+            response.message
+        );
+    }
+    Ok(())
 }
 
 /// Sends the whole state as one batch, applied by the worker in one go: the replay is

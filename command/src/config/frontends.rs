@@ -15,7 +15,15 @@ use super::{
 use crate::proto;
 
 /// Keys of an HTTP frontend.
-const HTTP_KEYS: &[&str] = &["address", "hostname", "path", "path_type", "method"];
+const HTTP_KEYS: &[&str] = &[
+    "address",
+    "hostname",
+    "path",
+    "path_type",
+    "method",
+    "redirect",
+    "hsts",
+];
 /// Keys of a TCP frontend: a TCP listener sends every connection to one cluster.
 const TCP_KEYS: &[&str] = &["address"];
 
@@ -24,6 +32,9 @@ const PATH_TYPES: &[(&str, proto::PathRuleKind)] = &[
     ("exact", proto::PathRuleKind::Exact),
     ("regex", proto::PathRuleKind::Regex),
 ];
+
+/// `redirect = "https"`: the only redirect there is.
+const REDIRECTS: &[(&str, bool)] = &[("https", true)];
 
 /// What makes two HTTP frontends the same route: address, hostname, path
 /// rule and method.
@@ -120,8 +131,8 @@ fn http_frontend(
     let path = optional(&table, "path", |f| f.str_with(check_path))?
         .unwrap_or_else(|| DEFAULT_PATH.to_owned());
     Ok(proto::HttpFrontend {
-        hsts: None,
-        redirect_https: None,
+        hsts: optional(&table, "hsts", |f| f.str_with(validate::hsts))?,
+        redirect_https: optional(&table, "redirect", |f| f.choice(REDIRECTS))?,
         address,
         hostname,
         path: proto::PathRule {

@@ -9,6 +9,7 @@ use super::{
     error::ConfigError,
     reader::{Field, Table},
     root::optional,
+    tls::parse_tls,
     ListenerConfig,
 };
 use crate::proto;
@@ -24,6 +25,11 @@ const HTTP_KEYS: &[&str] = &[
     "expect_proxy",
     "answers",
     "max_request_body",
+    "tls",
+    "min_tls_version",
+    "cipher_suites",
+    "alpn",
+    "strict_sni",
 ];
 
 /// Keys of a TCP listener: no request, hence no request timeout or answers.
@@ -34,6 +40,11 @@ const TCP_KEYS: &[&str] = &[
     "back_timeout",
     "connect_timeout",
     "expect_proxy",
+    "tls",
+    "min_tls_version",
+    "cipher_suites",
+    "alpn",
+    "strict_sni",
 ];
 
 /// Timeouts must free a stuck session within a day, and zero would close
@@ -89,6 +100,8 @@ pub(crate) struct ParsedListener<'a> {
     pub(crate) config: ListenerConfig,
     pub(crate) address: SocketAddr,
     pub(crate) protocol: Protocol,
+    /// Whether it terminates TLS (`protocol = "https"`, or `tls = true` on tcp).
+    pub(crate) tls: bool,
     /// Key path, like `listeners[0]`.
     pub(crate) path: String,
     pub(crate) field: Field<'a>,
@@ -117,7 +130,7 @@ pub(crate) fn parse_listeners<'a>(
 }
 
 fn parse_listener(field: Field<'_>) -> Result<ParsedListener<'_>, ConfigError> {
-    let protocol = Protocol::of(&field)?;
+    let (protocol, https) = listener_protocol(&field)?;
     let keys = match protocol {
         Protocol::Http => HTTP_KEYS,
         Protocol::Tcp => TCP_KEYS,
@@ -126,9 +139,10 @@ fn parse_listener(field: Field<'_>) -> Result<ParsedListener<'_>, ConfigError> {
     let address = table.require("address")?.socket_addr()?;
     let timeouts = timeouts(&table)?;
     let expect_proxy = optional(&table, "expect_proxy", Field::bool)?.unwrap_or(false);
+    let tls = parse_tls(&table, protocol, https)?;
     let config = match protocol {
         Protocol::Http => ListenerConfig::Http(proto::HttpListener {
-            tls: None,
+            tls: tls.clone(),
             address: address.to_string(),
             timeouts,
             answers: optional(&table, "answers", parse_answers)?.unwrap_or_default(),
@@ -139,7 +153,7 @@ fn parse_listener(field: Field<'_>) -> Result<ParsedListener<'_>, ConfigError> {
                 .filter(|&size| size > 0),
         }),
         Protocol::Tcp => ListenerConfig::Tcp(proto::TcpListener {
-            tls: None,
+            tls: tls.clone(),
             address: address.to_string(),
             timeouts,
             expect_proxy,
@@ -149,8 +163,23 @@ fn parse_listener(field: Field<'_>) -> Result<ParsedListener<'_>, ConfigError> {
         config,
         address,
         protocol,
+        tls: tls.is_some(),
         path: field.path().to_owned(),
         field,
+    })
+}
+
+/// The `protocol` of a listener: `http`, `https` (an http listener that
+/// terminates TLS) or `tcp`; default http.
+fn listener_protocol(field: &Field<'_>) -> Result<(Protocol, bool), ConfigError> {
+    const CHOICES: &[(&str, (Protocol, bool))] = &[
+        ("http", (Protocol::Http, false)),
+        ("https", (Protocol::Http, true)),
+        ("tcp", (Protocol::Tcp, false)),
+    ];
+    Ok(match field.map()?.get("protocol") {
+        Some(protocol) => protocol.choice(CHOICES)?,
+        None => (Protocol::Http, false),
     })
 }
 

@@ -13,6 +13,7 @@
 //! naming a missing listener).
 
 mod answers;
+mod certificates;
 mod clusters;
 pub mod defaults;
 mod duration;
@@ -23,6 +24,7 @@ mod node;
 mod reader;
 mod root;
 mod size;
+mod tls;
 mod to_requests;
 pub(crate) mod validate;
 
@@ -73,6 +75,9 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     /// Clusters with their backends and frontends, in file order.
     pub clusters: Vec<proto::ClusterInformation>,
+    /// TLS certificates, PEM text read from their files, `names` filled in,
+    /// in file order.
+    pub certificates: Vec<proto::CertificateAndKey>,
 }
 
 /// A listening socket of either protocol.
@@ -93,9 +98,12 @@ impl ListenerConfig {
         }
     }
 
-    /// The protocol it speaks.
+    /// The protocol it speaks: an http listener with TLS is https.
     pub fn protocol(&self) -> proto::ListenerProtocol {
         match self {
+            ListenerConfig::Http(listener) if listener.tls.is_some() => {
+                proto::ListenerProtocol::Https
+            }
             ListenerConfig::Http(_) => proto::ListenerProtocol::Http,
             ListenerConfig::Tcp(_) => proto::ListenerProtocol::Tcp,
         }
@@ -256,7 +264,8 @@ impl Config {
     /// The requests that build this configuration from an empty state, in
     /// an order where everything a request names already exists: listeners,
     /// clusters (health checks inside), backends, frontends, and last the
-    /// activation of every listener, so that no traffic arrives before its
+    /// activation of every listener (certificates come right after the
+    /// listeners they name), so that no traffic arrives before its
     /// routes do.
     pub fn to_requests(&self) -> Vec<proto::Request> {
         to_requests::to_requests(self)

@@ -4,6 +4,7 @@
 use std::{path::Path, time::Duration};
 
 use super::{
+    certificates::parse_certificates,
     clusters::parse_clusters,
     defaults::*,
     error::{line_column, ConfigError},
@@ -26,6 +27,7 @@ const ROOT_KEYS: &[&str] = &[
     "shutdown_grace_period",
     "listeners",
     "clusters",
+    "certificates",
 ];
 
 /// `sun_path` holds 108 bytes including the final NUL.
@@ -55,6 +57,7 @@ pub(crate) fn parse(text: &str, file_name: &str, base_dir: &Path) -> Result<Conf
     let root = Field::root(&src, &document).table(ROOT_KEYS)?;
     let listeners = parse_listeners(root.get("listeners"))?;
     let clusters = parse_clusters(root.get("clusters"), &listeners)?;
+    let certificates = parse_certificates(root.get("certificates"), &listeners, unix_now())?;
     let metrics_address = match root.get("metrics_address") {
         Some(field) => Some(metrics_address(&field, &listeners)?),
         None => None,
@@ -84,7 +87,17 @@ pub(crate) fn parse(text: &str, file_name: &str, base_dir: &Path) -> Result<Conf
         path: None,
         listeners: listeners.into_iter().map(|l| l.config).collect(),
         clusters,
+        certificates,
     })
+}
+
+/// Seconds since the Unix epoch, to tell expired certificates.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
+        })
 }
 
 /// Reads `key` with `read` when present.

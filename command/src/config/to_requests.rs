@@ -6,6 +6,11 @@ use crate::proto::{self, request::RequestType};
 /// See [`Config::to_requests`].
 pub(crate) fn to_requests(config: &Config) -> Vec<proto::Request> {
     let listeners = config.listeners.iter().map(add_listener);
+    let certificates = config.certificates.iter().map(|certificate| {
+        RequestType::AddCertificate(proto::AddCertificate {
+            certificate: certificate.clone(),
+        })
+    });
     let clusters = config
         .clusters
         .iter()
@@ -37,6 +42,7 @@ pub(crate) fn to_requests(config: &Config) -> Vec<proto::Request> {
         })
     });
     listeners
+        .chain(certificates)
         .chain(clusters)
         .chain(backends)
         .chain(frontends)

@@ -96,6 +96,28 @@ pub(crate) fn hostname(text: &str) -> Result<String, String> {
     }
 }
 
+/// A `Strict-Transport-Security` value: `max-age=SECONDS`, then optional
+/// `; includeSubDomains` and `; preload` directives.
+pub(crate) fn hsts(text: &str) -> Result<String, String> {
+    let mut directives = text.split(';').map(str::trim);
+    let max_age = directives
+        .next()
+        .and_then(|first| first.strip_prefix("max-age="))
+        .filter(|seconds| !seconds.is_empty() && seconds.bytes().all(|b| b.is_ascii_digit()));
+    let known = directives.all(|directive| {
+        directive.eq_ignore_ascii_case("includeSubDomains")
+            || directive.eq_ignore_ascii_case("preload")
+    });
+    if max_age.is_some() && known {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "invalid hsts {text:?}, expected a Strict-Transport-Security value like \
+             \"max-age=31536000; includeSubDomains\""
+        ))
+    }
+}
+
 fn valid_label(label: &str) -> bool {
     !label.is_empty()
         && label.len() <= MAX_LABEL_LEN

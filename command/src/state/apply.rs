@@ -69,10 +69,10 @@ impl ConfigState {
                 self.set_active(undo, &deactivate.address, deactivate.protocol, false)
             }
             R::SetHealthCheck(set) => self.set_health_check(undo, set),
-            R::AddCertificate(_)
-            | R::RemoveCertificate(_)
-            | R::ReplaceCertificate(_)
-            | R::UpgradeMain(_) => Err(StateError::Unsupported(request_name(request_type))),
+            R::AddCertificate(add) => self.add_certificate(undo, &add.certificate),
+            R::RemoveCertificate(remove) => self.remove_certificate(undo, &remove.fingerprint),
+            R::ReplaceCertificate(replace) => self.replace_certificate(undo, replace),
+            R::UpgradeMain(_) => Err(StateError::Unsupported(request_name(request_type))),
             other => Err(StateError::NotAStateChange(request_name(other))),
         }
     }
@@ -240,6 +240,7 @@ impl ConfigState {
         listener: Listener,
     ) -> Result<(), StateError> {
         self.check_listener_protocol(&address, listener.protocol())?;
+        self.check_certificates_keep_tls(&address, Some(&listener))?;
         if self.listeners.get(&address) == Some(&listener) {
             return Ok(());
         }
@@ -261,6 +262,7 @@ impl ConfigState {
                 frontends: users.join(", "),
             });
         }
+        self.check_certificates_keep_tls(&address, None)?;
         if let Some(listener) = self.listeners.get(&address).cloned() {
             self.put_active(undo, &listener, false);
         }
@@ -290,7 +292,7 @@ impl ConfigState {
         protocol: i32,
     ) -> Result<SocketAddr, StateError> {
         let parsed = validate::address("listener", address)?;
-        let expected = validate::protocol("protocol", protocol, "an https listener")?;
+        let expected = validate::protocol("protocol", protocol)?;
         self.check_listener_protocol(&parsed, expected)?;
         Ok(parsed)
     }
@@ -311,6 +313,14 @@ impl ConfigState {
             });
         }
         Ok(())
+    }
+
+    /// HTTP frontends go on HTTP and HTTPS listeners.
+    fn check_http_listener(&self, address: &SocketAddr) -> Result<(), StateError> {
+        match self.listeners.get(address) {
+            Some(Listener::Http(_)) => Ok(()),
+            _ => self.check_listener_protocol(address, ListenerProtocol::Http),
+        }
     }
 
     fn check_cluster_protocol(
@@ -340,7 +350,7 @@ impl ConfigState {
         frontend: &proto::HttpFrontend,
     ) -> Result<(), StateError> {
         let (key, frontend) = validate::http_frontend(frontend)?;
-        self.check_listener_protocol(&key.address, ListenerProtocol::Http)?;
+        self.check_http_listener(&key.address)?;
         if let Some(cluster_id) = &frontend.cluster_id {
             self.check_cluster_protocol(cluster_id, ListenerProtocol::Http, || {
                 describe_http_frontend(&frontend)

@@ -46,6 +46,16 @@ impl ConfigState {
                 describe_listener(&deactivate.address, deactivate.protocol)
             ),
             R::SetHealthCheck(set) => format!("health check of cluster {}", set.cluster_id),
+            R::AddCertificate(add) => {
+                match crate::certificate::fingerprint_of_pem(&add.certificate.certificate) {
+                    Ok(fingerprint) => format!("certificate {fingerprint}"),
+                    Err(_) => "certificate".to_owned(),
+                }
+            }
+            R::RemoveCertificate(remove) => format!("certificate {}", remove.fingerprint),
+            R::ReplaceCertificate(replace) => {
+                format!("certificate {}", replace.old_fingerprint)
+            }
             other => request_name(other).replace('_', " "),
         }
     }
@@ -88,6 +98,9 @@ impl ConfigState {
                 None => format!("removed the health check of cluster {}", set.cluster_id),
             },
             R::Batch(batch) => format!("applied {} changes", batch.requests.len()),
+            R::AddCertificate(_) => format!("added {what}"),
+            R::RemoveCertificate(_) => format!("removed {what}"),
+            R::ReplaceCertificate(_) => format!("replaced {what}"),
             _ => format!("done: {what}"),
         }
     }

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
+use super::certificate_diff::certificate_diff;
 use super::generate as make;
 use super::{ConfigState, HttpFrontendKey};
 use crate::proto;
@@ -26,11 +27,42 @@ impl ConfigState {
     /// frontends can be in `target`, so they are all removed before the
     /// update). A listener whose protocol changed, a backend whose id
     /// changed and a changed frontend are removed and added again.
+    /// Certificates are compared by fingerprint (see `certificate_diff.rs`):
+    /// removed before the listeners, added or replaced right after them.
     pub fn diff(&self, target: &ConfigState) -> Vec<proto::Request> {
         let kept = Kept::between(self, target);
+        let certificates = certificate_diff(self, target, &kept.listeners);
         let mut requests = Vec::new();
         self.removals(target, &kept, &mut requests);
+        let listener_removals = requests
+            .iter()
+            .rposition(|request| {
+                !matches!(
+                    request.request_type,
+                    Some(proto::request::RequestType::RemoveListener(_))
+                )
+            })
+            .map_or(0, |last_other| last_other + 1);
+        requests.splice(listener_removals..listener_removals, certificates.removals);
+        let listener_additions = requests.len()
+            + target
+                .listeners
+                .keys()
+                .filter(|address| !kept.listeners.contains(address))
+                .count()
+            + target
+                .listeners
+                .iter()
+                .filter(|(address, listener)| {
+                    kept.listeners.contains(address)
+                        && self.listeners.get(address) != Some(listener)
+                })
+                .count();
         target.additions(self, &kept, &mut requests);
+        requests.splice(
+            listener_additions..listener_additions,
+            certificates.additions,
+        );
         requests
     }
 

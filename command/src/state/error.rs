@@ -147,6 +147,37 @@ pub enum StateError {
         /// The frontends using it, comma-separated.
         frontends: String,
     },
+    /// A certificate, its key or its chain cannot be used.
+    #[error(transparent)]
+    Certificate(#[from] crate::certificate::CertificateError),
+    /// A certificate with this fingerprint already exists.
+    #[error("certificate {0} already exists")]
+    DuplicateCertificate(String),
+    /// No certificate has this fingerprint.
+    #[error("no certificate has the fingerprint {0}")]
+    UnknownCertificate(String),
+    /// A certificate names a listener that does not terminate TLS.
+    #[error("the listener at {0} does not terminate TLS (expected an https listener or a tcp listener with tls)")]
+    NotATlsListener(String),
+    /// Two default certificates for one listener.
+    #[error("certificate {existing} is already the default of a listener that {fingerprint} serves, expected one default per listener")]
+    DuplicateDefaultCertificate {
+        /// The certificate refused.
+        fingerprint: String,
+        /// The default certificate already there.
+        existing: String,
+    },
+    /// A certificate gives no name and its certificate has no DNS name.
+    #[error("certificate {0} has no DNS name, expected names")]
+    NoCertificateNames(String),
+    /// The listener cannot be removed or lose TLS while certificates name it.
+    #[error("the listener at {address} is still named by certificate {fingerprints}")]
+    ListenerHasCertificates {
+        /// The address.
+        address: String,
+        /// The certificates naming it, comma-separated.
+        fingerprints: String,
+    },
     /// The same frontend (same identity) already exists.
     #[error("{0} already exists")]
     DuplicateFrontend(String),

@@ -1,14 +1,15 @@
 //! The requests that rebuild a state, and the request for each kind of item.
 
-use super::{request, ConfigState, Listener};
+use super::{request, ConfigState, Listener, StoredCertificate};
 use crate::proto::{self, request::RequestType};
 
 impl ConfigState {
     /// The requests that rebuild this state from an empty one, in an order
-    /// where each applies: listeners, clusters (health checks inside),
+    /// where each applies: listeners, certificates, clusters (health checks inside),
     /// backends, HTTP frontends, TCP frontends, then listener activations.
     pub fn generate_requests(&self) -> Vec<proto::Request> {
         let listeners = self.listeners.values().map(add_listener);
+        let certificates = self.certificates.values().map(add_certificate);
         let clusters = self.clusters.values().map(add_cluster);
         let backends = self
             .backends
@@ -23,6 +24,7 @@ impl ConfigState {
             .filter_map(|address| self.listeners.get(address))
             .map(activate_listener);
         listeners
+            .chain(certificates)
             .chain(clusters)
             .chain(backends)
             .chain(http_frontends)
@@ -64,6 +66,28 @@ pub(super) fn deactivate_listener(listener: &Listener) -> proto::Request {
     request(RequestType::DeactivateListener(proto::DeactivateListener {
         address: listener.address().to_owned(),
         protocol: listener.protocol() as i32,
+    }))
+}
+
+pub(super) fn add_certificate(certificate: &StoredCertificate) -> proto::Request {
+    request(RequestType::AddCertificate(proto::AddCertificate {
+        certificate: certificate.pem.clone(),
+    }))
+}
+
+pub(super) fn remove_certificate(fingerprint: &str) -> proto::Request {
+    request(RequestType::RemoveCertificate(proto::RemoveCertificate {
+        fingerprint: fingerprint.to_owned(),
+    }))
+}
+
+pub(super) fn replace_certificate(
+    old_fingerprint: &str,
+    certificate: &StoredCertificate,
+) -> proto::Request {
+    request(RequestType::ReplaceCertificate(proto::ReplaceCertificate {
+        old_fingerprint: old_fingerprint.to_owned(),
+        new_certificate: certificate.pem.clone(),
     }))
 }
 

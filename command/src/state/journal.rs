@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 
 use super::generate as make;
-use super::{ConfigState, FrontendRef, HttpFrontendKey, Listener, SmallMap};
+use super::{ConfigState, FrontendRef, HttpFrontendKey, Listener, SmallMap, StoredCertificate};
 use crate::proto::{self, request::RequestType};
 
 /// One entry of the state before and after a write.
@@ -45,6 +45,11 @@ enum Change {
         address: SocketAddr,
         before: Option<proto::TcpFrontend>,
         after: Option<proto::TcpFrontend>,
+    },
+    Certificate {
+        fingerprint: String,
+        before: Option<Box<StoredCertificate>>,
+        after: Option<Box<StoredCertificate>>,
     },
 }
 
@@ -173,6 +178,18 @@ fn inverse(change: &Change, out: &mut Vec<proto::Request>) {
                 out.push(make::add_tcp_frontend(before));
             }
         }
+        Change::Certificate {
+            fingerprint,
+            before,
+            after,
+        } => {
+            if after.is_some() {
+                out.push(make::remove_certificate(fingerprint));
+            }
+            if let Some(before) = before {
+                out.push(make::add_certificate(before));
+            }
+        }
     }
 }
 
@@ -236,6 +253,11 @@ impl ConfigState {
                 Change::TcpFrontend {
                     address, before, ..
                 } => self.put_tcp_frontend(&mut scratch, address, before),
+                Change::Certificate {
+                    fingerprint,
+                    before,
+                    ..
+                } => self.put_certificate(&mut scratch, fingerprint, before.map(|b| *b)),
             }
         }
     }
@@ -382,6 +404,25 @@ impl ConfigState {
             address,
             before,
             after: value,
+        });
+    }
+
+    pub(super) fn put_certificate(
+        &mut self,
+        undo: &mut Undo,
+        fingerprint: String,
+        value: Option<StoredCertificate>,
+    ) {
+        let before = match &value {
+            Some(certificate) => self
+                .certificates
+                .insert(fingerprint.clone(), certificate.clone()),
+            None => self.certificates.remove(&fingerprint),
+        };
+        undo.push(Change::Certificate {
+            fingerprint,
+            before: before.map(Box::new),
+            after: value.map(Box::new),
         });
     }
 

@@ -36,6 +36,8 @@
 //!   carry it inside `AddCluster`.
 
 mod apply;
+mod certificate_diff;
+mod certificates;
 mod describe;
 mod diff;
 mod error;
@@ -48,6 +50,8 @@ mod small_map;
 mod validate;
 
 #[cfg(test)]
+mod certificate_tests;
+#[cfg(test)]
 mod partial_tests;
 #[cfg(test)]
 mod proptests;
@@ -59,6 +63,7 @@ use std::net::SocketAddr;
 
 use crate::proto::{self, request::RequestType, ListenerProtocol};
 
+pub use certificates::StoredCertificate;
 pub use error::StateError;
 pub use journal::Undo;
 
@@ -74,11 +79,21 @@ pub enum Listener {
 }
 
 impl Listener {
-    /// The listener's protocol.
+    /// The listener's protocol: an HTTP listener with TLS is HTTPS (a TCP
+    /// listener with TLS stays TCP).
     pub fn protocol(&self) -> ListenerProtocol {
         match self {
+            Listener::Http(listener) if listener.tls.is_some() => ListenerProtocol::Https,
             Listener::Http(_) => ListenerProtocol::Http,
             Listener::Tcp(_) => ListenerProtocol::Tcp,
+        }
+    }
+
+    /// Whether it terminates TLS.
+    pub fn is_tls(&self) -> bool {
+        match self {
+            Listener::Http(listener) => listener.tls.is_some(),
+            Listener::Tcp(listener) => listener.tls.is_some(),
         }
     }
 
@@ -133,6 +148,8 @@ pub struct ConfigState {
     tcp_frontends: BTreeMap<SocketAddr, proto::TcpFrontend>,
     /// Cluster id → the frontends routing to it; no empty set.
     cluster_users: BTreeMap<String, SmallMap<FrontendRef, ()>>,
+    /// TLS certificates by fingerprint.
+    certificates: BTreeMap<String, StoredCertificate>,
 }
 
 impl ConfigState {
@@ -142,8 +159,7 @@ impl ConfigState {
     }
 
     /// Whether the request changes the configuration, so that it goes through
-    /// [`ConfigState::apply`]. The reserved TLS requests count as changes
-    /// (and are refused there as unsupported); queries, subscriptions,
+    /// [`ConfigState::apply`]. Certificates count as changes; queries, subscriptions,
     /// save/load/reload, stops and upgrades do not.
     pub fn is_state_change(request: &proto::Request) -> bool {
         use RequestType as R;
@@ -240,7 +256,7 @@ impl ConfigState {
 
     /// Whether the state holds nothing at all.
     pub fn is_empty(&self) -> bool {
-        self.listeners.is_empty() && self.clusters.is_empty()
+        self.listeners.is_empty() && self.clusters.is_empty() && self.certificates.is_empty()
     }
 }
 

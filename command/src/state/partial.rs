@@ -120,7 +120,7 @@ impl ConfigState {
         changes: &proto::ListenerChanges,
     ) -> Result<RequestType, StateError> {
         let address = validate::address("listener", &changes.address)?;
-        let protocol = validate::protocol("protocol", changes.protocol, "an https listener")?;
+        let protocol = validate::protocol("protocol", changes.protocol)?;
         self.check_listener_protocol(&address, protocol)?;
         let named = changes.front_timeout_ms.is_some()
             || changes.back_timeout_ms.is_some()

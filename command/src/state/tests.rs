@@ -413,7 +413,7 @@ fn activating_needs_an_existing_listener_of_that_protocol() {
     ));
     assert!(matches!(
         refused(&mut state, activate(DB, ListenerProtocol::Https)),
-        StateError::Unsupported(_)
+        StateError::ListenerProtocolMismatch { .. }
     ));
 }
 
@@ -485,17 +485,11 @@ fn invalid_fields_are_refused() {
 #[test]
 fn reserved_and_non_changing_requests_are_refused() {
     let mut state = base();
-    let certificate = request(RequestType::RemoveCertificate(proto::RemoveCertificate {
-        fingerprint: "00".to_owned(),
-    }));
     assert_eq!(
-        refused(&mut state, certificate).to_string(),
-        "remove_certificate is not supported yet"
+        refused(&mut state, cluster("tls", ListenerProtocol::Https)).to_string(),
+        "invalid cluster.protocol \"https\": a cluster is http or tcp (an http cluster serves \
+         https listeners too)"
     );
-    assert!(matches!(
-        refused(&mut state, cluster("tls", ListenerProtocol::Https)),
-        StateError::Unsupported(_)
-    ));
     assert!(matches!(
         refused(
             &mut state,

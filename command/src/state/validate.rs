@@ -36,17 +36,75 @@ fn invalid(field: &'static str, value: impl ToString, reason: impl ToString) -> 
     }
 }
 
-/// A listener, cluster or frontend protocol; HTTPS is reserved.
-pub(super) fn protocol(
-    field: &'static str,
-    value: i32,
-    what: &'static str,
-) -> Result<ListenerProtocol, StateError> {
+/// A listener, cluster or frontend protocol.
+pub(super) fn protocol(field: &'static str, value: i32) -> Result<ListenerProtocol, StateError> {
     match ListenerProtocol::try_from(value) {
-        Ok(ListenerProtocol::Https) => Err(StateError::Unsupported(what)),
         Ok(protocol) => Ok(protocol),
         Err(_) => Err(invalid(field, value, "unknown protocol")),
     }
+}
+
+/// A listener's TLS settings: a known minimum version, known cipher suite names (with a
+/// TLS 1.3 one when the minimum is 1.3), ALPN ids of 1 to 255 bytes.
+fn tls_settings(tls: Option<&proto::TlsSettings>) -> Result<(), StateError> {
+    let Some(tls) = tls else {
+        return Ok(());
+    };
+    let min_version = match tls.min_version {
+        None => proto::TlsVersion::Tls12,
+        Some(value) => proto::TlsVersion::try_from(value)
+            .map_err(|_| invalid("tls.min_version", value, "unknown TLS version"))?,
+    };
+    let known = crate::certificate::cipher_suite_names();
+    if let Some(unknown) = tls
+        .cipher_suites
+        .iter()
+        .find(|name| !known.contains(&name.as_str()))
+    {
+        return Err(invalid(
+            "tls.cipher_suites",
+            unknown,
+            format!("unknown cipher suite, expected one of {}", known.join(", ")),
+        ));
+    }
+    if min_version == proto::TlsVersion::Tls13
+        && !tls.cipher_suites.is_empty()
+        && !tls
+            .cipher_suites
+            .iter()
+            .any(|name| name.starts_with("TLS13_"))
+    {
+        return Err(invalid(
+            "tls.cipher_suites",
+            tls.cipher_suites.join(","),
+            "no TLS 1.3 cipher suite for a TLS 1.3 listener",
+        ));
+    }
+    if let Some(bad) = tls
+        .alpn_protocols
+        .iter()
+        .find(|id| id.is_empty() || id.len() > 255)
+    {
+        return Err(invalid(
+            "tls.alpn_protocols",
+            bad,
+            "an ALPN protocol is 1 to 255 bytes",
+        ));
+    }
+    Ok(())
+}
+
+/// A name a certificate answers: exact or `*.` wildcard, lower case.
+pub(super) fn certificate_name(name: &str) -> Result<String, StateError> {
+    let normalized = checked("certificate.names", name, shared::hostname(name))?;
+    if normalized == "*" {
+        return Err(invalid(
+            "certificate.names",
+            name,
+            "expected a name like example.com or *.example.com (default = true answers unknown names)",
+        ));
+    }
+    Ok(normalized)
 }
 
 /// A check shared with the configuration file, its message kept as the reason.
@@ -76,7 +134,14 @@ fn millis(field: &'static str, value: u32) -> Result<(), StateError> {
 
 pub(super) fn cluster(cluster: &proto::Cluster) -> Result<proto::Cluster, StateError> {
     cluster_id("cluster_id", &cluster.cluster_id)?;
-    let protocol = protocol("cluster.protocol", cluster.protocol, "an https cluster")?;
+    let protocol = protocol("cluster.protocol", cluster.protocol)?;
+    if protocol == ListenerProtocol::Https {
+        return Err(invalid(
+            "cluster.protocol",
+            "https",
+            "a cluster is http or tcp (an http cluster serves https listeners too)",
+        ));
+    }
     LoadBalancingAlgorithm::try_from(cluster.load_balancing).map_err(|_| {
         invalid(
             "cluster.load_balancing",
@@ -228,6 +293,7 @@ pub(super) fn http_listener(
 ) -> Result<(SocketAddr, proto::HttpListener), StateError> {
     let parsed = address("listener", &listener.address)?;
     timeouts(&listener.timeouts)?;
+    tls_settings(listener.tls.as_ref())?;
     answers("listener.answers", &listener.answers)?;
     if let Some(name) = &listener.sticky_cookie_name {
         checked(
@@ -246,6 +312,7 @@ pub(super) fn tcp_listener(
 ) -> Result<(SocketAddr, proto::TcpListener), StateError> {
     let parsed = address("listener", &listener.address)?;
     timeouts(&listener.timeouts)?;
+    tls_settings(listener.tls.as_ref())?;
     let mut normalized = listener.clone();
     normalized.address = parsed.to_string();
     Ok((parsed, normalized))

@@ -288,7 +288,7 @@ impl Server {
             return done;
         }
         let mark = undo.len();
-        self.apply_to_mirror(request, undo)?;
+        self.state.apply_recorded(request, undo)?;
         if let Err(error) = self.apply_live(content, undo, mark, effects, now) {
             let mine = undo.split_off(mark);
             self.state.revert(mine);

@@ -4,8 +4,7 @@
 
 use std::net::SocketAddr;
 
-use sluice_command::proto::{self, request::RequestType, ListenerProtocol};
-use sluice_command::state::{StateError, Undo};
+use sluice_command::proto::{self, request::RequestType};
 
 use super::commands::CommandError;
 use super::Server;
@@ -38,23 +37,6 @@ impl Server {
         })
     }
 
-    /// Applies a request to the worker's mirror of the state. A mirror that does not know
-    /// HTTPS listeners yet takes the request for the HTTP listener it holds at that
-    /// address.
-    pub(super) fn apply_to_mirror(
-        &mut self,
-        request: &proto::Request,
-        undo: &mut Undo,
-    ) -> Result<(), StateError> {
-        match self.state.apply_recorded(request, undo) {
-            Err(StateError::Unsupported(what)) => match https_as_http(request) {
-                Some(as_http) => self.state.apply_recorded(&as_http, undo),
-                None => Err(StateError::Unsupported(what)),
-            },
-            other => other,
-        }
-    }
-
     /// Sets (or clears) the TLS side of a listener added or updated.
     pub(super) fn set_listener_tls(
         &mut self,
@@ -70,24 +52,6 @@ impl Server {
             .set_listener(address, settings, http)
             .map_err(CommandError::Tls)
     }
-}
-
-/// The same listener request naming the HTTP protocol instead of HTTPS, if it named it.
-fn https_as_http(request: &proto::Request) -> Option<proto::Request> {
-    let https = ListenerProtocol::Https as i32;
-    let http = ListenerProtocol::Http as i32;
-    let mut copy = request.clone();
-    let protocol = match copy.request_type.as_mut()? {
-        RequestType::RemoveListener(remove) => &mut remove.protocol,
-        RequestType::ActivateListener(activate) => &mut activate.protocol,
-        RequestType::DeactivateListener(deactivate) => &mut deactivate.protocol,
-        _ => return None,
-    };
-    if *protocol != https {
-        return None;
-    }
-    *protocol = http;
-    Some(copy)
 }
 
 impl Server {

@@ -5,7 +5,8 @@ use super::*;
 
 const LISTENER_KEYS: &str = "protocol, address, front_timeout, back_timeout, \
                              connect_timeout, request_timeout, expect_proxy, answers, \
-                             max_request_body";
+                             max_request_body, tls, min_tls_version, cipher_suites, alpn, \
+                             strict_sni";
 const SIZE_FORMAT: &str = r#"expected a whole number of bytes optionally followed by k, m or g (powers of 1024), like "512k", "10m" or "1g""#;
 const DURATION_FORMAT: &str =
     r#"expected a whole number followed by ms, s, m or h, like "250ms", "5s", "2m" or "1h""#;
@@ -17,12 +18,12 @@ fn cases() -> Vec<(usize, &'static str, String)> {
         // Enumerations and unknown keys.
         (14, r#"load_balancing = "roundrobin""#, e(r#"14:18: clusters.demo.load_balancing: unknown value "roundrobin", expected one of round_robin, random, least_loaded, power_of_two"#)),
         (6, r#"adress = "127.0.0.1:8080""#, format!("6:1: listeners[0].adress: unknown key, expected one of {LISTENER_KEYS}")),
-        (2, "frobnicate = 1", e("2:1: frobnicate: unknown key, expected one of command_socket, worker_count, log_level, access_log, access_log_format, max_connections, buffer_size, metrics_address, shutdown_grace_period, listeners, clusters")),
+        (2, "frobnicate = 1", e("2:1: frobnicate: unknown key, expected one of command_socket, worker_count, log_level, access_log, access_log_format, max_connections, buffer_size, metrics_address, shutdown_grace_period, listeners, clusters, certificates")),
         (2, r#"log_level = "verbose""#, e(r#"2:13: log_level: unknown value "verbose", expected one of error, warn, info, debug, trace"#)),
-        (9, r#"protocol = "udp""#, e(r#"9:12: listeners[1].protocol: unknown value "udp", expected one of http, tcp"#)),
+        (9, r#"protocol = "udp""#, e(r#"9:12: listeners[1].protocol: unknown value "udp", expected one of http, https, tcp"#)),
         (14, "load_balancing = 3", e("14:18: clusters.demo.load_balancing: found an integer, expected one of round_robin, random, least_loaded, power_of_two")),
         (14, r#"load_metric = "latency""#, e(r#"14:15: clusters.demo.load_metric: unknown value "latency", expected one of connections, requests, connect_time"#)),
-        (10, "address = \"127.0.0.1:5432\"\nrequest_timeout = \"5s\"", e("11:1: listeners[1].request_timeout: unknown key, expected one of protocol, address, front_timeout, back_timeout, connect_timeout, expect_proxy")),
+        (10, "address = \"127.0.0.1:5432\"\nrequest_timeout = \"5s\"", e("11:1: listeners[1].request_timeout: unknown key, expected one of protocol, address, front_timeout, back_timeout, connect_timeout, expect_proxy, tls, min_tls_version, cipher_suites, alpn, strict_sni")),
         (22, "protocol = \"tcp\"\nsticky_session = true", e("23:1: clusters.db.sticky_session: unknown key, expected one of protocol, load_balancing, load_metric, max_connect_retries, health_check, frontends, backends")),
         (23, r#"frontends = [ { address = "127.0.0.1:5432", hostname = "db" } ]"#, e("23:45: clusters.db.frontends[0].hostname: unknown key, expected one of address")),
         (17, r#"  { address = "127.0.0.1:8081", weigth = 100 },"#, e("17:33: clusters.demo.backends[0].weigth: unknown key, expected one of address, weight, backup, sticky_id, id, state")),
@@ -67,7 +68,7 @@ fn cases() -> Vec<(usize, &'static str, String)> {
         (6, "address = \"127.0.0.1:8080\"\nmax_request_body = \"99999999999g\"", e(r#"7:20: listeners[0].max_request_body: size "99999999999g" is too large"#)),
         (6, "address = \"127.0.0.1:8080\"\nmax_request_body = -1", e(r#"7:20: listeners[0].max_request_body: -1 is out of range, expected a size like "10m" or a whole number of bytes"#)),
         (6, "address = \"127.0.0.1:8080\"\nmax_request_body = true", e(r#"7:20: listeners[0].max_request_body: found a boolean, expected a size like "10m" or a whole number of bytes"#)),
-        (10, "address = \"127.0.0.1:5432\"\nmax_request_body = \"1m\"", e("11:1: listeners[1].max_request_body: unknown key, expected one of protocol, address, front_timeout, back_timeout, connect_timeout, expect_proxy")),
+        (10, "address = \"127.0.0.1:5432\"\nmax_request_body = \"1m\"", e("11:1: listeners[1].max_request_body: unknown key, expected one of protocol, address, front_timeout, back_timeout, connect_timeout, expect_proxy, tls, min_tls_version, cipher_suites, alpn, strict_sni")),
         // Backends.
         (17, r#"  { address = "127.0.0.1:8081", weight = 1001 },"#, e("17:42: clusters.demo.backends[0].weight: 1001 is out of range, expected a whole number from 0 to 1000")),
         (17, r#"  { address = "127.0.0.1:8081", weight = -1 },"#, e("17:42: clusters.demo.backends[0].weight: -1 is out of range, expected a whole number from 0 to 1000")),
@@ -180,7 +181,7 @@ fn columns_count_characters_not_bytes() {
     let text = base_with(2, r#"log_level = "é" "#).replace("log_level = \"é\"", "\"é\" = 1");
     assert_eq!(
         error_of(&text),
-        "sluice.toml:2:1: \"é\": unknown key, expected one of command_socket, worker_count, log_level, access_log, access_log_format, max_connections, buffer_size, metrics_address, shutdown_grace_period, listeners, clusters"
+        "sluice.toml:2:1: \"é\": unknown key, expected one of command_socket, worker_count, log_level, access_log, access_log_format, max_connections, buffer_size, metrics_address, shutdown_grace_period, listeners, clusters, certificates"
     );
     let text = base_with(2, r#"worker_count = 0 "#).replace(
         "command_socket = \"sluice.sock\"",
