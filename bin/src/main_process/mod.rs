@@ -9,7 +9,7 @@
 //!
 //! Locking order: `changes` (held for a whole state change, so that changes
 //! and worker replays never interleave; replays share it), then `state`, then
-//! a worker slot.
+//! the listening sockets, then a worker slot.
 
 mod changes;
 mod command_server;
@@ -19,6 +19,7 @@ mod event_merge;
 mod events;
 mod file_index;
 mod http_endpoint;
+mod listening_sockets;
 mod metrics;
 mod reload;
 mod signals;
@@ -127,6 +128,11 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
     };
     let main = Arc::new(MainProcess::new(config, state));
     let _ = main.shared.set(Arc::downgrade(&main));
+    let opened = lock(&main.workers.sockets).open_for(&lock(&main.state));
+    if let Err(error) = opened {
+        command_server::remove_socket(&socket_path, bound);
+        bail!("cannot start: {error}");
+    }
     if let Err(error) = main.workers.start_all(&main) {
         main.workers.stop(&main, StopKind::Hard, Duration::ZERO);
         command_server::remove_socket(&socket_path, bound);

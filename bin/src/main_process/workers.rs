@@ -8,7 +8,7 @@
 //! quick crashes back off exponentially, up to [`MAX_BACKOFF`].
 
 use std::collections::HashMap;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -27,6 +27,7 @@ use sluice_command::proto::{
     WorkerResponse, WorkerRunState,
 };
 
+use super::listening_sockets::ListeningSockets;
 use super::{lock, MainProcess, StopKind};
 use crate::sys;
 
@@ -81,6 +82,8 @@ pub(crate) struct WorkerPool {
     next_request: AtomicU64,
     stopping: AtomicBool,
     launch: Mutex<Launch>,
+    /// The listening sockets handed to every worker (locked before any slot).
+    pub(crate) sockets: Mutex<ListeningSockets>,
 }
 
 #[derive(Debug)]
@@ -129,6 +132,7 @@ impl WorkerPool {
                 access_log: config.access_log.to_string(),
                 access_log_format: config.access_log_format.as_str(),
             }),
+            sockets: Mutex::new(ListeningSockets::default()),
         }
     }
 
@@ -199,6 +203,18 @@ impl WorkerPool {
         let (tx, rx) = mpsc::channel();
         let mut outcomes = Vec::new();
         let mut expected: HashMap<String, u32> = HashMap::new();
+        let sockets = match lock(&self.sockets).handed_over_by(request) {
+            Ok(sockets) => sockets,
+            Err(error) => {
+                return (0..self.slots.len() as u32)
+                    .filter(|&id| chosen(id))
+                    .map(|worker_id| WorkerOutcome {
+                        worker_id,
+                        result: Err(format!("cannot send: {error}")),
+                    })
+                    .collect();
+            }
+        };
         for (id, slot) in self.slots.iter().enumerate() {
             let id = id as u32;
             if !chosen(id) {
@@ -217,7 +233,7 @@ impl WorkerPool {
                 id: request_id.clone(),
                 content: request.clone(),
             };
-            match write_blocking(writer, &message) {
+            match write_blocking(writer, &message, &sockets) {
                 Ok(()) => {
                     expected.insert(request_id, id);
                 }
@@ -564,7 +580,8 @@ fn replay(
             request_type: Some(RequestType::Batch(proto::RequestBatch { requests })),
         },
     };
-    write_blocking(writer, &message).context("cannot send the state")?;
+    let sockets = lock(&main.workers.sockets).handed_over_by(&message.content)?;
+    write_blocking(writer, &message, &sockets).context("cannot send the state")?;
     let response = await_response(main, id, reader, &request_id)?;
     if response.status == proto::ResponseStatus::Failure as i32 {
         bail!("worker {id} refused the state: {}", response.message);
@@ -658,8 +675,15 @@ fn reap(main: &MainProcess, id: u32) -> (u32, String) {
     }
 }
 
-fn write_blocking(writer: &mut WorkerChannel, message: &WorkerRequest) -> Result<(), ChannelError> {
-    writer.write_message(message)?;
+/// Sends `message` with the listening `sockets` it hands over (see
+/// `sluice_command::listener_sockets`).
+fn write_blocking(
+    writer: &mut WorkerChannel,
+    message: &WorkerRequest,
+    sockets: &[OwnedFd],
+) -> Result<(), ChannelError> {
+    let borrowed: Vec<_> = sockets.iter().map(AsFd::as_fd).collect();
+    writer.write_message_with_fds(message, &borrowed)?;
     while !writer.flush()? {}
     Ok(())
 }

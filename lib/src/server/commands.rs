@@ -12,6 +12,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use sluice_command::listener_sockets::added_listeners;
 use sluice_command::proto::{
     self, request::RequestType, response_content::ContentType, worker_message::MessageType,
     ResponseContent, ResponseStatus, WorkerInfo, WorkerMessage, WorkerRequest, WorkerResponse,
@@ -111,7 +112,9 @@ impl Server {
             Err(error) => return Err(error.into()),
         };
         for request in requests {
+            self.take_handed_over_sockets(&request.content);
             let answer = self.handle(&request, now);
+            self.listeners.drop_spare_sockets();
             self.answer(request.id, answer)?;
             if let Some(RequestType::QueryMetrics(_)) = request.content.request_type {
                 // A snapshot of 10 000 clusters is tens of megabytes, gone once sent.
@@ -119,6 +122,25 @@ impl Server {
             }
         }
         Ok(())
+    }
+
+    /// Takes from the channel the sockets that came with `request`, one per listener it
+    /// adds ([`added_listeners`]), for the listeners to adopt.
+    fn take_handed_over_sockets(&mut self, request: &proto::Request) {
+        for address in added_listeners(request) {
+            let Some(socket) = self.channel.take_received_fd() else {
+                log::error!(
+                    "worker {}: the request adding the listener on {address} came without its \
+                     socket",
+                    self.options.id
+                );
+                return;
+            };
+            match address.parse() {
+                Ok(address) => self.listeners.hand_over(address, socket),
+                Err(_) => log::warn!("worker {}: socket for {address:?} dropped", self.options.id),
+            }
+        }
     }
 
     fn answer(&mut self, id: String, answer: Answer) -> Result<(), ServerError> {
