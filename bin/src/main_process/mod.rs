@@ -272,16 +272,12 @@ impl MainProcess {
         self.changes.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Logs a warning for settings that only a restart applies.
-    /// The global keys whose new value in `new` only a restart applies (`worker_count`,
-    /// `buffer_size`, `max_connections`, `command_socket`), logged and returned so that a
-    /// reload's answer names them.
+    /// The global keys whose new value in `new` only a restart applies (`buffer_size`,
+    /// `max_connections`, `command_socket`), logged and returned so that a reload's answer
+    /// names them.
     pub(crate) fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
         let current = lock(&self.config);
         let mut keys = Vec::new();
-        if current.worker_count != new.worker_count {
-            keys.push("worker_count");
-        }
         if current.buffer_size != new.buffer_size {
             keys.push("buffer_size");
         }
@@ -325,6 +321,17 @@ impl MainProcess {
             old.stop();
         }
         Ok(())
+    }
+
+    /// Runs `wanted` workers from now on (see `workers::resize`).
+    pub(crate) fn resize_workers(&self, wanted: usize) -> Result<String, String> {
+        let main = self
+            .shared
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .ok_or("the main process is not running")?;
+        let grace = lock(&self.config).shutdown_grace_period;
+        self.workers.resize(&main, wanted, grace)
     }
 
     /// Sends `config`'s logging settings to every worker, which reopens its access log.

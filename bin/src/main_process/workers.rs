@@ -13,7 +13,7 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,11 +21,14 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use log::{debug, error, info, warn};
 use sluice_command::channel::{Channel, ChannelError, CONTROL_MAX_FRAME_SIZE};
+use sluice_command::config::defaults::MAX_WORKER_COUNT;
 use sluice_command::config::Config;
 use sluice_command::proto::{
     self, request::RequestType, worker_message::MessageType, Request, WorkerMessage, WorkerRequest,
     WorkerResponse, WorkerRunState,
 };
+
+mod resize;
 
 use super::listening_sockets::ListeningSockets;
 use super::{lock, MainProcess, StopKind};
@@ -77,7 +80,11 @@ type Delivery = (String, Result<WorkerResponse, String>);
 /// The workers and the requests waiting for their answers.
 #[derive(Debug)]
 pub(crate) struct WorkerPool {
+    /// One slot per possible worker id; the first `wanted` are meant to run, the others
+    /// are idle or hold a retired worker finishing its sessions.
     slots: Vec<Mutex<WorkerSlot>>,
+    /// How many workers should run (`worker_count`, changed live by a reload).
+    wanted: AtomicUsize,
     pending: Mutex<HashMap<String, (u32, mpsc::Sender<Delivery>)>>,
     next_request: AtomicU64,
     stopping: AtomicBool,
@@ -93,6 +100,8 @@ struct WorkerSlot {
     restarts: u32,
     writer: Option<WorkerChannel>,
     child: Option<Child>,
+    /// A supervisor thread looks after this slot.
+    supervised: bool,
 }
 
 /// How a worker process is started.
@@ -109,7 +118,7 @@ impl WorkerPool {
     /// One stopped slot per configured worker.
     pub(crate) fn new(config: &Config) -> WorkerPool {
         let count = config.worker_count.max(1) as usize;
-        let slots = (0..count)
+        let slots = (0..(MAX_WORKER_COUNT as usize).max(count))
             .map(|_| {
                 Mutex::new(WorkerSlot {
                     pid: 0,
@@ -117,11 +126,13 @@ impl WorkerPool {
                     restarts: 0,
                     writer: None,
                     child: None,
+                    supervised: false,
                 })
             })
             .collect();
         WorkerPool {
             slots,
+            wanted: AtomicUsize::new(count),
             pending: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
@@ -144,25 +155,44 @@ impl WorkerPool {
         launch.access_log_format = config.access_log_format.as_str();
     }
 
-    /// How many workers there are.
+    /// How many workers should run.
     pub(crate) fn len(&self) -> usize {
-        self.slots.len()
+        self.wanted.load(Ordering::SeqCst)
     }
 
     /// Starts every worker and waits until each has applied the state; the
     /// first failure (e.g. a listening address that cannot be bound) is returned.
     pub(crate) fn start_all(&self, main: &Arc<MainProcess>) -> anyhow::Result<()> {
+        self.start_range(main, 0..self.len())
+    }
+
+    /// Starts a supervisor for each slot of `ids` without one and waits until their
+    /// workers applied the state. A slot whose retired worker still drains gets no
+    /// second supervisor: the one there respawns it once it exits.
+    pub(crate) fn start_range(
+        &self,
+        main: &Arc<MainProcess>,
+        ids: std::ops::Range<usize>,
+    ) -> anyhow::Result<()> {
         let (ready_tx, ready_rx) = mpsc::channel();
-        for id in 0..self.slots.len() as u32 {
+        let mut started = 0;
+        for id in ids {
+            let mut slot = lock(&self.slots[id]);
+            if slot.supervised {
+                continue;
+            }
+            slot.supervised = true;
             let main = Arc::clone(main);
             let ready = ready_tx.clone();
+            let id = id as u32;
             thread::Builder::new()
                 .name(format!("supervisor-{id}"))
                 .spawn(move || supervise(&main, id, ready))
                 .context("cannot spawn a supervisor thread")?;
+            started += 1;
         }
         drop(ready_tx);
-        for _ in 0..self.slots.len() {
+        for _ in 0..started {
             match ready_rx.recv_timeout(super::WORKER_ANSWER_TIMEOUT * 3) {
                 Ok((id, Ok(pid))) => info!("worker {id} ready (pid {pid})"),
                 Ok((_, Err(reason))) => bail!("cannot start: {reason}"),
@@ -276,12 +306,8 @@ impl WorkerPool {
         };
         let outcomes = self.broadcast(&request, Duration::from_secs(2));
         let workers = self
-            .slots
-            .iter()
-            .enumerate()
+            .shown_slots()
             .map(|(id, slot)| {
-                let id = id as u32;
-                let slot = lock(slot);
                 let answer = outcomes.iter().find(|o| o.worker_id == id);
                 let sessions = answer.and_then(reported_sessions);
                 let state = match (slot.run_state, sessions) {
@@ -302,20 +328,25 @@ impl WorkerPool {
 
     /// Every worker as main's slots see it, without asking the workers (sessions left at 0).
     pub(crate) fn slot_states(&self) -> Vec<proto::WorkerInfo> {
+        self.shown_slots()
+            .map(|(id, slot)| proto::WorkerInfo {
+                id,
+                pid: slot.pid,
+                state: slot.run_state as i32,
+                restarts: slot.restarts,
+                sessions: 0,
+            })
+            .collect()
+    }
+
+    /// The slots `status` shows: those meant to run, and retired ones still draining.
+    fn shown_slots(&self) -> impl Iterator<Item = (u32, std::sync::MutexGuard<'_, WorkerSlot>)> {
+        let wanted = self.len();
         self.slots
             .iter()
             .enumerate()
-            .map(|(id, slot)| {
-                let slot = lock(slot);
-                proto::WorkerInfo {
-                    id: id as u32,
-                    pid: slot.pid,
-                    state: slot.run_state as i32,
-                    restarts: slot.restarts,
-                    sessions: 0,
-                }
-            })
-            .collect()
+            .map(|(id, slot)| (id as u32, lock(slot)))
+            .filter(move |(id, slot)| (*id as usize) < wanted || slot.child.is_some())
     }
 
     /// Kills a worker that diverged from main's state; its supervisor respawns
@@ -464,6 +495,10 @@ fn supervise(main: &Arc<MainProcess>, id: u32, ready: mpsc::Sender<(u32, Result<
             info!("worker {id} (pid {pid}) exited: {status}");
             return;
         }
+        if main.workers.retire_supervisor(id) {
+            info!("worker {id} (pid {pid}) retired: {status}");
+            return;
+        }
         error!("worker {id} (pid {pid}) died: {status}");
         main.events
             .publish(worker_event(proto::EventKind::WorkerCrashed, id));
@@ -477,7 +512,7 @@ fn supervise(main: &Arc<MainProcess>, id: u32, ready: mpsc::Sender<(u32, Result<
             warn!("worker {id} crashed {quick_crashes} times in a row: waiting {delay:?} before respawning it");
             thread::sleep(delay);
         }
-        if main.workers.is_stopping() {
+        if main.workers.is_stopping() || main.workers.retire_supervisor(id) {
             return;
         }
         lock(&main.workers.slots[id as usize]).restarts += 1;
