@@ -13,6 +13,8 @@
 //!   needs one or two descriptors per connection);
 //! - [`configure_stream`]: per-connection options (`TCP_NODELAY`: a proxy forwards what it has
 //!   at once, batching is the peers' business);
+//! - [`outlive_parent`]: a draining worker outlives a main process that handed over to a
+//!   new one;
 //! - [`release_free_memory`]: hands the allocator's free memory back to the system after a
 //!   large transient use (parsing a big configuration, applying a whole state), so that the
 //!   resident size is what the process holds, not its peak.
@@ -86,6 +88,20 @@ pub fn raise_fd_limit() -> io::Result<u64> {
         }
     }
     Ok(limit.rlim_cur)
+}
+
+/// Lets this process go on when its parent dies: clears the death signal the main process
+/// asked for when it spawned the worker (Linux `PR_SET_PDEATHSIG`).
+pub fn outlive_parent() -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_PDEATHSIG and a plain integer argument only changes this
+    // process's own death signal; no memory is passed.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// Returns the free memory of the C allocator's heap to the system (glibc's `malloc_trim`),

@@ -106,3 +106,21 @@ impl ShutdownArgs {
         }
     }
 }
+
+/// Arguments of `ctl upgrade`.
+#[derive(Debug, Args)]
+pub(crate) struct UpgradeArgs {
+    /// The binary to run; by default the path the main process was started from (which a
+    /// package upgrade replaced).
+    #[arg(long)]
+    binary: Option<PathBuf>,
+}
+
+impl UpgradeArgs {
+    /// The request this command sends; a relative path is made absolute here, where the
+    /// operator typed it.
+    pub(crate) fn to_request(&self) -> anyhow::Result<RequestType> {
+        let binary = self.binary.as_deref().map(absolute).transpose()?;
+        Ok(RequestType::UpgradeMain(proto::UpgradeMain { binary }))
+    }
+}

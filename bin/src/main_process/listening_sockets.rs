@@ -150,4 +150,16 @@ impl ListeningSockets {
             })
             .collect()
     }
+
+    /// Every socket with its address and whether it listens (handed to a new main).
+    pub(crate) fn all(&self) -> impl Iterator<Item = (SocketAddr, &Socket, bool)> + '_ {
+        self.held
+            .iter()
+            .map(|(address, held)| (*address, &held.socket, held.listening))
+    }
+
+    /// Takes `socket`, handed over by the main process this one replaces, for `address`.
+    pub(crate) fn adopt(&mut self, address: SocketAddr, socket: Socket, listening: bool) {
+        self.held.insert(address, Held { socket, listening });
+    }
 }

@@ -18,15 +18,18 @@ mod dispatch;
 mod event_merge;
 mod events;
 mod file_index;
+mod handover;
 mod http_endpoint;
 mod listening_sockets;
 mod metrics;
 mod reload;
 mod signals;
+mod upgrade;
 mod workers;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 use std::sync::{
     Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
@@ -52,6 +55,9 @@ pub(crate) enum StopKind {
     Soft,
     /// Close everything at once.
     Hard,
+    /// A new main process took over (upgrade): the workers drain on their own, the
+    /// command socket stays.
+    HandedOver,
 }
 
 /// What every thread of the main process shares.
@@ -76,6 +82,14 @@ pub(crate) struct MainProcess {
     events: EventHub,
     stop: Mutex<Option<StopKind>>,
     stop_requested: Condvar,
+    /// The binary this process was started from, as named then (an upgrade's default).
+    binary: PathBuf,
+    /// 1 for a fresh start, one more for each upgrade since.
+    generation: u32,
+    /// The command socket's listening descriptor (a copy), handed over by an upgrade.
+    command_fd: OwnedFd,
+    /// The pid of the main process this one handed over to, once it has.
+    handed_over_to: Mutex<Option<u32>>,
 }
 
 /// Locks a mutex, ignoring poisoning: a panicked thread leaves the data as consistent
@@ -118,17 +132,46 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         Ok(limit) => log::debug!("open files limit: {limit}"),
         Err(error) => log::warn!("cannot raise the open files limit: {error}"),
     }
-    let state = state_from_config(&config)?;
+    let mut inherited = handover::take_from_env()?;
+    let state = match inherited.as_mut() {
+        Some(inherited) => std::mem::take(&mut inherited.state),
+        None => state_from_config(&config)?,
+    };
     let socket_path = config.command_socket.clone();
-    let listener = command_server::bind(&socket_path)?;
-    let bound = command_server::identity(&socket_path);
+    let listener = match &inherited {
+        Some(inherited) => inherited.command.try_clone()?,
+        None => command_server::bind(&socket_path)?,
+    };
+    // The command socket of a main process that handed over stays for its successor.
+    let bound = match inherited {
+        Some(_) => None,
+        None => command_server::identity(&socket_path),
+    };
     let metrics_listener = match config.metrics_address {
-        Some(address) => Some((address, http_endpoint::bind(address)?)),
+        Some(address) => Some((address, bind_metrics(address, inherited.is_some())?)),
         None => None,
     };
-    let main = Arc::new(MainProcess::new(config, state));
+    let identity = Identity {
+        binary: started_from(),
+        generation: inherited
+            .as_ref()
+            .map_or(1, |inherited| inherited.generation),
+        command_fd: OwnedFd::from(listener.try_clone()?),
+    };
+    let main = Arc::new(MainProcess::new(config, state, identity));
     let _ = main.shared.set(Arc::downgrade(&main));
-    let opened = lock(&main.workers.sockets).open_for(&lock(&main.state));
+    let opened = {
+        let state = lock(&main.state);
+        let mut sockets = lock(&main.workers.sockets);
+        for (address, socket, listening) in inherited
+            .as_mut()
+            .map(|inherited| std::mem::take(&mut inherited.listeners))
+            .unwrap_or_default()
+        {
+            sockets.adopt(address, socket, listening);
+        }
+        sockets.open_for(&state)
+    };
     if let Err(error) = opened {
         command_server::remove_socket(&socket_path, bound);
         bail!("cannot start: {error}");
@@ -137,6 +180,12 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         main.workers.stop(&main, StopKind::Hard, Duration::ZERO);
         command_server::remove_socket(&socket_path, bound);
         return Err(error);
+    }
+    if let Some(mut inherited) = inherited {
+        inherited
+            .confirm_ready()
+            .context("cannot confirm to the previous main process")?;
+        handover::now_main_process(std::process::id(), main.generation);
     }
     // Parsing the file and encoding the workers' replays used several times the memory
     // of the state they built.
@@ -153,11 +202,48 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         socket_path.display()
     );
     let kind = main.wait_for_stop();
+    if kind == StopKind::HandedOver {
+        main.workers.release_all();
+        main.events.wait_delivered(Duration::from_secs(1));
+        info!("handed over: exiting, the workers finish their sessions on their own");
+        return Ok(());
+    }
     let grace = lock(&main.config).shutdown_grace_period;
     main.workers.stop(&main, kind, grace);
     command_server::remove_socket(&socket_path, bound);
     info!("sluice stopped");
     Ok(())
+}
+
+/// Binds the metrics endpoint; a main process taking over retries a moment while the
+/// previous one lets the address go.
+fn bind_metrics(address: SocketAddr, taking_over: bool) -> anyhow::Result<std::net::TcpListener> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match http_endpoint::bind(address) {
+            Err(_) if taking_over && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// The binary this process was started from, as its path was given then: a package upgrade
+/// replaces the file there, while `/proc/self/exe` keeps naming the deleted one.
+fn started_from() -> PathBuf {
+    let given = std::env::args_os().next().map(PathBuf::from);
+    match given {
+        Some(path) if path.components().count() > 1 => std::path::absolute(&path).unwrap_or(path),
+        _ => std::env::current_exe().unwrap_or_else(|_| PathBuf::from("sluice")),
+    }
+}
+
+/// Who this main process is: what an upgrade needs to hand over.
+struct Identity {
+    binary: PathBuf,
+    generation: u32,
+    command_fd: OwnedFd,
 }
 
 /// The global settings of `config`, without its listeners and clusters: the
@@ -183,7 +269,7 @@ pub(crate) fn state_from_config(config: &Config) -> anyhow::Result<ConfigState> 
 }
 
 impl MainProcess {
-    fn new(config: Config, state: ConfigState) -> MainProcess {
+    fn new(config: Config, state: ConfigState, identity: Identity) -> MainProcess {
         let workers = WorkerPool::new(&config);
         MainProcess {
             start_path: config.path.clone(),
@@ -202,6 +288,10 @@ impl MainProcess {
             events: EventHub::default(),
             stop: Mutex::new(None),
             stop_requested: Condvar::new(),
+            binary: identity.binary,
+            generation: identity.generation,
+            command_fd: identity.command_fd,
+            handed_over_to: Mutex::new(None),
         }
     }
 
@@ -214,10 +304,10 @@ impl MainProcess {
         }
         info!(
             "{} stop requested",
-            if kind == StopKind::Hard {
-                "hard"
-            } else {
-                "soft"
+            match kind {
+                StopKind::Hard => "hard",
+                StopKind::Soft => "soft",
+                StopKind::HandedOver => "handover",
             }
         );
         *stop = Some(kind);

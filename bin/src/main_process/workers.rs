@@ -323,7 +323,10 @@ impl WorkerPool {
                 }
             })
             .collect();
-        proto::WorkerStatuses { workers }
+        proto::WorkerStatuses {
+            workers,
+            ..Default::default()
+        }
     }
 
     /// Every worker as main's slots see it, without asking the workers (sessions left at 0).
@@ -369,7 +372,7 @@ impl WorkerPool {
     pub(crate) fn stop(&self, main: &MainProcess, kind: StopKind, grace: Duration) {
         self.stopping.store(true, Ordering::SeqCst);
         let request_type = match kind {
-            StopKind::Soft => RequestType::SoftStop(proto::SoftStop {}),
+            StopKind::Soft | StopKind::HandedOver => RequestType::SoftStop(proto::SoftStop {}),
             StopKind::Hard => RequestType::HardStop(proto::HardStop {}),
         };
         let request = Request {
@@ -410,6 +413,23 @@ impl WorkerPool {
                 let _ = child.wait();
             }
             slot.run_state = WorkerRunState::Stopped;
+        }
+    }
+
+    /// Soft-stops every worker and lets them go: they finish their sessions on their own
+    /// after this main process exits (it handed over to a new one).
+    pub(crate) fn release_all(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let request = Request {
+            request_type: Some(RequestType::SoftStop(proto::SoftStop {})),
+        };
+        for outcome in self.broadcast(&request, Duration::from_secs(2)) {
+            if let Some(reason) = outcome.failure() {
+                warn!(
+                    "worker {} did not accept its soft stop: {reason}",
+                    outcome.worker_id
+                );
+            }
         }
     }
 

@@ -499,7 +499,7 @@ fn reserved_and_non_changing_requests_are_refused() {
     assert!(matches!(
         refused(
             &mut state,
-            request(RequestType::UpgradeMain(proto::UpgradeMain {}))
+            request(RequestType::UpgradeMain(proto::UpgradeMain::default()))
         ),
         StateError::Unsupported("upgrade_main")
     ));

@@ -10,6 +10,7 @@
 //! what was applied ([`Undo::requests`]).
 
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use sluice_command::listener_sockets::added_listeners;
@@ -105,6 +106,19 @@ impl Server {
         let requests = match self.channel.read_available() {
             Ok(requests) => requests,
             Err(sluice_command::channel::ChannelError::Eof) => {
+                if matches!(self.run_state, RunState::Draining { .. }) {
+                    // A main process that handed over to a new one (upgrade) leaves its
+                    // draining workers to finish their sessions on their own.
+                    log::info!(
+                        "worker {}: main process gone, still draining",
+                        self.options.id
+                    );
+                    self.poll
+                        .registry()
+                        .deregister(&mut mio::unix::SourceFd(&self.channel.as_raw_fd()))?;
+                    self.orphaned = true;
+                    return Ok(());
+                }
                 log::info!("worker {}: main process gone, exiting", self.options.id);
                 self.run_state = RunState::Stopped;
                 return Ok(());
@@ -168,6 +182,10 @@ impl Server {
 
     /// Sends queued backend events, tagged with this worker's id.
     pub(super) fn forward_backend_events(&mut self) -> Result<(), ServerError> {
+        if self.orphaned {
+            self.backends.take_events();
+            return Ok(());
+        }
         for mut event in self.backends.take_events() {
             event.worker_id = Some(self.options.id);
             if event.kind == proto::EventKind::RemovedBackendHasNoConnections as i32 {
@@ -202,6 +220,11 @@ impl Server {
                 Some(ContentType::Clusters(self.state.cluster_list(query))),
             )),
             RequestType::SoftStop(_) => {
+                // A draining worker finishes its sessions even if main goes away meanwhile
+                // (it hands over to a new main in an upgrade); its drain deadline bounds it.
+                if let Err(error) = crate::sys::outlive_parent() {
+                    log::warn!("worker {}: {error}", self.options.id);
+                }
                 self.listeners.close_all(self.poll.registry());
                 self.run_state = RunState::Draining {
                     deadline: now + DEFAULT_DRAIN,
@@ -628,6 +651,7 @@ impl Server {
                 restarts: 0,
                 sessions: self.sessions.len() as u64,
             }],
+            ..Default::default()
         })
     }
 }

@@ -148,6 +148,8 @@ pub struct Server {
     counters: WorkerCounters,
     metrics: MetricsRegistry,
     run_state: RunState,
+    /// Main went away while this worker drained: nothing more is sent to it.
+    orphaned: bool,
 }
 
 impl Server {
@@ -196,6 +198,7 @@ impl Server {
             counters: WorkerCounters::default(),
             metrics: MetricsRegistry::new(),
             run_state: RunState::Running,
+            orphaned: false,
         })
     }
 
@@ -228,8 +231,10 @@ impl Server {
             self.fire_timers(now);
             self.after_batch(now)?;
         }
-        self.channel.set_nonblocking(false)?;
-        self.channel.flush()?;
+        if !self.orphaned {
+            self.channel.set_nonblocking(false)?;
+            self.channel.flush()?;
+        }
         Ok(())
     }
 
@@ -429,7 +434,7 @@ impl Server {
                 self.run_state = RunState::Stopped;
             }
         }
-        if self.channel.has_pending_writes() {
+        if self.channel.has_pending_writes() && !self.orphaned {
             self.channel.flush()?;
         }
         Ok(())
