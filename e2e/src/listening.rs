@@ -22,7 +22,6 @@ impl HarnessSockets {
     /// cannot be bound (another process holds it) is sent without a socket, which the
     /// worker refuses.
     pub fn prepare(&mut self, request: &proto::Request) -> Vec<OwnedFd> {
-        self.follow_activation(request);
         let mut handed = Vec::new();
         for address in added_listeners(request) {
             let Ok(address) = address.parse::<SocketAddr>() else {
@@ -44,6 +43,7 @@ impl HarnessSockets {
                 .expect("duplicate a listening socket");
             handed.push(copy);
         }
+        self.follow_activation(request);
         handed
     }
 
