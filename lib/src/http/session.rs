@@ -110,6 +110,8 @@ pub struct HttpSession {
     /// That value as text, shared with the loop: kept while the client sends
     /// the same cookie, so that balancing each request allocates nothing.
     sticky_text: Option<Rc<str>>,
+    /// A request started on this connection: idle now means between two requests.
+    requested: bool,
 }
 
 impl HttpSession {
@@ -129,6 +131,7 @@ impl HttpSession {
             rebalance: false,
             release_when_idle: false,
             sticky_text: None,
+            requested: false,
         }
     }
 
@@ -374,6 +377,12 @@ impl HttpSession {
         }
     }
 
+    /// Idle after at least one request: a draining worker closes such a connection at once,
+    /// while a connection just accepted gets to send its first request.
+    pub fn is_idle_between_requests(&self) -> bool {
+        self.requested && self.is_idle()
+    }
+
     /// Between requests with nothing buffered (no buffer held).
     pub fn is_idle(&self) -> bool {
         matches!(self.state, State::ExpectRequest)
@@ -471,6 +480,7 @@ impl HttpSession {
         if window.is_empty() {
             return false;
         }
+        self.requested = true;
         let options = RequestOptions {
             sticky_cookie: Some(ctx.sticky_cookie),
         };

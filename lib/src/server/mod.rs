@@ -442,13 +442,17 @@ impl Server {
 
     /// While draining, keep-alive connections between requests are closed at once, as
     /// they would only hold the worker until their idle timeout; a request in progress
-    /// finishes first (its session is idle right after it).
+    /// finishes first (its session is idle right after it). A connection accepted just
+    /// before the soft stop keeps its chance to send its first request (within its request
+    /// timeout and the drain deadline): closing it would reset a client that did nothing
+    /// wrong, e.g. while an upgrade hands the listening sockets over.
     fn close_idle_http_sessions(&mut self) {
         let idle: Vec<usize> = self
             .sessions
             .iter()
             .filter(|(_, s)| {
-                !s.is_closed() && matches!(&s.core, Core::Http(http) if http.is_idle())
+                !s.is_closed()
+                    && matches!(&s.core, Core::Http(http) if http.is_idle_between_requests())
             })
             .map(|(key, _)| key)
             .collect();
