@@ -222,5 +222,5 @@ pub fn hard_stop() -> proto::Request {
 
 /// Asks a worker to drain its sessions, then stop.
 pub fn soft_stop() -> proto::Request {
-    request(RequestType::SoftStop(proto::SoftStop {}))
+    request(RequestType::SoftStop(proto::SoftStop::default()))
 }

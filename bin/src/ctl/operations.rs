@@ -102,7 +102,7 @@ impl ShutdownArgs {
         if self.hard {
             RequestType::HardStop(proto::HardStop {})
         } else {
-            RequestType::SoftStop(proto::SoftStop {})
+            RequestType::SoftStop(proto::SoftStop::default())
         }
     }
 }

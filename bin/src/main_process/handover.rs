@@ -12,8 +12,10 @@
 //! - `listener`: each listening socket with its address and whether it listens;
 //! - `state`: a state file (`state save` format, mode 0600) holding main's state, ctl
 //!   changes included; the new main loads it instead of building the state from the file;
-//! - `ready`: one end of a socket pair; the new main writes `ready` on it once every worker
-//!   of its own applied the state and serves, and that is the old main's cue to retire;
+//! - `ready`: one end of a socket pair. The new main starts its workers one at a time and
+//!   writes `serving N` once its worker N applied the state and serves: the old main then
+//!   soft-stops its own worker N. It writes `ready` once every worker serves, and that is
+//!   the old main's cue to retire;
 //! - `generation`: the new main's generation (the old one's plus one), shown by `status`.
 //!
 //! The new main takes the variable out of its environment at once, so that its workers
@@ -163,9 +165,34 @@ pub(crate) fn take_from_env() -> anyhow::Result<Option<Inherited>> {
 }
 
 impl Inherited {
+    /// Tells the old main that worker `id` serves: it retires its own worker `id`.
+    pub(crate) fn announce_serving(&mut self, id: usize) -> std::io::Result<()> {
+        self.ready.write_all(format!("serving {id}\n").as_bytes())
+    }
+
     /// Tells the old main that every worker serves: it retires from now on.
     pub(crate) fn confirm_ready(&mut self) -> std::io::Result<()> {
         self.ready.write_all(b"ready\n")
+    }
+}
+
+/// One line the new main writes on the ready socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// Its worker of this id serves.
+    Serving(u32),
+    /// Every worker serves.
+    Ready,
+}
+
+impl Progress {
+    /// Reads one line (without its newline); `None` for anything else.
+    pub(crate) fn parse(line: &str) -> Option<Progress> {
+        match line.split_once(' ') {
+            Some(("serving", id)) => id.parse().ok().map(Progress::Serving),
+            None if line == "ready" => Some(Progress::Ready),
+            _ => None,
+        }
     }
 }
 
@@ -192,6 +219,14 @@ mod tests {
             ],
         };
         assert_eq!(Handover::decode(&handover.encode()), Ok(handover));
+    }
+
+    #[test]
+    fn progress_lines_parse() {
+        assert_eq!(Progress::parse("serving 3"), Some(Progress::Serving(3)));
+        assert_eq!(Progress::parse("ready"), Some(Progress::Ready));
+        assert_eq!(Progress::parse("serving x"), None);
+        assert_eq!(Progress::parse("readyy"), None);
     }
 
     #[test]

@@ -176,7 +176,7 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         command_server::remove_socket(&socket_path, bound);
         bail!("cannot start: {error}");
     }
-    if let Err(error) = main.workers.start_all(&main) {
+    if let Err(error) = start_workers(&main, inherited.as_mut()) {
         main.workers.stop(&main, StopKind::Hard, Duration::ZERO);
         command_server::remove_socket(&socket_path, bound);
         return Err(error);
@@ -203,7 +203,8 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
     );
     let kind = main.wait_for_stop();
     if kind == StopKind::HandedOver {
-        main.workers.release_all();
+        main.workers
+            .release_all(lock(&main.config).shutdown_grace_period);
         main.events.wait_delivered(Duration::from_secs(1));
         info!("handed over: exiting, the workers finish their sessions on their own");
         return Ok(());
@@ -212,6 +213,24 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
     main.workers.stop(&main, kind, grace);
     command_server::remove_socket(&socket_path, bound);
     info!("sluice stopped");
+    Ok(())
+}
+
+/// Starts the workers: all at once, or, when taking over from another main process, one at
+/// a time, each announced once it serves so that the old main retires its counterpart.
+fn start_workers(
+    main: &Arc<MainProcess>,
+    inherited: Option<&mut handover::Inherited>,
+) -> anyhow::Result<()> {
+    let Some(inherited) = inherited else {
+        return main.workers.start_all(main);
+    };
+    for id in 0..main.workers.len() {
+        main.workers.start_range(main, id..id + 1)?;
+        inherited
+            .announce_serving(id)
+            .context("cannot tell the previous main process")?;
+    }
     Ok(())
 }
 

@@ -3,15 +3,16 @@
 //! With state changes held off, main saves its state to a private file, closes its metrics
 //! endpoint (the new main binds it), and starts the new binary with the command socket,
 //! the listening sockets and the state file handed over ([`super::handover`]). The new main
-//! starts workers of its own, gives each the sockets and the whole state, and confirms once
-//! all of them serve; they accept from the same sockets as the old workers meanwhile. Then
-//! this main answers, tells the event subscribers, soft-stops its workers (they finish their
-//! sessions on their own, within their drain time) and exits without removing the command
-//! socket, which the new main serves.
+//! starts its workers one at a time, gives each the sockets and the whole state, and says
+//! when each serves: this main then soft-stops its own worker of that id (it finishes its
+//! sessions within `shutdown_grace_period`, even after this main exits). Once the new main
+//! confirms that all of them serve, this main answers, tells the event subscribers,
+//! soft-stops what is left and exits without removing the command socket, which the new
+//! main serves.
 //!
 //! A new binary that cannot be started, exits, or does not confirm within
-//! [`CONFIRM_TIMEOUT`] is killed; this main and its workers go on as before, and the
-//! answer says what failed.
+//! [`CONFIRM_TIMEOUT`] is killed; this main and its workers go on as before (a worker it
+//! already soft-stopped is respawned once it drained), and the answer says what failed.
 
 use std::fs::OpenOptions;
 use std::io::{ErrorKind, Read};
@@ -26,7 +27,7 @@ use log::{error, info, warn};
 use sluice_command::proto::{self, Response};
 
 use super::dispatch::{failure, ok};
-use super::handover::{Handover, HANDOVER_ENV};
+use super::handover::{Handover, Progress, HANDOVER_ENV};
 use super::{lock, MainProcess};
 use crate::sys;
 
@@ -83,7 +84,14 @@ pub(crate) fn upgrade(main: &MainProcess, request: &proto::UpgradeMain) -> Respo
     if let Err(error) = main.move_metrics_endpoint(None) {
         warn!("cannot close the metrics endpoint for the new main process: {error}");
     }
-    match hand_over(main, &binary) {
+    let shared = main.shared.get().and_then(std::sync::Weak::upgrade);
+    let grace = lock(&main.config).shutdown_grace_period;
+    let on_serving = |id: u32| {
+        if let Some(shared) = &shared {
+            main.workers.hand_over_worker(shared, id, grace);
+        }
+    };
+    match hand_over(main, &binary, on_serving) {
         Ok(pid) => {
             let generation = main.generation + 1;
             let text = format!(
@@ -104,6 +112,9 @@ pub(crate) fn upgrade(main: &MainProcess, request: &proto::UpgradeMain) -> Respo
                 binary.display()
             );
             error!("{text}");
+            if let Some(shared) = &shared {
+                main.workers.take_back_workers(shared);
+            }
             if let Err(error) = main.move_metrics_endpoint(metrics_address) {
                 warn!("cannot reopen the metrics endpoint: {error}");
             }
@@ -124,7 +135,11 @@ fn upgrade_event(kind: proto::EventKind, reason: String) -> proto::Event {
 
 /// Starts `binary` with everything handed over and waits for its confirmation; returns its
 /// pid. On any failure the new process is killed.
-fn hand_over(main: &MainProcess, binary: &Path) -> Result<u32, UpgradeError> {
+fn hand_over(
+    main: &MainProcess,
+    binary: &Path,
+    on_serving: impl FnMut(u32),
+) -> Result<u32, UpgradeError> {
     let state_path = std::env::temp_dir().join(format!(
         "sluice-upgrade-{}-{}.state",
         std::process::id(),
@@ -134,7 +149,7 @@ fn hand_over(main: &MainProcess, binary: &Path) -> Result<u32, UpgradeError> {
         path: state_path.clone(),
         reason,
     })?;
-    let result = start_and_confirm(main, binary, &state_path);
+    let result = start_and_confirm(main, binary, &state_path, on_serving);
     if let Err(error) = std::fs::remove_file(&state_path) {
         warn!("cannot remove {}: {error}", state_path.display());
     }
@@ -160,6 +175,7 @@ fn start_and_confirm(
     main: &MainProcess,
     binary: &Path,
     state_path: &Path,
+    on_serving: impl FnMut(u32),
 ) -> Result<u32, UpgradeError> {
     let (ready, theirs) = UnixStream::pair()?;
     let mut child = {
@@ -194,7 +210,7 @@ fn start_and_confirm(
     drop(theirs);
     let pid = child.id();
     info!("new main process {pid} started: waiting for its confirmation");
-    match wait_for_confirmation(&mut child, ready) {
+    match wait_for_confirmation(&mut child, ready, on_serving) {
         Ok(()) => Ok(pid),
         Err(error) => {
             let _ = child.kill();
@@ -204,8 +220,13 @@ fn start_and_confirm(
     }
 }
 
-/// Waits until the new main writes `ready`, exits, or [`CONFIRM_TIMEOUT`] passes.
-fn wait_for_confirmation(child: &mut Child, mut ready: UnixStream) -> Result<(), UpgradeError> {
+/// Waits until the new main writes `ready`, exits, or [`CONFIRM_TIMEOUT`] passes, calling
+/// `on_serving` for each of its workers that serves meanwhile.
+fn wait_for_confirmation(
+    child: &mut Child,
+    mut ready: UnixStream,
+    mut on_serving: impl FnMut(u32),
+) -> Result<(), UpgradeError> {
     let deadline = Instant::now() + CONFIRM_TIMEOUT;
     ready.set_read_timeout(Some(Duration::from_millis(100)))?;
     let mut received = Vec::new();
@@ -227,8 +248,14 @@ fn wait_for_confirmation(child: &mut Child, mut ready: UnixStream) -> Result<(),
             Ok(0) => closed = true,
             Ok(read) => {
                 received.extend_from_slice(&buffer[..read]);
-                if received.starts_with(b"ready\n") {
-                    return Ok(());
+                while let Some(end) = received.iter().position(|&byte| byte == b'\n') {
+                    let line: Vec<u8> = received.drain(..=end).collect();
+                    let line = String::from_utf8_lossy(&line[..end]).into_owned();
+                    match Progress::parse(&line) {
+                        Some(Progress::Serving(id)) => on_serving(id),
+                        Some(Progress::Ready) => return Ok(()),
+                        None => warn!("new main process: unexpected {line:?}"),
+                    }
                 }
             }
             Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}

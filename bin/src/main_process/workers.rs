@@ -102,6 +102,8 @@ struct WorkerSlot {
     child: Option<Child>,
     /// A supervisor thread looks after this slot.
     supervised: bool,
+    /// An upgrade's new worker of the same id serves: this one drains and is not respawned.
+    handed_over: bool,
 }
 
 /// How a worker process is started.
@@ -127,6 +129,7 @@ impl WorkerPool {
                     writer: None,
                     child: None,
                     supervised: false,
+                    handed_over: false,
                 })
             })
             .collect();
@@ -174,6 +177,25 @@ impl WorkerPool {
         main: &Arc<MainProcess>,
         ids: std::ops::Range<usize>,
     ) -> anyhow::Result<()> {
+        let (ready_rx, started) = self.spawn_supervisors(main, ids)?;
+        for _ in 0..started {
+            match ready_rx.recv_timeout(super::WORKER_ANSWER_TIMEOUT * 3) {
+                Ok((id, Ok(pid))) => info!("worker {id} ready (pid {pid})"),
+                Ok((_, Err(reason))) => bail!("cannot start: {reason}"),
+                Err(_) => bail!("cannot start: a worker did not become ready in time"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a supervisor for each slot of `ids` without one; returns where they report
+    /// their first start, and how many there are.
+    #[allow(clippy::type_complexity)]
+    fn spawn_supervisors(
+        &self,
+        main: &Arc<MainProcess>,
+        ids: std::ops::Range<usize>,
+    ) -> anyhow::Result<(mpsc::Receiver<(u32, Result<u32, String>)>, usize)> {
         let (ready_tx, ready_rx) = mpsc::channel();
         let mut started = 0;
         for id in ids {
@@ -191,15 +213,7 @@ impl WorkerPool {
                 .context("cannot spawn a supervisor thread")?;
             started += 1;
         }
-        drop(ready_tx);
-        for _ in 0..started {
-            match ready_rx.recv_timeout(super::WORKER_ANSWER_TIMEOUT * 3) {
-                Ok((id, Ok(pid))) => info!("worker {id} ready (pid {pid})"),
-                Ok((_, Err(reason))) => bail!("cannot start: {reason}"),
-                Err(_) => bail!("cannot start: a worker did not become ready in time"),
-            }
-        }
-        Ok(())
+        Ok((ready_rx, started))
     }
 
     /// Sends `request` to every running worker and waits for all answers, up to `timeout`.
@@ -372,7 +386,7 @@ impl WorkerPool {
     pub(crate) fn stop(&self, main: &MainProcess, kind: StopKind, grace: Duration) {
         self.stopping.store(true, Ordering::SeqCst);
         let request_type = match kind {
-            StopKind::Soft | StopKind::HandedOver => RequestType::SoftStop(proto::SoftStop {}),
+            StopKind::Soft | StopKind::HandedOver => RequestType::SoftStop(soft_stop(grace)),
             StopKind::Hard => RequestType::HardStop(proto::HardStop {}),
         };
         let request = Request {
@@ -418,10 +432,10 @@ impl WorkerPool {
 
     /// Soft-stops every worker and lets them go: they finish their sessions on their own
     /// after this main process exits (it handed over to a new one).
-    pub(crate) fn release_all(&self) {
+    pub(crate) fn release_all(&self, grace: Duration) {
         self.stopping.store(true, Ordering::SeqCst);
         let request = Request {
-            request_type: Some(RequestType::SoftStop(proto::SoftStop {})),
+            request_type: Some(RequestType::SoftStop(soft_stop(grace))),
         };
         for outcome in self.broadcast(&request, Duration::from_secs(2)) {
             if let Some(reason) = outcome.failure() {
@@ -474,6 +488,13 @@ impl WorkerPool {
     }
 }
 
+/// A soft stop that lets sessions finish for `grace`.
+fn soft_stop(grace: Duration) -> proto::SoftStop {
+    proto::SoftStop {
+        drain_timeout_ms: Some(u64::try_from(grace.as_millis()).unwrap_or(u64::MAX)),
+    }
+}
+
 fn reported_sessions(outcome: &WorkerOutcome) -> Option<u64> {
     let response = outcome.result.as_ref().ok()?;
     match response.content.as_ref()?.content_type.as_ref()? {
@@ -505,6 +526,7 @@ fn supervise(main: &Arc<MainProcess>, id: u32, ready: mpsc::Sender<(u32, Result<
             Err(error) => {
                 if let Some(ready) = ready.take() {
                     let _ = ready.send((id, Err(format!("{error:#}"))));
+                    lock(&main.workers.slots[id as usize]).supervised = false;
                     return;
                 }
                 error!("worker {id} could not be restarted: {error:#}");

@@ -529,7 +529,7 @@ fn state_changes_are_recognized() {
         ListenerProtocol::Http
     )));
     assert!(!ConfigState::is_state_change(&request(
-        RequestType::SoftStop(proto::SoftStop {})
+        RequestType::SoftStop(proto::SoftStop::default())
     )));
 }
 

@@ -219,15 +219,18 @@ impl Server {
                 String::new(),
                 Some(ContentType::Clusters(self.state.cluster_list(query))),
             )),
-            RequestType::SoftStop(_) => {
+            RequestType::SoftStop(stop) => {
                 // A draining worker finishes its sessions even if main goes away meanwhile
                 // (it hands over to a new main in an upgrade); its drain deadline bounds it.
                 if let Err(error) = crate::sys::outlive_parent() {
                     log::warn!("worker {}: {error}", self.options.id);
                 }
                 self.listeners.close_all(self.poll.registry());
+                let drain = stop
+                    .drain_timeout_ms
+                    .map_or(DEFAULT_DRAIN, Duration::from_millis);
                 self.run_state = RunState::Draining {
-                    deadline: now + DEFAULT_DRAIN,
+                    deadline: now + drain,
                 };
                 Ok(("draining".to_owned(), None))
             }

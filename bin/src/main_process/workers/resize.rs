@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use log::{info, warn};
-use sluice_command::proto::{self, request::RequestType, Request, WorkerRunState};
+use sluice_command::proto::{request::RequestType, Request, WorkerRunState};
 
 use super::{lock, WorkerPool};
 use crate::main_process::MainProcess;
@@ -46,7 +46,7 @@ impl WorkerPool {
     /// Soft-stops worker `id` and kills it if it still runs after `grace`.
     fn retire(&self, main: &Arc<MainProcess>, id: u32, grace: Duration) {
         let request = Request {
-            request_type: Some(RequestType::SoftStop(proto::SoftStop {})),
+            request_type: Some(RequestType::SoftStop(super::soft_stop(grace))),
         };
         if let Some(reason) = self.ask_one(id, &request, Duration::from_secs(2)).failure() {
             warn!("worker {id} did not accept its soft stop: {reason}");
@@ -95,11 +95,42 @@ impl WorkerPool {
         }
     }
 
+    /// Upgrade: the new main's worker `id` serves, so this main's worker `id` is
+    /// soft-stopped and not respawned (one at a time, each after its successor serves).
+    pub(crate) fn hand_over_worker(&self, main: &Arc<MainProcess>, id: u32, grace: Duration) {
+        if id as usize >= self.len() {
+            return;
+        }
+        lock(&self.slots[id as usize]).handed_over = true;
+        info!("worker {id}: its successor serves, soft-stopping it");
+        self.retire(main, id, grace);
+    }
+
+    /// A failed upgrade: the workers handed over are respawned (each once it drained),
+    /// without waiting for them.
+    pub(crate) fn take_back_workers(&self, main: &Arc<MainProcess>) {
+        for id in 0..self.len() {
+            let mut slot = lock(&self.slots[id]);
+            if !slot.handed_over {
+                continue;
+            }
+            slot.handed_over = false;
+            let supervised = slot.supervised;
+            drop(slot);
+            warn!("worker {id} was handed over to a failed upgrade: respawning it");
+            if !supervised {
+                if let Err(error) = self.spawn_supervisors(main, id..id + 1) {
+                    warn!("cannot respawn worker {id}: {error:#}");
+                }
+            }
+        }
+    }
+
     /// Called by a slot's supervisor once its worker is gone: true (and the slot left
-    /// unsupervised) if the slot is beyond `worker_count`.
+    /// unsupervised) if the slot is beyond `worker_count` or was handed over.
     pub(super) fn retire_supervisor(&self, id: u32) -> bool {
         let mut slot = lock(&self.slots[id as usize]);
-        if (id as usize) < self.len() {
+        if (id as usize) < self.len() && !slot.handed_over {
             return false;
         }
         slot.supervised = false;
