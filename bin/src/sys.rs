@@ -7,6 +7,8 @@
 //! - preparing a freshly forked worker before `exec`: default signal mask,
 //!   death signal when the main process goes away, and an inheritable channel fd;
 //! - turning the inherited channel fd back into a `UnixStream` in the worker;
+//! - starting a new main process (upgrade) with inherited descriptors, and taking them
+//!   over in it;
 //! - raising the soft limit of open files to the hard limit.
 #![allow(unsafe_code)]
 
@@ -108,6 +110,35 @@ pub(crate) fn current_pid() -> libc::pid_t {
 
 /// Takes ownership of the channel fd a worker inherited from the main process.
 pub(crate) fn inherited_stream(fd: RawFd) -> io::Result<UnixStream> {
+    Ok(UnixStream::from(inherited_fd(fd)?))
+}
+
+/// Makes `command` (a new main process, see `main_process::upgrade`) start with the
+/// default signal mask and inherit `fds` under their numbers.
+pub(crate) fn prepare_upgrade_command(command: &mut Command, fds: Vec<RawFd>) {
+    // SAFETY: the hook runs between fork and exec and only makes async-signal-safe calls
+    // (sigemptyset, pthread_sigmask, fcntl) on a local sigset and on the fds moved in.
+    unsafe {
+        command.pre_exec(move || {
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            if libc::pthread_sigmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            for &fd in &fds {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Takes ownership of a descriptor this process inherited (a worker's channel, or what an
+/// upgrading main process hands over), checking that it is open; it becomes close-on-exec.
+pub(crate) fn inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: F_GETFD only inspects the descriptor table; it tells whether `fd` is open.
     if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
         return Err(io::Error::new(
@@ -115,8 +146,10 @@ pub(crate) fn inherited_stream(fd: RawFd) -> io::Result<UnixStream> {
             format!("file descriptor {fd} is not open"),
         ));
     }
-    // SAFETY: `fd` is open (checked above) and was passed by the main process for this
-    // worker's exclusive use; nothing else in this process owns or closes it.
+    // SAFETY: `fd` is open (checked above) and was passed by the parent process for this
+    // process's exclusive use; nothing else in this process owns or closes it.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    Ok(UnixStream::from(owned))
+    // SAFETY: F_SETFD on an open descriptor only changes its close-on-exec flag.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    Ok(owned)
 }

@@ -80,11 +80,11 @@ fn a_reload_applies_log_keys_live_and_names_those_that_need_a_restart() {
 
     let moved = format!("127.0.0.1:{}", free_port());
     let changed = with_metrics(config(listener, backend.addr(), &second), &moved)
-        .replace("worker_count = 1", "worker_count = 3");
+        .replace("worker_count = 1", "worker_count = 1\nbuffer_size = 32768");
     std::fs::write(sluice.config_path(), changed).expect("rewrite config");
     let answer = sluice.ctl_ok(&["reload"]);
     assert!(
-        answer.contains("takes effect at the next start: worker_count"),
+        answer.contains("takes effect at the next start: buffer_size"),
         "{answer}"
     );
     request(listener);
@@ -95,7 +95,7 @@ fn a_reload_applies_log_keys_live_and_names_those_that_need_a_restart() {
     assert_eq!(
         sluice.workers().len(),
         1,
-        "worker_count waits for a restart"
+        "buffer_size waits for a restart, the workers too"
     );
     let health = |address: &str| {
         std::net::TcpStream::connect(address).is_ok_and(|mut stream| {

@@ -41,7 +41,9 @@ fn status_lists_both_workers_with_their_pids() {
     assert_eq!(workers.iter().map(|w| w.0).collect::<Vec<_>>(), vec![0, 1]);
     assert!(workers.iter().all(|w| w.1 != 0 && w.2 == 0), "{workers:?}");
     let table = sluice.ctl_ok(&["status"]);
-    assert!(table.starts_with("WORKER"), "{table}");
+    let first_line = format!("main pid {}, generation 1\n", sluice.pid());
+    assert!(table.starts_with(&first_line), "{table}");
+    assert!(table[first_line.len()..].starts_with("WORKER"), "{table}");
     for (_, pid, _) in &workers {
         assert!(table.contains(&pid.to_string()), "{table}");
     }

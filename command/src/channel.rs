@@ -17,13 +17,17 @@
 //! anything is allocated for the frame, so a peer cannot make the reader
 //! allocate more than `max_frame_size + 4` bytes.
 
+mod fds;
 mod read_buffer;
 #[cfg(test)]
 mod tests;
 
+pub use fds::MAX_FDS_PER_FRAME;
+
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::marker::PhantomData;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -84,6 +88,12 @@ pub enum ChannelError {
     /// Non-blocking mode only: no complete message is available yet.
     #[error("no complete message is available yet")]
     WouldBlock,
+    /// More descriptors than one frame may carry.
+    #[error("{0} descriptors in one frame, more than {max}", max = MAX_FDS_PER_FRAME)]
+    TooManyFds(usize),
+    /// Descriptors can only be sent in blocking mode with nothing queued before them.
+    #[error("descriptors are sent in blocking mode only, with nothing queued before them")]
+    FdsNeedBlockingMode,
 }
 
 /// Function pointers keep the channel `Send` and `Sync` whatever the
@@ -103,6 +113,10 @@ pub struct Channel<Tx, Rx> {
     deferred_error: Option<ChannelError>,
     /// The peer closed its side: nothing more will be read.
     peer_closed: bool,
+    /// Whether descriptors that arrive with frames are kept (see [`fds`]).
+    accept_fds: bool,
+    /// Received descriptors not yet taken, oldest first.
+    received_fds: VecDeque<OwnedFd>,
     _messages: PhantomData<MessageTypes<Tx, Rx>>,
 }
 
@@ -130,6 +144,8 @@ impl<Tx, Rx> Channel<Tx, Rx> {
             write_position: 0,
             deferred_error: None,
             peer_closed: false,
+            accept_fds: false,
+            received_fds: VecDeque::new(),
             _messages: PhantomData,
         }
     }
@@ -230,7 +246,12 @@ impl<Tx, Rx> Channel<Tx, Rx> {
     /// `Ok(false)` means the peer closed.
     fn fill_read_buffer(&mut self) -> io::Result<bool> {
         loop {
-            match self.read_buffer.read_from(&mut self.stream) {
+            let keep = self.accept_fds.then_some(&mut self.received_fds);
+            let stream = &self.stream;
+            match self
+                .read_buffer
+                .read_with(|free| fds::receive(stream, keep, free))
+            {
                 Ok(0) => {
                     self.peer_closed = true;
                     return Ok(false);
@@ -251,6 +272,13 @@ impl<Tx: Message, Rx> Channel<Tx, Rx> {
     /// this returns; in non-blocking mode the frame is queued behind earlier
     /// ones and the socket takes what it can now ([`Channel::flush`] resumes).
     pub fn write_message(&mut self, message: &Tx) -> Result<(), ChannelError> {
+        self.queue_frame(message)?;
+        self.flush()?;
+        Ok(())
+    }
+
+    /// Appends `message`'s frame to the write queue.
+    fn queue_frame(&mut self, message: &Tx) -> Result<(), ChannelError> {
         let size = message.encoded_len();
         if size > self.max_frame_size {
             return Err(ChannelError::FrameTooLarge {
@@ -269,7 +297,6 @@ impl<Tx: Message, Rx> Channel<Tx, Rx> {
         message
             .encode(&mut self.write_queue)
             .map_err(|error| io::Error::other(error.to_string()))?;
-        self.flush()?;
         Ok(())
     }
 }
@@ -404,6 +431,7 @@ impl<Tx, Rx> std::fmt::Debug for Channel<Tx, Rx> {
             .field("buffered_read_bytes", &self.read_buffer.buffered())
             .field("pending_write_bytes", &self.pending_write_bytes())
             .field("peer_closed", &self.peer_closed)
+            .field("received_fds", &self.received_fds.len())
             .finish()
     }
 }

@@ -10,6 +10,7 @@
 pub mod certificate;
 pub mod channel;
 pub mod config;
+pub mod listener_sockets;
 pub mod metrics;
 pub mod proto;
 pub mod serde_enums;

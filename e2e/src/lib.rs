@@ -19,6 +19,7 @@
 pub mod binary;
 pub mod client;
 mod http_io;
+pub mod listening;
 pub mod mock_http;
 pub mod mock_server;
 pub mod mock_tcp;

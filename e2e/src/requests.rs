@@ -222,7 +222,7 @@ pub fn hard_stop() -> proto::Request {
 
 /// Asks a worker to drain its sessions, then stop.
 pub fn soft_stop() -> proto::Request {
-    request(RequestType::SoftStop(proto::SoftStop {}))
+    request(RequestType::SoftStop(proto::SoftStop::default()))
 }
 
 /// TLS settings with the defaults: TLS 1.2 and 1.3, the provider's suites, ALPN

@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::Command;
@@ -20,6 +21,7 @@ use sluice_command::proto::{
 };
 
 use crate::binary::sluice_binary;
+use crate::listening::HarnessSockets;
 use crate::process::{inherit_fd, ChildGuard, ProcessError};
 use crate::requests;
 use crate::wait::{port_accepts, wait_for_port};
@@ -63,6 +65,7 @@ pub struct WorkerHarness {
     channel: WorkerChannel,
     child: ChildGuard,
     next_request: u64,
+    sockets: HarnessSockets,
     pending_events: VecDeque<proto::Event>,
     events_seen: Vec<proto::Event>,
 }
@@ -121,6 +124,7 @@ impl WorkerHarness {
             channel,
             child,
             next_request: 0,
+            sockets: HarnessSockets::default(),
             pending_events: VecDeque::new(),
             events_seen: Vec::new(),
         }
@@ -168,10 +172,16 @@ impl WorkerHarness {
     ) -> Result<proto::WorkerResponse, WorkerHarnessError> {
         self.next_request += 1;
         let id = format!("e2e-{}", self.next_request);
-        self.channel.write_message(&proto::WorkerRequest {
-            id: id.clone(),
-            content: request.clone(),
-        })?;
+        // Listeners added and activated are bound and listening before the worker hears.
+        let handed = self.sockets.prepare(request);
+        let borrowed: Vec<_> = handed.iter().map(AsFd::as_fd).collect();
+        self.channel.write_message_with_fds(
+            &proto::WorkerRequest {
+                id: id.clone(),
+                content: request.clone(),
+            },
+            &borrowed,
+        )?;
         let end = Instant::now() + deadline;
         loop {
             let left = end.saturating_duration_since(Instant::now());

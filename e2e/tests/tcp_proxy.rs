@@ -396,13 +396,14 @@ fn invalid_requests_get_clear_failures_and_the_worker_keeps_serving() {
         expect_echo(&mut client, b"still serving");
     }
 
-    // An address another process holds: the bind fails, and the failed add
-    // leaves no trace (the same add works once the address is free).
+    // An address another process holds: the harness (in main's seat) cannot bind it and
+    // sends the request without a socket; the worker, which never binds, refuses it, and
+    // the failed add leaves no trace (the same add works once the address is free).
     let squatter = TcpListener::bind(other).expect("hold an address");
     let message = worker.expect_failure(&requests::add_tcp_listener(other));
     assert!(
-        message.contains(&other.to_string()) && message.contains("in use"),
-        "failure {message:?} does not say the address is in use"
+        message.contains(&other.to_string()) && message.contains("no socket"),
+        "failure {message:?} does not say the socket is missing"
     );
     drop(squatter);
     worker.expect_ok(&requests::add_tcp_listener(other));

@@ -1,14 +1,20 @@
 //! Operating-system specifics of the worker, behind one documented contract.
 //!
 //! This module must provide:
-//! - [`bind_socket`] and [`start_listening`]: a non-blocking TCP socket with `SO_REUSEADDR`
-//!   and `SO_REUSEPORT` set, so that every worker binds the same address and the kernel
-//!   spreads new connections over the ones listening; binding holds the address (and reports
-//!   it in use) before the worker accepts anything;
+//! - [`bind_socket`], [`listen`], [`stop_listening`]: the listening sockets, which the main
+//!   process binds once and hands to every worker. `SO_REUSEADDR` is set (a restart binds
+//!   while old connections are in `TIME_WAIT`); `SO_REUSEPORT` is not: one socket, one
+//!   accept queue shared by every worker, so a worker that dies leaves no queue of its own
+//!   behind to be reset, and a second instance on the same address fails to bind instead of
+//!   silently taking part of the traffic. Binding holds the address (and reports it in use)
+//!   before anything is accepted; [`stop_listening`] resets the queue and keeps the address;
+//! - [`adopt_listener`]: a worker's view of a socket it was given;
 //! - [`raise_fd_limit`]: the soft limit of open files raised to the hard limit (a proxy
 //!   needs one or two descriptors per connection);
 //! - [`configure_stream`]: per-connection options (`TCP_NODELAY`: a proxy forwards what it has
 //!   at once, batching is the peers' business);
+//! - [`outlive_parent`]: a draining worker outlives a main process that handed over to a
+//!   new one;
 //! - [`release_free_memory`]: hands the allocator's free memory back to the system after a
 //!   large transient use (parsing a big configuration, applying a whole state), so that the
 //!   resident size is what the process holds, not its peak.
@@ -25,8 +31,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 /// Backlog of listening sockets: large enough for bursts of new connections.
 const LISTEN_BACKLOG: i32 = 1024;
 
-/// Binds a non-blocking socket on `address` with `SO_REUSEADDR` and `SO_REUSEPORT`, not
-/// yet listening: it holds the address without receiving connections.
+/// Binds a non-blocking socket on `address` with `SO_REUSEADDR`, not yet listening: it
+/// holds the address without receiving connections.
 pub fn bind_socket(address: SocketAddr) -> io::Result<Socket> {
     let socket = Socket::new(
         Domain::for_address(address),
@@ -34,22 +40,28 @@ pub fn bind_socket(address: SocketAddr) -> io::Result<Socket> {
         Some(Protocol::TCP),
     )?;
     socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&address.into())?;
     Ok(socket)
 }
 
-/// Starts listening on a socket from [`bind_socket`]: from now on the kernel spreads new
-/// connections to this address over every listening socket of the group.
-pub fn start_listening(socket: Socket) -> io::Result<TcpListener> {
-    socket.listen(LISTEN_BACKLOG)?;
-    Ok(TcpListener::from_std(socket.into()))
+/// Starts (or resumes) listening on a socket from [`bind_socket`]; every process holding it
+/// shares its one accept queue.
+pub fn listen(socket: &Socket) -> io::Result<()> {
+    socket.listen(LISTEN_BACKLOG)
 }
 
-/// Binds and listens on `address` in one step.
-pub fn bind_listener(address: SocketAddr) -> io::Result<TcpListener> {
-    start_listening(bind_socket(address)?)
+/// Stops listening: connections waiting in the queue are reset, new ones refused; the
+/// socket keeps its address (bound to an explicit port) and [`listen`] resumes (Linux
+/// disconnects a listening socket shut down for reading).
+pub fn stop_listening(socket: &Socket) -> io::Result<()> {
+    socket.shutdown(std::net::Shutdown::Read)
+}
+
+/// A socket handed over by the main process, ready to be registered with a poll.
+pub fn adopt_listener(socket: Socket) -> io::Result<TcpListener> {
+    socket.set_nonblocking(true)?;
+    Ok(TcpListener::from_std(socket.into()))
 }
 
 /// Applies the options every proxied connection gets.
@@ -78,6 +90,20 @@ pub fn raise_fd_limit() -> io::Result<u64> {
     Ok(limit.rlim_cur)
 }
 
+/// Lets this process go on when its parent dies: clears the death signal the main process
+/// asked for when it spawned the worker (Linux `PR_SET_PDEATHSIG`).
+pub fn outlive_parent() -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_PDEATHSIG and a plain integer argument only changes this
+    // process's own death signal; no memory is passed.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// Returns the free memory of the C allocator's heap to the system (glibc's `malloc_trim`),
 /// where the allocator keeps it after a large transient use; elsewhere, does nothing.
 pub fn release_free_memory() {
@@ -101,10 +127,27 @@ mod tests {
     }
 
     #[test]
-    fn two_listeners_share_one_address() {
-        let first = bind_listener("127.0.0.1:0".parse().unwrap()).unwrap();
-        let address = first.local_addr().unwrap();
-        let second = bind_listener(address).unwrap();
-        assert_eq!(second.local_addr().unwrap(), address);
+    fn a_second_bind_on_a_bound_address_fails() {
+        let first = bind_socket("127.0.0.1:0".parse().unwrap()).unwrap();
+        listen(&first).unwrap();
+        let address = first.local_addr().unwrap().as_socket().unwrap();
+        let error = bind_socket(address).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::AddrInUse, "{error}");
+    }
+
+    #[test]
+    fn a_socket_stopped_refuses_then_listens_again_on_its_address() {
+        // An explicit port, as listeners have: a socket bound to port 0 gives its port up
+        // when it stops listening.
+        let probe = bind_socket("127.0.0.1:0".parse().unwrap()).unwrap();
+        let address = probe.local_addr().unwrap().as_socket().unwrap();
+        drop(probe);
+        let socket = bind_socket(address).unwrap();
+        listen(&socket).unwrap();
+        std::net::TcpStream::connect(address).expect("listening");
+        stop_listening(&socket).unwrap();
+        assert!(std::net::TcpStream::connect(address).is_err(), "stopped");
+        listen(&socket).unwrap();
+        std::net::TcpStream::connect(address).expect("listening again");
     }
 }

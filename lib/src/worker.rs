@@ -16,7 +16,7 @@ pub fn run(
         std::process::id()
     );
     let id = options.id;
-    let mut server = Server::new(options, channel)?;
+    let mut server = Server::new(options, channel.accepting_fds())?;
     server.run()?;
     log::info!("worker {id} stopped");
     Ok(())

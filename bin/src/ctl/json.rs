@@ -24,7 +24,11 @@ pub(crate) fn document(command: &CtlCommand, response: &Response) -> Value {
         .as_ref()
         .and_then(|c| c.content_type.as_ref());
     let mut document = match content {
-        Some(ContentType::Workers(workers)) => json!({ "workers": workers_json(workers) }),
+        Some(ContentType::Workers(workers)) => json!({
+            "main_pid": workers.main_pid,
+            "generation": workers.generation,
+            "workers": workers_json(workers),
+        }),
         Some(ContentType::Clusters(list)) => {
             let clusters: Vec<Value> = list.clusters.iter().map(cluster_json).collect();
             match (command, clusters.as_slice()) {

@@ -84,6 +84,9 @@ pub(crate) enum CtlCommand {
     State(operations::StateCommand),
     /// Stop the main process and its workers.
     Shutdown(operations::ShutdownArgs),
+    /// Replace the main process and its workers by a new binary without dropping a
+    /// connection; a new binary that fails leaves the running instance as it was.
+    Upgrade(operations::UpgradeArgs),
 }
 
 /// Arguments of `ctl events`.
@@ -180,6 +183,7 @@ pub(crate) fn build_request(command: &CtlCommand) -> anyhow::Result<Request> {
         CtlCommand::Reload(args) => args.to_request()?,
         CtlCommand::State(command) => command.to_request()?,
         CtlCommand::Shutdown(args) => args.to_request(),
+        CtlCommand::Upgrade(args) => args.to_request()?,
     };
     Ok(Request {
         request_type: Some(request_type),

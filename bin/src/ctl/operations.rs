@@ -102,7 +102,25 @@ impl ShutdownArgs {
         if self.hard {
             RequestType::HardStop(proto::HardStop {})
         } else {
-            RequestType::SoftStop(proto::SoftStop {})
+            RequestType::SoftStop(proto::SoftStop::default())
         }
+    }
+}
+
+/// Arguments of `ctl upgrade`.
+#[derive(Debug, Args)]
+pub(crate) struct UpgradeArgs {
+    /// The binary to run; by default the path the main process was started from (which a
+    /// package upgrade replaced).
+    #[arg(long)]
+    binary: Option<PathBuf>,
+}
+
+impl UpgradeArgs {
+    /// The request this command sends; a relative path is made absolute here, where the
+    /// operator typed it.
+    pub(crate) fn to_request(&self) -> anyhow::Result<RequestType> {
+        let binary = self.binary.as_deref().map(absolute).transpose()?;
+        Ok(RequestType::UpgradeMain(proto::UpgradeMain { binary }))
     }
 }

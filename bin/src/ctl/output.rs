@@ -58,7 +58,15 @@ pub(crate) fn render(command: &CtlCommand, response: &Response) -> String {
         .as_ref()
         .and_then(|c| c.content_type.as_ref());
     match content {
-        Some(ContentType::Workers(workers)) => workers_table(workers),
+        Some(ContentType::Workers(workers)) => {
+            let main = match (workers.main_pid, workers.generation) {
+                (Some(pid), Some(generation)) => {
+                    format!("main pid {pid}, generation {generation}\n")
+                }
+                _ => String::new(),
+            };
+            main + &workers_table(workers)
+        }
         Some(ContentType::Clusters(list)) => match command {
             CtlCommand::Cluster(ClusterCommand::Show { .. }) => clusters_detail(list),
             _ => clusters_table(list),

@@ -317,12 +317,48 @@ fn workers_table_shows_each_worker() {
                 sessions: 0,
             },
         ],
+        ..Default::default()
     };
     let text = workers_table(&statuses);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "WORKER  PID   STATE          RESTARTS  SESSIONS");
     assert_eq!(lines[1], "0       4242  running        0         3");
     assert_eq!(lines[2], "1       4243  not answering  2         0");
+}
+
+#[test]
+fn status_names_the_main_process_and_its_generation() {
+    let statuses = proto::WorkerStatuses {
+        workers: Vec::new(),
+        main_pid: Some(41),
+        generation: Some(2),
+    };
+    let response = proto::Response {
+        status: proto::ResponseStatus::Ok as i32,
+        message: String::new(),
+        content: Some(proto::ResponseContent {
+            content_type: Some(proto::response_content::ContentType::Workers(statuses)),
+        }),
+    };
+    let cli = TestCli::try_parse_from(["ctl", "status"]).expect("parse");
+    let text = super::output::render(&cli.ctl.command, &response);
+    assert!(text.starts_with("main pid 41, generation 2\n"), "{text}");
+}
+
+#[test]
+fn upgrade_takes_an_optional_binary_made_absolute() {
+    let Ok(RequestType::UpgradeMain(upgrade)) = request_of("upgrade --binary bin/sluice") else {
+        panic!("not an upgrade");
+    };
+    let binary = upgrade.binary.expect("a binary");
+    assert!(
+        binary.starts_with('/') && binary.ends_with("/bin/sluice"),
+        "{binary}"
+    );
+    assert_eq!(
+        request_of("upgrade").expect("request"),
+        RequestType::UpgradeMain(proto::UpgradeMain { binary: None })
+    );
 }
 
 #[test]

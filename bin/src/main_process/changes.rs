@@ -44,23 +44,41 @@ pub(crate) fn apply_serialized(
             format!("{} changes", many.len()),
         ),
     };
-    let undo = lock(&main.state)
-        .apply_batch(requests)
-        .map_err(|error| ChangeError(error.to_string()))?;
+    let undo = {
+        let mut state = lock(&main.state);
+        let undo = state
+            .apply_batch(requests)
+            .map_err(|error| ChangeError(error.to_string()))?;
+        if let Err(error) = lock(&main.workers.sockets).open_for(&state) {
+            state.revert(undo);
+            return Err(ChangeError(format!(
+                "{summary} refused, nothing changed: {error}"
+            )));
+        }
+        undo
+    };
     let outcomes = main.workers.broadcast(&message, WORKER_ANSWER_TIMEOUT);
     let failures: Vec<(u32, String)> = outcomes
         .iter()
         .filter_map(|o| o.failure().map(|reason| (o.worker_id, reason)))
         .collect();
     if failures.is_empty() {
+        close_unused_sockets(main);
         forget_removed_health(main, requests);
         return Ok(());
     }
     let inverse = undo.requests();
     lock(&main.state).revert(undo);
     roll_back_workers(main, &outcomes, inverse);
+    close_unused_sockets(main);
     let context = format!("{summary} refused by the workers, nothing changed");
     Err(ChangeError(per_worker(&context, &failures)))
+}
+
+/// Closes the listening sockets main's state no longer needs (state locked first).
+fn close_unused_sockets(main: &MainProcess) {
+    let state = lock(&main.state);
+    lock(&main.workers.sockets).close_beyond(&state);
 }
 
 /// Removed clusters and backends leave the merged event stream's memory of who saw

@@ -135,6 +135,7 @@ fn serve_client(main: &MainProcess, mut channel: ClientChannel) {
             match request.request_type {
                 Some(RequestType::SoftStop(_)) => main.request_stop(StopKind::Soft),
                 Some(RequestType::HardStop(_)) => main.request_stop(StopKind::Hard),
+                Some(RequestType::UpgradeMain(_)) => main.request_stop(StopKind::HandedOver),
                 _ => {}
             }
         }
@@ -154,7 +155,9 @@ fn stream_events(main: &MainProcess, mut channel: ClientChannel, per_worker: boo
                     dispatch::ok(""),
                     proto::response_content::ContentType::Event(event),
                 );
-                if write(&mut channel, &response).is_err() {
+                let written = write(&mut channel, &response);
+                main.events.delivered();
+                if written.is_err() {
                     return;
                 }
             }

@@ -13,6 +13,11 @@ pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
     let Some(request_type) = &request.request_type else {
         return failure("empty request");
     };
+    if let Some(pid) = *lock(&main.handed_over_to) {
+        return failure(&format!(
+            "this main process handed over to process {pid} and is exiting: connect again"
+        ));
+    }
     if let Some(answer) = certificates::dispatch(main, request) {
         return answer;
     }
@@ -27,7 +32,10 @@ pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
             ContentType::Listeners(lock(&main.state).listener_list()),
         ),
         RequestType::QueryStatus(_) => {
-            with_content(ok(""), ContentType::Workers(main.workers.statuses()))
+            let mut statuses = main.workers.statuses();
+            statuses.main_pid = Some(std::process::id());
+            statuses.generation = Some(main.generation);
+            with_content(ok(""), ContentType::Workers(statuses))
         }
         RequestType::QueryMetrics(query) => metrics(main, query),
         RequestType::SaveState(save) => reload::save_state(main, &save.path),
@@ -44,7 +52,7 @@ pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
         RequestType::SubscribeEvents(_) => {
             failure("event subscriptions need a connection of their own")
         }
-        RequestType::UpgradeMain(_) => failure("not supported yet"),
+        RequestType::UpgradeMain(upgrade) => super::upgrade::upgrade(main, upgrade),
         _ if ConfigState::is_state_change(request) || ctl_changes::is_partial_change(request) => {
             ctl_changes::apply(main, request)
         }

@@ -4,6 +4,7 @@
 //! proxy-wide transition; a subscriber may ask for every worker's own events
 //! instead (`sluice ctl events --per-worker`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex};
 
 use log::{debug, info};
@@ -26,6 +27,8 @@ struct Subscriber {
 pub(crate) struct EventHub {
     subscribers: Mutex<Vec<Subscriber>>,
     merger: Mutex<EventMerger>,
+    /// Events handed to subscribers and not yet written to them.
+    undelivered: AtomicUsize,
 }
 
 impl EventHub {
@@ -75,8 +78,28 @@ impl EventHub {
             if !news && !subscriber.per_worker {
                 return true;
             }
-            subscriber.sender.send(event.clone()).is_ok()
+            let sent = subscriber.sender.send(event.clone()).is_ok();
+            if sent {
+                self.undelivered.fetch_add(1, Ordering::SeqCst);
+            }
+            sent
         });
+    }
+
+    /// A subscriber's connection took (or refused) one event.
+    pub(crate) fn delivered(&self) {
+        let _ = self
+            .undelivered
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    }
+
+    /// Waits (up to `timeout`) until every event sent so far was written to its subscriber:
+    /// a main process that hands over tells its subscribers before it exits.
+    pub(crate) fn wait_delivered(&self, timeout: std::time::Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.undelivered.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     /// How many subscribers are connected (as of the last event).

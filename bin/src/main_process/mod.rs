@@ -9,7 +9,7 @@
 //!
 //! Locking order: `changes` (held for a whole state change, so that changes
 //! and worker replays never interleave; replays share it), then `state`, then
-//! a worker slot.
+//! the listening sockets, then a worker slot.
 
 mod certificate_metrics;
 mod certificates;
@@ -20,15 +20,19 @@ mod dispatch;
 mod event_merge;
 mod events;
 mod file_index;
+mod handover;
 mod http_endpoint;
+mod listening_sockets;
 mod metrics;
 mod reload;
 mod signals;
 mod ticket_keys;
+mod upgrade;
 mod workers;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 use std::sync::{
     Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
@@ -54,6 +58,9 @@ pub(crate) enum StopKind {
     Soft,
     /// Close everything at once.
     Hard,
+    /// A new main process took over (upgrade): the workers drain on their own, the
+    /// command socket stays.
+    HandedOver,
 }
 
 /// What every thread of the main process shares.
@@ -80,6 +87,14 @@ pub(crate) struct MainProcess {
     stop_requested: Condvar,
     /// TLS session ticket keys, sent to every worker before anything else.
     ticket_keys: Mutex<ticket_keys::TicketKeys>,
+    /// The binary this process was started from, as named then (an upgrade's default).
+    binary: PathBuf,
+    /// 1 for a fresh start, one more for each upgrade since.
+    generation: u32,
+    /// The command socket's listening descriptor (a copy), handed over by an upgrade.
+    command_fd: OwnedFd,
+    /// The pid of the main process this one handed over to, once it has.
+    handed_over_to: Mutex<Option<u32>>,
 }
 
 /// Locks a mutex, ignoring poisoning: a panicked thread leaves the data as consistent
@@ -122,20 +137,60 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         Ok(limit) => log::debug!("open files limit: {limit}"),
         Err(error) => log::warn!("cannot raise the open files limit: {error}"),
     }
-    let state = state_from_config(&config)?;
+    let mut inherited = handover::take_from_env()?;
+    let state = match inherited.as_mut() {
+        Some(inherited) => std::mem::take(&mut inherited.state),
+        None => state_from_config(&config)?,
+    };
     let socket_path = config.command_socket.clone();
-    let listener = command_server::bind(&socket_path)?;
-    let bound = command_server::identity(&socket_path);
+    let listener = match &inherited {
+        Some(inherited) => inherited.command.try_clone()?,
+        None => command_server::bind(&socket_path)?,
+    };
+    // The command socket of a main process that handed over stays for its successor.
+    let bound = match inherited {
+        Some(_) => None,
+        None => command_server::identity(&socket_path),
+    };
     let metrics_listener = match config.metrics_address {
-        Some(address) => Some((address, http_endpoint::bind(address)?)),
+        Some(address) => Some((address, bind_metrics(address, inherited.is_some())?)),
         None => None,
     };
-    let main = Arc::new(MainProcess::new(config, state));
+    let identity = Identity {
+        binary: started_from(),
+        generation: inherited
+            .as_ref()
+            .map_or(1, |inherited| inherited.generation),
+        command_fd: OwnedFd::from(listener.try_clone()?),
+    };
+    let main = Arc::new(MainProcess::new(config, state, identity));
     let _ = main.shared.set(Arc::downgrade(&main));
-    if let Err(error) = main.workers.start_all(&main) {
+    let opened = {
+        let state = lock(&main.state);
+        let mut sockets = lock(&main.workers.sockets);
+        for (address, socket, listening) in inherited
+            .as_mut()
+            .map(|inherited| std::mem::take(&mut inherited.listeners))
+            .unwrap_or_default()
+        {
+            sockets.adopt(address, socket, listening);
+        }
+        sockets.open_for(&state)
+    };
+    if let Err(error) = opened {
+        command_server::remove_socket(&socket_path, bound);
+        bail!("cannot start: {error}");
+    }
+    if let Err(error) = start_workers(&main, inherited.as_mut()) {
         main.workers.stop(&main, StopKind::Hard, Duration::ZERO);
         command_server::remove_socket(&socket_path, bound);
         return Err(error);
+    }
+    if let Some(mut inherited) = inherited {
+        inherited
+            .confirm_ready()
+            .context("cannot confirm to the previous main process")?;
+        handover::now_main_process(std::process::id(), main.generation);
     }
     // Parsing the file and encoding the workers' replays used several times the memory
     // of the state they built.
@@ -154,11 +209,67 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         socket_path.display()
     );
     let kind = main.wait_for_stop();
+    if kind == StopKind::HandedOver {
+        main.workers
+            .release_all(lock(&main.config).shutdown_grace_period);
+        main.events.wait_delivered(Duration::from_secs(1));
+        info!("handed over: exiting, the workers finish their sessions on their own");
+        return Ok(());
+    }
     let grace = lock(&main.config).shutdown_grace_period;
     main.workers.stop(&main, kind, grace);
     command_server::remove_socket(&socket_path, bound);
     info!("sluice stopped");
     Ok(())
+}
+
+/// Starts the workers: all at once, or, when taking over from another main process, one at
+/// a time, each announced once it serves so that the old main retires its counterpart.
+fn start_workers(
+    main: &Arc<MainProcess>,
+    inherited: Option<&mut handover::Inherited>,
+) -> anyhow::Result<()> {
+    let Some(inherited) = inherited else {
+        return main.workers.start_all(main);
+    };
+    for id in 0..main.workers.len() {
+        main.workers.start_range(main, id..id + 1)?;
+        inherited
+            .announce_serving(id)
+            .context("cannot tell the previous main process")?;
+    }
+    Ok(())
+}
+
+/// Binds the metrics endpoint; a main process taking over retries a moment while the
+/// previous one lets the address go.
+fn bind_metrics(address: SocketAddr, taking_over: bool) -> anyhow::Result<std::net::TcpListener> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match http_endpoint::bind(address) {
+            Err(_) if taking_over && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// The binary this process was started from, as its path was given then: a package upgrade
+/// replaces the file there, while `/proc/self/exe` keeps naming the deleted one.
+fn started_from() -> PathBuf {
+    let given = std::env::args_os().next().map(PathBuf::from);
+    match given {
+        Some(path) if path.components().count() > 1 => std::path::absolute(&path).unwrap_or(path),
+        _ => std::env::current_exe().unwrap_or_else(|_| PathBuf::from("sluice")),
+    }
+}
+
+/// Who this main process is: what an upgrade needs to hand over.
+struct Identity {
+    binary: PathBuf,
+    generation: u32,
+    command_fd: OwnedFd,
 }
 
 /// The global settings of `config`, without its listeners and clusters: the
@@ -185,7 +296,7 @@ pub(crate) fn state_from_config(config: &Config) -> anyhow::Result<ConfigState> 
 }
 
 impl MainProcess {
-    fn new(config: Config, state: ConfigState) -> MainProcess {
+    fn new(config: Config, state: ConfigState, identity: Identity) -> MainProcess {
         let workers = WorkerPool::new(&config);
         MainProcess {
             start_path: config.path.clone(),
@@ -208,6 +319,10 @@ impl MainProcess {
                 std::time::Instant::now(),
                 ticket_keys::random_key,
             )),
+            binary: identity.binary,
+            generation: identity.generation,
+            command_fd: identity.command_fd,
+            handed_over_to: Mutex::new(None),
         }
     }
 
@@ -220,10 +335,10 @@ impl MainProcess {
         }
         info!(
             "{} stop requested",
-            if kind == StopKind::Hard {
-                "hard"
-            } else {
-                "soft"
+            match kind {
+                StopKind::Hard => "hard",
+                StopKind::Soft => "soft",
+                StopKind::HandedOver => "handover",
             }
         );
         *stop = Some(kind);
@@ -278,16 +393,12 @@ impl MainProcess {
         self.changes.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Logs a warning for settings that only a restart applies.
-    /// The global keys whose new value in `new` only a restart applies (`worker_count`,
-    /// `buffer_size`, `max_connections`, `command_socket`), logged and returned so that a
-    /// reload's answer names them.
+    /// The global keys whose new value in `new` only a restart applies (`buffer_size`,
+    /// `max_connections`, `command_socket`), logged and returned so that a reload's answer
+    /// names them.
     pub(crate) fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
         let current = lock(&self.config);
         let mut keys = Vec::new();
-        if current.worker_count != new.worker_count {
-            keys.push("worker_count");
-        }
         if current.buffer_size != new.buffer_size {
             keys.push("buffer_size");
         }
@@ -331,6 +442,17 @@ impl MainProcess {
             old.stop();
         }
         Ok(())
+    }
+
+    /// Runs `wanted` workers from now on (see `workers::resize`).
+    pub(crate) fn resize_workers(&self, wanted: usize) -> Result<String, String> {
+        let main = self
+            .shared
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .ok_or("the main process is not running")?;
+        let grace = lock(&self.config).shutdown_grace_period;
+        self.workers.resize(&main, wanted, grace)
     }
 
     /// Sends `config`'s logging settings to every worker, which reopens its access log.

@@ -80,6 +80,14 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
         return response;
     }
     let restart_only = main.restart_only_changes(&config);
+    match main.resize_workers(config.worker_count as usize) {
+        Ok(done) if !done.is_empty() => response.message.push_str(&format!("; {done}")),
+        Ok(_) => {}
+        Err(error) => {
+            warn!("{error}");
+            response.message.push_str(&format!("; {error}"));
+        }
+    }
     if let Err(error) = main.apply_logging(&config) {
         warn!("{error}");
         response.message.push_str(&format!("; {error}"));
@@ -94,7 +102,6 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
     let mut kept = super::settings_only(config);
     {
         let current = lock(&main.config);
-        kept.worker_count = current.worker_count;
         kept.buffer_size = current.buffer_size;
         kept.max_connections = current.max_connections;
         kept.command_socket = current.command_socket.clone();

@@ -8,12 +8,12 @@
 //! quick crashes back off exponentially, up to [`MAX_BACKOFF`].
 
 use std::collections::HashMap;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -21,12 +21,16 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use log::{debug, error, info, warn};
 use sluice_command::channel::{Channel, ChannelError, CONTROL_MAX_FRAME_SIZE};
+use sluice_command::config::defaults::MAX_WORKER_COUNT;
 use sluice_command::config::Config;
 use sluice_command::proto::{
     self, request::RequestType, worker_message::MessageType, Request, WorkerMessage, WorkerRequest,
     WorkerResponse, WorkerRunState,
 };
 
+mod resize;
+
+use super::listening_sockets::ListeningSockets;
 use super::{lock, MainProcess, StopKind};
 use crate::sys;
 
@@ -76,11 +80,17 @@ type Delivery = (String, Result<WorkerResponse, String>);
 /// The workers and the requests waiting for their answers.
 #[derive(Debug)]
 pub(crate) struct WorkerPool {
+    /// One slot per possible worker id; the first `wanted` are meant to run, the others
+    /// are idle or hold a retired worker finishing its sessions.
     slots: Vec<Mutex<WorkerSlot>>,
+    /// How many workers should run (`worker_count`, changed live by a reload).
+    wanted: AtomicUsize,
     pending: Mutex<HashMap<String, (u32, mpsc::Sender<Delivery>)>>,
     next_request: AtomicU64,
     stopping: AtomicBool,
     launch: Mutex<Launch>,
+    /// The listening sockets handed to every worker (locked before any slot).
+    pub(crate) sockets: Mutex<ListeningSockets>,
 }
 
 #[derive(Debug)]
@@ -90,6 +100,10 @@ struct WorkerSlot {
     restarts: u32,
     writer: Option<WorkerChannel>,
     child: Option<Child>,
+    /// A supervisor thread looks after this slot.
+    supervised: bool,
+    /// An upgrade's new worker of the same id serves: this one drains and is not respawned.
+    handed_over: bool,
 }
 
 /// How a worker process is started.
@@ -106,7 +120,7 @@ impl WorkerPool {
     /// One stopped slot per configured worker.
     pub(crate) fn new(config: &Config) -> WorkerPool {
         let count = config.worker_count.max(1) as usize;
-        let slots = (0..count)
+        let slots = (0..(MAX_WORKER_COUNT as usize).max(count))
             .map(|_| {
                 Mutex::new(WorkerSlot {
                     pid: 0,
@@ -114,11 +128,14 @@ impl WorkerPool {
                     restarts: 0,
                     writer: None,
                     child: None,
+                    supervised: false,
+                    handed_over: false,
                 })
             })
             .collect();
         WorkerPool {
             slots,
+            wanted: AtomicUsize::new(count),
             pending: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
@@ -129,6 +146,7 @@ impl WorkerPool {
                 access_log: config.access_log.to_string(),
                 access_log_format: config.access_log_format.as_str(),
             }),
+            sockets: Mutex::new(ListeningSockets::default()),
         }
     }
 
@@ -140,25 +158,27 @@ impl WorkerPool {
         launch.access_log_format = config.access_log_format.as_str();
     }
 
-    /// How many workers there are.
+    /// How many workers should run.
     pub(crate) fn len(&self) -> usize {
-        self.slots.len()
+        self.wanted.load(Ordering::SeqCst)
     }
 
     /// Starts every worker and waits until each has applied the state; the
     /// first failure (e.g. a listening address that cannot be bound) is returned.
     pub(crate) fn start_all(&self, main: &Arc<MainProcess>) -> anyhow::Result<()> {
-        let (ready_tx, ready_rx) = mpsc::channel();
-        for id in 0..self.slots.len() as u32 {
-            let main = Arc::clone(main);
-            let ready = ready_tx.clone();
-            thread::Builder::new()
-                .name(format!("supervisor-{id}"))
-                .spawn(move || supervise(&main, id, ready))
-                .context("cannot spawn a supervisor thread")?;
-        }
-        drop(ready_tx);
-        for _ in 0..self.slots.len() {
+        self.start_range(main, 0..self.len())
+    }
+
+    /// Starts a supervisor for each slot of `ids` without one and waits until their
+    /// workers applied the state. A slot whose retired worker still drains gets no
+    /// second supervisor: the one there respawns it once it exits.
+    pub(crate) fn start_range(
+        &self,
+        main: &Arc<MainProcess>,
+        ids: std::ops::Range<usize>,
+    ) -> anyhow::Result<()> {
+        let (ready_rx, started) = self.spawn_supervisors(main, ids)?;
+        for _ in 0..started {
             match ready_rx.recv_timeout(super::WORKER_ANSWER_TIMEOUT * 3) {
                 Ok((id, Ok(pid))) => info!("worker {id} ready (pid {pid})"),
                 Ok((_, Err(reason))) => bail!("cannot start: {reason}"),
@@ -166,6 +186,34 @@ impl WorkerPool {
             }
         }
         Ok(())
+    }
+
+    /// Starts a supervisor for each slot of `ids` without one; returns where they report
+    /// their first start, and how many there are.
+    #[allow(clippy::type_complexity)]
+    fn spawn_supervisors(
+        &self,
+        main: &Arc<MainProcess>,
+        ids: std::ops::Range<usize>,
+    ) -> anyhow::Result<(mpsc::Receiver<(u32, Result<u32, String>)>, usize)> {
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let mut started = 0;
+        for id in ids {
+            let mut slot = lock(&self.slots[id]);
+            if slot.supervised {
+                continue;
+            }
+            slot.supervised = true;
+            let main = Arc::clone(main);
+            let ready = ready_tx.clone();
+            let id = id as u32;
+            thread::Builder::new()
+                .name(format!("supervisor-{id}"))
+                .spawn(move || supervise(&main, id, ready))
+                .context("cannot spawn a supervisor thread")?;
+            started += 1;
+        }
+        Ok((ready_rx, started))
     }
 
     /// Sends `request` to every running worker and waits for all answers, up to `timeout`.
@@ -199,6 +247,18 @@ impl WorkerPool {
         let (tx, rx) = mpsc::channel();
         let mut outcomes = Vec::new();
         let mut expected: HashMap<String, u32> = HashMap::new();
+        let sockets = match lock(&self.sockets).handed_over_by(request) {
+            Ok(sockets) => sockets,
+            Err(error) => {
+                return (0..self.slots.len() as u32)
+                    .filter(|&id| chosen(id))
+                    .map(|worker_id| WorkerOutcome {
+                        worker_id,
+                        result: Err(format!("cannot send: {error}")),
+                    })
+                    .collect();
+            }
+        };
         for (id, slot) in self.slots.iter().enumerate() {
             let id = id as u32;
             if !chosen(id) {
@@ -217,7 +277,7 @@ impl WorkerPool {
                 id: request_id.clone(),
                 content: request.clone(),
             };
-            match write_blocking(writer, &message) {
+            match write_blocking(writer, &message, &sockets) {
                 Ok(()) => {
                     expected.insert(request_id, id);
                 }
@@ -260,12 +320,8 @@ impl WorkerPool {
         };
         let outcomes = self.broadcast(&request, Duration::from_secs(2));
         let workers = self
-            .slots
-            .iter()
-            .enumerate()
+            .shown_slots()
             .map(|(id, slot)| {
-                let id = id as u32;
-                let slot = lock(slot);
                 let answer = outcomes.iter().find(|o| o.worker_id == id);
                 let sessions = answer.and_then(reported_sessions);
                 let state = match (slot.run_state, sessions) {
@@ -281,25 +337,33 @@ impl WorkerPool {
                 }
             })
             .collect();
-        proto::WorkerStatuses { workers }
+        proto::WorkerStatuses {
+            workers,
+            ..Default::default()
+        }
     }
 
     /// Every worker as main's slots see it, without asking the workers (sessions left at 0).
     pub(crate) fn slot_states(&self) -> Vec<proto::WorkerInfo> {
+        self.shown_slots()
+            .map(|(id, slot)| proto::WorkerInfo {
+                id,
+                pid: slot.pid,
+                state: slot.run_state as i32,
+                restarts: slot.restarts,
+                sessions: 0,
+            })
+            .collect()
+    }
+
+    /// The slots `status` shows: those meant to run, and retired ones still draining.
+    fn shown_slots(&self) -> impl Iterator<Item = (u32, std::sync::MutexGuard<'_, WorkerSlot>)> {
+        let wanted = self.len();
         self.slots
             .iter()
             .enumerate()
-            .map(|(id, slot)| {
-                let slot = lock(slot);
-                proto::WorkerInfo {
-                    id: id as u32,
-                    pid: slot.pid,
-                    state: slot.run_state as i32,
-                    restarts: slot.restarts,
-                    sessions: 0,
-                }
-            })
-            .collect()
+            .map(|(id, slot)| (id as u32, lock(slot)))
+            .filter(move |(id, slot)| (*id as usize) < wanted || slot.child.is_some())
     }
 
     /// Kills a worker that diverged from main's state; its supervisor respawns
@@ -322,7 +386,7 @@ impl WorkerPool {
     pub(crate) fn stop(&self, main: &MainProcess, kind: StopKind, grace: Duration) {
         self.stopping.store(true, Ordering::SeqCst);
         let request_type = match kind {
-            StopKind::Soft => RequestType::SoftStop(proto::SoftStop {}),
+            StopKind::Soft | StopKind::HandedOver => RequestType::SoftStop(soft_stop(grace)),
             StopKind::Hard => RequestType::HardStop(proto::HardStop {}),
         };
         let request = Request {
@@ -363,6 +427,23 @@ impl WorkerPool {
                 let _ = child.wait();
             }
             slot.run_state = WorkerRunState::Stopped;
+        }
+    }
+
+    /// Soft-stops every worker and lets them go: they finish their sessions on their own
+    /// after this main process exits (it handed over to a new one).
+    pub(crate) fn release_all(&self, grace: Duration) {
+        self.stopping.store(true, Ordering::SeqCst);
+        let request = Request {
+            request_type: Some(RequestType::SoftStop(soft_stop(grace))),
+        };
+        for outcome in self.broadcast(&request, Duration::from_secs(2)) {
+            if let Some(reason) = outcome.failure() {
+                warn!(
+                    "worker {} did not accept its soft stop: {reason}",
+                    outcome.worker_id
+                );
+            }
         }
     }
 
@@ -407,6 +488,13 @@ impl WorkerPool {
     }
 }
 
+/// A soft stop that lets sessions finish for `grace`.
+fn soft_stop(grace: Duration) -> proto::SoftStop {
+    proto::SoftStop {
+        drain_timeout_ms: Some(u64::try_from(grace.as_millis()).unwrap_or(u64::MAX)),
+    }
+}
+
 fn reported_sessions(outcome: &WorkerOutcome) -> Option<u64> {
     let response = outcome.result.as_ref().ok()?;
     match response.content.as_ref()?.content_type.as_ref()? {
@@ -438,6 +526,7 @@ fn supervise(main: &Arc<MainProcess>, id: u32, ready: mpsc::Sender<(u32, Result<
             Err(error) => {
                 if let Some(ready) = ready.take() {
                     let _ = ready.send((id, Err(format!("{error:#}"))));
+                    lock(&main.workers.slots[id as usize]).supervised = false;
                     return;
                 }
                 error!("worker {id} could not be restarted: {error:#}");
@@ -446,6 +535,10 @@ fn supervise(main: &Arc<MainProcess>, id: u32, ready: mpsc::Sender<(u32, Result<
         let (pid, status) = reap(main, id);
         if main.workers.is_stopping() {
             info!("worker {id} (pid {pid}) exited: {status}");
+            return;
+        }
+        if main.workers.retire_supervisor(id) {
+            info!("worker {id} (pid {pid}) retired: {status}");
             return;
         }
         error!("worker {id} (pid {pid}) died: {status}");
@@ -461,7 +554,7 @@ fn supervise(main: &Arc<MainProcess>, id: u32, ready: mpsc::Sender<(u32, Result<
             warn!("worker {id} crashed {quick_crashes} times in a row: waiting {delay:?} before respawning it");
             thread::sleep(delay);
         }
-        if main.workers.is_stopping() {
+        if main.workers.is_stopping() || main.workers.retire_supervisor(id) {
             return;
         }
         lock(&main.workers.slots[id as usize]).restarts += 1;
@@ -589,7 +682,8 @@ fn replay(
             request_type: Some(RequestType::Batch(proto::RequestBatch { requests })),
         },
     };
-    write_blocking(writer, &message).context("cannot send the state")?;
+    let sockets = lock(&main.workers.sockets).handed_over_by(&message.content)?;
+    write_blocking(writer, &message, &sockets).context("cannot send the state")?;
     let response = await_response(main, id, reader, &request_id)?;
     if response.status == proto::ResponseStatus::Failure as i32 {
         bail!("worker {id} refused the state: {}", response.message);
@@ -683,8 +777,15 @@ fn reap(main: &MainProcess, id: u32) -> (u32, String) {
     }
 }
 
-fn write_blocking(writer: &mut WorkerChannel, message: &WorkerRequest) -> Result<(), ChannelError> {
-    writer.write_message(message)?;
+/// Sends `message` with the listening `sockets` it hands over (see
+/// `sluice_command::listener_sockets`).
+fn write_blocking(
+    writer: &mut WorkerChannel,
+    message: &WorkerRequest,
+    sockets: &[OwnedFd],
+) -> Result<(), ChannelError> {
+    let borrowed: Vec<_> = sockets.iter().map(AsFd::as_fd).collect();
+    writer.write_message_with_fds(message, &borrowed)?;
     while !writer.flush()? {}
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! with deadlines.
 #![allow(dead_code)]
 
+pub(crate) mod classified_load;
 pub(crate) mod http;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -185,11 +186,46 @@ impl Sluice {
 }
 
 impl Drop for Sluice {
+    /// Kills main and waits (bounded) until its workers, which follow it (death signal),
+    /// are gone too: they hold the listening sockets, which a next instance binds.
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            let workers = child_pids(child.id());
             let _ = child.kill();
             let _ = child.wait();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while workers.iter().any(|&pid| process_alive(pid)) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(10));
+            }
         }
+    }
+}
+
+/// The children of process `pid` (from `/proc`).
+pub(crate) fn child_pids(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|children| {
+            children
+                .split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+/// Whether process `pid` runs (a zombie, which holds no descriptors, does not).
+pub(crate) fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The bounded buffer a channel reads frames into.
 
-use std::io::{self, Read};
+use std::io;
 
 use super::{ChannelError, FRAME_PREFIX_SIZE};
 
@@ -86,13 +86,16 @@ impl ReadBuffer {
         usize::try_from(u32::from_be_bytes(prefix)).ok()
     }
 
-    /// Reads once from `reader` into free space; `Ok(0)` means end of stream.
-    /// Complete frames must be taken with [`ReadBuffer::next_frame`] first:
-    /// a full buffer always holds one, since no accepted frame exceeds the
-    /// limit.
-    pub(super) fn read_from(&mut self, reader: &mut impl Read) -> io::Result<usize> {
+    /// Lets `read` fill free space once and keeps the bytes it says it wrote;
+    /// `Ok(0)` means end of stream. Complete frames must be taken with
+    /// [`ReadBuffer::next_frame`] first: a full buffer always holds one, since
+    /// no accepted frame exceeds the limit.
+    pub(super) fn read_with(
+        &mut self,
+        read: impl FnOnce(&mut [u8]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
         self.make_room()?;
-        let read = reader.read(&mut self.buf[self.end..])?;
+        let read = read(&mut self.buf[self.end..])?;
         self.end += read;
         Ok(read)
     }

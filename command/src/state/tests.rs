@@ -493,7 +493,7 @@ fn reserved_and_non_changing_requests_are_refused() {
     assert!(matches!(
         refused(
             &mut state,
-            request(RequestType::UpgradeMain(proto::UpgradeMain {}))
+            request(RequestType::UpgradeMain(proto::UpgradeMain::default()))
         ),
         StateError::Unsupported("upgrade_main")
     ));
@@ -523,7 +523,7 @@ fn state_changes_are_recognized() {
         ListenerProtocol::Http
     )));
     assert!(!ConfigState::is_state_change(&request(
-        RequestType::SoftStop(proto::SoftStop {})
+        RequestType::SoftStop(proto::SoftStop::default())
     )));
 }
 

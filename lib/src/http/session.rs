@@ -119,6 +119,8 @@ pub struct HttpSession {
     sticky_text: Option<Rc<str>>,
     /// The `Strict-Transport-Security` value of the current request's route.
     hsts: Option<Rc<str>>,
+    /// A request started on this connection: idle now means between two requests.
+    requested: bool,
 }
 
 impl HttpSession {
@@ -150,6 +152,7 @@ impl HttpSession {
             release_when_idle: false,
             sticky_text: None,
             hsts: None,
+            requested: false,
         }
     }
 
@@ -383,6 +386,12 @@ impl HttpSession {
         }
     }
 
+    /// Idle after at least one request: a draining worker closes such a connection at once,
+    /// while a connection just accepted gets to send its first request.
+    pub fn is_idle_between_requests(&self) -> bool {
+        self.requested && self.is_idle()
+    }
+
     /// Between requests with nothing buffered (no buffer held).
     pub fn is_idle(&self) -> bool {
         matches!(self.state, State::ExpectRequest)
@@ -477,6 +486,7 @@ impl HttpSession {
         if window.is_empty() {
             return false;
         }
+        self.requested = true;
         let options = RequestOptions {
             sticky_cookie: Some(ctx.sticky_cookie),
         };

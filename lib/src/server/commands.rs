@@ -10,8 +10,10 @@
 //! what was applied ([`Undo::requests`]).
 
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use sluice_command::listener_sockets::added_listeners;
 use sluice_command::proto::{
     self, request::RequestType, response_content::ContentType, worker_message::MessageType,
     ResponseContent, ResponseStatus, WorkerInfo, WorkerMessage, WorkerRequest, WorkerResponse,
@@ -113,6 +115,19 @@ impl Server {
         let requests = match self.channel.read_available() {
             Ok(requests) => requests,
             Err(sluice_command::channel::ChannelError::Eof) => {
+                if matches!(self.run_state, RunState::Draining { .. }) {
+                    // A main process that handed over to a new one (upgrade) leaves its
+                    // draining workers to finish their sessions on their own.
+                    log::info!(
+                        "worker {}: main process gone, still draining",
+                        self.options.id
+                    );
+                    self.poll
+                        .registry()
+                        .deregister(&mut mio::unix::SourceFd(&self.channel.as_raw_fd()))?;
+                    self.orphaned = true;
+                    return Ok(());
+                }
                 log::info!("worker {}: main process gone, exiting", self.options.id);
                 self.run_state = RunState::Stopped;
                 return Ok(());
@@ -120,7 +135,9 @@ impl Server {
             Err(error) => return Err(error.into()),
         };
         for request in requests {
+            self.take_handed_over_sockets(&request.content);
             let answer = self.handle(&request, now);
+            self.listeners.drop_spare_sockets();
             self.answer(request.id, answer)?;
             if let Some(RequestType::QueryMetrics(_)) = request.content.request_type {
                 // A snapshot of 10 000 clusters is tens of megabytes, gone once sent.
@@ -128,6 +145,25 @@ impl Server {
             }
         }
         Ok(())
+    }
+
+    /// Takes from the channel the sockets that came with `request`, one per listener it
+    /// adds ([`added_listeners`]), for the listeners to adopt.
+    fn take_handed_over_sockets(&mut self, request: &proto::Request) {
+        for address in added_listeners(request) {
+            let Some(socket) = self.channel.take_received_fd() else {
+                log::error!(
+                    "worker {}: the request adding the listener on {address} came without its \
+                     socket",
+                    self.options.id
+                );
+                return;
+            };
+            match address.parse() {
+                Ok(address) => self.listeners.hand_over(address, socket),
+                Err(_) => log::warn!("worker {}: socket for {address:?} dropped", self.options.id),
+            }
+        }
     }
 
     fn answer(&mut self, id: String, answer: Answer) -> Result<(), ServerError> {
@@ -155,6 +191,10 @@ impl Server {
 
     /// Sends queued backend events, tagged with this worker's id.
     pub(super) fn forward_backend_events(&mut self) -> Result<(), ServerError> {
+        if self.orphaned {
+            self.backends.take_events();
+            return Ok(());
+        }
         for mut event in self.backends.take_events() {
             event.worker_id = Some(self.options.id);
             if event.kind == proto::EventKind::RemovedBackendHasNoConnections as i32 {
@@ -189,10 +229,18 @@ impl Server {
                 String::new(),
                 Some(ContentType::Clusters(self.state.cluster_list(query))),
             )),
-            RequestType::SoftStop(_) => {
+            RequestType::SoftStop(stop) => {
+                // A draining worker finishes its sessions even if main goes away meanwhile
+                // (it hands over to a new main in an upgrade); its drain deadline bounds it.
+                if let Err(error) = crate::sys::outlive_parent() {
+                    log::warn!("worker {}: {error}", self.options.id);
+                }
                 self.listeners.close_all(self.poll.registry());
+                let drain = stop
+                    .drain_timeout_ms
+                    .map_or(DEFAULT_DRAIN, Duration::from_millis);
                 self.run_state = RunState::Draining {
-                    deadline: now + DEFAULT_DRAIN,
+                    deadline: now + drain,
                 };
                 Ok(("draining".to_owned(), None))
             }
@@ -651,6 +699,7 @@ impl Server {
                 restarts: 0,
                 sessions: self.sessions.len() as u64,
             }],
+            ..Default::default()
         })
     }
 }

@@ -1,9 +1,12 @@
-//! The worker's listening sockets: bound when added (so an address in use is reported at
-//! once), listening and registered only while active, paused when the worker is full.
+//! The worker's listening sockets: the main process binds each one and hands it over with
+//! the request that adds its listener (the worker never binds); registered with the poll
+//! only while active, paused when the worker is full. Main starts and stops the listening
+//! itself, so deactivating here only stops this worker's accepting.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 
 use mio::net::TcpListener;
 use mio::{Interest, Registry};
@@ -18,14 +21,9 @@ use crate::sys;
 /// Why a listener operation failed.
 #[derive(Debug, Error)]
 pub enum ListenerError {
-    /// The address could not be bound (in use, not local, …).
-    #[error("cannot bind {address}: {source}")]
-    Bind {
-        /// The address asked for.
-        address: SocketAddr,
-        /// What the OS said.
-        source: io::Error,
-    },
+    /// The request adding the listener came without its socket.
+    #[error("no socket was handed over for the listener on {0}")]
+    NoSocket(SocketAddr),
     /// Listening or registering with the poll failed.
     #[error("cannot listen on {address}: {source}")]
     Listen {
@@ -61,10 +59,10 @@ pub(crate) struct ListenerEntry {
     /// Each connection starts with a PROXY protocol header (sent by a load balancer in
     /// front) that names the real client.
     pub(crate) expect_proxy: bool,
-    /// Bound but not listening: holds the address while inactive.
-    bound: Option<Socket>,
-    /// Listening (active).
+    /// The socket main handed over; `None` once closed for good (soft stop).
     pub(crate) listener: Option<TcpListener>,
+    /// Accepting (activated and not deactivated since).
+    active: bool,
     /// Registered with the poll (active and not paused).
     registered: bool,
 }
@@ -75,10 +73,23 @@ pub(crate) struct Listeners {
     entries: Slab<ListenerEntry>,
     by_address: HashMap<SocketAddr, usize>,
     paused: bool,
+    /// Sockets for listeners the current request adds: handed over with it, or released by
+    /// a removal earlier in it (an undo adds them back). Emptied after each request.
+    spare: HashMap<SocketAddr, Socket>,
 }
 
 impl Listeners {
-    /// Binds `address` (not yet listening).
+    /// Keeps a socket handed over for the listener on `address`, for the next [`Listeners::add`].
+    pub(crate) fn hand_over(&mut self, address: SocketAddr, socket: OwnedFd) {
+        self.spare.insert(address, Socket::from(socket));
+    }
+
+    /// Closes the sockets the last request brought or released and no listener took.
+    pub(crate) fn drop_spare_sockets(&mut self) {
+        self.spare.clear();
+    }
+
+    /// Adopts the socket handed over for `address` (not yet accepting).
     pub(crate) fn add(
         &mut self,
         address: SocketAddr,
@@ -92,15 +103,19 @@ impl Listeners {
         if self.entries.len() >= MAX_LISTENERS {
             return Err(ListenerError::TooMany);
         }
-        let bound =
-            sys::bind_socket(address).map_err(|source| ListenerError::Bind { address, source })?;
+        let socket = self
+            .spare
+            .remove(&address)
+            .ok_or(ListenerError::NoSocket(address))?;
+        let listener = sys::adopt_listener(socket)
+            .map_err(|source| ListenerError::Listen { address, source })?;
         let key = self.entries.insert(ListenerEntry {
             address,
             kind,
             timeouts,
             expect_proxy,
-            bound: Some(bound),
-            listener: None,
+            listener: Some(listener),
+            active: false,
             registered: false,
         });
         self.by_address.insert(address, key);
@@ -129,7 +144,8 @@ impl Listeners {
         Ok(())
     }
 
-    /// Closes and forgets the listener on `address`; its sessions go on.
+    /// Forgets the listener on `address` (its sessions go on); its socket is closed after
+    /// the current request, unless an undo adds the listener back.
     pub(crate) fn remove(
         &mut self,
         address: SocketAddr,
@@ -141,10 +157,14 @@ impl Listeners {
             .ok_or(ListenerError::Unknown(address))?;
         let mut entry = self.entries.remove(key);
         deregister(&mut entry, registry);
+        if let Some(listener) = entry.listener.take() {
+            let socket = Socket::from(OwnedFd::from(listener));
+            self.spare.insert(address, socket);
+        }
         Ok(())
     }
 
-    /// Starts accepting on `address`.
+    /// Starts accepting on `address` (main made the socket listen).
     pub(crate) fn activate(
         &mut self,
         address: SocketAddr,
@@ -155,16 +175,7 @@ impl Listeners {
             .get(&address)
             .ok_or(ListenerError::Unknown(address))?;
         let entry = &mut self.entries[key];
-        if entry.listener.is_none() {
-            let socket = match entry.bound.take() {
-                Some(socket) => socket,
-                None => sys::bind_socket(address)
-                    .map_err(|source| ListenerError::Bind { address, source })?,
-            };
-            let listener = sys::start_listening(socket)
-                .map_err(|source| ListenerError::Listen { address, source })?;
-            entry.listener = Some(listener);
-        }
+        entry.active = true;
         if !self.paused {
             register(key, entry, registry)
                 .map_err(|source| ListenerError::Listen { address, source })?;
@@ -172,8 +183,7 @@ impl Listeners {
         Ok(())
     }
 
-    /// Stops accepting on `address`: the listening socket is closed (so the kernel sends
-    /// new connections to the other workers' sockets) and the address stays bound.
+    /// Stops accepting on `address`; the socket stays, and main stops its listening.
     pub(crate) fn deactivate(
         &mut self,
         address: SocketAddr,
@@ -184,10 +194,8 @@ impl Listeners {
             .get(&address)
             .ok_or(ListenerError::Unknown(address))?;
         let entry = &mut self.entries[key];
+        entry.active = false;
         deregister(entry, registry);
-        if entry.listener.take().is_some() {
-            entry.bound = sys::bind_socket(address).ok();
-        }
         Ok(())
     }
 
@@ -196,7 +204,7 @@ impl Listeners {
         for (_, entry) in self.entries.iter_mut() {
             deregister(entry, registry);
             entry.listener = None;
-            entry.bound = None;
+            entry.active = false;
         }
     }
 
@@ -227,7 +235,7 @@ impl Listeners {
 }
 
 fn register(key: usize, entry: &mut ListenerEntry, registry: &Registry) -> io::Result<()> {
-    if entry.registered {
+    if entry.registered || !entry.active {
         return Ok(());
     }
     if let Some(listener) = entry.listener.as_mut() {

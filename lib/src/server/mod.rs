@@ -151,6 +151,8 @@ pub struct Server {
     tls: crate::tls::TlsListeners,
     tls_stats: crate::tls::metrics::TlsStats,
     run_state: RunState,
+    /// Main went away while this worker drained: nothing more is sent to it.
+    orphaned: bool,
 }
 
 impl Server {
@@ -199,6 +201,7 @@ impl Server {
             tls: crate::tls::TlsListeners::default(),
             tls_stats: Default::default(),
             run_state: RunState::Running,
+            orphaned: false,
         })
     }
 
@@ -231,8 +234,10 @@ impl Server {
             self.fire_timers(now);
             self.after_batch(now)?;
         }
-        self.channel.set_nonblocking(false)?;
-        self.channel.flush()?;
+        if !self.orphaned {
+            self.channel.set_nonblocking(false)?;
+            self.channel.flush()?;
+        }
         Ok(())
     }
 
@@ -472,7 +477,7 @@ impl Server {
                 self.run_state = RunState::Stopped;
             }
         }
-        if self.channel.has_pending_writes() {
+        if self.channel.has_pending_writes() && !self.orphaned {
             self.channel.flush()?;
         }
         Ok(())
@@ -480,13 +485,17 @@ impl Server {
 
     /// While draining, keep-alive connections between requests are closed at once, as
     /// they would only hold the worker until their idle timeout; a request in progress
-    /// finishes first (its session is idle right after it).
+    /// finishes first (its session is idle right after it). A connection accepted just
+    /// before the soft stop keeps its chance to send its first request (within its request
+    /// timeout and the drain deadline): closing it would reset a client that did nothing
+    /// wrong, e.g. while an upgrade hands the listening sockets over.
     fn close_idle_http_sessions(&mut self) {
         let idle: Vec<usize> = self
             .sessions
             .iter()
             .filter(|(_, s)| {
-                !s.is_closed() && matches!(&s.core, Core::Http(http) if http.is_idle())
+                !s.is_closed()
+                    && matches!(&s.core, Core::Http(http) if http.is_idle_between_requests())
             })
             .map(|(key, _)| key)
             .collect();

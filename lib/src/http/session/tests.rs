@@ -251,6 +251,10 @@ const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
 #[test]
 fn keep_alive_reuses_the_backend() {
     let mut h = Harness::new();
+    assert!(
+        h.session.is_idle() && !h.session.is_idle_between_requests(),
+        "a connection just accepted is not between two requests"
+    );
     assert_eq!(h.client_sends(GET), GET.len());
     assert_eq!(h.take_actions(), vec![connect_app()]);
     assert_eq!(h.flush_to_backend(), "");
@@ -273,6 +277,7 @@ fn keep_alive_reuses_the_backend() {
     assert_eq!(statuses(&h.take_logs()), vec![200]);
     assert_eq!(actions, vec![SessionAction::RequestFinished]);
     assert!(h.session.is_idle());
+    assert!(h.session.is_idle_between_requests());
     assert_eq!(h.pool.out, 0, "an idle session holds no buffer");
     assert_eq!(h.started, 1, "one request started on the backend");
     // second request: balanced again, and the loop keeps the connection

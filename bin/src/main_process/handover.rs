@@ -1,0 +1,247 @@
+//! What an upgrading main process hands to the new one, and how the new one takes it.
+//!
+//! The old main starts the new binary (`sluice start [-c FILE]`) with these descriptors
+//! inherited under their numbers, named by the environment variable [`HANDOVER_ENV`]:
+//!
+//! ```text
+//! SLUICE_UPGRADE=generation=2;command=5;ready=6;state=/tmp/sluice-upgrade-41-1.state;
+//!                listener=127.0.0.1:8080,7,listening;listener=[::1]:8443,8,bound
+//! ```
+//!
+//! - `command`: the listening command socket (the file stays where it is);
+//! - `listener`: each listening socket with its address and whether it listens;
+//! - `state`: a state file (`state save` format, mode 0600) holding main's state, ctl
+//!   changes included; the new main loads it instead of building the state from the file;
+//! - `ready`: one end of a socket pair. The new main starts its workers one at a time and
+//!   writes `serving N` once its worker N applied the state and serves: the old main then
+//!   soft-stops its own worker N. It writes `ready` once every worker serves, and that is
+//!   the old main's cue to retire;
+//! - `generation`: the new main's generation (the old one's plus one), shown by `status`.
+//!
+//! The new main takes the variable out of its environment at once, so that its workers
+//! and any later upgrade do not see it.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use log::info;
+use sluice_command::state::ConfigState;
+use socket2::Socket;
+
+use crate::sys;
+
+/// The environment variable that names the inherited descriptors.
+pub(crate) const HANDOVER_ENV: &str = "SLUICE_UPGRADE";
+
+/// The descriptors and files one main process hands to the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Handover {
+    pub(crate) generation: u32,
+    pub(crate) command_fd: RawFd,
+    pub(crate) ready_fd: RawFd,
+    pub(crate) state_path: PathBuf,
+    /// Address, descriptor, listening.
+    pub(crate) listeners: Vec<(SocketAddr, RawFd, bool)>,
+}
+
+/// Why the handover variable cannot be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum HandoverError {
+    /// A part is not `key=value`, or its value does not parse.
+    #[error("{HANDOVER_ENV}: invalid part {0:?}")]
+    Invalid(String),
+    /// A required key is missing.
+    #[error("{HANDOVER_ENV}: no {0}")]
+    Missing(&'static str),
+}
+
+impl Handover {
+    /// The variable's value (the state path must not hold `;`).
+    pub(crate) fn encode(&self) -> String {
+        let mut parts = vec![
+            format!("generation={}", self.generation),
+            format!("command={}", self.command_fd),
+            format!("ready={}", self.ready_fd),
+            format!("state={}", self.state_path.display()),
+        ];
+        for (address, fd, listening) in &self.listeners {
+            let how = if *listening { "listening" } else { "bound" };
+            parts.push(format!("listener={address},{fd},{how}"));
+        }
+        parts.join(";")
+    }
+
+    /// Reads the variable's value.
+    pub(crate) fn decode(text: &str) -> Result<Handover, HandoverError> {
+        let (mut generation, mut command_fd, mut ready_fd, mut state_path) =
+            (None, None, None, None);
+        let mut listeners = Vec::new();
+        for part in text.split(';').filter(|part| !part.is_empty()) {
+            let invalid = || HandoverError::Invalid(part.to_owned());
+            let (key, value) = part.split_once('=').ok_or_else(invalid)?;
+            match key {
+                "generation" => generation = Some(value.parse().map_err(|_| invalid())?),
+                "command" => command_fd = Some(value.parse().map_err(|_| invalid())?),
+                "ready" => ready_fd = Some(value.parse().map_err(|_| invalid())?),
+                "state" => state_path = Some(PathBuf::from(value)),
+                "listener" => {
+                    let mut fields = value.split(',');
+                    let address = fields.next().and_then(|a| a.parse().ok());
+                    let fd = fields.next().and_then(|fd| fd.parse().ok());
+                    let listening = match fields.next() {
+                        Some("listening") => Some(true),
+                        Some("bound") => Some(false),
+                        _ => None,
+                    };
+                    match (address, fd, listening, fields.next()) {
+                        (Some(address), Some(fd), Some(listening), None) => {
+                            listeners.push((address, fd, listening))
+                        }
+                        _ => return Err(invalid()),
+                    }
+                }
+                _ => return Err(invalid()),
+            }
+        }
+        Ok(Handover {
+            generation: generation.ok_or(HandoverError::Missing("generation"))?,
+            command_fd: command_fd.ok_or(HandoverError::Missing("command"))?,
+            ready_fd: ready_fd.ok_or(HandoverError::Missing("ready"))?,
+            state_path: state_path.ok_or(HandoverError::Missing("state"))?,
+            listeners,
+        })
+    }
+}
+
+/// What a new main process took over from the old one.
+#[derive(Debug)]
+pub(crate) struct Inherited {
+    pub(crate) generation: u32,
+    pub(crate) command: UnixListener,
+    pub(crate) listeners: Vec<(SocketAddr, Socket, bool)>,
+    pub(crate) state: ConfigState,
+    ready: UnixStream,
+}
+
+/// Takes over what the old main handed over, if this process was started by an upgrade.
+pub(crate) fn take_from_env() -> anyhow::Result<Option<Inherited>> {
+    let Some(text) = std::env::var_os(HANDOVER_ENV) else {
+        return Ok(None);
+    };
+    std::env::remove_var(HANDOVER_ENV);
+    let handover = Handover::decode(&text.to_string_lossy())?;
+    let command = UnixListener::from(
+        sys::inherited_fd(handover.command_fd).context("the inherited command socket")?,
+    );
+    let ready = UnixStream::from(
+        sys::inherited_fd(handover.ready_fd).context("the inherited ready socket")?,
+    );
+    let mut listeners = Vec::new();
+    for (address, fd, listening) in &handover.listeners {
+        let socket = sys::inherited_fd(*fd)
+            .with_context(|| format!("the inherited listening socket {address}"))?;
+        listeners.push((*address, Socket::from(socket), *listening));
+    }
+    let file = std::fs::File::open(&handover.state_path)
+        .with_context(|| format!("cannot open {}", handover.state_path.display()))?;
+    let state = ConfigState::load(std::io::BufReader::new(file))
+        .with_context(|| format!("invalid state in {}", handover.state_path.display()))?;
+    info!(
+        "taking over from the previous main process: generation {}, {} listening sockets",
+        handover.generation,
+        listeners.len()
+    );
+    Ok(Some(Inherited {
+        generation: handover.generation,
+        command,
+        listeners,
+        state,
+        ready,
+    }))
+}
+
+impl Inherited {
+    /// Tells the old main that worker `id` serves: it retires its own worker `id`.
+    pub(crate) fn announce_serving(&mut self, id: usize) -> std::io::Result<()> {
+        self.ready.write_all(format!("serving {id}\n").as_bytes())
+    }
+
+    /// Tells the old main that every worker serves: it retires from now on.
+    pub(crate) fn confirm_ready(&mut self) -> std::io::Result<()> {
+        self.ready.write_all(b"ready\n")
+    }
+}
+
+/// One line the new main writes on the ready socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// Its worker of this id serves.
+    Serving(u32),
+    /// Every worker serves.
+    Ready,
+}
+
+impl Progress {
+    /// Reads one line (without its newline); `None` for anything else.
+    pub(crate) fn parse(line: &str) -> Option<Progress> {
+        match line.split_once(' ') {
+            Some(("serving", id)) => id.parse().ok().map(Progress::Serving),
+            None if line == "ready" => Some(Progress::Ready),
+            _ => None,
+        }
+    }
+}
+
+/// This process is the main process now, in place of the one that started it (the point
+/// where a service manager is told the new main pid).
+pub(crate) fn now_main_process(pid: u32, generation: u32) {
+    info!("main process {pid} (generation {generation}) took over");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handover_reads_back_what_was_written() {
+        let handover = Handover {
+            generation: 3,
+            command_fd: 5,
+            ready_fd: 6,
+            state_path: PathBuf::from("/tmp/sluice-upgrade-1-2.state"),
+            listeners: vec![
+                ("127.0.0.1:8080".parse().unwrap(), 7, true),
+                ("[::1]:8443".parse().unwrap(), 8, false),
+            ],
+        };
+        assert_eq!(Handover::decode(&handover.encode()), Ok(handover));
+    }
+
+    #[test]
+    fn progress_lines_parse() {
+        assert_eq!(Progress::parse("serving 3"), Some(Progress::Serving(3)));
+        assert_eq!(Progress::parse("ready"), Some(Progress::Ready));
+        assert_eq!(Progress::parse("serving x"), None);
+        assert_eq!(Progress::parse("readyy"), None);
+    }
+
+    #[test]
+    fn a_broken_handover_says_which_part() {
+        assert_eq!(
+            Handover::decode("generation=2;command=5;ready=6"),
+            Err(HandoverError::Missing("state"))
+        );
+        assert_eq!(
+            Handover::decode("generation=2;command=5;ready=6;state=/x;listener=1.2.3.4:5,7"),
+            Err(HandoverError::Invalid("listener=1.2.3.4:5,7".to_owned()))
+        );
+        assert_eq!(
+            Handover::decode("generation=two"),
+            Err(HandoverError::Invalid("generation=two".to_owned()))
+        );
+    }
+}
