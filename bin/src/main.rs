@@ -11,6 +11,7 @@ mod config_check;
 mod ctl;
 mod demo;
 mod main_process;
+mod notify;
 mod sys;
 mod worker_command;
 

@@ -7,7 +7,9 @@
 //! - preparing a freshly forked worker before `exec`: default signal mask,
 //!   death signal when the main process goes away, and an inheritable channel fd;
 //! - turning the inherited channel fd back into a `UnixStream` in the worker;
-//! - raising the soft limit of open files to the hard limit.
+//! - raising the soft limit of open files to the hard limit;
+//! - reading `CLOCK_MONOTONIC` in microseconds, the clock systemd's notify
+//!   protocol uses.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -119,4 +121,16 @@ pub(crate) fn inherited_stream(fd: RawFd) -> io::Result<UnixStream> {
     // worker's exclusive use; nothing else in this process owns or closes it.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     Ok(UnixStream::from(owned))
+}
+
+/// `CLOCK_MONOTONIC` in microseconds (what systemd's `MONOTONIC_USEC=` expects).
+pub(crate) fn monotonic_usec() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid out-pointer; CLOCK_MONOTONIC is always available on Linux,
+    // so the call cannot fail (on failure `now` keeps zero, which systemd tolerates).
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    (now.tv_sec as u64) * 1_000_000 + (now.tv_nsec as u64) / 1_000
 }

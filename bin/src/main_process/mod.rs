@@ -146,7 +146,9 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         main.workers.len(),
         socket_path.display()
     );
+    crate::notify::ready(&main.serving_status());
     let kind = main.wait_for_stop();
+    crate::notify::stopping();
     let grace = lock(&main.config).shutdown_grace_period;
     main.workers.stop(&main, kind, grace);
     command_server::remove_socket(&socket_path, bound);
@@ -216,6 +218,11 @@ impl MainProcess {
         );
         *stop = Some(kind);
         self.stop_requested.notify_all();
+    }
+
+    /// What `systemctl status` shows while main serves.
+    pub(crate) fn serving_status(&self) -> String {
+        format!("serving with {} workers", self.workers.len())
     }
 
     /// Whether a stop (soft or hard) was requested.
