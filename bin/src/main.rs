@@ -7,17 +7,19 @@
 // Denied rather than forbidden so that `sys`, the one module of OS calls, can allow it.
 #![deny(unsafe_code)]
 
+mod cli_docs;
 mod config_check;
 mod ctl;
 mod demo;
 mod main_process;
+mod notify;
 mod sys;
 mod worker_command;
 
 use std::io::Write;
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Sluice, a reverse proxy and load balancer for TCP and HTTP/1.1.
 #[derive(Debug, Parser)]
@@ -43,6 +45,21 @@ enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a shell completion script.
+    ///
+    /// For example: `sluice completions bash > /etc/bash_completion.d/sluice`.
+    Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page sluice(1) in roff.
+    ///
+    /// With --dir, write it and one page per subcommand (sluice-ctl.1, …) there.
+    Man {
+        /// Write the pages into this folder instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// A worker process (started by the main process).
     #[command(hide = true)]
     Worker(worker_command::WorkerArgs),
@@ -67,6 +84,8 @@ fn main() -> ExitCode {
         Command::Start { config } => main_process::start(config.as_deref()),
         Command::Ctl(args) => ctl::run(*args),
         Command::Demo => demo::run(),
+        Command::Completions { shell } => cli_docs::print_completions(Cli::command(), shell),
+        Command::Man { dir } => cli_docs::man(Cli::command(), dir.as_deref()),
         Command::Worker(args) => worker_command::run(args),
     };
     match result {
@@ -115,8 +134,6 @@ fn init_logging(level: &str, process: &str) {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     use super::*;
 
     #[test]

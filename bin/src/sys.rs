@@ -9,7 +9,9 @@
 //! - turning the inherited channel fd back into a `UnixStream` in the worker;
 //! - starting a new main process (upgrade) with inherited descriptors, and taking them
 //!   over in it;
-//! - raising the soft limit of open files to the hard limit.
+//! - raising the soft limit of open files to the hard limit;
+//! - reading `CLOCK_MONOTONIC` in microseconds, the clock systemd's notify
+//!   protocol uses.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -152,4 +154,16 @@ pub(crate) fn inherited_fd(fd: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: F_SETFD on an open descriptor only changes its close-on-exec flag.
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     Ok(owned)
+}
+
+/// `CLOCK_MONOTONIC` in microseconds (what systemd's `MONOTONIC_USEC=` expects).
+pub(crate) fn monotonic_usec() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid out-pointer; CLOCK_MONOTONIC is always available on Linux,
+    // so the call cannot fail (on failure `now` keeps zero, which systemd tolerates).
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    (now.tv_sec as u64) * 1_000_000 + (now.tv_nsec as u64) / 1_000
 }

@@ -196,8 +196,8 @@ impl Progress {
     }
 }
 
-/// This process is the main process now, in place of the one that started it (the point
-/// where a service manager is told the new main pid).
+/// This process is the main process now, in place of the one that started it (the one
+/// that started it tells the service manager the new main pid, see `notify::main_pid`).
 pub(crate) fn now_main_process(pid: u32, generation: u32) {
     info!("main process {pid} (generation {generation}) took over");
 }

@@ -208,6 +208,7 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         main.workers.len(),
         socket_path.display()
     );
+    crate::notify::ready(&main.serving_status());
     let kind = main.wait_for_stop();
     if kind == StopKind::HandedOver {
         main.workers
@@ -216,6 +217,7 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         info!("handed over: exiting, the workers finish their sessions on their own");
         return Ok(());
     }
+    crate::notify::stopping();
     let grace = lock(&main.config).shutdown_grace_period;
     main.workers.stop(&main, kind, grace);
     command_server::remove_socket(&socket_path, bound);
@@ -343,6 +345,11 @@ impl MainProcess {
         );
         *stop = Some(kind);
         self.stop_requested.notify_all();
+    }
+
+    /// What `systemctl status` shows while main serves.
+    pub(crate) fn serving_status(&self) -> String {
+        format!("serving with {} workers", self.workers.len())
     }
 
     /// Whether a stop (soft or hard) was requested.

@@ -22,10 +22,14 @@ use super::{lock, state_from_config, MainProcess};
 
 /// Reloads `path`, or the file main was started with; an invalid file changes nothing.
 pub(crate) fn reload(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Response {
+    crate::notify::reloading();
     let response = reload_file(main, path, allow_empty);
     // Parsing the file used several times the memory of the state it built.
     sluice_lib::sys::release_free_memory();
-    if response.status != proto::ResponseStatus::Ok as i32 {
+    if response.status == proto::ResponseStatus::Ok as i32 {
+        crate::notify::ready(&main.serving_status());
+    } else {
+        crate::notify::ready(&format!("{}; last reload refused", main.serving_status()));
         error!("{}", response.message);
         main.events.publish(proto::Event {
             kind: proto::EventKind::ConfigurationRefused as i32,

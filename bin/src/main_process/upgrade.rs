@@ -104,6 +104,7 @@ pub(crate) fn upgrade(main: &MainProcess, request: &proto::UpgradeMain) -> Respo
                 text.clone(),
             ));
             *lock(&main.handed_over_to) = Some(pid);
+            crate::notify::main_pid(pid);
             ok(&text)
         }
         Err(error) => {

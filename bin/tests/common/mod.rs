@@ -61,6 +61,11 @@ pub(crate) struct Sluice {
 impl Sluice {
     /// Starts on `config` and waits until `ctl status` answers.
     pub(crate) fn start(config: &str) -> Sluice {
+        Sluice::start_with_env(config, &[])
+    }
+
+    /// Starts on `config` with the environment variables `env` added.
+    pub(crate) fn start_with_env(config: &str, env: &[(&str, &std::ffi::OsStr)]) -> Sluice {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("sluice.toml");
         std::fs::write(&config_path, config).expect("write config");
@@ -69,6 +74,7 @@ impl Sluice {
             .args(["start", "-c"])
             .arg(&config_path)
             .current_dir(dir.path())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)
