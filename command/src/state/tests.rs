@@ -852,3 +852,20 @@ fn any_host_and_wildcard_frontends_are_accepted_and_bad_hostnames_refused() {
     let error = refused(&mut state, http_frontend(WEB, "bad host", Some("web")));
     assert!(error.to_string().contains("*.example.com or *"), "{error}");
 }
+
+#[test]
+fn a_state_built_from_nothing_equals_one_built_request_by_request() {
+    let state = base();
+    let requests = state.generate_requests();
+    assert_eq!(
+        ConfigState::from_requests(&requests).expect("builds"),
+        state
+    );
+    let mut refused = requests.clone();
+    refused.push(backend("nosuch", "x-0", "10.0.0.9:80"));
+    let error = ConfigState::from_requests(&refused).expect_err("unknown cluster");
+    assert!(
+        error.to_string().contains("nosuch"),
+        "the error names the refused request: {error}"
+    );
+}
