@@ -31,7 +31,10 @@ pub(crate) fn document(command: &CtlCommand, response: &Response) -> Value {
                 (CtlCommand::Cluster(ClusterCommand::Show { .. }), [one]) => {
                     json!({ "cluster": one })
                 }
-                _ => json!({ "clusters": clusters }),
+                _ => match list.matched {
+                    Some(matched) => json!({ "clusters": clusters, "matched": matched }),
+                    None => json!({ "clusters": clusters }),
+                },
             }
         }
         Some(ContentType::Frontends(list)) => json!({ "frontends": frontends_json(list) }),

@@ -36,6 +36,7 @@
 //!   carry it inside `AddCluster`.
 
 mod apply;
+mod cluster_filter;
 mod describe;
 mod diff;
 mod error;
@@ -59,6 +60,7 @@ use std::net::SocketAddr;
 
 use crate::proto::{self, request::RequestType, ListenerProtocol};
 
+pub use cluster_filter::ClusterPattern;
 pub use error::StateError;
 pub use journal::Undo;
 

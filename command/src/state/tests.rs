@@ -505,6 +505,7 @@ fn reserved_and_non_changing_requests_are_refused() {
     ));
     let query = request(RequestType::QueryClusters(proto::QueryClusters {
         filter: None,
+        ..Default::default()
     }));
     assert!(!ConfigState::is_state_change(&query));
     assert_eq!(
@@ -607,7 +608,12 @@ fn cluster_list_filters_by_id_and_hostname() {
     state
         .apply(&http_frontend(WEB, "*.example.org", Some("web")))
         .expect("wildcard");
-    let query = |filter| state.cluster_list(&proto::QueryClusters { filter });
+    let query = |filter| {
+        state.cluster_list(&proto::QueryClusters {
+            filter,
+            ..Default::default()
+        })
+    };
     let ids = |list: proto::ClusterList| -> Vec<String> {
         list.clusters
             .into_iter()
@@ -868,4 +874,48 @@ fn a_state_built_from_nothing_equals_one_built_request_by_request() {
         error.to_string().contains("nosuch"),
         "the error names the refused request: {error}"
     );
+}
+
+#[test]
+fn cluster_listings_filter_on_ids_and_hostnames_and_page() {
+    let mut state = base();
+    for id in ["shop-a", "shop-b", "blog"] {
+        state
+            .apply(&cluster(id, ListenerProtocol::Http))
+            .expect("cluster");
+    }
+    state
+        .apply(&http_frontend(WEB, "www.Boutique.test", Some("blog")))
+        .expect("frontend");
+    let list = |pattern: Option<&str>, limit, offset| {
+        let list = state.cluster_list(&proto::QueryClusters {
+            filter: Some(proto::query_clusters::Filter::All(true)),
+            pattern: pattern.map(str::to_owned),
+            limit,
+            offset,
+        });
+        let ids: Vec<String> = list
+            .clusters
+            .iter()
+            .map(|info| info.cluster.cluster_id.clone())
+            .collect();
+        (ids, list.matched)
+    };
+    assert_eq!(
+        list(Some("shop"), None, None),
+        (vec!["shop-a".into(), "shop-b".into()], Some(2))
+    );
+    assert_eq!(
+        list(Some("*.boutique.*"), None, None),
+        (vec!["blog".into()], Some(1))
+    );
+    assert_eq!(
+        list(Some("example.com"), None, None),
+        (vec!["web".into()], Some(1))
+    );
+    assert_eq!(
+        list(None, Some(2), Some(1)),
+        (vec!["db".into(), "shop-a".into()], Some(5))
+    );
+    assert_eq!(list(Some("nothing"), None, None), (vec![], Some(0)));
 }
