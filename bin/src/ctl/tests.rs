@@ -360,6 +360,7 @@ fn clusters_table_lists_backends_and_frontends() {
                 cluster_id: "db".to_owned(),
             }],
         }],
+        matched: None,
     };
     let text = clusters_table(&list);
     assert!(
