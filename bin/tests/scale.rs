@@ -81,6 +81,18 @@ fn an_empty_reload_or_state_file_is_refused_unless_allowed() {
         !refused.status.success(),
         "a 0-byte state file is an error, even with --allow-empty"
     );
+    let zero_bytes = sluice.dir.path().join("zero.toml");
+    std::fs::write(&zero_bytes, b"").expect("write the empty config");
+    let refused = sluice.ctl(&["reload", "-c", &zero_bytes.display().to_string()]);
+    assert!(
+        !refused.status.success(),
+        "a 0-byte config file was applied"
+    );
+    assert_eq!(
+        clusters_now(),
+        before,
+        "a refused reload changed the clusters"
+    );
     let global_only = "command_socket = \"sluice.sock\"\nworker_count = 1\naccess_log = \"off\"\n";
     std::fs::write(sluice.config_path(), global_only).expect("rewrite the config");
     let refused = sluice.ctl(&["reload"]);

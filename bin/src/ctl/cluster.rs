@@ -8,8 +8,9 @@ use super::ProtocolArg;
 /// Cluster commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum ClusterCommand {
-    /// Every cluster with its backends and frontends.
-    List,
+    /// Every cluster with its backends and frontends, in id order; `--filter`,
+    /// `--limit` and `--offset` narrow long listings.
+    List(ListClustersArgs),
     /// One cluster in detail.
     Show {
         /// The cluster's id.
@@ -25,6 +26,21 @@ pub(crate) enum ClusterCommand {
         /// The cluster's id.
         id: String,
     },
+}
+
+/// Arguments of `cluster list`.
+#[derive(Debug, Default, clap::Args)]
+pub(crate) struct ListClustersArgs {
+    /// Only clusters whose id or a frontend's hostname matches: a glob (`*`, `?`)
+    /// when it holds either, else a substring; case is ignored.
+    #[arg(long, value_name = "PATTERN")]
+    filter: Option<String>,
+    /// At most this many clusters.
+    #[arg(long, value_name = "N")]
+    limit: Option<u32>,
+    /// Skips this many matching clusters first (with `--limit`: pages).
+    #[arg(long, value_name = "N")]
+    offset: Option<u32>,
 }
 
 /// Arguments of `cluster add`.
@@ -109,11 +125,15 @@ impl ClusterCommand {
     /// The request this command sends.
     pub(crate) fn to_request(&self) -> anyhow::Result<RequestType> {
         Ok(match self {
-            ClusterCommand::List => RequestType::QueryClusters(proto::QueryClusters {
+            ClusterCommand::List(args) => RequestType::QueryClusters(proto::QueryClusters {
                 filter: Some(proto::query_clusters::Filter::All(true)),
+                pattern: args.filter.clone(),
+                limit: args.limit,
+                offset: args.offset,
             }),
             ClusterCommand::Show { id } => RequestType::QueryClusters(proto::QueryClusters {
                 filter: Some(proto::query_clusters::Filter::ClusterId(id.clone())),
+                ..Default::default()
             }),
             ClusterCommand::Add(args) => RequestType::AddCluster(args.to_cluster()),
             ClusterCommand::Update(args) => RequestType::ChangeCluster(args.to_changes()?),

@@ -9,7 +9,7 @@
 //! `{"http": null, "tcp": {…}}` unions.
 
 use serde_json::{json, Map, Value};
-use sluice_command::metrics::table::percentile_us;
+use sluice_command::metrics::{names, table::percentile_us};
 use sluice_command::proto::{self, response_content::ContentType, Response};
 
 use super::{cluster::ClusterCommand, output::rfc3339_millis, CtlCommand};
@@ -35,7 +35,10 @@ pub(crate) fn document(command: &CtlCommand, response: &Response) -> Value {
                 (CtlCommand::Cluster(ClusterCommand::Show { .. }), [one]) => {
                     json!({ "cluster": one })
                 }
-                _ => json!({ "clusters": clusters }),
+                _ => match list.matched {
+                    Some(matched) => json!({ "clusters": clusters, "matched": matched }),
+                    None => json!({ "clusters": clusters }),
+                },
             }
         }
         Some(ContentType::Frontends(list)) => json!({ "frontends": frontends_json(list) }),
@@ -264,6 +267,7 @@ fn figures_json(metrics: &proto::WorkerMetrics) -> Map<String, Value> {
     let mut clusters = Map::new();
     for cluster in &metrics.clusters {
         let mut fields = values_json(&cluster.values, &cluster.histograms);
+        fill_traffic_zeros(&mut fields);
         let mut backends = Map::new();
         for backend in &cluster.backends {
             let mut backend_fields = Map::new();
@@ -272,6 +276,7 @@ fn figures_json(metrics: &proto::WorkerMetrics) -> Map<String, Value> {
                 backend_fields.insert("healthy".to_owned(), Value::from(healthy));
             }
             backend_fields.extend(values_json(&backend.values, &backend.histograms));
+            fill_traffic_zeros(&mut backend_fields);
             backends.insert(backend.backend_id.clone(), Value::Object(backend_fields));
         }
         fields.insert("backends".to_owned(), Value::Object(backends));
@@ -284,6 +289,14 @@ fn figures_json(metrics: &proto::WorkerMetrics) -> Map<String, Value> {
     );
     document.insert("clusters".to_owned(), Value::Object(clusters));
     document
+}
+
+/// Writes the traffic counters an idle cluster or backend was sent without (see
+/// [`names::traffic_values`]) as zeros, so that every document has the same keys.
+fn fill_traffic_zeros(fields: &mut Map<String, Value>) {
+    for (name, _) in names::traffic_values() {
+        fields.entry(name).or_insert(Value::from(0u64));
+    }
 }
 
 /// Counters and gauges as `name: value`; each histogram as `name: {count,

@@ -146,7 +146,16 @@ pub(crate) fn clusters_table(list: &proto::ClusterList) -> String {
             dash_if_empty(frontends.join(", ")),
         ]);
     }
-    table.render()
+    let mut text = table.render();
+    if let Some(matched) = list.matched {
+        if matched as usize != list.clusters.len() {
+            text.push_str(&format!(
+                "({} of {matched} matching clusters shown)\n",
+                list.clusters.len()
+            ));
+        }
+    }
+    text
 }
 
 /// `cluster show ID`.

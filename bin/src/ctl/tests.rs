@@ -89,14 +89,25 @@ fn cluster_queries() {
     assert_eq!(
         list,
         RequestType::QueryClusters(proto::QueryClusters {
-            filter: Some(proto::query_clusters::Filter::All(true))
+            filter: Some(proto::query_clusters::Filter::All(true)),
+            ..Default::default()
+        })
+    );
+    assert_eq!(
+        request_of("cluster list --filter *.shop.* --limit 20 --offset 40").expect("valid"),
+        RequestType::QueryClusters(proto::QueryClusters {
+            filter: Some(proto::query_clusters::Filter::All(true)),
+            pattern: Some("*.shop.*".to_owned()),
+            limit: Some(20),
+            offset: Some(40),
         })
     );
     let show = request_of("cluster show api").expect("valid");
     assert_eq!(
         show,
         RequestType::QueryClusters(proto::QueryClusters {
-            filter: Some(proto::query_clusters::Filter::ClusterId("api".to_owned()))
+            filter: Some(proto::query_clusters::Filter::ClusterId("api".to_owned())),
+            ..Default::default()
         })
     );
     assert_eq!(
@@ -385,6 +396,7 @@ fn clusters_table_lists_backends_and_frontends() {
                 cluster_id: "db".to_owned(),
             }],
         }],
+        matched: None,
     };
     let text = clusters_table(&list);
     assert!(

@@ -117,7 +117,11 @@ fn serve_client(main: &MainProcess, mut channel: ClientChannel) {
             stream_events(main, channel, subscribe.per_worker.unwrap_or(false));
             return;
         }
-        let response = dispatch::dispatch(main, &request);
+        let response = super::keep_alive::serve_with_progress(
+            super::keep_alive::KEEP_ALIVE_INTERVAL,
+            || dispatch::dispatch(main, &request),
+            |frame| write(&mut channel, &frame).is_ok(),
+        );
         if let Err(error) = write(&mut channel, &response) {
             debug!("ctl client went away before its answer: {error}");
             return;

@@ -95,6 +95,7 @@ fn check_metrics_filter(main: &MainProcess, query: &proto::QueryMetrics) -> Resu
     };
     let list = lock(&main.state).cluster_list(&proto::QueryClusters {
         filter: Some(filter),
+        ..Default::default()
     });
     if let (Some(id), true) = (&query.cluster_id, list.clusters.is_empty()) {
         return Err(format!("unknown cluster `{id}`"));

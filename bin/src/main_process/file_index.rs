@@ -168,6 +168,7 @@ backends = [ { address = "127.0.0.1:9001", weight = 10 } ]
     fn file_backend() -> proto::Backend {
         let list = file_state().cluster_list(&proto::QueryClusters {
             filter: Some(proto::query_clusters::Filter::All(true)),
+            ..Default::default()
         });
         list.clusters[0].backends[0].clone()
     }

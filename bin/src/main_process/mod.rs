@@ -22,6 +22,7 @@ mod events;
 mod file_index;
 mod handover;
 mod http_endpoint;
+mod keep_alive;
 mod listening_sockets;
 mod metrics;
 mod reload;
@@ -38,7 +39,7 @@ use std::sync::{
 };
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use log::{info, warn};
 use sluice_command::config::Config;
 use sluice_command::state::ConfigState;
@@ -283,18 +284,11 @@ pub(crate) fn settings_only(mut config: Config) -> Config {
     config
 }
 
-/// The state a config describes: its requests applied in order to an empty state.
+/// The state a config describes: its requests applied in order to an empty state,
+/// without an undo journal (a refused request discards the whole state).
 pub(crate) fn state_from_config(config: &Config) -> anyhow::Result<ConfigState> {
-    let mut state = ConfigState::default();
-    for request in config.to_requests() {
-        if let Err(error) = state.apply(&request) {
-            bail!(
-                "invalid config: {}: {error}",
-                ConfigState::summary_of(&request)
-            );
-        }
-    }
-    Ok(state)
+    ConfigState::from_requests(&config.to_requests())
+        .map_err(|error| anyhow::anyhow!("invalid config: {error}"))
 }
 
 impl MainProcess {

@@ -1,11 +1,13 @@
 //! A TOML document as an owned tree whose every key and value remembers where
 //! it was written, so that any later check can point at the exact line and
-//! column. Built once from `toml_edit`'s span-preserving parser; the rest of
-//! the config module reads only this tree.
+//! column. Built once from the `toml` crate's span-preserving document parser
+//! (`toml::de::DeTable`, which borrows from the text and keeps keys in file
+//! order); the rest of the config module reads only this tree.
 
 use std::ops::Range;
 
-use toml_edit::{ArrayOfTables, ImDocument, InlineTable, Item, Table, Value};
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
 
 /// A byte range in the source text.
 pub(crate) type Span = Range<usize>;
@@ -52,89 +54,71 @@ impl NodeKind {
     }
 }
 
+/// Why a text is not TOML, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SyntaxError {
+    /// Where the parser stopped (the start of the text when it does not say).
+    pub(crate) span: Span,
+    /// What it expected, possibly over several lines.
+    pub(crate) message: String,
+}
+
 /// Parses `text` into a tree. The root table spans the first byte.
-pub(crate) fn parse_document(text: &str) -> Result<Node, toml_edit::TomlError> {
-    let document = ImDocument::parse(text)?;
+pub(crate) fn parse_document(text: &str) -> Result<Node, SyntaxError> {
+    let document = DeTable::parse(text).map_err(|error| {
+        let span = error.span().unwrap_or(0..0);
+        let mut message = error.message().to_owned();
+        // The parser does not name the key it found twice; its span does.
+        if message == "duplicate key" {
+            if let Some(key) = text.get(span.clone()) {
+                message = format!("duplicate key `{key}`");
+            }
+        }
+        SyntaxError { span, message }
+    })?;
     Ok(Node {
         span: 0..0,
-        kind: NodeKind::Table(table_entries(document.as_table(), &(0..0))),
+        kind: NodeKind::Table(table_entries(document.get_ref())?),
     })
 }
 
-fn table_entries(table: &Table, fallback: &Span) -> Vec<Entry> {
-    table
-        .iter()
-        .filter_map(|(key, item)| {
-            let key_span = table
-                .key(key)
-                .and_then(|k| k.span())
-                .unwrap_or_else(|| fallback.clone());
-            let value = item_node(item, &key_span)?;
-            Some(Entry {
-                key: key.to_owned(),
-                key_span,
-                value,
-            })
-        })
-        .collect()
+fn table_entries(table: &DeTable<'_>) -> Result<Vec<Entry>, SyntaxError> {
+    let mut entries = Vec::with_capacity(table.len());
+    for (key, value) in table.iter() {
+        entries.push(Entry {
+            key: key.get_ref().as_ref().to_owned(),
+            key_span: key.span(),
+            value: value_node(value)?,
+        });
+    }
+    Ok(entries)
 }
 
-fn inline_entries(table: &InlineTable, fallback: &Span) -> Vec<Entry> {
-    table
-        .iter()
-        .map(|(key, value)| {
-            let key_span = table
-                .key(key)
-                .and_then(|k| k.span())
-                .unwrap_or_else(|| fallback.clone());
-            let value = value_node(value, &key_span);
-            Entry {
-                key: key.to_owned(),
-                key_span,
-                value,
+fn value_node(value: &Spanned<DeValue<'_>>) -> Result<Node, SyntaxError> {
+    let span = value.span();
+    let kind = match value.get_ref() {
+        DeValue::String(s) => NodeKind::String(s.as_ref().to_owned()),
+        DeValue::Integer(integer) => match i64::from_str_radix(integer.as_str(), integer.radix()) {
+            Ok(value) => NodeKind::Integer(value),
+            Err(_) => {
+                return Err(SyntaxError {
+                    span,
+                    message: format!("integer {} does not fit in 64 bits", &integer.as_str()),
+                })
             }
-        })
-        .collect()
-}
-
-/// Implicit tables (`clusters` in `[clusters.demo]`) have no span of their
-/// own: they point at the key that created them instead.
-fn item_node(item: &Item, fallback: &Span) -> Option<Node> {
-    let span = item.span().unwrap_or_else(|| fallback.clone());
-    let kind = match item {
-        Item::None => return None,
-        Item::Value(value) => return Some(value_node(value, fallback)),
-        Item::Table(table) => NodeKind::Table(table_entries(table, &span)),
-        Item::ArrayOfTables(tables) => NodeKind::Array(array_of_tables(tables, &span)),
+        },
+        DeValue::Float(_) => NodeKind::Float,
+        DeValue::Boolean(b) => NodeKind::Boolean(*b),
+        DeValue::Datetime(_) => NodeKind::Datetime,
+        DeValue::Array(array) => NodeKind::Array(
+            array
+                .iter()
+                .map(value_node)
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        DeValue::Table(table) => NodeKind::Table(table_entries(table)?),
     };
-    Some(Node { span, kind })
-}
-
-fn array_of_tables(tables: &ArrayOfTables, fallback: &Span) -> Vec<Node> {
-    tables
-        .iter()
-        .map(|table| {
-            let span = table.span().unwrap_or_else(|| fallback.clone());
-            let kind = NodeKind::Table(table_entries(table, &span));
-            Node { span, kind }
-        })
-        .collect()
-}
-
-fn value_node(value: &Value, fallback: &Span) -> Node {
-    let span = value.span().unwrap_or_else(|| fallback.clone());
-    let kind = match value {
-        Value::String(s) => NodeKind::String(s.value().clone()),
-        Value::Integer(i) => NodeKind::Integer(*i.value()),
-        Value::Float(_) => NodeKind::Float,
-        Value::Boolean(b) => NodeKind::Boolean(*b.value()),
-        Value::Datetime(_) => NodeKind::Datetime,
-        Value::Array(array) => {
-            NodeKind::Array(array.iter().map(|v| value_node(v, &span)).collect())
-        }
-        Value::InlineTable(table) => NodeKind::Table(inline_entries(table, &span)),
-    };
-    Node { span, kind }
+    Ok(Node { span, kind })
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::{
     defaults::*,
     error::{line_column, ConfigError},
     listeners::parse_listeners,
-    node::parse_document,
+    node::{parse_document, SyntaxError},
     reader::{Field, Source, Table},
     AccessLogFormat, AccessLogTarget, Config, LogLevel,
 };
@@ -109,13 +109,13 @@ pub(crate) fn optional<'a, T>(
     table.get(key).map(|field| read(&field)).transpose()
 }
 
-fn syntax_error(text: &str, file_name: &str, error: &toml_edit::TomlError) -> ConfigError {
-    let offset = error.span().map_or(0, |span| span.start);
+fn syntax_error(text: &str, file_name: &str, error: &SyntaxError) -> ConfigError {
+    let offset = error.span.start;
     let (line, column) = line_column(text, offset);
     // The parser's message spans several lines ("expected …"); one line reads
     // better after a position.
     let message = error
-        .message()
+        .message
         .lines()
         .map(str::trim)
         .filter(|line| !line.is_empty())

@@ -92,8 +92,13 @@ fn merge_backend(total: &mut proto::BackendMetrics, backend: &proto::BackendMetr
 
 /// Adds `from` into `total`, name by name (the lists are a few dozen long).
 fn merge_values(total: &mut Vec<proto::MetricValue>, from: &[proto::MetricValue]) {
-    for value in from {
-        let Some(known) = total.iter_mut().find(|known| known.name == value.name) else {
+    for (index, value) in from.iter().enumerate() {
+        // Workers list the same names in the same order: look at the same place first.
+        let at = match total.get(index) {
+            Some(known) if known.name == value.name => Some(index),
+            _ => total.iter().position(|known| known.name == value.name),
+        };
+        let Some(known) = at.map(|at| &mut total[at]) else {
             total.push(value.clone());
             continue;
         };

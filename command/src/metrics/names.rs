@@ -97,6 +97,37 @@ pub fn answer(status: u16) -> Option<&'static str> {
     })
 }
 
+/// The counters and gauges of a cluster's or a backend's traffic, in the order workers
+/// list them, each with whether it is a gauge. A cluster or backend that has seen no
+/// traffic is sent without them: each then reads as zero.
+pub fn traffic_values() -> Vec<(&'static str, bool)> {
+    let mut names = vec![
+        (REQUESTS, false),
+        (RESPONSES_1XX, false),
+        (RESPONSES_2XX, false),
+        (RESPONSES_3XX, false),
+        (RESPONSES_4XX, false),
+        (RESPONSES_5XX, false),
+    ];
+    names.extend(
+        ANSWER_STATUSES
+            .iter()
+            .filter_map(|status| answer(*status))
+            .map(|name| (name, false)),
+    );
+    names.extend([
+        (RECEIVED_BYTES, false),
+        (SENT_BYTES, false),
+        (CONNECTIONS, false),
+        (ACTIVE_CONNECTIONS, true),
+        (REFUSED_CONNECTIONS, false),
+        (CONNECT_ERRORS, false),
+        (RETRIES, false),
+        (FAIL_OPEN, false),
+    ]);
+    names
+}
+
 /// How the totals of several workers combine a metric's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Combine {

@@ -58,6 +58,8 @@ enum Change {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Undo {
     changes: Vec<Change>,
+    /// Writes are not kept: a state built from nothing has nothing to go back to.
+    off: bool,
 }
 
 impl Undo {
@@ -80,6 +82,7 @@ impl Undo {
     pub fn split_off(&mut self, mark: usize) -> Undo {
         Undo {
             changes: self.changes.split_off(mark.min(self.changes.len())),
+            off: self.off,
         }
     }
 
@@ -129,7 +132,9 @@ impl Undo {
     }
 
     fn push(&mut self, change: Change) {
-        self.changes.push(change);
+        if !self.off {
+            self.changes.push(change);
+        }
     }
 }
 
@@ -194,6 +199,20 @@ fn inverse(change: &Change, out: &mut Vec<proto::Request>) {
 }
 
 impl ConfigState {
+    /// The state `requests` build from nothing, applied in order without keeping an
+    /// undo of each write (a refused request discards the whole state, so there is
+    /// nothing to go back to): what starting from a file costs, and no more. The
+    /// error names the refused request.
+    pub fn from_requests(requests: &[proto::Request]) -> Result<ConfigState, super::StateError> {
+        let mut state = ConfigState::default();
+        let mut undo = Undo {
+            changes: Vec::new(),
+            off: true,
+        };
+        state.apply_all(requests, &mut undo)?;
+        Ok(state)
+    }
+
     /// Applies every request in order, as one change: if one is refused, the
     /// state is put back as it was and the error names that request. On
     /// success, the returned [`Undo`] reverts the whole batch.

@@ -38,6 +38,7 @@
 mod apply;
 mod certificate_diff;
 mod certificates;
+mod cluster_filter;
 mod describe;
 mod diff;
 mod error;
@@ -64,6 +65,7 @@ use std::net::SocketAddr;
 use crate::proto::{self, request::RequestType, ListenerProtocol};
 
 pub use certificates::StoredCertificate;
+pub use cluster_filter::ClusterPattern;
 pub use error::StateError;
 pub use journal::Undo;
 

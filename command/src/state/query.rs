@@ -11,6 +11,10 @@ impl ConfigState {
     /// not exist), or those that HTTP frontends for a hostname route to
     /// (exact names and `*.` wildcards both match).
     pub fn cluster_list(&self, query: &proto::QueryClusters) -> proto::ClusterList {
+        let paged = query.pattern.is_some() || query.limit.is_some() || query.offset.is_some();
+        if paged && matches!(query.filter, None | Some(Filter::All(_))) {
+            return self.cluster_page(query);
+        }
         let clusters = match &query.filter {
             None | Some(Filter::All(_)) => self
                 .clusters
@@ -26,7 +30,10 @@ impl ConfigState {
                 .filter_map(|cluster_id| self.cluster_information(cluster_id))
                 .collect(),
         };
-        proto::ClusterList { clusters }
+        proto::ClusterList {
+            clusters,
+            matched: None,
+        }
     }
 
     /// A cluster with its backends and the frontends routing to it (found

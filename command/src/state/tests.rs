@@ -499,6 +499,7 @@ fn reserved_and_non_changing_requests_are_refused() {
     ));
     let query = request(RequestType::QueryClusters(proto::QueryClusters {
         filter: None,
+        ..Default::default()
     }));
     assert!(!ConfigState::is_state_change(&query));
     assert_eq!(
@@ -601,7 +602,12 @@ fn cluster_list_filters_by_id_and_hostname() {
     state
         .apply(&http_frontend(WEB, "*.example.org", Some("web")))
         .expect("wildcard");
-    let query = |filter| state.cluster_list(&proto::QueryClusters { filter });
+    let query = |filter| {
+        state.cluster_list(&proto::QueryClusters {
+            filter,
+            ..Default::default()
+        })
+    };
     let ids = |list: proto::ClusterList| -> Vec<String> {
         list.clusters
             .into_iter()
@@ -845,4 +851,65 @@ fn any_host_and_wildcard_frontends_are_accepted_and_bad_hostnames_refused() {
         .expect("a wildcard frontend applies");
     let error = refused(&mut state, http_frontend(WEB, "bad host", Some("web")));
     assert!(error.to_string().contains("*.example.com or *"), "{error}");
+}
+
+#[test]
+fn a_state_built_from_nothing_equals_one_built_request_by_request() {
+    let state = base();
+    let requests = state.generate_requests();
+    assert_eq!(
+        ConfigState::from_requests(&requests).expect("builds"),
+        state
+    );
+    let mut refused = requests.clone();
+    refused.push(backend("nosuch", "x-0", "10.0.0.9:80"));
+    let error = ConfigState::from_requests(&refused).expect_err("unknown cluster");
+    assert!(
+        error.to_string().contains("nosuch"),
+        "the error names the refused request: {error}"
+    );
+}
+
+#[test]
+fn cluster_listings_filter_on_ids_and_hostnames_and_page() {
+    let mut state = base();
+    for id in ["shop-a", "shop-b", "blog"] {
+        state
+            .apply(&cluster(id, ListenerProtocol::Http))
+            .expect("cluster");
+    }
+    state
+        .apply(&http_frontend(WEB, "www.Boutique.test", Some("blog")))
+        .expect("frontend");
+    let list = |pattern: Option<&str>, limit, offset| {
+        let list = state.cluster_list(&proto::QueryClusters {
+            filter: Some(proto::query_clusters::Filter::All(true)),
+            pattern: pattern.map(str::to_owned),
+            limit,
+            offset,
+        });
+        let ids: Vec<String> = list
+            .clusters
+            .iter()
+            .map(|info| info.cluster.cluster_id.clone())
+            .collect();
+        (ids, list.matched)
+    };
+    assert_eq!(
+        list(Some("shop"), None, None),
+        (vec!["shop-a".into(), "shop-b".into()], Some(2))
+    );
+    assert_eq!(
+        list(Some("*.boutique.*"), None, None),
+        (vec!["blog".into()], Some(1))
+    );
+    assert_eq!(
+        list(Some("example.com"), None, None),
+        (vec!["web".into()], Some(1))
+    );
+    assert_eq!(
+        list(None, Some(2), Some(1)),
+        (vec!["db".into(), "shop-a".into()], Some(5))
+    );
+    assert_eq!(list(Some("nothing"), None, None), (vec![], Some(0)));
 }

@@ -130,7 +130,10 @@ impl Router {
     pub fn add(&mut self, frontend: &HttpFrontend) -> Result<(), RouterError> {
         let added = self.insert(frontend);
         if added.is_err() {
-            self.prune();
+            // A refused insert may have left an empty host level behind.
+            if let Ok(host) = host_key(&frontend.hostname) {
+                self.prune(&host);
+            }
         }
         added
     }
@@ -209,12 +212,13 @@ impl Router {
         let method = frontend.method.as_ref().map(|m| m.as_bytes());
         let kind = path_kind(frontend)?;
         let value = frontend.path.value.as_bytes();
-        let rules = match host_key(&frontend.hostname)? {
-            HostKey::Exact(host) => self.exact.get_mut(&host),
+        let host = host_key(&frontend.hostname)?;
+        let rules = match &host {
+            HostKey::Exact(host) => self.exact.get_mut(host),
             HostKey::Wildcard(suffix) => self
                 .wildcards
                 .iter_mut()
-                .find(|(s, _)| *s == suffix)
+                .find(|(s, _)| s == suffix)
                 .map(|(_, rules)| rules),
             HostKey::Any => Some(&mut self.any),
         }
@@ -240,7 +244,7 @@ impl Router {
                 )?;
             }
         }
-        self.prune();
+        self.prune(&host);
         Ok(())
     }
 
@@ -263,9 +267,26 @@ impl Router {
         self.any.lookup(path, method)
     }
 
-    fn prune(&mut self) {
-        self.exact.retain(|_, rules| !rules.is_empty());
-        self.wildcards.retain(|(_, rules)| !rules.is_empty());
+    /// Drops the level of `host` if it holds no rule any more: the cost of one lookup,
+    /// whatever the number of hosts.
+    fn prune(&mut self, host: &HostKey) {
+        match host {
+            HostKey::Exact(host) => {
+                if self.exact.get(host).is_some_and(Rules::is_empty) {
+                    self.exact.remove(host);
+                }
+            }
+            HostKey::Wildcard(suffix) => {
+                if let Some(at) = self
+                    .wildcards
+                    .iter()
+                    .position(|(s, rules)| s == suffix && rules.is_empty())
+                {
+                    self.wildcards.remove(at);
+                }
+            }
+            HostKey::Any => {}
+        }
     }
 }
 

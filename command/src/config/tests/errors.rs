@@ -105,8 +105,8 @@ fn cases() -> Vec<(usize, &'static str, String)> {
         (14, r#"answers = { 503 = "answers/503.http" }"#, format!("14:19: clusters.demo.answers.503: cannot read {BASE_DIR}/answers/503.http: No such file or directory (os error 2)")),
         (6, "address = \"127.0.0.1:8080\"\nanswers = { 404 = \"\" }", e("7:19: listeners[0].answers.404: empty path, expected the path of a file holding an HTTP response")),
         // Syntax.
-        (2, "worker_count = ", e("2:16: invalid TOML: invalid string; expected `\"`, `'`")),
-        (2, "worker_count = 2\nworker_count = 3", e("3:1: invalid TOML: duplicate key `worker_count` in document root")),
+        (2, "worker_count = ", e("2:16: invalid TOML: string values must be quoted, expected literal string")),
+        (2, "worker_count = 2\nworker_count = 3", e("3:1: invalid TOML: duplicate key `worker_count`")),
     ]
 }
 

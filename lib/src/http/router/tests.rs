@@ -222,3 +222,28 @@ fn invalid_frontends_change_nothing() {
     ));
     assert!(router.exact.is_empty() && router.wildcards.is_empty() && router.any.is_empty());
 }
+
+#[test]
+fn removing_a_frontend_drops_only_its_emptied_host_level() {
+    use PathRuleKind::*;
+    let mut router = Router::new();
+    let first = frontend("a.test", Prefix, "/", None, Some("a"));
+    let second = frontend("b.test", Prefix, "/", None, Some("b"));
+    let wildcard = frontend("*.w.test", Prefix, "/", None, Some("w"));
+    for added in [&first, &second, &wildcard] {
+        router.add(added).expect("added");
+    }
+    router.remove(&first).expect("removed");
+    router.remove(&wildcard).expect("removed");
+    assert!(!router.exact.contains_key(b"a.test".as_slice()));
+    assert!(router.wildcards.is_empty());
+    assert_eq!(
+        router.lookup(b"b.test", b"/", b"GET"),
+        Some(&Route::Cluster("b".into()))
+    );
+    assert_eq!(router.lookup(b"a.test", b"/", b"GET"), None);
+    // A refused add leaves no empty level behind either.
+    let bad = frontend("c.test", Regex, "(", None, Some("c"));
+    assert!(router.add(&bad).is_err());
+    assert!(!router.exact.contains_key(b"c.test".as_slice()));
+}
