@@ -26,6 +26,7 @@ const ROOT_KEYS: &[&str] = &[
     "shutdown_grace_period",
     "listeners",
     "clusters",
+    "etcd",
 ];
 
 /// `sun_path` holds 108 bytes including the final NUL.
@@ -82,6 +83,7 @@ pub(crate) fn parse(text: &str, file_name: &str, base_dir: &Path) -> Result<Conf
         })?
         .unwrap_or(DEFAULT_SHUTDOWN_GRACE_PERIOD),
         path: None,
+        etcd: optional(&root, "etcd", super::etcd::parse_etcd)?,
         listeners: listeners.into_iter().map(|l| l.config).collect(),
         clusters,
     })
@@ -96,7 +98,11 @@ pub(crate) fn optional<'a, T>(
     table.get(key).map(|field| read(&field)).transpose()
 }
 
-fn syntax_error(text: &str, file_name: &str, error: &toml_edit::TomlError) -> ConfigError {
+pub(crate) fn syntax_error(
+    text: &str,
+    file_name: &str,
+    error: &toml_edit::TomlError,
+) -> ConfigError {
     let offset = error.span().map_or(0, |span| span.start);
     let (line, column) = line_column(text, offset);
     // The parser's message spans several lines ("expected …"); one line reads

@@ -2,6 +2,7 @@
 //! small documents, asserting the whole result or the exact error message.
 
 mod errors;
+mod etcd;
 mod valid;
 
 use std::path::Path;
