@@ -43,9 +43,24 @@ enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Work with etcd, the source of clusters shared by several instances.
+    #[command(subcommand)]
+    Etcd(EtcdCommand),
     /// A worker process (started by the main process).
     #[command(hide = true)]
     Worker(worker_command::WorkerArgs),
+}
+
+/// `sluice etcd …`
+#[derive(Debug, Subcommand)]
+enum EtcdCommand {
+    /// Write every cluster of a config file to etcd (its `[etcd]` table says where), each
+    /// as the document of its key, in one transaction.
+    Push {
+        /// The TOML configuration file.
+        #[arg(short = 'c', long)]
+        config: PathBuf,
+    },
 }
 
 /// `sluice config …`
@@ -67,6 +82,7 @@ fn main() -> ExitCode {
         Command::Start { config } => main_process::start(config.as_deref()),
         Command::Ctl(args) => ctl::run(args),
         Command::Demo => demo::run(),
+        Command::Etcd(EtcdCommand::Push { config }) => main_process::etcd_push(&config),
         Command::Worker(args) => worker_command::run(args),
     };
     match result {

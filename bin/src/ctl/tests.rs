@@ -317,6 +317,7 @@ fn workers_table_shows_each_worker() {
                 sessions: 0,
             },
         ],
+        source: None,
     };
     let text = workers_table(&statuses);
     let lines: Vec<&str> = text.lines().collect();

@@ -6,7 +6,7 @@ use sluice_command::proto::{
 };
 use sluice_command::state::ConfigState;
 
-use super::{ctl_changes, lock, reload, MainProcess};
+use super::{ctl_changes, etcd_source, lock, reload, MainProcess};
 
 /// The answer to `request` (event subscriptions are served by the command server).
 pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
@@ -24,7 +24,9 @@ pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
             ContentType::Listeners(lock(&main.state).listener_list()),
         ),
         RequestType::QueryStatus(_) => {
-            with_content(ok(""), ContentType::Workers(main.workers.statuses()))
+            let mut statuses = main.workers.statuses();
+            statuses.source = main.etcd.get().map(|source| source.status());
+            with_content(ok(""), ContentType::Workers(statuses))
         }
         RequestType::QueryMetrics(query) => metrics(main, query),
         RequestType::SaveState(save) => reload::save_state(main, &save.path),
@@ -47,7 +49,10 @@ pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
         | RequestType::ReplaceCertificate(_)
         | RequestType::UpgradeMain(_) => failure("not supported yet"),
         _ if ConfigState::is_state_change(request) || ctl_changes::is_partial_change(request) => {
-            ctl_changes::apply(main, request)
+            match etcd_source::ctl_refusal(main, request) {
+                Some(refusal) => failure(&refusal),
+                None => ctl_changes::apply(main, request),
+            }
         }
         _ => failure("unsupported request"),
     }

@@ -15,6 +15,7 @@ mod changes;
 mod command_server;
 mod ctl_changes;
 mod dispatch;
+mod etcd_source;
 mod event_merge;
 mod events;
 mod file_index;
@@ -36,6 +37,7 @@ use log::{info, warn};
 use sluice_command::config::Config;
 use sluice_command::state::ConfigState;
 
+pub(crate) use etcd_source::push as etcd_push;
 pub(crate) use signals::block_signals;
 
 use events::EventHub;
@@ -73,6 +75,8 @@ pub(crate) struct MainProcess {
     changes: RwLock<()>,
     workers: WorkerPool,
     events: EventHub,
+    /// The etcd source of clusters, when the config has an `[etcd]` table.
+    etcd: std::sync::OnceLock<etcd_source::EtcdSource>,
     stop: Mutex<Option<StopKind>>,
     stop_requested: Condvar,
 }
@@ -125,6 +129,7 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         Some(address) => Some((address, http_endpoint::bind(address)?)),
         None => None,
     };
+    let etcd = etcd_source::EtcdSource::of(&config);
     let main = Arc::new(MainProcess::new(config, state));
     let _ = main.shared.set(Arc::downgrade(&main));
     if let Err(error) = main.workers.start_all(&main) {
@@ -141,6 +146,7 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         *lock(&main.metrics_endpoint) = Some(endpoint);
     }
     signals::spawn_handler(Arc::clone(&main), signals)?;
+    etcd_source::start(&main, etcd)?;
     info!(
         "sluice is running: {} workers, command socket {}",
         main.workers.len(),
@@ -194,6 +200,7 @@ impl MainProcess {
             changes: RwLock::new(()),
             workers,
             events: EventHub::default(),
+            etcd: std::sync::OnceLock::new(),
             stop: Mutex::new(None),
             stop_requested: Condvar::new(),
         }

@@ -281,7 +281,10 @@ impl WorkerPool {
                 }
             })
             .collect();
-        proto::WorkerStatuses { workers }
+        proto::WorkerStatuses {
+            workers,
+            source: None,
+        }
     }
 
     /// Every worker as main's slots see it, without asking the workers (sessions left at 0).

@@ -606,6 +606,7 @@ impl Server {
                 restarts: 0,
                 sessions: self.sessions.len() as u64,
             }],
+            source: None,
         })
     }
 }
