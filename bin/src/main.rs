@@ -60,9 +60,24 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Work with etcd, the source of clusters shared by several instances.
+    #[command(subcommand)]
+    Etcd(EtcdCommand),
     /// A worker process (started by the main process).
     #[command(hide = true)]
     Worker(worker_command::WorkerArgs),
+}
+
+/// `sluice etcd …`
+#[derive(Debug, Subcommand)]
+enum EtcdCommand {
+    /// Write every cluster of a config file to etcd (its `[etcd]` table says where), each
+    /// as the document of its key, in one transaction.
+    Push {
+        /// The TOML configuration file.
+        #[arg(short = 'c', long)]
+        config: PathBuf,
+    },
 }
 
 /// `sluice config …`
@@ -86,6 +101,7 @@ fn main() -> ExitCode {
         Command::Demo => demo::run(),
         Command::Completions { shell } => cli_docs::print_completions(Cli::command(), shell),
         Command::Man { dir } => cli_docs::man(Cli::command(), dir.as_deref()),
+        Command::Etcd(EtcdCommand::Push { config }) => main_process::etcd_push(&config),
         Command::Worker(args) => worker_command::run(args),
     };
     match result {

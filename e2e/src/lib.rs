@@ -10,7 +10,8 @@
 //!   server ([`mock_http`]), both stoppable and restartable on their port,
 //!   on a shared thread-per-connection core ([`mock_server`]);
 //! - raw HTTP clients ([`client`]) and blocking TCP clients ([`tcp_client`]);
-//! - configurations of thousands of clusters ([`scale`]).
+//! - configurations of thousands of clusters ([`scale`]);
+//! - a real etcd server on free ports ([`etcd`]).
 //!
 //! Everything here may panic on setup failures: it runs inside tests, where
 //! a panic with a clear message is the failure report.
@@ -18,6 +19,7 @@
 
 pub mod binary;
 pub mod client;
+pub mod etcd;
 mod http_io;
 pub mod listening;
 pub mod mock_http;
@@ -25,6 +27,7 @@ pub mod mock_server;
 pub mod mock_tcp;
 pub mod ports;
 pub mod process;
+pub mod relay;
 pub mod requests;
 pub mod scale;
 mod sys;
@@ -36,12 +39,14 @@ pub mod worker;
 
 pub use binary::{fastest_sluice_binary, sluice_binary};
 pub use client::{http_get, parse_responses, raw_exchange, HttpConn, HttpResponse};
+pub use etcd::Etcd;
 pub use http_io::HttpIoError;
 pub use mock_http::{MockHttpServer, MockRequest, MockResponse};
 pub use mock_server::MockServer;
 pub use mock_tcp::{TcpEchoServer, TcpNamedServer};
 pub use ports::{free_addr, free_port};
 pub use process::ChildGuard;
+pub use relay::TcpRelay;
 pub use sluice_lib::sys::raise_fd_limit;
 pub use sys::clock_ticks_per_second;
 pub use wait::{wait_for_port, wait_for_port_closed, wait_until};

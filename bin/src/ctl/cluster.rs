@@ -26,6 +26,12 @@ pub(crate) enum ClusterCommand {
         /// The cluster's id.
         id: String,
     },
+    /// Prints a cluster as the TOML document of its etcd key (`<prefix>clusters/ID`):
+    /// the way to move a cluster of the file into etcd.
+    Export {
+        /// The cluster's id.
+        id: String,
+    },
 }
 
 /// Arguments of `cluster list`.
@@ -131,10 +137,12 @@ impl ClusterCommand {
                 limit: args.limit,
                 offset: args.offset,
             }),
-            ClusterCommand::Show { id } => RequestType::QueryClusters(proto::QueryClusters {
-                filter: Some(proto::query_clusters::Filter::ClusterId(id.clone())),
-                ..Default::default()
-            }),
+            ClusterCommand::Show { id } | ClusterCommand::Export { id } => {
+                RequestType::QueryClusters(proto::QueryClusters {
+                    filter: Some(proto::query_clusters::Filter::ClusterId(id.clone())),
+                    ..Default::default()
+                })
+            }
             ClusterCommand::Add(args) => RequestType::AddCluster(args.to_cluster()),
             ClusterCommand::Update(args) => RequestType::ChangeCluster(args.to_changes()?),
             ClusterCommand::Remove { id } => RequestType::RemoveCluster(id.clone()),

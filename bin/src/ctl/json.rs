@@ -24,11 +24,18 @@ pub(crate) fn document(command: &CtlCommand, response: &Response) -> Value {
         .as_ref()
         .and_then(|c| c.content_type.as_ref());
     let mut document = match content {
-        Some(ContentType::Workers(workers)) => json!({
-            "main_pid": workers.main_pid,
-            "generation": workers.generation,
-            "workers": workers_json(workers),
-        }),
+        Some(ContentType::Workers(workers)) => {
+            let mut document = json!({
+                "main_pid": workers.main_pid,
+                "generation": workers.generation,
+                "workers": workers_json(workers),
+            });
+            if let (Some(source), Value::Object(fields)) = (&workers.source, &mut document) {
+                let source = serde_json::to_value(source).unwrap_or_default();
+                fields.insert("source".to_owned(), source);
+            }
+            document
+        }
         Some(ContentType::Clusters(list)) => {
             let clusters: Vec<Value> = list.clusters.iter().map(cluster_json).collect();
             match (command, clusters.as_slice()) {

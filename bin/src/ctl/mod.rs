@@ -13,6 +13,7 @@ mod backend;
 mod certificate;
 mod client;
 mod cluster;
+mod export;
 mod frontend;
 mod health_check;
 mod json;
@@ -147,6 +148,9 @@ fn run_command(args: CtlArgs) -> anyhow::Result<()> {
     let request = build_request(&args.command)?;
     if matches!(args.command, CtlCommand::Events(_)) {
         return client::stream_events(&socket, &request, args.json);
+    }
+    if let CtlCommand::Cluster(cluster::ClusterCommand::Export { id }) = &args.command {
+        return export::run(&socket, id, args.timeout, args.json);
     }
     let response = client::send(&socket, &request, args.timeout)?;
     print_response(&args.command, &response, args.json)

@@ -124,7 +124,11 @@ pub(crate) fn workers_table(workers: &proto::WorkerStatuses) -> String {
             worker.sessions.to_string(),
         ]);
     }
-    table.render()
+    let mut text = table.render();
+    if let Some(source) = &workers.source {
+        text.push_str(&super::export::source_lines(source));
+    }
+    text
 }
 
 /// `cluster list`.

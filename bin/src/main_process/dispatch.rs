@@ -6,7 +6,7 @@ use sluice_command::proto::{
 };
 use sluice_command::state::ConfigState;
 
-use super::{certificates, ctl_changes, lock, reload, MainProcess};
+use super::{certificates, ctl_changes, etcd_source, lock, reload, MainProcess};
 
 /// The answer to `request` (event subscriptions are served by the command server).
 pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
@@ -35,6 +35,7 @@ pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
             let mut statuses = main.workers.statuses();
             statuses.main_pid = Some(std::process::id());
             statuses.generation = Some(main.generation);
+            statuses.source = main.etcd.get().map(|source| source.status());
             with_content(ok(""), ContentType::Workers(statuses))
         }
         RequestType::QueryMetrics(query) => metrics(main, query),
@@ -54,7 +55,10 @@ pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
         }
         RequestType::UpgradeMain(upgrade) => super::upgrade::upgrade(main, upgrade),
         _ if ConfigState::is_state_change(request) || ctl_changes::is_partial_change(request) => {
-            ctl_changes::apply(main, request)
+            match etcd_source::ctl_refusal(main, request) {
+                Some(refusal) => failure(&refusal),
+                None => ctl_changes::apply(main, request),
+            }
         }
         _ => failure("unsupported request"),
     }

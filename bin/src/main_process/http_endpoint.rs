@@ -199,6 +199,9 @@ fn metrics_page(main: &MainProcess) -> Reply {
             let mut body = String::new();
             prometheus::render(&collected.metrics, &mut body);
             super::certificate_metrics::render(&lock(&main.state), &mut body);
+            if let Some(source) = main.etcd.get() {
+                body.push_str(&source.metrics_text());
+            }
             Reply {
                 status: 200,
                 content_type: prometheus::CONTENT_TYPE,
@@ -283,6 +286,7 @@ fn status(main: &MainProcess) -> Reply {
         "state": if main.stop_requested() { "stopping" } else { "running" },
         "workers": workers,
         "clusters": clusters,
+        "source": main.etcd.get().and_then(|source| serde_json::to_value(source.status()).ok()),
     });
     Reply {
         status: 200,

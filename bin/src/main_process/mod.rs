@@ -17,6 +17,7 @@ mod changes;
 mod command_server;
 mod ctl_changes;
 mod dispatch;
+mod etcd_source;
 mod event_merge;
 mod events;
 mod file_index;
@@ -44,6 +45,7 @@ use log::{info, warn};
 use sluice_command::config::Config;
 use sluice_command::state::ConfigState;
 
+pub(crate) use etcd_source::push as etcd_push;
 pub(crate) use signals::block_signals;
 
 use events::EventHub;
@@ -84,6 +86,8 @@ pub(crate) struct MainProcess {
     changes: RwLock<()>,
     workers: WorkerPool,
     events: EventHub,
+    /// The etcd source of clusters, when the config has an `[etcd]` table.
+    etcd: std::sync::OnceLock<etcd_source::EtcdSource>,
     stop: Mutex<Option<StopKind>>,
     stop_requested: Condvar,
     /// TLS session ticket keys, sent to every worker before anything else.
@@ -157,6 +161,7 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         Some(address) => Some((address, bind_metrics(address, inherited.is_some())?)),
         None => None,
     };
+    let etcd = etcd_source::EtcdSource::of(&config);
     let identity = Identity {
         binary: started_from(),
         generation: inherited
@@ -204,6 +209,7 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
     signals::spawn_handler(Arc::clone(&main), signals)?;
     ticket_keys::spawn_rotation(Arc::clone(&main))
         .context("cannot start the ticket keys' rotation")?;
+    etcd_source::start(&main, etcd)?;
     info!(
         "sluice is running: {} workers, command socket {}",
         main.workers.len(),
@@ -309,6 +315,7 @@ impl MainProcess {
             changes: RwLock::new(()),
             workers,
             events: EventHub::default(),
+            etcd: std::sync::OnceLock::new(),
             stop: Mutex::new(None),
             stop_requested: Condvar::new(),
             ticket_keys: Mutex::new(ticket_keys::TicketKeys::new(

@@ -59,7 +59,10 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
             ))
         }
     };
-    let target = match state_from_config(&config) {
+    let target = match state_from_config(&config).and_then(|mut target| {
+        super::etcd_source::keep_managed_clusters(main, &mut target).map_err(anyhow::Error::msg)?;
+        Ok(target)
+    }) {
         Ok(state) => state,
         Err(error) => {
             return failure(&format!(

@@ -46,7 +46,7 @@ const TCP_KEYS: &[&str] = &[
 const BACKEND_KEYS: &[&str] = &["address", "weight", "backup", "sticky_id", "id", "state"];
 
 /// Operator states of a backend.
-const BACKEND_STATES: &[(&str, proto::BackendState)] = &[
+pub(crate) const BACKEND_STATES: &[(&str, proto::BackendState)] = &[
     ("ready", proto::BackendState::Ready),
     ("drain", proto::BackendState::Drain),
     ("maint", proto::BackendState::Maint),
@@ -72,14 +72,14 @@ const TCP_HEALTH_CHECK_KEYS: &[&str] = &[
     "unhealthy_threshold",
 ];
 
-const ALGORITHMS: &[(&str, proto::LoadBalancingAlgorithm)] = &[
+pub(crate) const ALGORITHMS: &[(&str, proto::LoadBalancingAlgorithm)] = &[
     ("round_robin", proto::LoadBalancingAlgorithm::RoundRobin),
     ("random", proto::LoadBalancingAlgorithm::Random),
     ("least_loaded", proto::LoadBalancingAlgorithm::LeastLoaded),
     ("power_of_two", proto::LoadBalancingAlgorithm::PowerOfTwo),
 ];
 
-const METRICS: &[(&str, proto::LoadMetric)] = &[
+pub(crate) const METRICS: &[(&str, proto::LoadMetric)] = &[
     ("connections", proto::LoadMetric::Connections),
     ("requests", proto::LoadMetric::Requests),
     ("connect_time", proto::LoadMetric::ConnectTime),
@@ -103,7 +103,7 @@ pub(crate) fn parse_clusters(
     Ok(clusters)
 }
 
-fn parse_cluster(
+pub(crate) fn parse_cluster(
     field: &Field<'_>,
     cluster_id: String,
     listeners: &[ParsedListener<'_>],

@@ -27,7 +27,7 @@ const HTTP_KEYS: &[&str] = &[
 /// Keys of a TCP frontend: a TCP listener sends every connection to one cluster.
 const TCP_KEYS: &[&str] = &["address"];
 
-const PATH_TYPES: &[(&str, proto::PathRuleKind)] = &[
+pub(crate) const PATH_TYPES: &[(&str, proto::PathRuleKind)] = &[
     ("prefix", proto::PathRuleKind::Prefix),
     ("exact", proto::PathRuleKind::Exact),
     ("regex", proto::PathRuleKind::Regex),
@@ -71,55 +71,55 @@ pub(crate) fn parse_frontends(
     for item in field.array()? {
         match protocol {
             Protocol::Http => {
-                let frontend = http_frontend(&item, cluster_id, listeners)?;
-                let key = (
-                    frontend.address.clone(),
-                    frontend.hostname.clone(),
-                    (frontend.path.kind, frontend.path.value.clone()),
-                    frontend.method.clone(),
-                );
-                if let Some(first) = routes.http.get(&key) {
-                    return Err(item.error(format!(
-                        "duplicate route, already defined by {first} \
+                for frontend in http_frontends(&item, cluster_id, listeners)? {
+                    let key = (
+                        frontend.address.clone(),
+                        frontend.hostname.clone(),
+                        (frontend.path.kind, frontend.path.value.clone()),
+                        frontend.method.clone(),
+                    );
+                    if let Some(first) = routes.http.get(&key) {
+                        return Err(item.error(format!(
+                            "duplicate route, already defined by {first} \
                          (same address, hostname, path, path_type and method)"
-                    )));
+                        )));
+                    }
+                    routes.http.insert(key, item.path().to_owned());
+                    frontends.http.push(frontend);
                 }
-                routes.http.insert(key, item.path().to_owned());
-                frontends.http.push(frontend);
             }
             Protocol::Tcp => {
-                let frontend = tcp_frontend(&item, cluster_id, listeners)?;
-                if let Some((other_cluster, first)) = routes.tcp.get(&frontend.address) {
-                    let address = item.map()?.require("address")?;
-                    return Err(address.error(format!(
-                        "listener {} already sends its connections to cluster {other_cluster} \
+                for frontend in tcp_frontends(&item, cluster_id, listeners)? {
+                    if let Some((other_cluster, first)) = routes.tcp.get(&frontend.address) {
+                        let address = item.map()?.get("address").unwrap_or_else(|| item.clone());
+                        return Err(address.error(format!(
+                            "listener {} already sends its connections to cluster {other_cluster} \
                          ({first}), expected one tcp frontend per listener",
-                        frontend.address
-                    )));
+                            frontend.address
+                        )));
+                    }
+                    routes.tcp.insert(
+                        frontend.address.clone(),
+                        (frontend.cluster_id.clone(), item.path().to_owned()),
+                    );
+                    frontends.tcp.push(frontend);
                 }
-                routes.tcp.insert(
-                    frontend.address.clone(),
-                    (frontend.cluster_id.clone(), item.path().to_owned()),
-                );
-                frontends.tcp.push(frontend);
             }
         }
     }
     Ok(frontends)
 }
 
-fn http_frontend(
+/// The frontend an item describes: on the listener its `address` names, or, without
+/// `address`, on every listener of the cluster's protocol (so that one etcd document
+/// serves instances that listen on different addresses).
+fn http_frontends(
     item: &Field<'_>,
     cluster_id: &str,
     listeners: &[ParsedListener<'_>],
-) -> Result<proto::HttpFrontend, ConfigError> {
+) -> Result<Vec<proto::HttpFrontend>, ConfigError> {
     let table = item.table(HTTP_KEYS)?;
-    let address = listener_address(
-        &table.require("address")?,
-        cluster_id,
-        Protocol::Http,
-        listeners,
-    )?;
+    let addresses = addresses(item, &table, cluster_id, Protocol::Http, listeners)?;
     let hostname = optional(&table, "hostname", |f| f.str_with(validate::hostname))?
         .unwrap_or_else(|| DEFAULT_HOSTNAME.to_owned());
     let kind = optional(&table, "path_type", |f| f.choice(PATH_TYPES))?
@@ -130,36 +130,68 @@ fn http_frontend(
     };
     let path = optional(&table, "path", |f| f.str_with(check_path))?
         .unwrap_or_else(|| DEFAULT_PATH.to_owned());
-    Ok(proto::HttpFrontend {
-        hsts: optional(&table, "hsts", |f| f.str_with(validate::hsts))?,
-        redirect_https: optional(&table, "redirect", |f| f.choice(REDIRECTS))?,
-        address,
-        hostname,
-        path: proto::PathRule {
-            kind: kind as i32,
-            value: path,
-        },
-        method: optional(&table, "method", |f| f.str_with(validate::method))?,
-        cluster_id: Some(cluster_id.to_owned()),
-    })
+    let method = optional(&table, "method", |f| f.str_with(validate::method))?;
+    let hsts = optional(&table, "hsts", |f| f.str_with(validate::hsts))?;
+    let redirect_https = optional(&table, "redirect", |f| f.choice(REDIRECTS))?;
+    Ok(addresses
+        .into_iter()
+        .map(|address| proto::HttpFrontend {
+            hsts: hsts.clone(),
+            redirect_https,
+            address,
+            hostname: hostname.clone(),
+            path: proto::PathRule {
+                kind: kind as i32,
+                value: path.clone(),
+            },
+            method: method.clone(),
+            cluster_id: Some(cluster_id.to_owned()),
+        })
+        .collect())
 }
 
-fn tcp_frontend(
+fn tcp_frontends(
     item: &Field<'_>,
     cluster_id: &str,
     listeners: &[ParsedListener<'_>],
-) -> Result<proto::TcpFrontend, ConfigError> {
+) -> Result<Vec<proto::TcpFrontend>, ConfigError> {
     let table = item.table(TCP_KEYS)?;
-    let address = listener_address(
-        &table.require("address")?,
-        cluster_id,
-        Protocol::Tcp,
-        listeners,
-    )?;
-    Ok(proto::TcpFrontend {
-        address,
-        cluster_id: cluster_id.to_owned(),
-    })
+    let addresses = addresses(item, &table, cluster_id, Protocol::Tcp, listeners)?;
+    Ok(addresses
+        .into_iter()
+        .map(|address| proto::TcpFrontend {
+            address,
+            cluster_id: cluster_id.to_owned(),
+        })
+        .collect())
+}
+
+/// The listener `address` names, or every listener of `protocol` when it is absent.
+fn addresses(
+    item: &Field<'_>,
+    table: &super::reader::Table<'_>,
+    cluster_id: &str,
+    protocol: Protocol,
+    listeners: &[ParsedListener<'_>],
+) -> Result<Vec<String>, ConfigError> {
+    if let Some(address) = table.get("address") {
+        return Ok(vec![listener_address(
+            &address, cluster_id, protocol, listeners,
+        )?]);
+    }
+    let all: Vec<String> = listeners
+        .iter()
+        .filter(|l| l.protocol == protocol)
+        .map(|l| l.config.address().to_owned())
+        .collect();
+    if all.is_empty() {
+        return Err(item.error(format!(
+            "no address and no {} listener to route from, expected \"address\" or {} listener",
+            protocol.name(),
+            protocol.with_article()
+        )));
+    }
+    Ok(all)
 }
 
 /// The canonical address of the listener named by `field`, which must exist

@@ -14,10 +14,12 @@
 
 mod answers;
 mod certificates;
+mod cluster_document;
 mod clusters;
 pub mod defaults;
 mod duration;
 mod error;
+mod etcd;
 mod frontends;
 mod listeners;
 mod node;
@@ -40,8 +42,10 @@ use std::{
 
 use crate::proto;
 
+pub use cluster_document::{cluster_document, parse_cluster_document};
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use error::ConfigError;
+pub use etcd::{EtcdConfig, DEFAULT_ETCD_DIAL_TIMEOUT, DEFAULT_ETCD_PREFIX};
 pub use size::{parse_size, SizeError};
 
 /// The repository's default `sluice.toml`, built into the binary.
@@ -71,6 +75,8 @@ pub struct Config {
     pub shutdown_grace_period: Duration,
     /// The file this configuration was read from (`None` when embedded).
     pub path: Option<PathBuf>,
+    /// The etcd cluster that also feeds clusters, if any (`[etcd]`).
+    pub etcd: Option<EtcdConfig>,
     /// Listening sockets, in file order.
     pub listeners: Vec<ListenerConfig>,
     /// Clusters with their backends and frontends, in file order.

@@ -28,6 +28,7 @@ const ROOT_KEYS: &[&str] = &[
     "listeners",
     "clusters",
     "certificates",
+    "etcd",
 ];
 
 /// `sun_path` holds 108 bytes including the final NUL.
@@ -85,6 +86,7 @@ pub(crate) fn parse(text: &str, file_name: &str, base_dir: &Path) -> Result<Conf
         })?
         .unwrap_or(DEFAULT_SHUTDOWN_GRACE_PERIOD),
         path: None,
+        etcd: optional(&root, "etcd", super::etcd::parse_etcd)?,
         listeners: listeners.into_iter().map(|l| l.config).collect(),
         clusters,
         certificates,
@@ -109,7 +111,7 @@ pub(crate) fn optional<'a, T>(
     table.get(key).map(|field| read(&field)).transpose()
 }
 
-fn syntax_error(text: &str, file_name: &str, error: &SyntaxError) -> ConfigError {
+pub(crate) fn syntax_error(text: &str, file_name: &str, error: &SyntaxError) -> ConfigError {
     let offset = error.span.start;
     let (line, column) = line_column(text, offset);
     // The parser's message spans several lines ("expected …"); one line reads

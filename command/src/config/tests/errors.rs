@@ -18,7 +18,7 @@ fn cases() -> Vec<(usize, &'static str, String)> {
         // Enumerations and unknown keys.
         (14, r#"load_balancing = "roundrobin""#, e(r#"14:18: clusters.demo.load_balancing: unknown value "roundrobin", expected one of round_robin, random, least_loaded, power_of_two"#)),
         (6, r#"adress = "127.0.0.1:8080""#, format!("6:1: listeners[0].adress: unknown key, expected one of {LISTENER_KEYS}")),
-        (2, "frobnicate = 1", e("2:1: frobnicate: unknown key, expected one of command_socket, worker_count, log_level, access_log, access_log_format, max_connections, buffer_size, metrics_address, shutdown_grace_period, listeners, clusters, certificates")),
+        (2, "frobnicate = 1", e("2:1: frobnicate: unknown key, expected one of command_socket, worker_count, log_level, access_log, access_log_format, max_connections, buffer_size, metrics_address, shutdown_grace_period, listeners, clusters, certificates, etcd")),
         (2, r#"log_level = "verbose""#, e(r#"2:13: log_level: unknown value "verbose", expected one of error, warn, info, debug, trace"#)),
         (9, r#"protocol = "udp""#, e(r#"9:12: listeners[1].protocol: unknown value "udp", expected one of http, https, tcp"#)),
         (14, "load_balancing = 3", e("14:18: clusters.demo.load_balancing: found an integer, expected one of round_robin, random, least_loaded, power_of_two")),
@@ -181,7 +181,7 @@ fn columns_count_characters_not_bytes() {
     let text = base_with(2, r#"log_level = "é" "#).replace("log_level = \"é\"", "\"é\" = 1");
     assert_eq!(
         error_of(&text),
-        "sluice.toml:2:1: \"é\": unknown key, expected one of command_socket, worker_count, log_level, access_log, access_log_format, max_connections, buffer_size, metrics_address, shutdown_grace_period, listeners, clusters, certificates"
+        "sluice.toml:2:1: \"é\": unknown key, expected one of command_socket, worker_count, log_level, access_log, access_log_format, max_connections, buffer_size, metrics_address, shutdown_grace_period, listeners, clusters, certificates, etcd"
     );
     let text = base_with(2, r#"worker_count = 0 "#).replace(
         "command_socket = \"sluice.sock\"",

@@ -3,6 +3,7 @@
 
 mod errors;
 mod tls;
+mod etcd;
 mod valid;
 
 use std::path::Path;
