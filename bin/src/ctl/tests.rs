@@ -342,6 +342,8 @@ fn clusters_table_lists_backends_and_frontends() {
                 weight: 100,
                 backup: false,
                 state: None,
+                resolve_later: None,
+                resolved_from: None,
             }],
             http_frontends: Vec::new(),
             tcp_frontends: vec![proto::TcpFrontend {
