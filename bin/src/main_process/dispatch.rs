@@ -47,7 +47,8 @@ pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
         | RequestType::ReplaceCertificate(_)
         | RequestType::UpgradeMain(_) => failure("not supported yet"),
         _ if ConfigState::is_state_change(request) || ctl_changes::is_partial_change(request) => {
-            ctl_changes::apply(main, request)
+            super::dns::intercept_ctl(main, request)
+                .unwrap_or_else(|| ctl_changes::apply(main, request))
         }
         _ => failure("unsupported request"),
     }

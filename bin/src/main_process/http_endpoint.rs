@@ -198,6 +198,7 @@ fn metrics_page(main: &MainProcess) -> Reply {
         Ok(collected) => {
             let mut body = String::new();
             prometheus::render(&collected.metrics, &mut body);
+            super::dns::write_metrics(main, &mut body);
             Reply {
                 status: 200,
                 content_type: prometheus::CONTENT_TYPE,
@@ -282,6 +283,7 @@ fn status(main: &MainProcess) -> Reply {
         "state": if main.stop_requested() { "stopping" } else { "running" },
         "workers": workers,
         "clusters": clusters,
+        "dns_names": super::dns::status_json(main),
     });
     Reply {
         status: 200,

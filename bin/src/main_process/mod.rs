@@ -15,6 +15,7 @@ mod changes;
 mod command_server;
 mod ctl_changes;
 mod dispatch;
+mod dns;
 mod event_merge;
 mod events;
 mod file_index;
@@ -31,7 +32,7 @@ use std::sync::{
 };
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use log::{info, warn};
 use sluice_command::config::Config;
 use sluice_command::state::ConfigState;
@@ -72,6 +73,8 @@ pub(crate) struct MainProcess {
     /// replays run side by side, never while a change is in flight.
     changes: RwLock<()>,
     workers: WorkerPool,
+    /// Backends given by host name and their names' resolution.
+    dns: dns::Dns,
     events: EventHub,
     stop: Mutex<Option<StopKind>>,
     stop_requested: Condvar,
@@ -117,7 +120,12 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         Ok(limit) => log::debug!("open files limit: {limit}"),
         Err(error) => log::warn!("cannot raise the open files limit: {error}"),
     }
-    let state = state_from_config(&config)?;
+    let dns = dns::Dns::default();
+    let prepared = dns
+        .prepare_config(&config)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    dns.commit(prepared.templates);
+    let state = prepared.state;
     let socket_path = config.command_socket.clone();
     let listener = command_server::bind(&socket_path)?;
     let bound = command_server::identity(&socket_path);
@@ -125,7 +133,7 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         Some(address) => Some((address, http_endpoint::bind(address)?)),
         None => None,
     };
-    let main = Arc::new(MainProcess::new(config, state));
+    let main = Arc::new(MainProcess::new(config, state, dns));
     let _ = main.shared.set(Arc::downgrade(&main));
     if let Err(error) = main.workers.start_all(&main) {
         main.workers.stop(&main, StopKind::Hard, Duration::ZERO);
@@ -141,6 +149,7 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         *lock(&main.metrics_endpoint) = Some(endpoint);
     }
     signals::spawn_handler(Arc::clone(&main), signals)?;
+    dns::spawn_refresher(&main)?;
     info!(
         "sluice is running: {} workers, command socket {}",
         main.workers.len(),
@@ -159,25 +168,12 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
 pub(crate) fn settings_only(mut config: Config) -> Config {
     config.listeners = Vec::new();
     config.clusters = Vec::new();
+    config.backend_names = Vec::new();
     config
 }
 
-/// The state a config describes: its requests applied in order to an empty state.
-pub(crate) fn state_from_config(config: &Config) -> anyhow::Result<ConfigState> {
-    let mut state = ConfigState::default();
-    for request in config.to_requests() {
-        if let Err(error) = state.apply(&request) {
-            bail!(
-                "invalid config: {}: {error}",
-                ConfigState::summary_of(&request)
-            );
-        }
-    }
-    Ok(state)
-}
-
 impl MainProcess {
-    fn new(config: Config, state: ConfigState) -> MainProcess {
+    fn new(config: Config, state: ConfigState, dns: dns::Dns) -> MainProcess {
         let workers = WorkerPool::new(&config);
         MainProcess {
             start_path: config.path.clone(),
@@ -193,6 +189,7 @@ impl MainProcess {
             state: Mutex::new(state),
             changes: RwLock::new(()),
             workers,
+            dns,
             events: EventHub::default(),
             stop: Mutex::new(None),
             stop_requested: Condvar::new(),
