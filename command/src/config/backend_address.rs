@@ -64,7 +64,7 @@ pub fn parse_backend_address(text: &str) -> Result<BackendAddress, String> {
         }
         return Ok(BackendAddress::Socket(address));
     }
-    let invalid = || format!("invalid backend address {text:?}, {expected}");
+    let invalid = || format!("invalid address {text:?}, {expected}");
     let (host, port) = text.rsplit_once(':').ok_or_else(invalid)?;
     let port: u16 = port.parse().map_err(|_| invalid())?;
     if port == 0 {

@@ -100,7 +100,7 @@ fn cases() -> Vec<(usize, &'static str, String)> {
         (14, "max_connect_retries = 101", e("14:23: clusters.demo.max_connect_retries: 101 is out of range, expected a whole number from 0 to 100")),
         (14, "sticky_session = 1", e("14:18: clusters.demo.sticky_session: found an integer, expected true or false")),
         // Backends given by host name and the resolver's settings.
-        (17, r#"  { address = "api.internal" },"#, e(r#"17:15: clusters.demo.backends[0].address: invalid backend address "api.internal", expected IP:PORT like 127.0.0.1:8080 or [::1]:8080, or HOST:PORT like api.internal:8080"#)),
+        (17, r#"  { address = "api.internal" },"#, e(r#"17:15: clusters.demo.backends[0].address: invalid address "api.internal", expected IP:PORT like 127.0.0.1:8080 or [::1]:8080, or HOST:PORT like api.internal:8080"#)),
         (17, r#"  { address = "127.0.0.1:8081", resolve_later = true },"#, e("17:49: clusters.demo.backends[0].resolve_later: resolve_later applies to backends given by host name, expected an address like api.internal:8080")),
         (17, r#"  { address = "api.internal:80", id = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" },"#, e(r#"17:39: clusters.demo.backends[0].id: id "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" is 81 bytes long, expected at most 80 for a backend given by host name (each of its addresses appends @IP:PORT)"#)),
         (2, "dns_refresh = \"10ms\"", e(r#"2:15: dns_refresh: duration "10ms" is out of range, expected 100ms to 24h"#)),
