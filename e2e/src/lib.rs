@@ -9,6 +9,7 @@
 //! - mock backends: TCP echo / named ([`mock_tcp`]), a scriptable HTTP/1.1
 //!   server ([`mock_http`]), both stoppable and restartable on their port,
 //!   on a shared thread-per-connection core ([`mock_server`]);
+//! - a test DNS server answering the names a test sets ([`dns_server`]);
 //! - raw HTTP clients ([`client`]) and blocking TCP clients ([`tcp_client`]);
 //! - configurations of thousands of clusters ([`scale`]);
 //! - a real etcd server on free ports ([`etcd`]).
@@ -20,6 +21,7 @@
 pub mod binary;
 pub mod client;
 pub mod etcd;
+pub mod dns_server;
 mod http_io;
 pub mod listening;
 pub mod mock_http;
@@ -40,6 +42,7 @@ pub mod worker;
 pub use binary::{fastest_sluice_binary, sluice_binary};
 pub use client::{http_get, parse_responses, raw_exchange, HttpConn, HttpResponse};
 pub use etcd::Etcd;
+pub use dns_server::TestDnsServer;
 pub use http_io::HttpIoError;
 pub use mock_http::{MockHttpServer, MockRequest, MockResponse};
 pub use mock_server::MockServer;

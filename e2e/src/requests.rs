@@ -66,6 +66,8 @@ pub fn add_named_backend(cluster_id: &str, backend_id: &str, addr: SocketAddr) -
             weight: 100,
             backup: false,
             state: None,
+            resolve_later: None,
+            resolved_from: None,
         },
     }))
 }

@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand, ValueEnum};
 use sluice_command::proto::{self, request::RequestType};
 
-use super::parse_address;
+use super::parse_backend_address;
 
 /// Weight of a backend added without `--weight`.
 const DEFAULT_WEIGHT: u32 = 100;
@@ -16,7 +16,8 @@ pub(crate) enum BackendCommand {
         /// The cluster it belongs to.
         #[arg(long)]
         cluster: String,
-        /// Where it listens (IP:PORT).
+        /// Where it listens: IP:PORT, or HOST:PORT to add one backend per address the
+        /// host name resolves to (resolved and kept up to date by the main process).
         #[arg(long)]
         address: String,
         /// Its id (default: its address).
@@ -31,6 +32,9 @@ pub(crate) enum BackendCommand {
         /// The sticky-session cookie value that selects it.
         #[arg(long)]
         sticky_id: Option<String>,
+        /// For a HOST:PORT address: accept it even if the name does not resolve yet.
+        #[arg(long)]
+        resolve_later: bool,
     },
     /// Changes a backend's weight or state in place (its connections, health and metrics stay).
     Set(SetBackendArgs),
@@ -50,7 +54,7 @@ pub(crate) struct BackendRef {
     /// The cluster it belongs to.
     #[arg(long)]
     cluster: String,
-    /// Its address (IP:PORT).
+    /// Its address (IP:PORT, or HOST:PORT for a backend given by host name).
     #[arg(long)]
     address: Option<String>,
     /// Its id.
@@ -99,7 +103,10 @@ impl BackendRef {
         if self.address.is_none() && self.id.is_none() {
             anyhow::bail!("name the backend with --address or --id");
         }
-        self.address.as_deref().map(parse_address).transpose()
+        self.address
+            .as_deref()
+            .map(parse_backend_address)
+            .transpose()
     }
 }
 
@@ -114,8 +121,9 @@ impl BackendCommand {
                 weight,
                 backup,
                 sticky_id,
+                resolve_later,
             } => {
-                let address = parse_address(address)?;
+                let address = parse_backend_address(address)?;
                 RequestType::AddBackend(proto::AddBackend {
                     backend: proto::Backend {
                         cluster_id: cluster.clone(),
@@ -125,6 +133,8 @@ impl BackendCommand {
                         weight: *weight,
                         backup: *backup,
                         state: None,
+                        resolve_later: resolve_later.then_some(true),
+                        resolved_from: None,
                     },
                 })
             }

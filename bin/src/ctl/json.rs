@@ -172,6 +172,7 @@ fn backend_json(backend: &proto::Backend) -> Value {
         "backup": backend.backup,
         "sticky_id": backend.sticky_id,
         "state": backend.state().as_str_name().to_lowercase(),
+        "resolved_from": backend.resolved_from,
     })
 }
 

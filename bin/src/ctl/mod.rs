@@ -253,6 +253,13 @@ pub(crate) fn parse_address(address: &str) -> anyhow::Result<String> {
     }
 }
 
+/// Parses a backend address, `IP:PORT` or `HOST:PORT`, into its canonical form.
+pub(crate) fn parse_backend_address(address: &str) -> anyhow::Result<String> {
+    sluice_command::config::parse_backend_address(address)
+        .map(|address| address.to_string())
+        .map_err(|error| anyhow::anyhow!("{error}"))
+}
+
 /// Parses a duration such as `5s`, `250ms` or `1m` into milliseconds.
 pub(crate) fn parse_millis(text: &str) -> anyhow::Result<u32> {
     let duration = sluice_command::config::parse_duration(text)

@@ -206,7 +206,10 @@ fn clusters_detail(list: &proto::ClusterList) -> String {
         for backend in &info.backends {
             backends.row(vec![
                 backend.backend_id.clone(),
-                backend.address.clone(),
+                match &backend.resolved_from {
+                    Some(name) => format!("{} (from {name})", backend.address),
+                    None => backend.address.clone(),
+                },
                 backend.weight.to_string(),
                 backend.state().as_str_name().to_lowercase(),
                 backend.backup.to_string(),

@@ -135,15 +135,28 @@ fn backend_add_defaults_its_id_to_the_address() {
 #[test]
 fn malformed_addresses_are_refused_before_sending() {
     for line in [
-        "backend add --cluster api --address localhost:80",
+        "backend add --cluster api --address localhost",
         "backend add --cluster api --address 127.0.0.1",
         "backend remove --cluster api --address 300.0.0.1:80",
         "frontend tcp add --listener nowhere --cluster api",
         "listener add --protocol tcp --address 127.0.0.1:99999",
     ] {
         let error = request_of(line).expect_err(line).to_string();
-        assert!(error.contains("invalid address"), "{line}: {error}");
+        assert!(
+            error.contains("invalid address") || error.contains("invalid backend address"),
+            "{line}: {error}"
+        );
     }
+}
+
+#[test]
+fn a_backend_may_be_given_by_host_name() {
+    let line = "backend add --cluster api --address API.internal:80 --resolve-later";
+    let RequestType::AddBackend(add) = request_of(line).expect("valid") else {
+        panic!("not backend add")
+    };
+    assert_eq!(add.backend.address, "api.internal:80");
+    assert_eq!(add.backend.resolve_later, Some(true));
 }
 
 #[test]
@@ -389,6 +402,8 @@ fn clusters_table_lists_backends_and_frontends() {
                 weight: 100,
                 backup: false,
                 state: None,
+                resolve_later: None,
+                resolved_from: None,
             }],
             http_frontends: Vec::new(),
             tcp_frontends: vec![proto::TcpFrontend {

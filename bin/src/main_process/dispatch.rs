@@ -57,7 +57,8 @@ pub(crate) fn dispatch(main: &MainProcess, request: &Request) -> Response {
         _ if ConfigState::is_state_change(request) || ctl_changes::is_partial_change(request) => {
             match etcd_source::ctl_refusal(main, request) {
                 Some(refusal) => failure(&refusal),
-                None => ctl_changes::apply(main, request),
+                None => super::dns::intercept_ctl(main, request)
+                    .unwrap_or_else(|| ctl_changes::apply(main, request)),
             }
         }
         _ => failure("unsupported request"),

@@ -202,6 +202,7 @@ fn metrics_page(main: &MainProcess) -> Reply {
             if let Some(source) = main.etcd.get() {
                 body.push_str(&source.metrics_text());
             }
+            super::dns::write_metrics(main, &mut body);
             Reply {
                 status: 200,
                 content_type: prometheus::CONTENT_TYPE,
@@ -287,6 +288,7 @@ fn status(main: &MainProcess) -> Reply {
         "workers": workers,
         "clusters": clusters,
         "source": main.etcd.get().and_then(|source| serde_json::to_value(source.status()).ok()),
+        "dns_names": super::dns::status_json(main),
     });
     Reply {
         status: 200,

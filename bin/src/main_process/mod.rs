@@ -17,6 +17,7 @@ mod changes;
 mod command_server;
 mod ctl_changes;
 mod dispatch;
+mod dns;
 mod etcd_source;
 mod event_merge;
 mod events;
@@ -85,6 +86,8 @@ pub(crate) struct MainProcess {
     /// replays run side by side, never while a change is in flight.
     changes: RwLock<()>,
     workers: WorkerPool,
+    /// Backends given by host name and their names' resolution.
+    dns: dns::Dns,
     events: EventHub,
     /// The etcd source of clusters, when the config has an `[etcd]` table.
     etcd: std::sync::OnceLock<etcd_source::EtcdSource>,
@@ -143,9 +146,15 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         Err(error) => log::warn!("cannot raise the open files limit: {error}"),
     }
     let mut inherited = handover::take_from_env()?;
+    let dns = dns::Dns::default();
+    let prepared = dns
+        .prepare_config(&config)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    dns.commit(prepared.templates);
+    // An upgrade goes on from the state the previous main process served.
     let state = match inherited.as_mut() {
         Some(inherited) => std::mem::take(&mut inherited.state),
-        None => state_from_config(&config)?,
+        None => prepared.state,
     };
     let socket_path = config.command_socket.clone();
     let listener = match &inherited {
@@ -169,7 +178,7 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
             .map_or(1, |inherited| inherited.generation),
         command_fd: OwnedFd::from(listener.try_clone()?),
     };
-    let main = Arc::new(MainProcess::new(config, state, identity));
+    let main = Arc::new(MainProcess::new(config, state, identity, dns));
     let _ = main.shared.set(Arc::downgrade(&main));
     let opened = {
         let state = lock(&main.state);
@@ -210,6 +219,7 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
     ticket_keys::spawn_rotation(Arc::clone(&main))
         .context("cannot start the ticket keys' rotation")?;
     etcd_source::start(&main, etcd)?;
+    dns::spawn_refresher(&main)?;
     info!(
         "sluice is running: {} workers, command socket {}",
         main.workers.len(),
@@ -314,6 +324,7 @@ impl MainProcess {
             state: Mutex::new(state),
             changes: RwLock::new(()),
             workers,
+            dns,
             events: EventHub::default(),
             etcd: std::sync::OnceLock::new(),
             stop: Mutex::new(None),

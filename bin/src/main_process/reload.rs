@@ -5,7 +5,7 @@
 //! file must not empty the proxy.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
 use log::{error, info, warn};
@@ -18,7 +18,7 @@ use sluice_command::state::ConfigState;
 use super::changes::apply_serialized;
 use super::dispatch::{failure, ok, with_content};
 use super::file_index::FileIndex;
-use super::{lock, state_from_config, MainProcess};
+use super::{lock, MainProcess};
 
 /// Reloads `path`, or the file main was started with; an invalid file changes nothing.
 pub(crate) fn reload(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Response {
@@ -59,11 +59,11 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
             ))
         }
     };
-    let target = match state_from_config(&config).and_then(|mut target| {
-        super::etcd_source::keep_managed_clusters(main, &mut target).map_err(anyhow::Error::msg)?;
-        Ok(target)
+    let prepared = match main.dns.prepare_config(&config).and_then(|mut prepared| {
+        super::etcd_source::keep_managed_clusters(main, &mut prepared.state)?;
+        Ok(prepared)
     }) {
-        Ok(state) => state,
+        Ok(prepared) => prepared,
         Err(error) => {
             return failure(&format!(
                 "reload refused, nothing changed: {}: {error:#}",
@@ -71,6 +71,7 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
             ))
         }
     };
+    let target = &prepared.state;
     let what = format!("reload of {}", path.display());
     // Bound first: an address that cannot be bound refuses the reload before any change.
     if let Err(error) = main.move_metrics_endpoint(config.metrics_address) {
@@ -78,7 +79,7 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
             "{what} refused, nothing changed: metrics_address: {error}"
         ));
     }
-    let mut response = converge(main, &target, &what, allow_empty);
+    let mut response = converge(main, target, &what, allow_empty);
     if response.status != proto::ResponseStatus::Ok as i32 {
         let current = lock(&main.config).metrics_address;
         if let Err(error) = main.move_metrics_endpoint(current) {
@@ -115,8 +116,9 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
     }
     *lock(&main.config) = kept;
     if main.start_path.as_deref() == Some(path.as_path()) {
-        *lock(&main.file_index) = Some(FileIndex::of(&path, &target));
+        *lock(&main.file_index) = Some(FileIndex::of(&path, target));
     }
+    main.dns.commit(prepared.templates);
     main.events.publish(proto::Event {
         kind: proto::EventKind::ConfigurationReloaded as i32,
         ..Default::default()
@@ -144,11 +146,7 @@ pub(crate) fn save_state(main: &MainProcess, path: &str) -> Response {
         Err(error) => return failure(&format!("cannot create {path}: {error}")),
     };
     let mut writer = BufWriter::new(file);
-    let saved = lock(&main.state).save(&mut writer);
-    match saved
-        .map_err(|e| e.to_string())
-        .and_then(|_| writer.flush().map_err(|e| e.to_string()))
-    {
+    match super::dns::save_state(main, &mut writer) {
         Ok(()) => {
             info!("state saved to {path}");
             ok(&format!("state saved to {path}"))
@@ -163,17 +161,19 @@ pub(crate) fn load_state(main: &MainProcess, path: &str, allow_empty: bool) -> R
         Ok(file) => file,
         Err(error) => return failure(&format!("cannot open {path}: {error}")),
     };
-    match ConfigState::load(BufReader::new(file)) {
-        Ok(target) if expired_certificate(&target).is_some() => failure(&format!(
+    match super::dns::load_state(&main.dns, BufReader::new(file)) {
+        Ok(prepared) if expired_certificate(&prepared.state).is_some() => failure(&format!(
             "cannot load the state from {path}, nothing changed: {}",
-            expired_certificate(&target).unwrap_or_default()
+            expired_certificate(&prepared.state).unwrap_or_default()
         )),
-        Ok(target) => converge(
-            main,
-            &target,
-            &format!("state load from {path}"),
-            allow_empty,
-        ),
+        Ok(prepared) => {
+            let what = format!("state load from {path}");
+            let response = converge(main, &prepared.state, &what, allow_empty);
+            if response.status == proto::ResponseStatus::Ok as i32 {
+                main.dns.commit(prepared.templates);
+            }
+            response
+        }
         Err(error) => failure(&format!(
             "cannot load the state from {path}, nothing changed: {error}"
         )),

@@ -2,10 +2,11 @@
 //! spread over them, how they are health-checked and which frontends lead
 //! to them.
 
-use std::{collections::HashMap, net::SocketAddr};
+use std::collections::HashMap;
 
 use super::{
     answers::parse_answers,
+    backend_address::{named_id, parse_backend_address, BackendAddress},
     defaults::*,
     duration::millis_u32,
     error::ConfigError,
@@ -13,7 +14,7 @@ use super::{
     listeners::{ParsedListener, Protocol, TIMEOUT_RANGE},
     reader::{Field, Table},
     root::optional,
-    validate,
+    validate, BackendNameOrigin,
 };
 use crate::proto;
 
@@ -43,7 +44,15 @@ const TCP_KEYS: &[&str] = &[
     "backends",
 ];
 
-const BACKEND_KEYS: &[&str] = &["address", "weight", "backup", "sticky_id", "id", "state"];
+const BACKEND_KEYS: &[&str] = &[
+    "address",
+    "weight",
+    "backup",
+    "sticky_id",
+    "id",
+    "state",
+    "resolve_later",
+];
 
 /// Operator states of a backend.
 pub(crate) const BACKEND_STATES: &[(&str, proto::BackendState)] = &[
@@ -89,6 +98,7 @@ pub(crate) const METRICS: &[(&str, proto::LoadMetric)] = &[
 pub(crate) fn parse_clusters(
     field: Option<Field<'_>>,
     listeners: &[ParsedListener<'_>],
+    names: &mut Vec<BackendNameOrigin>,
 ) -> Result<Vec<proto::ClusterInformation>, ConfigError> {
     let Some(field) = field else {
         return Ok(Vec::new());
@@ -98,7 +108,13 @@ pub(crate) fn parse_clusters(
     for (name, key_span, value) in field.map()?.entries() {
         let cluster_id = validate::cluster_name(name)
             .map_err(|message| value.source().invalid(key_span, value.path(), message))?;
-        clusters.push(parse_cluster(&value, cluster_id, listeners, &mut routes)?);
+        clusters.push(parse_cluster(
+            &value,
+            cluster_id,
+            listeners,
+            &mut routes,
+            names,
+        )?);
     }
     Ok(clusters)
 }
@@ -108,6 +124,7 @@ pub(crate) fn parse_cluster(
     cluster_id: String,
     listeners: &[ParsedListener<'_>],
     routes: &mut Routes,
+    names: &mut Vec<BackendNameOrigin>,
 ) -> Result<proto::ClusterInformation, ConfigError> {
     let protocol = Protocol::of(field)?;
     let table = field.table(match protocol {
@@ -139,7 +156,7 @@ pub(crate) fn parse_cluster(
         prefer_last_backend: optional(&table, "prefer_last_backend", Field::bool)?
             .filter(|prefer| *prefer),
     };
-    let backends = parse_backends(&table, &cluster_id)?;
+    let backends = parse_backends(&table, &cluster_id, names)?;
     let frontends = parse_frontends(
         table.get("frontends"),
         &cluster_id,
@@ -219,7 +236,7 @@ fn probe_host(text: &str) -> Result<String, String> {
 /// make removal and stickiness ambiguous.
 #[derive(Default)]
 struct Taken {
-    addresses: HashMap<SocketAddr, String>,
+    addresses: HashMap<BackendAddress, String>,
     ids: HashMap<String, String>,
     sticky_ids: HashMap<String, String>,
 }
@@ -227,6 +244,7 @@ struct Taken {
 fn parse_backends(
     cluster: &Table<'_>,
     cluster_id: &str,
+    names: &mut Vec<BackendNameOrigin>,
 ) -> Result<Vec<proto::Backend>, ConfigError> {
     let Some(field) = cluster.get("backends") else {
         return Ok(Vec::new());
@@ -234,7 +252,16 @@ fn parse_backends(
     let mut taken = Taken::default();
     let mut backends = Vec::new();
     for item in field.array()? {
-        backends.push(parse_backend(&item, cluster_id, &mut taken)?);
+        let backend = parse_backend(&item, cluster_id, &mut taken)?;
+        if parse_backend_address(&backend.address).is_ok_and(|a| a.host().is_some()) {
+            let at = item.table(BACKEND_KEYS)?.require("address")?;
+            names.push(BackendNameOrigin {
+                cluster_id: cluster_id.to_owned(),
+                backend_id: backend.backend_id.clone(),
+                location: at.location(),
+            });
+        }
+        backends.push(backend);
     }
     Ok(backends)
 }
@@ -246,18 +273,26 @@ fn parse_backend(
 ) -> Result<proto::Backend, ConfigError> {
     let table = item.table(BACKEND_KEYS)?;
     let address_field = table.require("address")?;
-    let address = address_field.socket_addr()?;
+    let address = address_field.str_with(parse_backend_address)?;
+    let named = address.host().is_some();
+    // Resolved backends' ids append `@IP:PORT` to the named backend's.
+    let check_id = if named {
+        named_id
+    } else {
+        validate::backend_id
+    };
     let path = item.path().to_owned();
-    if let Some(first) = taken.addresses.insert(address, path.clone()) {
+    if let Some(first) = taken.addresses.insert(address.clone(), path.clone()) {
         return Err(address_field.error(format!(
             "duplicate backend address {address} in cluster {cluster_id}, already used by {first}"
         )));
     }
     let id_field = table.get("id");
     let backend_id = match &id_field {
-        Some(field) => field.str_with(validate::backend_id)?,
+        Some(field) => field.str_with(check_id)?,
         // The address is stable when backends are reordered, so a reload
         // sees the same backend under the same id.
+        None if named => address_field.str_with(|_| named_id(&address.to_string()))?,
         None => address.to_string(),
     };
     if let Some(first) = taken.ids.insert(backend_id.clone(), path.clone()) {
@@ -268,7 +303,7 @@ fn parse_backend(
     }
     let sticky_field = table.get("sticky_id");
     let sticky_id = match &sticky_field {
-        Some(field) => field.str_with(validate::backend_id)?,
+        Some(field) => field.str_with(check_id)?,
         None => backend_id.clone(),
     };
     if let Some(first) = taken.sticky_ids.insert(sticky_id.clone(), path) {
@@ -291,5 +326,22 @@ fn parse_backend(
         state: optional(&table, "state", |f| f.choice(BACKEND_STATES))?
             .filter(|state| *state != proto::BackendState::Ready)
             .map(|state| state as i32),
+        resolve_later: resolve_later(&table, named)?,
+        resolved_from: None,
     })
+}
+
+/// `resolve_later`, which only a backend given by host name may set.
+fn resolve_later(backend: &Table<'_>, named: bool) -> Result<Option<bool>, ConfigError> {
+    let Some(field) = backend.get("resolve_later") else {
+        return Ok(None);
+    };
+    let value = field.bool()?;
+    if !named {
+        return Err(field.error(
+            "resolve_later applies to backends given by host name, expected an address \
+             like api.internal:8080",
+        ));
+    }
+    Ok(Some(value).filter(|later| *later))
 }

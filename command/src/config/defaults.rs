@@ -75,3 +75,9 @@ pub const DEFAULT_PATH: &str = "/";
 
 /// Statuses whose default answer a listener or cluster may replace.
 pub const ANSWER_STATUSES: [u32; 9] = [400, 403, 404, 408, 413, 431, 502, 503, 504];
+
+/// How often backend host names are resolved again.
+pub const DEFAULT_DNS_REFRESH: Duration = Duration::from_secs(5);
+/// Valid `dns_refresh` values.
+pub const DNS_REFRESH_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(100)..=MAX_DURATION;

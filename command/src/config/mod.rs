@@ -15,6 +15,7 @@
 mod answers;
 mod certificates;
 mod cluster_document;
+mod backend_address;
 mod clusters;
 pub mod defaults;
 mod duration;
@@ -43,6 +44,9 @@ use std::{
 use crate::proto;
 
 pub use cluster_document::{cluster_document, parse_cluster_document};
+pub use backend_address::{
+    check_named_backend, named_id, parse_backend_address, BackendAddress, MAX_NAMED_ID_LEN,
+};
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use error::ConfigError;
 pub use etcd::{EtcdConfig, DEFAULT_ETCD_DIAL_TIMEOUT, DEFAULT_ETCD_PREFIX};
@@ -73,6 +77,15 @@ pub struct Config {
     pub metrics_address: Option<SocketAddr>,
     /// How long a soft stop waits for sessions to finish.
     pub shutdown_grace_period: Duration,
+    /// The DNS servers that resolve backends given by host name (empty: the
+    /// system's, from `/etc/resolv.conf`).
+    pub dns_servers: Vec<SocketAddr>,
+    /// How often backend host names are resolved again (sooner when a record's
+    /// TTL is shorter).
+    pub dns_refresh: Duration,
+    /// Where each backend given by host name was written, for messages about
+    /// its name given after the file was read.
+    pub backend_names: Vec<BackendNameOrigin>,
     /// The file this configuration was read from (`None` when embedded).
     pub path: Option<PathBuf>,
     /// The etcd cluster that also feeds clusters, if any (`[etcd]`).
@@ -84,6 +97,17 @@ pub struct Config {
     /// TLS certificates, PEM text read from their files, `names` filled in,
     /// in file order.
     pub certificates: Vec<proto::CertificateAndKey>,
+}
+
+/// Where a backend given by host name was written in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendNameOrigin {
+    /// Its cluster.
+    pub cluster_id: String,
+    /// Its id.
+    pub backend_id: String,
+    /// `FILE:LINE:COLUMN: KEY.PATH` of its address.
+    pub location: String,
 }
 
 /// A listening socket of either protocol.

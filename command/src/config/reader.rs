@@ -76,6 +76,13 @@ impl<'a> Field<'a> {
         self.src
     }
 
+    /// `FILE:LINE:COLUMN: KEY.PATH`, where the value was written, for messages
+    /// about it given after the file was read.
+    pub(crate) fn location(&self) -> String {
+        let (line, column) = super::error::line_column(self.src.text, self.node.span.start);
+        format!("{}:{line}:{column}: {}", self.src.file, self.path)
+    }
+
     /// An error pointing at this value.
     pub(crate) fn error(&self, message: impl Into<String>) -> ConfigError {
         self.src

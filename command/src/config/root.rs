@@ -25,6 +25,8 @@ const ROOT_KEYS: &[&str] = &[
     "buffer_size",
     "metrics_address",
     "shutdown_grace_period",
+    "dns_servers",
+    "dns_refresh",
     "listeners",
     "clusters",
     "certificates",
@@ -57,7 +59,8 @@ pub(crate) fn parse(text: &str, file_name: &str, base_dir: &Path) -> Result<Conf
     };
     let root = Field::root(&src, &document).table(ROOT_KEYS)?;
     let listeners = parse_listeners(root.get("listeners"))?;
-    let clusters = parse_clusters(root.get("clusters"), &listeners)?;
+    let mut backend_names = Vec::new();
+    let clusters = parse_clusters(root.get("clusters"), &listeners, &mut backend_names)?;
     let certificates = parse_certificates(root.get("certificates"), &listeners, unix_now())?;
     let metrics_address = match root.get("metrics_address") {
         Some(field) => Some(metrics_address(&field, &listeners)?),
@@ -85,6 +88,10 @@ pub(crate) fn parse(text: &str, file_name: &str, base_dir: &Path) -> Result<Conf
             f.duration_in(Duration::ZERO..=MAX_DURATION)
         })?
         .unwrap_or(DEFAULT_SHUTDOWN_GRACE_PERIOD),
+        dns_servers: optional(&root, "dns_servers", dns_servers)?.unwrap_or_default(),
+        dns_refresh: optional(&root, "dns_refresh", |f| f.duration_in(DNS_REFRESH_RANGE))?
+            .unwrap_or(DEFAULT_DNS_REFRESH),
+        backend_names,
         path: None,
         etcd: optional(&root, "etcd", super::etcd::parse_etcd)?,
         listeners: listeners.into_iter().map(|l| l.config).collect(),
@@ -188,4 +195,19 @@ fn metrics_address(
         )));
     }
     Ok(address)
+}
+
+fn dns_servers(field: &Field<'_>) -> Result<Vec<std::net::SocketAddr>, ConfigError> {
+    let servers = field
+        .array()?
+        .iter()
+        .map(Field::socket_addr)
+        .collect::<Result<Vec<_>, _>>()?;
+    if servers.is_empty() {
+        return Err(field.error(
+            "empty list, expected DNS servers like [\"127.0.0.1:53\"], or no key for the \
+             system's resolvers",
+        ));
+    }
+    Ok(servers)
 }

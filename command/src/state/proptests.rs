@@ -109,6 +109,8 @@ fn backend() -> impl Strategy<Value = proto::Request> {
                     weight: weight * 50,
                     backup,
                     state: None,
+                    resolve_later: None,
+                    resolved_from: None,
                 },
             }))
         },

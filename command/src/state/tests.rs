@@ -60,6 +60,8 @@ fn backend(cluster_id: &str, backend_id: &str, address: &str) -> proto::Request 
             weight: 100,
             backup: false,
             state: None,
+            resolve_later: None,
+            resolved_from: None,
         },
     }))
 }

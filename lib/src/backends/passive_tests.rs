@@ -27,6 +27,8 @@ fn map() -> (BackendMap, Rc<RefCell<Backend>>, Instant) {
             weight: 100,
             backup: false,
             state: None,
+            resolve_later: None,
+            resolved_from: None,
         },
         now,
     )

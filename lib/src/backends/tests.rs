@@ -50,6 +50,8 @@ pub(super) fn backend_proto(port: u16, weight: u32, backup: bool) -> proto::Back
         weight,
         backup,
         state: None,
+        resolve_later: None,
+        resolved_from: None,
     }
 }
 

@@ -149,6 +149,8 @@ fn backend_proto(address: SocketAddr) -> proto::Backend {
         weight: 100,
         backup: false,
         state: None,
+        resolve_later: None,
+        resolved_from: None,
     }
 }
 

@@ -285,6 +285,8 @@ mod tests {
                 weight: 100,
                 backup: false,
                 state: None,
+                resolve_later: None,
+                resolved_from: None,
             };
             map.add_backend(&backend, now).expect("valid backend");
         }

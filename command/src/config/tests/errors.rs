@@ -18,7 +18,7 @@ fn cases() -> Vec<(usize, &'static str, String)> {
         // Enumerations and unknown keys.
         (14, r#"load_balancing = "roundrobin""#, e(r#"14:18: clusters.demo.load_balancing: unknown value "roundrobin", expected one of round_robin, random, least_loaded, power_of_two"#)),
         (6, r#"adress = "127.0.0.1:8080""#, format!("6:1: listeners[0].adress: unknown key, expected one of {LISTENER_KEYS}")),
-        (2, "frobnicate = 1", e("2:1: frobnicate: unknown key, expected one of command_socket, worker_count, log_level, access_log, access_log_format, max_connections, buffer_size, metrics_address, shutdown_grace_period, listeners, clusters, certificates, etcd")),
+        (2, "frobnicate = 1", e("2:1: frobnicate: unknown key, expected one of command_socket, worker_count, log_level, access_log, access_log_format, max_connections, buffer_size, metrics_address, shutdown_grace_period, dns_servers, dns_refresh, listeners, clusters, certificates, etcd")),
         (2, r#"log_level = "verbose""#, e(r#"2:13: log_level: unknown value "verbose", expected one of error, warn, info, debug, trace"#)),
         (9, r#"protocol = "udp""#, e(r#"9:12: listeners[1].protocol: unknown value "udp", expected one of http, https, tcp"#)),
         (14, "load_balancing = 3", e("14:18: clusters.demo.load_balancing: found an integer, expected one of round_robin, random, least_loaded, power_of_two")),
@@ -26,7 +26,7 @@ fn cases() -> Vec<(usize, &'static str, String)> {
         (10, "address = \"127.0.0.1:5432\"\nrequest_timeout = \"5s\"", e("11:1: listeners[1].request_timeout: unknown key, expected one of protocol, address, front_timeout, back_timeout, connect_timeout, expect_proxy, tls, min_tls_version, cipher_suites, alpn, strict_sni")),
         (22, "protocol = \"tcp\"\nsticky_session = true", e("23:1: clusters.db.sticky_session: unknown key, expected one of protocol, load_balancing, load_metric, max_connect_retries, health_check, frontends, backends")),
         (23, r#"frontends = [ { address = "127.0.0.1:5432", hostname = "db" } ]"#, e("23:45: clusters.db.frontends[0].hostname: unknown key, expected one of address")),
-        (17, r#"  { address = "127.0.0.1:8081", weigth = 100 },"#, e("17:33: clusters.demo.backends[0].weigth: unknown key, expected one of address, weight, backup, sticky_id, id, state")),
+        (17, r#"  { address = "127.0.0.1:8081", weigth = 100 },"#, e("17:33: clusters.demo.backends[0].weigth: unknown key, expected one of address, weight, backup, sticky_id, id, state, resolve_later")),
         // Global numbers.
         (2, "worker_count = 0", e("2:16: worker_count: 0 is out of range, expected a whole number from 1 to 256")),
         (2, "worker_count = 257", e("2:16: worker_count: 257 is out of range, expected a whole number from 1 to 256")),
@@ -100,6 +100,12 @@ fn cases() -> Vec<(usize, &'static str, String)> {
         (14, r#"sticky_cookie = "a=b""#, e(r#"14:17: clusters.demo.sticky_cookie: invalid cookie name "a=b", expected letters, digits and !#$%&'*+-.^_`|~ like SLUICEID"#)),
         (14, "max_connect_retries = 101", e("14:23: clusters.demo.max_connect_retries: 101 is out of range, expected a whole number from 0 to 100")),
         (14, "sticky_session = 1", e("14:18: clusters.demo.sticky_session: found an integer, expected true or false")),
+        // Backends given by host name and the resolver's settings.
+        (17, r#"  { address = "api.internal" },"#, e(r#"17:15: clusters.demo.backends[0].address: invalid address "api.internal", expected IP:PORT like 127.0.0.1:8080 or [::1]:8080, or HOST:PORT like api.internal:8080"#)),
+        (17, r#"  { address = "127.0.0.1:8081", resolve_later = true },"#, e("17:49: clusters.demo.backends[0].resolve_later: resolve_later applies to backends given by host name, expected an address like api.internal:8080")),
+        (17, r#"  { address = "api.internal:80", id = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" },"#, e(r#"17:39: clusters.demo.backends[0].id: id "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" is 81 bytes long, expected at most 80 for a backend given by host name (each of its addresses appends @IP:PORT)"#)),
+        (2, "dns_refresh = \"10ms\"", e(r#"2:15: dns_refresh: duration "10ms" is out of range, expected 100ms to 24h"#)),
+        (2, "dns_servers = []", e(r#"2:15: dns_servers: empty list, expected DNS servers like ["127.0.0.1:53"], or no key for the system's resolvers"#)),
         // Answers.
         (14, r#"answers = { 500 = "answers/500.http" }"#, e(r#"14:13: clusters.demo.answers.500: unknown status "500", expected one of 400, 403, 404, 408, 413, 431, 502, 503, 504"#)),
         (14, r#"answers = { 503 = "answers/503.http" }"#, format!("14:19: clusters.demo.answers.503: cannot read {BASE_DIR}/answers/503.http: No such file or directory (os error 2)")),
@@ -181,7 +187,7 @@ fn columns_count_characters_not_bytes() {
     let text = base_with(2, r#"log_level = "é" "#).replace("log_level = \"é\"", "\"é\" = 1");
     assert_eq!(
         error_of(&text),
-        "sluice.toml:2:1: \"é\": unknown key, expected one of command_socket, worker_count, log_level, access_log, access_log_format, max_connections, buffer_size, metrics_address, shutdown_grace_period, listeners, clusters, certificates, etcd"
+        "sluice.toml:2:1: \"é\": unknown key, expected one of command_socket, worker_count, log_level, access_log, access_log_format, max_connections, buffer_size, metrics_address, shutdown_grace_period, dns_servers, dns_refresh, listeners, clusters, certificates, etcd"
     );
     let text = base_with(2, r#"worker_count = 0 "#).replace(
         "command_socket = \"sluice.sock\"",

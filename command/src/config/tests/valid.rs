@@ -125,6 +125,8 @@ backends = [ { address = "127.0.0.1:8081" } ]
             weight: 100,
             backup: false,
             state: None,
+            resolve_later: None,
+            resolved_from: None,
         }],
         http_frontends: vec![proto::HttpFrontend {
             hsts: None,
@@ -381,4 +383,30 @@ fn backend_ids_follow_addresses_not_positions() {
         ids
     };
     assert_eq!(ids(BASE), ids(&swapped));
+}
+
+#[test]
+fn backends_given_by_host_name_keep_their_name_and_where_they_were_written() {
+    let text = base_with(
+        17,
+        r#"  { address = "API.internal:8081", id = "api", resolve_later = true },"#,
+    )
+    .replace(
+        "worker_count = 2",
+        "worker_count = 2\ndns_servers = [\"127.0.0.1:5353\"]\ndns_refresh = \"200ms\"",
+    );
+    let config = Config::parse(&text, "sluice.toml", Path::new("/etc/sluice")).expect("valid");
+    let backend = &config.clusters[0].backends[0];
+    assert_eq!(backend.address, "api.internal:8081");
+    assert_eq!(backend.resolve_later, Some(true));
+    assert_eq!(config.dns_servers, ["127.0.0.1:5353".parse().unwrap()]);
+    assert_eq!(config.dns_refresh, std::time::Duration::from_millis(200));
+    assert_eq!(
+        config.backend_names,
+        [BackendNameOrigin {
+            cluster_id: "demo".into(),
+            backend_id: "api".into(),
+            location: "sluice.toml:19:15: clusters.demo.backends[0].address".into(),
+        }]
+    );
 }
