@@ -20,8 +20,8 @@
 
 pub mod binary;
 pub mod client;
-pub mod etcd;
 pub mod dns_server;
+pub mod etcd;
 mod http_io;
 pub mod listening;
 pub mod mock_http;
@@ -41,8 +41,8 @@ pub mod worker;
 
 pub use binary::{fastest_sluice_binary, sluice_binary};
 pub use client::{http_get, parse_responses, raw_exchange, HttpConn, HttpResponse};
-pub use etcd::Etcd;
 pub use dns_server::TestDnsServer;
+pub use etcd::Etcd;
 pub use http_io::HttpIoError;
 pub use mock_http::{MockHttpServer, MockRequest, MockResponse};
 pub use mock_server::MockServer;

@@ -18,6 +18,7 @@ pub(crate) fn run(socket: &Path, id: &str, timeout: Duration, json: bool) -> any
         socket,
         RequestType::QueryClusters(proto::QueryClusters {
             filter: Some(Filter::ClusterId(id.to_owned())),
+            ..Default::default()
         }),
         timeout,
     )?;

@@ -356,6 +356,7 @@ fn status_names_the_main_process_and_its_generation() {
         workers: Vec::new(),
         main_pid: Some(41),
         generation: Some(2),
+        ..Default::default()
     };
     let response = proto::Response {
         status: proto::ResponseStatus::Ok as i32,

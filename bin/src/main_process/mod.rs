@@ -194,7 +194,7 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
     };
     if let Err(error) = opened {
         command_server::remove_socket(&socket_path, bound);
-        bail!("cannot start: {error}");
+        anyhow::bail!("cannot start: {error}");
     }
     if let Err(error) = start_workers(&main, inherited.as_mut()) {
         main.workers.stop(&main, StopKind::Hard, Duration::ZERO);
@@ -297,18 +297,12 @@ pub(crate) fn settings_only(mut config: Config) -> Config {
     config.listeners = Vec::new();
     config.clusters = Vec::new();
     config.certificates = Vec::new();
+    config.backend_names = Vec::new();
     config
 }
 
-/// The state a config describes: its requests applied in order to an empty state,
-/// without an undo journal (a refused request discards the whole state).
-pub(crate) fn state_from_config(config: &Config) -> anyhow::Result<ConfigState> {
-    ConfigState::from_requests(&config.to_requests())
-        .map_err(|error| anyhow::anyhow!("invalid config: {error}"))
-}
-
 impl MainProcess {
-    fn new(config: Config, state: ConfigState, identity: Identity) -> MainProcess {
+    fn new(config: Config, state: ConfigState, identity: Identity, dns: dns::Dns) -> MainProcess {
         let workers = WorkerPool::new(&config);
         MainProcess {
             start_path: config.path.clone(),

@@ -652,7 +652,7 @@ fn send_ticket_keys(
         id: request_id.clone(),
         content: lock(&main.ticket_keys).request(),
     };
-    write_blocking(writer, &message).context("cannot send the ticket keys")?;
+    write_blocking(writer, &message, &[]).context("cannot send the ticket keys")?;
     let response = await_response(main, id, reader, &request_id)?;
     if response.status == proto::ResponseStatus::Failure as i32 {
         debug!(

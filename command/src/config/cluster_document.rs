@@ -49,13 +49,17 @@ pub fn parse_cluster_document(
                     ListenerConfig::Http(_) => Protocol::Http,
                     ListenerConfig::Tcp(_) => Protocol::Tcp,
                 },
+                tls: match config {
+                    ListenerConfig::Http(listener) => listener.tls.is_some(),
+                    ListenerConfig::Tcp(listener) => listener.tls.is_some(),
+                },
                 path: format!("listeners[{index}]"),
                 config: config.clone(),
                 field: root.clone(),
             })
         })
         .collect();
-    parse_cluster(&root, cluster_id, &parsed, &mut Routes::default())
+    parse_cluster(&root, cluster_id, &parsed, &mut Routes::default(), None)
 }
 
 /// `cluster` as the document [`parse_cluster_document`] reads back on a machine with
@@ -71,7 +75,11 @@ pub fn cluster_document(
     let addresses_of = |protocol: proto::ListenerProtocol| -> BTreeSet<&str> {
         listeners
             .iter()
-            .filter(|l| l.protocol() == protocol)
+            // An HTTP cluster's routes serve the HTTPS listeners too.
+            .filter(|l| match l.protocol() {
+                proto::ListenerProtocol::Https => protocol == proto::ListenerProtocol::Http,
+                other => other == protocol,
+            })
             .map(ListenerConfig::address)
             .collect()
     };
@@ -212,7 +220,8 @@ fn http_frontends(frontends: &[proto::HttpFrontend], listeners: &BTreeSet<&str>)
     values
 }
 
-/// A frontend compared by its route only (hostname, path, method), not its address.
+/// A frontend compared by its route (hostname, path, method) and what it adds (HTTPS
+/// redirect, HSTS), not by its address.
 #[derive(Clone, Copy)]
 struct RouteOf<'a>(&'a proto::HttpFrontend);
 
@@ -221,6 +230,8 @@ impl PartialEq for RouteOf<'_> {
         (self.0.hostname == other.0.hostname)
             && (self.0.path == other.0.path)
             && (self.0.method == other.0.method)
+            && (self.0.redirect_https == other.0.redirect_https)
+            && (self.0.hsts == other.0.hsts)
     }
 }
 
@@ -239,6 +250,12 @@ fn http_frontend(frontend: &proto::HttpFrontend, address: Option<&str>) -> Value
     }
     if let Some(method) = &frontend.method {
         table.insert("method".into(), method.clone().into());
+    }
+    if frontend.redirect_https == Some(true) {
+        table.insert("redirect".into(), "https".into());
+    }
+    if let Some(hsts) = &frontend.hsts {
+        table.insert("hsts".into(), hsts.clone().into());
     }
     Value::Table(table)
 }

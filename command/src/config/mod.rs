@@ -13,9 +13,9 @@
 //! naming a missing listener).
 
 mod answers;
+mod backend_address;
 mod certificates;
 mod cluster_document;
-mod backend_address;
 mod clusters;
 pub mod defaults;
 mod duration;
@@ -43,10 +43,10 @@ use std::{
 
 use crate::proto;
 
-pub use cluster_document::{cluster_document, parse_cluster_document};
 pub use backend_address::{
     check_named_backend, named_id, parse_backend_address, BackendAddress, MAX_NAMED_ID_LEN,
 };
+pub use cluster_document::{cluster_document, parse_cluster_document};
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use error::ConfigError;
 pub use etcd::{EtcdConfig, DEFAULT_ETCD_DIAL_TIMEOUT, DEFAULT_ETCD_PREFIX};

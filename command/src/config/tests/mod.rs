@@ -2,8 +2,8 @@
 //! small documents, asserting the whole result or the exact error message.
 
 mod errors;
-mod tls;
 mod etcd;
+mod tls;
 mod valid;
 
 use std::path::Path;
