@@ -52,8 +52,6 @@ const IDLE_CONNECTIONS: usize = 5_000;
 const START_DEADLINE: Duration = Duration::from_secs(10);
 const REFERENCE: &str = "haproxy";
 const NAME: &str = "bench.test";
-/// The path of a second `sluice` binary, measured as the target `sluice-2`.
-const OTHER_SLUICE_ENV: &str = "BENCH_OTHER_SLUICE";
 
 /// One proxy terminating TLS on two addresses: one with the ECDSA certificate, one
 /// with the RSA one.
@@ -85,7 +83,7 @@ pub(crate) fn run(reps: usize, seconds: u64) -> Result<(), String> {
     let backends = nginx::backends()?;
     let mut targets = Vec::new();
     // A second Sluice build to compare with (another crypto provider, …).
-    let other = std::env::var_os(OTHER_SLUICE_ENV).map(std::path::PathBuf::from);
+    let other = super::targets::other_sluice_binary();
     let other = other.map(|program| sluice(&certs, &backends.addrs, Some(&program)).map(Some));
     for (name, started) in [
         ("sluice", sluice(&certs, &backends.addrs, None).map(Some)),
