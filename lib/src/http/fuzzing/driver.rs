@@ -91,6 +91,8 @@ pub struct Summary {
     pub backend_connections: usize,
     /// The session asked to close by itself.
     pub closed_by_session: bool,
+    /// A 101 head was forwarded: the session is switching to a pipe.
+    pub switching: bool,
     /// The session switched to a pipe after a 101.
     pub upgraded: bool,
     /// The upgrade's pipe closed and was reported for the access log.
@@ -266,12 +268,16 @@ impl SessionDriver {
                     }
                 }
                 SessionAction::RequestFinished => {
-                    let answered_by_proxy = logs.next().is_some_and(|log| log.answered_by_proxy);
+                    let log = logs.next();
+                    self.summary.switching |= log.as_ref().is_some_and(|log| log.status == 101);
+                    let answered_by_proxy = log.is_some_and(|log| log.answered_by_proxy);
                     self.request_finished(answered_by_proxy)?;
                 }
+                // Closed before the loop took the pipe over (the client did not take the
+                // 101 in time, or a side went away): the session logs the upgrade itself.
                 SessionAction::PipeFinished => {
                     let status = logs.next().map_or(0, |log| log.status);
-                    if !self.summary.upgraded || self.summary.pipe_finished || status != 101 {
+                    if !self.summary.switching || self.summary.pipe_finished || status != 101 {
                         return Err(Violation::PipeWithoutUpgrade { status });
                     }
                     self.summary.pipe_finished = true;

@@ -91,6 +91,22 @@ fn early_responses_and_ignored_answers_hold_every_oracle() {
     ];
     let summary = run(unread_answer, None).expect("no violation");
     assert!(summary.closed_by_session, "the front timer closes");
+
+    let switching_head_untaken = [
+        client(11),
+        Event::FrontReadable { max: usize::MAX },
+        Event::Connect(ConnectOutcome::Connected(None)),
+        backend(5),
+        Event::BackReadable { max: usize::MAX },
+        Event::TimerFires,
+    ];
+    let summary = run(switching_head_untaken, None).expect("no violation");
+    assert!(summary.switching && !summary.upgraded, "{summary:?}");
+    assert!(
+        summary.pipe_finished,
+        "the session logs the upgrade it closes"
+    );
+    assert!(summary.closed_by_session);
 }
 
 #[test]
