@@ -10,40 +10,9 @@ use std::time::Duration;
 
 use common::classified_load::{ClassifiedLoad, Record, Style};
 use common::http::{get, http_config, mock, served_by, Route};
-use common::{child_pids, process_alive, sluice_bin, wait_until, EventStream, Sluice};
+use common::upgrade::{status, Successor};
+use common::{process_alive, sluice_bin, wait_until, EventStream, Sluice};
 use sluice_e2e::{free_addr, MockHttpServer};
-
-/// A main process that is not the test's child (it was started by an upgrade): killed with
-/// its workers when dropped.
-struct Successor(u32);
-
-impl Drop for Successor {
-    fn drop(&mut self) {
-        let workers = child_pids(self.0);
-        common::send_signal("KILL", self.0);
-        for pid in workers {
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        }
-    }
-}
-
-/// `(main pid, generation, worker pids)` from `ctl status`.
-fn status(sluice: &Sluice) -> (u64, u64, Vec<u64>) {
-    let status = sluice.ctl_json(&["status"]);
-    let workers = status["workers"]
-        .as_array()
-        .expect("a worker list")
-        .iter()
-        .map(|w| w["pid"].as_u64().unwrap_or(0))
-        .collect();
-    (
-        status["main_pid"].as_u64().unwrap_or(0),
-        status["generation"].as_u64().unwrap_or(0),
-        workers,
-    )
-}
 
 fn executable(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
     let path = dir.join(name);

@@ -5,6 +5,8 @@
 
 pub(crate) mod classified_load;
 pub(crate) mod http;
+pub(crate) mod tls;
+pub(crate) mod upgrade;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
