@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! SLUICE_UPGRADE=generation=2;command=5;ready=6;state=/tmp/sluice-upgrade-41-1.state;
+//!                ticket_keys=/tmp/sluice-upgrade-41-1.ticket-keys;
 //!                listener=127.0.0.1:8080,7,listening;listener=[::1]:8443,8,bound
 //! ```
 //!
@@ -12,6 +13,11 @@
 //! - `listener`: each listening socket with its address and whether it listens;
 //! - `state`: a state file (`state save` format, mode 0600) holding main's state, ctl
 //!   changes included; the new main loads it instead of building the state from the file;
+//! - `ticket_keys` (optional): a file (mode 0600) holding the TLS session ticket keys and
+//!   the current one's age (format in `ticket_keys::handover_file`), so that tickets
+//!   issued before the upgrade resume after it. The new main deletes it as soon as it has
+//!   opened it. Without it, or if it cannot be read, the new main logs a warning and makes
+//!   fresh keys: the upgrade goes on, clients make full handshakes once;
 //! - `ready`: one end of a socket pair. The new main starts its workers one at a time and
 //!   writes `serving N` once its worker N applied the state and serves: the old main then
 //!   soft-stops its own worker N. It writes `ready` once every worker serves, and that is
@@ -21,17 +27,21 @@
 //! The new main takes the variable out of its environment at once, so that its workers
 //! and any later upgrade do not see it.
 
+use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Context;
-use log::info;
+use log::{info, warn};
 use sluice_command::state::ConfigState;
 use socket2::Socket;
 
+use super::ticket_keys::{handover_file, TicketKeys};
 use crate::sys;
 
 /// The environment variable that names the inherited descriptors.
@@ -44,6 +54,8 @@ pub(crate) struct Handover {
     pub(crate) command_fd: RawFd,
     pub(crate) ready_fd: RawFd,
     pub(crate) state_path: PathBuf,
+    /// The TLS ticket keys file, if the old main could write one.
+    pub(crate) ticket_keys_path: Option<PathBuf>,
     /// Address, descriptor, listening.
     pub(crate) listeners: Vec<(SocketAddr, RawFd, bool)>,
 }
@@ -60,7 +72,7 @@ pub(crate) enum HandoverError {
 }
 
 impl Handover {
-    /// The variable's value (the state path must not hold `;`).
+    /// The variable's value (the file paths must not hold `;`).
     pub(crate) fn encode(&self) -> String {
         let mut parts = vec![
             format!("generation={}", self.generation),
@@ -68,6 +80,9 @@ impl Handover {
             format!("ready={}", self.ready_fd),
             format!("state={}", self.state_path.display()),
         ];
+        if let Some(path) = &self.ticket_keys_path {
+            parts.push(format!("ticket_keys={}", path.display()));
+        }
         for (address, fd, listening) in &self.listeners {
             let how = if *listening { "listening" } else { "bound" };
             parts.push(format!("listener={address},{fd},{how}"));
@@ -79,6 +94,7 @@ impl Handover {
     pub(crate) fn decode(text: &str) -> Result<Handover, HandoverError> {
         let (mut generation, mut command_fd, mut ready_fd, mut state_path) =
             (None, None, None, None);
+        let mut ticket_keys_path = None;
         let mut listeners = Vec::new();
         for part in text.split(';').filter(|part| !part.is_empty()) {
             let invalid = || HandoverError::Invalid(part.to_owned());
@@ -88,6 +104,7 @@ impl Handover {
                 "command" => command_fd = Some(value.parse().map_err(|_| invalid())?),
                 "ready" => ready_fd = Some(value.parse().map_err(|_| invalid())?),
                 "state" => state_path = Some(PathBuf::from(value)),
+                "ticket_keys" => ticket_keys_path = Some(PathBuf::from(value)),
                 "listener" => {
                     let mut fields = value.split(',');
                     let address = fields.next().and_then(|a| a.parse().ok());
@@ -112,6 +129,7 @@ impl Handover {
             command_fd: command_fd.ok_or(HandoverError::Missing("command"))?,
             ready_fd: ready_fd.ok_or(HandoverError::Missing("ready"))?,
             state_path: state_path.ok_or(HandoverError::Missing("state"))?,
+            ticket_keys_path,
             listeners,
         })
     }
@@ -124,7 +142,20 @@ pub(crate) struct Inherited {
     pub(crate) command: UnixListener,
     pub(crate) listeners: Vec<(SocketAddr, Socket, bool)>,
     pub(crate) state: ConfigState,
+    /// The old main's TLS ticket keys, if they could be read.
+    pub(crate) ticket_keys: Option<TicketKeys>,
     ready: UnixStream,
+}
+
+/// Creates a new file at `path` that only this user can read (mode 0600), replacing a
+/// stale one; for what an upgrade hands over.
+pub(crate) fn create_private(path: &Path) -> std::io::Result<File> {
+    let _ = std::fs::remove_file(path);
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
 }
 
 /// Takes over what the old main handed over, if this process was started by an upgrade.
@@ -150,6 +181,7 @@ pub(crate) fn take_from_env() -> anyhow::Result<Option<Inherited>> {
         .with_context(|| format!("cannot open {}", handover.state_path.display()))?;
     let state = ConfigState::load(std::io::BufReader::new(file))
         .with_context(|| format!("invalid state in {}", handover.state_path.display()))?;
+    let ticket_keys = take_ticket_keys(handover.ticket_keys_path.as_deref());
     info!(
         "taking over from the previous main process: generation {}, {} listening sockets",
         handover.generation,
@@ -160,8 +192,26 @@ pub(crate) fn take_from_env() -> anyhow::Result<Option<Inherited>> {
         command,
         listeners,
         state,
+        ticket_keys,
         ready,
     }))
+}
+
+/// The ticket keys handed over in the file at `path`, or `None` (with a warning).
+fn take_ticket_keys(path: Option<&Path>) -> Option<TicketKeys> {
+    let consequence = "new TLS ticket keys are made: sessions from before the upgrade \
+                       are not resumed";
+    let Some(path) = path else {
+        warn!("no TLS ticket keys handed over; {consequence}");
+        return None;
+    };
+    match handover_file::take(path, Instant::now()) {
+        Ok(keys) => Some(keys),
+        Err(error) => {
+            warn!("{error}; {consequence}");
+            None
+        }
+    }
 }
 
 impl Inherited {
@@ -213,12 +263,36 @@ mod tests {
             command_fd: 5,
             ready_fd: 6,
             state_path: PathBuf::from("/tmp/sluice-upgrade-1-2.state"),
+            ticket_keys_path: Some(PathBuf::from("/tmp/sluice-upgrade-1-2.ticket-keys")),
             listeners: vec![
                 ("127.0.0.1:8080".parse().unwrap(), 7, true),
                 ("[::1]:8443".parse().unwrap(), 8, false),
             ],
         };
-        assert_eq!(Handover::decode(&handover.encode()), Ok(handover));
+        let text = handover.encode();
+        assert!(
+            text.contains(";ticket_keys=/tmp/sluice-upgrade-1-2.ticket-keys;"),
+            "{text}"
+        );
+        assert_eq!(Handover::decode(&text), Ok(handover));
+    }
+
+    #[test]
+    fn a_handover_without_ticket_keys_is_read_as_such() {
+        let handover = Handover::decode("generation=2;command=5;ready=6;state=/x").expect("valid");
+        assert_eq!(handover.ticket_keys_path, None);
+        assert!(!handover.encode().contains("ticket_keys"));
+    }
+
+    #[test]
+    fn missing_or_broken_ticket_keys_give_fresh_keys_not_an_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert!(take_ticket_keys(None).is_none());
+        assert!(take_ticket_keys(Some(&dir.path().join("missing"))).is_none());
+        let broken = dir.path().join("broken");
+        std::fs::write(&broken, "not keys\n").expect("write");
+        assert!(take_ticket_keys(Some(&broken)).is_none());
+        assert!(!broken.exists(), "a file taken is deleted, read or not");
     }
 
     #[test]

@@ -179,6 +179,10 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         command_fd: OwnedFd::from(listener.try_clone()?),
     };
     let main = Arc::new(MainProcess::new(config, state, identity, dns));
+    // Tickets issued before an upgrade resume after it.
+    if let Some(keys) = inherited.as_mut().and_then(|i| i.ticket_keys.take()) {
+        *lock(&main.ticket_keys) = keys;
+    }
     let _ = main.shared.set(Arc::downgrade(&main));
     let opened = {
         let state = lock(&main.state);

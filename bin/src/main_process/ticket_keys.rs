@@ -5,6 +5,12 @@
 //! the previous key stays, so that a ticket issued just before a rotation still resumes
 //! for one more period. Workers get `SetTicketKeys` (newest key first) before anything
 //! else when they are spawned or respawned, and again after each rotation.
+//!
+//! `sluice ctl upgrade` hands the keys, with the current one's age, to the new main
+//! process ([`handover_file`]): sessions resumed before the upgrade resume after it, and
+//! the rotation keeps its schedule.
+
+pub(crate) mod handover_file;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +30,6 @@ pub(crate) const KEY_LEN: usize = 32;
 pub(crate) type TicketKey = [u8; KEY_LEN];
 
 /// The current key, the previous one, and when the current one was made.
-#[derive(Debug)]
 pub(crate) struct TicketKeys {
     current: TicketKey,
     previous: Option<TicketKey>,
@@ -74,6 +79,16 @@ impl TicketKeys {
                 keys: self.keys().iter().map(|key| key.to_vec()).collect(),
             })),
         }
+    }
+}
+
+/// Shows when the keys were made, never the keys.
+impl std::fmt::Debug for TicketKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TicketKeys")
+            .field("previous", &self.previous.is_some())
+            .field("made_at", &self.made_at)
+            .finish_non_exhaustive()
     }
 }
 

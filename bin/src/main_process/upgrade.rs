@@ -1,7 +1,8 @@
 //! `sluice ctl upgrade [--binary PATH]`, in the running (old) main process.
 //!
-//! With state changes held off, main saves its state to a private file, closes its metrics
-//! endpoint (the new main binds it), and starts the new binary with the command socket,
+//! With state changes held off, main saves its state and its TLS ticket keys to private
+//! files (mode 0600; the new main deletes the keys file as soon as it opened it), closes
+//! its metrics endpoint (the new main binds it), and starts the new binary with the command socket,
 //! the listening sockets and the state file handed over ([`super::handover`]). The new main
 //! starts its workers one at a time, gives each the sockets and the whole state, and says
 //! when each serves: this main then soft-stops its own worker of that id (it finishes its
@@ -14,10 +15,8 @@
 //! [`CONFIRM_TIMEOUT`] is killed; this main and its workers go on as before (a worker it
 //! already soft-stopped is respawned once it drained), and the answer says what failed.
 
-use std::fs::OpenOptions;
 use std::io::{ErrorKind, Read};
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,7 +26,8 @@ use log::{error, info, warn};
 use sluice_command::proto::{self, Response};
 
 use super::dispatch::{failure, ok};
-use super::handover::{Handover, Progress, HANDOVER_ENV};
+use super::handover::{create_private, Handover, Progress, HANDOVER_ENV};
+use super::ticket_keys::handover_file;
 use super::{lock, MainProcess};
 use crate::sys;
 
@@ -141,30 +141,51 @@ fn hand_over(
     binary: &Path,
     on_serving: impl FnMut(u32),
 ) -> Result<u32, UpgradeError> {
-    let state_path = std::env::temp_dir().join(format!(
-        "sluice-upgrade-{}-{}.state",
+    let base = std::env::temp_dir().join(format!(
+        "sluice-upgrade-{}-{}",
         std::process::id(),
         main.generation
     ));
+    let state_path = base.with_extension("state");
     write_state(main, &state_path).map_err(|reason| UpgradeError::State {
         path: state_path.clone(),
         reason,
     })?;
-    let result = start_and_confirm(main, binary, &state_path, on_serving);
+    let keys_path = base.with_extension("ticket-keys");
+    let keys_written = write_ticket_keys(main, &keys_path);
+    let result = start_and_confirm(main, binary, &state_path, keys_written, on_serving);
     if let Err(error) = std::fs::remove_file(&state_path) {
         warn!("cannot remove {}: {error}", state_path.display());
+    }
+    // The new main deleted it once it read it; it is still there if it never got that far.
+    match std::fs::remove_file(&keys_path) {
+        Err(error) if error.kind() != ErrorKind::NotFound => {
+            warn!("cannot remove {}: {error}", keys_path.display());
+        }
+        _ => {}
     }
     result
 }
 
+/// Writes main's ticket keys to `path` for the new main; `None` (and a warning) if it
+/// cannot: the new main then makes fresh ones, which is no reason to fail the upgrade.
+fn write_ticket_keys<'a>(main: &MainProcess, path: &'a Path) -> Option<&'a Path> {
+    let keys = lock(&main.ticket_keys);
+    match handover_file::write(path, &keys, Instant::now()) {
+        Ok(()) => Some(path),
+        Err(error) => {
+            warn!(
+                "cannot write the TLS ticket keys to {}: {error}; the new main process \
+                 makes fresh ones",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
 fn write_state(main: &MainProcess, path: &Path) -> Result<(), String> {
-    let _ = std::fs::remove_file(path);
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| e.to_string())?;
+    let file = create_private(path).map_err(|e| e.to_string())?;
     let mut writer = std::io::BufWriter::new(file);
     lock(&main.state)
         .save(&mut writer)
@@ -176,6 +197,7 @@ fn start_and_confirm(
     main: &MainProcess,
     binary: &Path,
     state_path: &Path,
+    ticket_keys_path: Option<&Path>,
     on_serving: impl FnMut(u32),
 ) -> Result<u32, UpgradeError> {
     let (ready, theirs) = UnixStream::pair()?;
@@ -190,6 +212,7 @@ fn start_and_confirm(
             command_fd: main.command_fd.as_raw_fd(),
             ready_fd: theirs.as_raw_fd(),
             state_path: state_path.to_path_buf(),
+            ticket_keys_path: ticket_keys_path.map(Path::to_path_buf),
             listeners,
         };
         let mut inherited = vec![handover.command_fd, handover.ready_fd];

@@ -5,6 +5,7 @@
 
 pub(crate) mod classified_load;
 pub(crate) mod http;
+pub(crate) mod https_load;
 pub(crate) mod tls;
 pub(crate) mod upgrade;
 
