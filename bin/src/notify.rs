@@ -17,7 +17,8 @@
 //! - `STOPPING=1` as soon as a stop is asked for ([`stopping`]);
 //! - `MAINPID=` after an upgrade, sent by the old main for the new one, so that
 //!   systemd follows it ([`main_pid`]; `NotifyAccess=main` accepts it only from
-//!   the current main);
+//!   the current main); the new main says `READY=1` only once the old one has
+//!   sent it (`main_process::handover`), so that systemd does not drop it;
 //! - `STATUS=` with each of them, shown by `systemctl status`.
 //!
 //! No watchdog: the main process has no loop whose progress a `WATCHDOG=1` would

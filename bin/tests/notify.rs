@@ -1,17 +1,23 @@
 //! systemd's notify protocol: the test binds the datagram socket that systemd
 //! would, passes it as `NOTIFY_SOCKET` and checks what the main process says,
 //! in order: `READY=1` once it serves, `RELOADING=1` … `READY=1` around each
-//! reload (applied or refused, by `ctl reload` or SIGHUP), `STOPPING=1` on stop.
+//! reload (applied or refused, by `ctl reload` or SIGHUP), `STOPPING=1` on stop; after
+//! `ctl upgrade`, `MAINPID=` of the new main sent by the old one, then `READY=1` from the
+//! new one (each checked against the sender's pid, as systemd's `NotifyAccess=main` does).
 
 mod common;
 
 use std::ffi::OsStr;
+use std::io::IoSliceMut;
+use std::mem::MaybeUninit;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
 
 use common::http::{get, http_config, mock, served_by, Route};
-use common::Sluice;
+use common::upgrade::upgrade_in_place;
+use common::{process_alive, wait_until, Sluice};
+use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
 use sluice_e2e::free_addr;
 
 /// Longest wait for one notification on a loaded machine.
@@ -137,5 +143,99 @@ fn an_abstract_notify_socket_gets_ready_and_stopping() {
         Some(0),
         "{}",
         sluice.log()
+    );
+}
+
+/// The next datagram, as its lines, and the pid of the process that sent it (the socket
+/// must pass credentials); panics after [`NOTIFY_TIMEOUT`].
+fn next_message_from(socket: &UnixDatagram, sluice: &Sluice) -> (Vec<String>, u32) {
+    socket
+        .set_read_timeout(Some(NOTIFY_TIMEOUT))
+        .expect("read timeout");
+    let mut buffer = [0u8; 4096];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmCredentials(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let received = rustix::net::recvmsg(
+        socket,
+        &mut [IoSliceMut::new(&mut buffer)],
+        &mut control,
+        RecvFlags::empty(),
+    );
+    let length = match received {
+        Ok(received) => received.bytes,
+        Err(error) => panic!(
+            "no notification within {NOTIFY_TIMEOUT:?}: {error}\n{}",
+            sluice.log()
+        ),
+    };
+    let sender = control
+        .drain()
+        .find_map(|message| match message {
+            RecvAncillaryMessage::ScmCredentials(credentials) => {
+                Some(credentials.pid.as_raw_nonzero().get().unsigned_abs())
+            }
+            _ => None,
+        })
+        .expect("the sender's credentials");
+    let text = std::str::from_utf8(&buffer[..length]).expect("utf-8 notification");
+    assert!(text.ends_with('\n'), "{text:?} must end with a newline");
+    (text.lines().map(str::to_owned).collect(), sender)
+}
+
+#[test]
+fn an_upgrade_names_the_new_main_before_the_new_main_says_ready() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).expect("bind the notify socket");
+    rustix::net::sockopt::set_socket_passcred(&socket, true).expect("SO_PASSCRED");
+    let backend = mock("notified");
+    let listener = free_addr();
+    let route = Route::new("web", "web.test", &[backend.addr()]);
+    let config = http_config(2, listener, std::slice::from_ref(&route));
+    let mut sluice = Sluice::start_with_env(&config, &[("NOTIFY_SOCKET", socket_path.as_os_str())]);
+    let old_main = sluice.pid();
+    let (ready, sender) = next_message_from(&socket, &sluice);
+    expect_first(&ready, "READY=1", &sluice);
+    assert_eq!(sender, old_main);
+
+    let upgraded = upgrade_in_place(&mut sluice);
+    let new_main = upgraded.successor.0;
+    // systemd takes MAINPID= only from the main process it knows, the old one; then it
+    // takes messages from the new one only.
+    let (named, sender) = next_message_from(&socket, &sluice);
+    assert_eq!(
+        named,
+        vec![format!("MAINPID={new_main}")],
+        "{}",
+        sluice.log()
+    );
+    assert_eq!(sender, old_main, "MAINPID= must come from the old main");
+    let (ready, sender) = next_message_from(&socket, &sluice);
+    let status = expect_first(&ready, "READY=1", &sluice);
+    assert_eq!(status, "serving with 2 workers");
+    assert_eq!(sender, new_main, "READY=1 must come from the new main");
+    let response = get(listener, "web.test");
+    assert!(
+        matches!(&response, Ok(r) if served_by(r, "notified")),
+        "after the upgrade: {response:?}\n{}",
+        sluice.log()
+    );
+
+    sluice.ctl_ok(&["shutdown"]);
+    let (stopping, sender) = next_message_from(&socket, &sluice);
+    expect_first(&stopping, "STOPPING=1", &sluice);
+    assert_eq!(sender, new_main);
+    wait_until("the new main to exit", NOTIFY_TIMEOUT, || {
+        !process_alive(new_main)
+    });
+    socket
+        .set_nonblocking(true)
+        .expect("non-blocking notify socket");
+    let mut buffer = [0u8; 4096];
+    let after = socket.recv(&mut buffer).map(|n| buffer[..n].to_vec());
+    assert!(
+        after.is_err(),
+        "nothing may follow STOPPING=1: {:?}",
+        after.map(|b| String::from_utf8_lossy(&b).into_owned())
     );
 }

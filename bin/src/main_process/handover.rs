@@ -21,20 +21,24 @@
 //! - `ready`: one end of a socket pair. The new main starts its workers one at a time and
 //!   writes `serving N` once its worker N applied the state and serves: the old main then
 //!   soft-stops its own worker N. It writes `ready` once every worker serves, and that is
-//!   the old main's cue to retire;
+//!   the old main's cue to retire. The old main then tells the service manager the new
+//!   main's pid (`MAINPID=`, see `notify`) and writes `retiring` back: the new main says
+//!   `READY=1` only after that (or once the socket closes, or after
+//!   [`RETIRING_TIMEOUT`]), because with `NotifyAccess=main` systemd drops a message from
+//!   a process that is not yet the service's main process;
 //! - `generation`: the new main's generation (the old one's plus one), shown by `status`.
 //!
 //! The new main takes the variable out of its environment at once, so that its workers
 //! and any later upgrade do not see it.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use log::{info, warn};
@@ -46,6 +50,12 @@ use crate::sys;
 
 /// The environment variable that names the inherited descriptors.
 pub(crate) const HANDOVER_ENV: &str = "SLUICE_UPGRADE";
+
+/// The line the old main writes once it named the new main to the service manager.
+pub(crate) const RETIRING: &str = "retiring";
+
+/// How long the new main waits for [`RETIRING`] before it says `READY=1` anyway.
+pub(crate) const RETIRING_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The descriptors and files one main process hands to the next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,6 +234,21 @@ impl Inherited {
     pub(crate) fn confirm_ready(&mut self) -> std::io::Result<()> {
         self.ready.write_all(b"ready\n")
     }
+
+    /// Waits (at most [`RETIRING_TIMEOUT`]) until the old main says it is retiring, or
+    /// closes the socket: it has named this process to the service manager by then.
+    pub(crate) fn wait_for_retiring(&mut self) {
+        let mut line = String::new();
+        let read = self
+            .ready
+            .set_read_timeout(Some(RETIRING_TIMEOUT))
+            .and_then(|()| BufReader::new(&self.ready).read_line(&mut line));
+        match read {
+            Ok(_) if line.trim_end() == RETIRING || line.is_empty() => {}
+            Ok(_) => warn!("previous main process: unexpected {line:?}"),
+            Err(error) => warn!("previous main process did not say it retires: {error}"),
+        }
+    }
 }
 
 /// One line the new main writes on the ready socket.
@@ -293,6 +318,43 @@ mod tests {
         std::fs::write(&broken, "not keys\n").expect("write");
         assert!(take_ticket_keys(Some(&broken)).is_none());
         assert!(!broken.exists(), "a file taken is deleted, read or not");
+    }
+
+    fn inherited_with(ready: UnixStream) -> (Inherited, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let command = UnixListener::bind(dir.path().join("command.sock")).expect("bind");
+        let inherited = Inherited {
+            generation: 2,
+            command,
+            listeners: Vec::new(),
+            state: ConfigState::default(),
+            ticket_keys: None,
+            ready,
+        };
+        (inherited, dir)
+    }
+
+    #[test]
+    fn the_new_main_waits_until_the_old_one_retires_or_goes() {
+        let bound = RETIRING_TIMEOUT / 2;
+        let (ours, mut theirs) = UnixStream::pair().expect("a pair");
+        let (mut inherited, _dir) = inherited_with(ours);
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            theirs.write_all(b"retiring\n").expect("written");
+            theirs
+        });
+        let started = Instant::now();
+        inherited.wait_for_retiring();
+        assert!(started.elapsed() < bound);
+        drop(writer.join().expect("writer"));
+
+        let (ours, theirs) = UnixStream::pair().expect("a pair");
+        let (mut inherited, _dir) = inherited_with(ours);
+        drop(theirs);
+        let started = Instant::now();
+        inherited.wait_for_retiring();
+        assert!(started.elapsed() < bound);
     }
 
     #[test]

@@ -205,7 +205,7 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         command_server::remove_socket(&socket_path, bound);
         return Err(error);
     }
-    if let Some(mut inherited) = inherited {
+    if let Some(inherited) = inherited.as_mut() {
         inherited
             .confirm_ready()
             .context("cannot confirm to the previous main process")?;
@@ -229,6 +229,9 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         main.workers.len(),
         socket_path.display()
     );
+    if let Some(mut inherited) = inherited {
+        inherited.wait_for_retiring();
+    }
     crate::notify::ready(&main.serving_status());
     let kind = main.wait_for_stop();
     if kind == StopKind::HandedOver {

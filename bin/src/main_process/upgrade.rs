@@ -9,13 +9,14 @@
 //! sessions within `shutdown_grace_period`, even after this main exits). Once the new main
 //! confirms that all of them serve, this main answers, tells the event subscribers,
 //! soft-stops what is left and exits without removing the command socket, which the new
-//! main serves.
+//! main serves. Right after the confirmation it names the new main to the service manager
+//! (`MAINPID=`) and says so to the new main (`retiring`), which then says `READY=1`.
 //!
 //! A new binary that cannot be started, exits, or does not confirm within
 //! [`CONFIRM_TIMEOUT`] is killed; this main and its workers go on as before (a worker it
 //! already soft-stopped is respawned once it drained), and the answer says what failed.
 
-use std::io::{ErrorKind, Read};
+use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -26,7 +27,7 @@ use log::{error, info, warn};
 use sluice_command::proto::{self, Response};
 
 use super::dispatch::{failure, ok};
-use super::handover::{create_private, Handover, Progress, HANDOVER_ENV};
+use super::handover::{create_private, Handover, Progress, HANDOVER_ENV, RETIRING};
 use super::ticket_keys::handover_file;
 use super::{lock, MainProcess};
 use crate::sys;
@@ -92,7 +93,9 @@ pub(crate) fn upgrade(main: &MainProcess, request: &proto::UpgradeMain) -> Respo
         }
     };
     match hand_over(main, &binary, on_serving) {
-        Ok(pid) => {
+        Ok((pid, ready)) => {
+            *lock(&main.handed_over_to) = Some(pid);
+            name_successor(pid, ready);
             let generation = main.generation + 1;
             let text = format!(
                 "upgraded to {}: main process {pid}, generation {generation}",
@@ -103,8 +106,6 @@ pub(crate) fn upgrade(main: &MainProcess, request: &proto::UpgradeMain) -> Respo
                 proto::EventKind::UpgradeFinished,
                 text.clone(),
             ));
-            *lock(&main.handed_over_to) = Some(pid);
-            crate::notify::main_pid(pid);
             ok(&text)
         }
         Err(error) => {
@@ -126,6 +127,15 @@ pub(crate) fn upgrade(main: &MainProcess, request: &proto::UpgradeMain) -> Respo
     }
 }
 
+/// Tells the service manager that `pid` is the main process from now on, then tells that
+/// process (on its `ready` socket) that it may say it is ready.
+fn name_successor(pid: u32, mut ready: UnixStream) {
+    crate::notify::main_pid(pid);
+    if let Err(error) = ready.write_all(format!("{RETIRING}\n").as_bytes()) {
+        warn!("cannot tell the new main process that this one retires: {error}");
+    }
+}
+
 fn upgrade_event(kind: proto::EventKind, reason: String) -> proto::Event {
     proto::Event {
         kind: kind as i32,
@@ -135,12 +145,12 @@ fn upgrade_event(kind: proto::EventKind, reason: String) -> proto::Event {
 }
 
 /// Starts `binary` with everything handed over and waits for its confirmation; returns its
-/// pid. On any failure the new process is killed.
+/// pid and the socket it confirmed on. On any failure the new process is killed.
 fn hand_over(
     main: &MainProcess,
     binary: &Path,
     on_serving: impl FnMut(u32),
-) -> Result<u32, UpgradeError> {
+) -> Result<(u32, UnixStream), UpgradeError> {
     let base = std::env::temp_dir().join(format!(
         "sluice-upgrade-{}-{}",
         std::process::id(),
@@ -199,8 +209,8 @@ fn start_and_confirm(
     state_path: &Path,
     ticket_keys_path: Option<&Path>,
     on_serving: impl FnMut(u32),
-) -> Result<u32, UpgradeError> {
-    let (ready, theirs) = UnixStream::pair()?;
+) -> Result<(u32, UnixStream), UpgradeError> {
+    let (mut ready, theirs) = UnixStream::pair()?;
     let mut child = {
         let sockets = lock(&main.workers.sockets);
         let listeners: Vec<(std::net::SocketAddr, RawFd, bool)> = sockets
@@ -234,8 +244,8 @@ fn start_and_confirm(
     drop(theirs);
     let pid = child.id();
     info!("new main process {pid} started: waiting for its confirmation");
-    match wait_for_confirmation(&mut child, ready, on_serving) {
-        Ok(()) => Ok(pid),
+    match wait_for_confirmation(&mut child, &mut ready, on_serving) {
+        Ok(()) => Ok((pid, ready)),
         Err(error) => {
             let _ = child.kill();
             let _ = child.wait();
@@ -248,7 +258,7 @@ fn start_and_confirm(
 /// `on_serving` for each of its workers that serves meanwhile.
 fn wait_for_confirmation(
     child: &mut Child,
-    mut ready: UnixStream,
+    ready: &mut UnixStream,
     mut on_serving: impl FnMut(u32),
 ) -> Result<(), UpgradeError> {
     let deadline = Instant::now() + CONFIRM_TIMEOUT;
