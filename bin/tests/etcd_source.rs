@@ -5,13 +5,13 @@
 
 mod common;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::http::{get, mock, served_by, Load, Mode};
-use common::{wait_until, EventStream, Sluice};
-use sluice_e2e::{free_addr, Etcd, TcpRelay};
+use common::{free_port, wait_until, EventStream, Sluice};
+use sluice_e2e::{free_addr, Etcd, MockHttpServer, TcpRelay, TestDnsServer};
 
 /// What the issue asks: a change reaches every instance within this.
 const PROPAGATION: Duration = Duration::from_secs(1);
@@ -37,11 +37,23 @@ impl Instance {
         cache: &Path,
         extra: &str,
     ) -> Instance {
+        Instance::start_with(listener, endpoint, prefix, cache, "", extra)
+    }
+
+    /// Like [`Instance::start_on`], with `globals` among the config's top-level keys.
+    fn start_with(
+        listener: SocketAddr,
+        endpoint: &str,
+        prefix: &str,
+        cache: &Path,
+        globals: &str,
+        extra: &str,
+    ) -> Instance {
         let metrics = free_addr();
         let config = format!(
             "command_socket = \"sluice.sock\"\nworker_count = 2\nlog_level = \"info\"\n\
              access_log = \"off\"\nshutdown_grace_period = \"2s\"\n\
-             metrics_address = \"{metrics}\"\n\n\
+             metrics_address = \"{metrics}\"\n{globals}\n\
              [[listeners]]\nprotocol = \"http\"\naddress = \"{listener}\"\n\n\
              [etcd]\nendpoints = [\"{endpoint}\"]\nprefix = \"{prefix}\"\n\
              dial_timeout = \"500ms\"\ncache = \"{}\"\n{extra}",
@@ -71,6 +83,22 @@ impl Instance {
         metrics["clusters"][cluster]["backends"][backend]["requests"]
             .as_u64()
             .unwrap_or(0)
+    }
+
+    /// The addresses of the cluster's backends, sorted.
+    fn addresses(&self, cluster: &str) -> Vec<String> {
+        let shown = self.sluice.ctl_json(&["cluster", "show", cluster]);
+        let mut addresses: Vec<String> = shown["cluster"]["backends"]
+            .as_array()
+            .map(|backends| {
+                backends
+                    .iter()
+                    .filter_map(|b| b["address"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        addresses.sort();
+        addresses
     }
 
     fn weights(&self, cluster: &str) -> Vec<u64> {
@@ -480,4 +508,154 @@ fn etcd_down_under_load_fails_nothing_and_instances_catch_up_or_start_from_the_c
         || restarted.source()["state"] == "connected",
     );
     assert_eq!(restarted.source()["from_cache"], false);
+}
+
+/// Mock backends named `dns-N` on 127.0.0.N (loopback addresses on Linux), all on one
+/// port, so that a name's addresses are all a test needs to change.
+fn loopback_mocks(lasts: &[u8]) -> (u16, Vec<MockHttpServer>) {
+    for _ in 0..10 {
+        let port = free_port();
+        let started: Result<Vec<_>, _> = lasts
+            .iter()
+            .map(|last| {
+                let address = SocketAddr::new(IpAddr::from([127, 0, 0, *last]), port);
+                MockHttpServer::start(address, &format!("dns-{last}"))
+            })
+            .collect();
+        if let Ok(servers) = started {
+            return (port, servers);
+        }
+    }
+    panic!("no port free on every loopback address");
+}
+
+fn loopback(last: u8) -> IpAddr {
+    IpAddr::from([127, 0, 0, last])
+}
+
+/// A cluster document routing `hostname` to one backend `web` at `address`, with
+/// `extra` settings.
+fn named_document(hostname: &str, address: &str, extra: &str) -> String {
+    format!(
+        "frontends = [{{ hostname = \"{hostname}\" }}]\n\
+         backends = [{{ id = \"web\", address = \"{address}\"{extra} }}]\n"
+    )
+}
+
+/// Sends requests for `host` until each of `servers` has answered one.
+fn wait_requests_reach(instance: &Instance, host: &str, servers: &[&MockHttpServer]) {
+    for server in servers {
+        server.clear_requests();
+    }
+    let names: Vec<&str> = servers.iter().map(|s| s.name()).collect();
+    wait_until(
+        &format!("requests to reach {names:?}"),
+        Duration::from_secs(10),
+        || {
+            let _ = get(instance.listener, host);
+            servers.iter().all(|server| server.request_count() > 0)
+        },
+    );
+}
+
+#[test]
+fn a_key_naming_backends_by_host_name_resolves_them_and_follows_the_dns_answers() {
+    const NAME: &str = "backends.test";
+    /// What a DNS change may take to reach main and every worker on a loaded machine.
+    const FOLLOW: Duration = Duration::from_secs(5);
+    let (port, servers) = loopback_mocks(&[2, 3, 4]);
+    let at = |lasts: &[u8]| -> Vec<String> {
+        lasts
+            .iter()
+            .map(|last| format!("127.0.0.{last}:{port}"))
+            .collect()
+    };
+    let dns = TestDnsServer::start(1).expect("dns server");
+    dns.set(NAME, &[loopback(2), loopback(3)]);
+    let etcd = Etcd::start();
+    let cache = tempfile::tempdir().expect("temp dir");
+    let globals = format!(
+        "dns_servers = [\"{}\"]\ndns_refresh = \"200ms\"\n",
+        dns.address()
+    );
+    let one = Instance::start_with(
+        free_addr(),
+        &etcd.endpoint(),
+        "/d/",
+        &cache.path().join("1"),
+        &globals,
+        "",
+    );
+    let events = EventStream::subscribe(&one.sluice);
+    events.wait_subscribed(&one.sluice);
+
+    // A name that does not resolve: the key is refused alone, naming the key and the name.
+    etcd.put(
+        "/d/clusters/lost",
+        &named_document("lost.test", &format!("nowhere.test:{port}"), ""),
+    );
+    let refused = events.wait_for("SOURCE_REFUSED", FOLLOW, || {});
+    assert!(
+        refused.contains("/d/clusters/lost:2:") && refused.contains("cannot resolve nowhere.test"),
+        "{refused}"
+    );
+    assert!(one.answers("lost.test", 404));
+
+    // Two addresses: one backend each, and traffic reaches both.
+    etcd.put(
+        "/d/clusters/api",
+        &named_document("api.test", &format!("{NAME}:{port}"), ""),
+    );
+    wait_until("the name's two addresses", FOLLOW, || {
+        one.addresses("api") == at(&[2, 3])
+    });
+    wait_requests_reach(&one, "api.test", &[&servers[0], &servers[1]]);
+
+    // The answers change: the backends follow.
+    dns.set(NAME, &[loopback(3), loopback(4)]);
+    wait_until("the backends to follow the new answers", FOLLOW, || {
+        one.addresses("api") == at(&[3, 4])
+    });
+    wait_requests_reach(&one, "api.test", &[&servers[1], &servers[2]]);
+
+    // A reload of the file leaves etcd's names to etcd: they are still refreshed.
+    one.sluice.ctl_ok(&["reload"]);
+    dns.set(NAME, &[loopback(2)]);
+    wait_until("the backends to follow after a reload", FOLLOW, || {
+        one.addresses("api") == at(&[2])
+    });
+
+    // The export gives the key's document back, by name.
+    let exported = one.sluice.ctl_ok(&["cluster", "export", "api"]);
+    assert!(
+        exported.contains(&format!("\"{NAME}:{port}\"")) && !exported.contains("127.0.0.2"),
+        "{exported}"
+    );
+
+    // resolve_later: the key applies before its name resolves, and serves once it does.
+    etcd.put(
+        "/d/clusters/later",
+        &named_document(
+            "later.test",
+            &format!("later.test:{port}"),
+            ", resolve_later = true",
+        ),
+    );
+    wait_until("the resolve_later key to apply", FOLLOW, || {
+        one.source()["clusters"] == 2
+    });
+    dns.set("later.test", &[loopback(4)]);
+    wait_until("the late name to serve", FOLLOW, || {
+        one.serves("later.test", "dns-4")
+    });
+
+    // The key deleted: 404, and its name leaves the refreshes.
+    etcd.delete("/d/clusters/api");
+    wait_until("the deleted key to answer 404", FOLLOW, || {
+        one.answers("api.test", 404)
+    });
+    wait_until("the name to leave the refreshes", FOLLOW, || {
+        let (_, metrics) = one.http_status("/metrics");
+        !metrics.contains(NAME) && metrics.contains("later.test")
+    });
 }
