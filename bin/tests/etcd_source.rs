@@ -659,3 +659,94 @@ fn a_key_naming_backends_by_host_name_resolves_them_and_follows_the_dns_answers(
         !metrics.contains(NAME) && metrics.contains("later.test")
     });
 }
+
+#[test]
+fn a_state_load_leaves_the_clusters_of_etcd_as_etcd_has_them() {
+    let etcd = Etcd::start();
+    let cache = tempfile::tempdir().expect("temp dir");
+    let (a, b, local) = (mock("etcd-a"), mock("file-b"), mock("local"));
+    let local_cluster = format!(
+        "\n[clusters.local]\nfrontends = [{{ hostname = \"local.test\" }}]\n\
+         backends = [{{ address = \"{}\" }}]\n",
+        local.addr()
+    );
+    let one = Instance::start_on(
+        free_addr(),
+        &etcd.endpoint(),
+        "/st/",
+        &cache.path().join("1"),
+        &local_cluster,
+    );
+    let path = |name: &str| cache.path().join(name).to_str().expect("path").to_owned();
+    // Saved before etcd had any key.
+    one.sluice
+        .ctl_ok(&["state", "save", "-f", &path("early.state")]);
+    let key = "/st/clusters/api";
+    etcd.put(key, &document("api.test", &[("a", a.addr(), 100)]));
+    wait_until("the key to apply", Duration::from_secs(5), || {
+        one.serves("api.test", "etcd-a")
+    });
+
+    // Loading a file without etcd's cluster keeps it as etcd has it.
+    let answer = one
+        .sluice
+        .ctl_ok(&["state", "load", "-f", &path("early.state")]);
+    assert!(
+        one.serves("api.test", "etcd-a"),
+        "etcd's cluster dropped by a state load: {answer}"
+    );
+    assert!(one.serves("local.test", "local"));
+
+    // A save leaves etcd's cluster out, and says so.
+    let answer = one
+        .sluice
+        .ctl_ok(&["state", "save", "-f", &path("saved.state")]);
+    assert!(
+        answer.contains("without the 1 clusters etcd manages"),
+        "{answer}"
+    );
+    let saved = std::fs::read_to_string(path("saved.state")).expect("the saved state");
+    assert!(
+        saved.contains("local.test") && !saved.contains("api.test"),
+        "{saved}"
+    );
+
+    // A state file of another instance that holds its own `api`: etcd's stays, the
+    // answer names it with its key, and the file's other clusters load.
+    let other_listener = free_addr();
+    let other = Sluice::start(&format!(
+        "command_socket = \"sluice.sock\"\nworker_count = 1\n\n\
+         [[listeners]]\nprotocol = \"http\"\naddress = \"{other_listener}\"\n\n\
+         [clusters.api]\nfrontends = [{{ hostname = \"api.test\" }}]\n\
+         backends = [{{ address = \"{}\" }}]\n\n\
+         [clusters.other]\nfrontends = [{{ hostname = \"other.test\" }}]\n\
+         backends = [{{ address = \"{}\" }}]\n",
+        b.addr(),
+        local.addr()
+    ));
+    other.ctl_ok(&["state", "save", "-f", &path("other.state")]);
+    drop(other);
+    // As if saved on this machine: the same listener.
+    let copied = std::fs::read_to_string(path("other.state"))
+        .expect("the other state")
+        .replace(&other_listener.to_string(), &one.listener.to_string());
+    std::fs::write(path("other.state"), copied).expect("write the state");
+    let answer = one
+        .sluice
+        .ctl_ok(&["state", "load", "-f", &path("other.state")]);
+    assert!(
+        answer.contains("kept as etcd has them")
+            && answer.contains(&format!("cluster api (key {key})")),
+        "{answer}"
+    );
+    assert!(one.serves("api.test", "etcd-a"), "{answer}");
+    assert!(one.serves("other.test", "local"), "{answer}");
+    assert!(one.answers("local.test", 404), "{answer}");
+    assert_eq!(one.source()["clusters"], 1);
+
+    // etcd still drives its cluster.
+    etcd.put(key, &document("api.test", &[("b", b.addr(), 100)]));
+    wait_until("the key's change to apply", Duration::from_secs(5), || {
+        one.serves("api.test", "file-b")
+    });
+}

@@ -38,7 +38,7 @@ use sluice_command::state::ConfigState;
 pub(crate) use ctl::intercept as intercept_ctl;
 pub(crate) use expand::Template;
 pub(crate) use names::NameTable;
-pub(crate) use saved::{load_state, save_state};
+pub(crate) use saved::{read_state, save_state};
 pub(crate) use sourced::{expand_cluster, take_named, unresolved};
 
 use super::changes::apply_serialized;

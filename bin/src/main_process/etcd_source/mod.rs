@@ -14,6 +14,7 @@ mod cache;
 mod client;
 mod ctl_guard;
 mod push;
+mod state_file;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,6 +25,7 @@ use sluice_command::proto;
 
 pub(crate) use ctl_guard::refusal as ctl_refusal;
 pub(crate) use push::run as push;
+pub(crate) use state_file::{cluster_of, leave_managed, left_note, managed_ids};
 
 use super::{lock, MainProcess};
 
