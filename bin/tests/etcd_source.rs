@@ -750,3 +750,70 @@ fn a_state_load_leaves_the_clusters_of_etcd_as_etcd_has_them() {
         one.serves("api.test", "file-b")
     });
 }
+
+/// A main process that is not the test's child (it was started by an upgrade): killed with
+/// its workers when dropped.
+struct Successor(u32);
+
+impl Drop for Successor {
+    fn drop(&mut self) {
+        let workers = common::child_pids(self.0);
+        common::send_signal("KILL", self.0);
+        for pid in workers {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+#[test]
+fn after_an_upgrade_etcd_still_drives_its_clusters() {
+    let etcd = Etcd::start();
+    let cache = tempfile::tempdir().expect("temp dir");
+    let (a, b) = (mock("up-a"), mock("up-b"));
+    let mut one = Instance::start(&etcd.endpoint(), "/up/", &cache.path().join("1"), "");
+    let key = "/up/clusters/api";
+    etcd.put(key, &document("api.test", &[("a", a.addr(), 100)]));
+    wait_until("the key to apply", Duration::from_secs(5), || {
+        one.serves("api.test", "up-a")
+    });
+
+    let answer = one.sluice.ctl_ok(&["upgrade"]);
+    assert!(answer.contains("generation 2"), "{answer}");
+    let exit = one.sluice.wait_exit(Duration::from_secs(20));
+    assert!(exit.success(), "the old main exited with {exit}");
+    let status = one.sluice.ctl_json(&["status"]);
+    let _successor = Successor(status["main_pid"].as_u64().unwrap_or(0) as u32);
+    assert_eq!(status["generation"], 2, "{status}");
+    assert!(one.serves("api.test", "up-a"));
+    // The new main reads etcd and takes over the cluster the old one had from it.
+    wait_until("the new main to read etcd", Duration::from_secs(5), || {
+        one.source()["revision"].as_i64().unwrap_or(0) > 0
+    });
+    let source = one.source();
+    assert_eq!(source["clusters"], 1, "{source}");
+    assert!(
+        source["refused"].as_array().is_none_or(Vec::is_empty),
+        "{source}"
+    );
+
+    etcd.put(
+        key,
+        &document("api.test", &[("a", a.addr(), 10), ("b", b.addr(), 90)]),
+    );
+    wait_until("the change to apply", Duration::from_secs(5), || {
+        one.weights("api") == [10, 90]
+    });
+    let refused = one.sluice.ctl(&["cluster", "remove", "api"]);
+    assert!(
+        !refused.status.success(),
+        "ctl must not change etcd's cluster"
+    );
+    etcd.delete(key);
+    wait_until(
+        "the deleted key to answer 404",
+        Duration::from_secs(5),
+        || one.answers("api.test", 404),
+    );
+}

@@ -5,6 +5,10 @@
 //! host that never resolved, is refused alone and the other keys of the batch apply.
 //! The cost is that of the keys in the batch, never a copy of the whole state.
 //!
+//! After an upgrade, the clusters the previous main process handed over are etcd's or
+//! ctl's: a key naming one takes it over (its version in the state is the old one), and
+//! the first read of etcd ends that; those no key named stay, as ctl's.
+//!
 //! Backends given by host name are resolved like the file's (`dns`): the batch's new
 //! names are looked up in one go, each becomes one backend per address, and once the
 //! batch is applied its templates go to the DNS refreshes (a deleted key's leave them).
@@ -62,6 +66,7 @@ pub(crate) fn apply(main: &MainProcess, batch: Batch, revision: i64, origin: Ori
     let Some(source) = main.etcd.get() else {
         return 0;
     };
+    let full_read = matches!(batch, Batch::Full(_)) && origin == Origin::Etcd;
     let changes = match batch {
         Batch::Changes(changes) => changes,
         Batch::Full(documents) => changes_to_reach(source, documents),
@@ -128,6 +133,9 @@ pub(crate) fn apply(main: &MainProcess, batch: Batch, revision: i64, origin: Ori
     }
     let changed = planned.len();
     record(main, source, planned, &refused, revision, origin);
+    if full_read {
+        lock(&source.state).handed_over.clear();
+    }
     if changed > 0 || !refused.is_empty() {
         let message = format!(
             "etcd revision {revision}{}: {changed} keys applied, {} refused, {} changes in one batch",
@@ -225,7 +233,10 @@ fn plan_key(
     names: &NameTable,
 ) -> Result<(String, Vec<Request>), String> {
     let cluster_id = read.cluster_id.as_str();
-    let managed = lock(&source.state).applied.contains_key(cluster_id);
+    let managed = {
+        let source = lock(&source.state);
+        source.applied.contains_key(cluster_id) || source.handed_over.contains(cluster_id)
+    };
     if read.cluster.is_some() && !managed && state.cluster(cluster_id).is_some() {
         return Err(format!(
             "{key}: cluster {cluster_id} is also defined by the config file (or by ctl); \
@@ -327,6 +338,7 @@ fn record(
         state.from_cache = origin == Origin::Cache;
         for change in planned {
             templates.push((change.cluster_id.clone(), change.templates));
+            state.handed_over.remove(&change.cluster_id);
             state.refused.remove(&change.key);
             match change.document {
                 Some(document) => {
