@@ -5,13 +5,13 @@
 
 mod common;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::http::{get, mock, served_by, Load, Mode};
-use common::{wait_until, EventStream, Sluice};
-use sluice_e2e::{free_addr, Etcd, TcpRelay};
+use common::{free_port, wait_until, EventStream, Sluice};
+use sluice_e2e::{free_addr, Etcd, MockHttpServer, TcpRelay, TestDnsServer};
 
 /// What the issue asks: a change reaches every instance within this.
 const PROPAGATION: Duration = Duration::from_secs(1);
@@ -37,11 +37,23 @@ impl Instance {
         cache: &Path,
         extra: &str,
     ) -> Instance {
+        Instance::start_with(listener, endpoint, prefix, cache, "", extra)
+    }
+
+    /// Like [`Instance::start_on`], with `globals` among the config's top-level keys.
+    fn start_with(
+        listener: SocketAddr,
+        endpoint: &str,
+        prefix: &str,
+        cache: &Path,
+        globals: &str,
+        extra: &str,
+    ) -> Instance {
         let metrics = free_addr();
         let config = format!(
             "command_socket = \"sluice.sock\"\nworker_count = 2\nlog_level = \"info\"\n\
              access_log = \"off\"\nshutdown_grace_period = \"2s\"\n\
-             metrics_address = \"{metrics}\"\n\n\
+             metrics_address = \"{metrics}\"\n{globals}\n\
              [[listeners]]\nprotocol = \"http\"\naddress = \"{listener}\"\n\n\
              [etcd]\nendpoints = [\"{endpoint}\"]\nprefix = \"{prefix}\"\n\
              dial_timeout = \"500ms\"\ncache = \"{}\"\n{extra}",
@@ -71,6 +83,22 @@ impl Instance {
         metrics["clusters"][cluster]["backends"][backend]["requests"]
             .as_u64()
             .unwrap_or(0)
+    }
+
+    /// The addresses of the cluster's backends, sorted.
+    fn addresses(&self, cluster: &str) -> Vec<String> {
+        let shown = self.sluice.ctl_json(&["cluster", "show", cluster]);
+        let mut addresses: Vec<String> = shown["cluster"]["backends"]
+            .as_array()
+            .map(|backends| {
+                backends
+                    .iter()
+                    .filter_map(|b| b["address"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        addresses.sort();
+        addresses
     }
 
     fn weights(&self, cluster: &str) -> Vec<u64> {
@@ -480,4 +508,312 @@ fn etcd_down_under_load_fails_nothing_and_instances_catch_up_or_start_from_the_c
         || restarted.source()["state"] == "connected",
     );
     assert_eq!(restarted.source()["from_cache"], false);
+}
+
+/// Mock backends named `dns-N` on 127.0.0.N (loopback addresses on Linux), all on one
+/// port, so that a name's addresses are all a test needs to change.
+fn loopback_mocks(lasts: &[u8]) -> (u16, Vec<MockHttpServer>) {
+    for _ in 0..10 {
+        let port = free_port();
+        let started: Result<Vec<_>, _> = lasts
+            .iter()
+            .map(|last| {
+                let address = SocketAddr::new(IpAddr::from([127, 0, 0, *last]), port);
+                MockHttpServer::start(address, &format!("dns-{last}"))
+            })
+            .collect();
+        if let Ok(servers) = started {
+            return (port, servers);
+        }
+    }
+    panic!("no port free on every loopback address");
+}
+
+fn loopback(last: u8) -> IpAddr {
+    IpAddr::from([127, 0, 0, last])
+}
+
+/// A cluster document routing `hostname` to one backend `web` at `address`, with
+/// `extra` settings.
+fn named_document(hostname: &str, address: &str, extra: &str) -> String {
+    format!(
+        "frontends = [{{ hostname = \"{hostname}\" }}]\n\
+         backends = [{{ id = \"web\", address = \"{address}\"{extra} }}]\n"
+    )
+}
+
+/// Sends requests for `host` until each of `servers` has answered one.
+fn wait_requests_reach(instance: &Instance, host: &str, servers: &[&MockHttpServer]) {
+    for server in servers {
+        server.clear_requests();
+    }
+    let names: Vec<&str> = servers.iter().map(|s| s.name()).collect();
+    wait_until(
+        &format!("requests to reach {names:?}"),
+        Duration::from_secs(10),
+        || {
+            let _ = get(instance.listener, host);
+            servers.iter().all(|server| server.request_count() > 0)
+        },
+    );
+}
+
+#[test]
+fn a_key_naming_backends_by_host_name_resolves_them_and_follows_the_dns_answers() {
+    const NAME: &str = "backends.test";
+    /// What a DNS change may take to reach main and every worker on a loaded machine.
+    const FOLLOW: Duration = Duration::from_secs(5);
+    let (port, servers) = loopback_mocks(&[2, 3, 4]);
+    let at = |lasts: &[u8]| -> Vec<String> {
+        lasts
+            .iter()
+            .map(|last| format!("127.0.0.{last}:{port}"))
+            .collect()
+    };
+    let dns = TestDnsServer::start(1).expect("dns server");
+    dns.set(NAME, &[loopback(2), loopback(3)]);
+    let etcd = Etcd::start();
+    let cache = tempfile::tempdir().expect("temp dir");
+    let globals = format!(
+        "dns_servers = [\"{}\"]\ndns_refresh = \"200ms\"\n",
+        dns.address()
+    );
+    let one = Instance::start_with(
+        free_addr(),
+        &etcd.endpoint(),
+        "/d/",
+        &cache.path().join("1"),
+        &globals,
+        "",
+    );
+    let events = EventStream::subscribe(&one.sluice);
+    events.wait_subscribed(&one.sluice);
+
+    // A name that does not resolve: the key is refused alone, naming the key and the name.
+    etcd.put(
+        "/d/clusters/lost",
+        &named_document("lost.test", &format!("nowhere.test:{port}"), ""),
+    );
+    let refused = events.wait_for("SOURCE_REFUSED", FOLLOW, || {});
+    assert!(
+        refused.contains("/d/clusters/lost:2:") && refused.contains("cannot resolve nowhere.test"),
+        "{refused}"
+    );
+    assert!(one.answers("lost.test", 404));
+
+    // Two addresses: one backend each, and traffic reaches both.
+    etcd.put(
+        "/d/clusters/api",
+        &named_document("api.test", &format!("{NAME}:{port}"), ""),
+    );
+    wait_until("the name's two addresses", FOLLOW, || {
+        one.addresses("api") == at(&[2, 3])
+    });
+    wait_requests_reach(&one, "api.test", &[&servers[0], &servers[1]]);
+
+    // The answers change: the backends follow.
+    dns.set(NAME, &[loopback(3), loopback(4)]);
+    wait_until("the backends to follow the new answers", FOLLOW, || {
+        one.addresses("api") == at(&[3, 4])
+    });
+    wait_requests_reach(&one, "api.test", &[&servers[1], &servers[2]]);
+
+    // A reload of the file leaves etcd's names to etcd: they are still refreshed.
+    one.sluice.ctl_ok(&["reload"]);
+    dns.set(NAME, &[loopback(2)]);
+    wait_until("the backends to follow after a reload", FOLLOW, || {
+        one.addresses("api") == at(&[2])
+    });
+
+    // The export gives the key's document back, by name.
+    let exported = one.sluice.ctl_ok(&["cluster", "export", "api"]);
+    assert!(
+        exported.contains(&format!("\"{NAME}:{port}\"")) && !exported.contains("127.0.0.2"),
+        "{exported}"
+    );
+
+    // resolve_later: the key applies before its name resolves, and serves once it does.
+    etcd.put(
+        "/d/clusters/later",
+        &named_document(
+            "later.test",
+            &format!("later.test:{port}"),
+            ", resolve_later = true",
+        ),
+    );
+    wait_until("the resolve_later key to apply", FOLLOW, || {
+        one.source()["clusters"] == 2
+    });
+    dns.set("later.test", &[loopback(4)]);
+    wait_until("the late name to serve", FOLLOW, || {
+        one.serves("later.test", "dns-4")
+    });
+
+    // The key deleted: 404, and its name leaves the refreshes.
+    etcd.delete("/d/clusters/api");
+    wait_until("the deleted key to answer 404", FOLLOW, || {
+        one.answers("api.test", 404)
+    });
+    wait_until("the name to leave the refreshes", FOLLOW, || {
+        let (_, metrics) = one.http_status("/metrics");
+        !metrics.contains(NAME) && metrics.contains("later.test")
+    });
+}
+
+#[test]
+fn a_state_load_leaves_the_clusters_of_etcd_as_etcd_has_them() {
+    let etcd = Etcd::start();
+    let cache = tempfile::tempdir().expect("temp dir");
+    let (a, b, local) = (mock("etcd-a"), mock("file-b"), mock("local"));
+    let local_cluster = format!(
+        "\n[clusters.local]\nfrontends = [{{ hostname = \"local.test\" }}]\n\
+         backends = [{{ address = \"{}\" }}]\n",
+        local.addr()
+    );
+    let one = Instance::start_on(
+        free_addr(),
+        &etcd.endpoint(),
+        "/st/",
+        &cache.path().join("1"),
+        &local_cluster,
+    );
+    let path = |name: &str| cache.path().join(name).to_str().expect("path").to_owned();
+    // Saved before etcd had any key.
+    one.sluice
+        .ctl_ok(&["state", "save", "-f", &path("early.state")]);
+    let key = "/st/clusters/api";
+    etcd.put(key, &document("api.test", &[("a", a.addr(), 100)]));
+    wait_until("the key to apply", Duration::from_secs(5), || {
+        one.serves("api.test", "etcd-a")
+    });
+
+    // Loading a file without etcd's cluster keeps it as etcd has it.
+    let answer = one
+        .sluice
+        .ctl_ok(&["state", "load", "-f", &path("early.state")]);
+    assert!(
+        one.serves("api.test", "etcd-a"),
+        "etcd's cluster dropped by a state load: {answer}"
+    );
+    assert!(one.serves("local.test", "local"));
+
+    // A save leaves etcd's cluster out, and says so.
+    let answer = one
+        .sluice
+        .ctl_ok(&["state", "save", "-f", &path("saved.state")]);
+    assert!(
+        answer.contains("without the 1 clusters etcd manages"),
+        "{answer}"
+    );
+    let saved = std::fs::read_to_string(path("saved.state")).expect("the saved state");
+    assert!(
+        saved.contains("local.test") && !saved.contains("api.test"),
+        "{saved}"
+    );
+
+    // A state file of another instance that holds its own `api`: etcd's stays, the
+    // answer names it with its key, and the file's other clusters load.
+    let other_listener = free_addr();
+    let other = Sluice::start(&format!(
+        "command_socket = \"sluice.sock\"\nworker_count = 1\n\n\
+         [[listeners]]\nprotocol = \"http\"\naddress = \"{other_listener}\"\n\n\
+         [clusters.api]\nfrontends = [{{ hostname = \"api.test\" }}]\n\
+         backends = [{{ address = \"{}\" }}]\n\n\
+         [clusters.other]\nfrontends = [{{ hostname = \"other.test\" }}]\n\
+         backends = [{{ address = \"{}\" }}]\n",
+        b.addr(),
+        local.addr()
+    ));
+    other.ctl_ok(&["state", "save", "-f", &path("other.state")]);
+    drop(other);
+    // As if saved on this machine: the same listener.
+    let copied = std::fs::read_to_string(path("other.state"))
+        .expect("the other state")
+        .replace(&other_listener.to_string(), &one.listener.to_string());
+    std::fs::write(path("other.state"), copied).expect("write the state");
+    let answer = one
+        .sluice
+        .ctl_ok(&["state", "load", "-f", &path("other.state")]);
+    assert!(
+        answer.contains("kept as etcd has them")
+            && answer.contains(&format!("cluster api (key {key})")),
+        "{answer}"
+    );
+    assert!(one.serves("api.test", "etcd-a"), "{answer}");
+    assert!(one.serves("other.test", "local"), "{answer}");
+    assert!(one.answers("local.test", 404), "{answer}");
+    assert_eq!(one.source()["clusters"], 1);
+
+    // etcd still drives its cluster.
+    etcd.put(key, &document("api.test", &[("b", b.addr(), 100)]));
+    wait_until("the key's change to apply", Duration::from_secs(5), || {
+        one.serves("api.test", "file-b")
+    });
+}
+
+/// A main process that is not the test's child (it was started by an upgrade): killed with
+/// its workers when dropped.
+struct Successor(u32);
+
+impl Drop for Successor {
+    fn drop(&mut self) {
+        let workers = common::child_pids(self.0);
+        common::send_signal("KILL", self.0);
+        for pid in workers {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+#[test]
+fn after_an_upgrade_etcd_still_drives_its_clusters() {
+    let etcd = Etcd::start();
+    let cache = tempfile::tempdir().expect("temp dir");
+    let (a, b) = (mock("up-a"), mock("up-b"));
+    let mut one = Instance::start(&etcd.endpoint(), "/up/", &cache.path().join("1"), "");
+    let key = "/up/clusters/api";
+    etcd.put(key, &document("api.test", &[("a", a.addr(), 100)]));
+    wait_until("the key to apply", Duration::from_secs(5), || {
+        one.serves("api.test", "up-a")
+    });
+
+    let answer = one.sluice.ctl_ok(&["upgrade"]);
+    assert!(answer.contains("generation 2"), "{answer}");
+    let exit = one.sluice.wait_exit(Duration::from_secs(20));
+    assert!(exit.success(), "the old main exited with {exit}");
+    let status = one.sluice.ctl_json(&["status"]);
+    let _successor = Successor(status["main_pid"].as_u64().unwrap_or(0) as u32);
+    assert_eq!(status["generation"], 2, "{status}");
+    assert!(one.serves("api.test", "up-a"));
+    // The new main reads etcd and takes over the cluster the old one had from it.
+    wait_until("the new main to read etcd", Duration::from_secs(5), || {
+        one.source()["revision"].as_i64().unwrap_or(0) > 0
+    });
+    let source = one.source();
+    assert_eq!(source["clusters"], 1, "{source}");
+    assert!(
+        source["refused"].as_array().is_none_or(Vec::is_empty),
+        "{source}"
+    );
+
+    etcd.put(
+        key,
+        &document("api.test", &[("a", a.addr(), 10), ("b", b.addr(), 90)]),
+    );
+    wait_until("the change to apply", Duration::from_secs(5), || {
+        one.weights("api") == [10, 90]
+    });
+    let refused = one.sluice.ctl(&["cluster", "remove", "api"]);
+    assert!(
+        !refused.status.success(),
+        "ctl must not change etcd's cluster"
+    );
+    etcd.delete(key);
+    wait_until(
+        "the deleted key to answer 404",
+        Duration::from_secs(5),
+        || one.answers("api.test", 404),
+    );
 }

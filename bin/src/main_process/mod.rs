@@ -152,8 +152,12 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     dns.commit(prepared.templates);
     // An upgrade goes on from the state the previous main process served.
+    let mut handed_over = Vec::new();
     let state = match inherited.as_mut() {
-        Some(inherited) => std::mem::take(&mut inherited.state),
+        Some(inherited) => {
+            handed_over = etcd_source::not_in_file(&inherited.state, &prepared.state);
+            std::mem::take(&mut inherited.state)
+        }
         None => prepared.state,
     };
     let socket_path = config.command_socket.clone();
@@ -170,7 +174,7 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
         Some(address) => Some((address, bind_metrics(address, inherited.is_some())?)),
         None => None,
     };
-    let etcd = etcd_source::EtcdSource::of(&config);
+    let etcd = etcd_source::EtcdSource::of(&config, handed_over);
     let identity = Identity {
         binary: started_from(),
         generation: inherited

@@ -59,10 +59,7 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
             ))
         }
     };
-    let prepared = match main.dns.prepare_config(&config).and_then(|mut prepared| {
-        super::etcd_source::keep_managed_clusters(main, &mut prepared.state)?;
-        Ok(prepared)
-    }) {
+    let mut prepared = match main.dns.prepare_config(&config) {
         Ok(prepared) => prepared,
         Err(error) => {
             return failure(&format!(
@@ -71,7 +68,6 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
             ))
         }
     };
-    let target = &prepared.state;
     let what = format!("reload of {}", path.display());
     // Bound first: an address that cannot be bound refuses the reload before any change.
     if let Err(error) = main.move_metrics_endpoint(config.metrics_address) {
@@ -79,7 +75,7 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
             "{what} refused, nothing changed: metrics_address: {error}"
         ));
     }
-    let mut response = converge(main, target, &what, allow_empty);
+    let mut response = converge(main, &mut prepared.state, &what, allow_empty);
     if response.status != proto::ResponseStatus::Ok as i32 {
         let current = lock(&main.config).metrics_address;
         if let Err(error) = main.move_metrics_endpoint(current) {
@@ -116,7 +112,7 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
     }
     *lock(&main.config) = kept;
     if main.start_path.as_deref() == Some(path.as_path()) {
-        *lock(&main.file_index) = Some(FileIndex::of(&path, target));
+        *lock(&main.file_index) = Some(FileIndex::of(&path, &prepared.state));
     }
     main.dns.commit(prepared.templates);
     main.events.publish(proto::Event {
@@ -147,30 +143,47 @@ pub(crate) fn save_state(main: &MainProcess, path: &str) -> Response {
     };
     let mut writer = BufWriter::new(file);
     match super::dns::save_state(main, &mut writer) {
-        Ok(()) => {
-            info!("state saved to {path}");
-            ok(&format!("state saved to {path}"))
+        Ok(left) => {
+            let mut message = format!("state saved to {path}");
+            if left > 0 {
+                message.push_str(&format!(
+                    " without the {left} clusters etcd manages (etcd holds them)"
+                ));
+            }
+            info!("{message}");
+            ok(&message)
         }
         Err(error) => failure(&format!("cannot save the state to {path}: {error}")),
     }
 }
 
-/// Makes the state equal to the one saved in `path`.
+/// Makes the state equal to the one saved in `path`, but for the clusters etcd manages,
+/// which stay as etcd has them (what the file holds of them is skipped, and the answer
+/// says so).
 pub(crate) fn load_state(main: &MainProcess, path: &str, allow_empty: bool) -> Response {
     let file = match File::open(Path::new(path)) {
         Ok(file) => file,
         Err(error) => return failure(&format!("cannot open {path}: {error}")),
     };
-    match super::dns::load_state(&main.dns, BufReader::new(file)) {
+    let mut left_to_etcd = Default::default();
+    let prepared = super::dns::read_state(BufReader::new(file)).and_then(|requests| {
+        let (requests, left) = super::etcd_source::leave_managed(main, requests);
+        left_to_etcd = left;
+        main.dns.prepare_requests(requests)
+    });
+    match prepared {
         Ok(prepared) if expired_certificate(&prepared.state).is_some() => failure(&format!(
             "cannot load the state from {path}, nothing changed: {}",
             expired_certificate(&prepared.state).unwrap_or_default()
         )),
-        Ok(prepared) => {
+        Ok(mut prepared) => {
             let what = format!("state load from {path}");
-            let response = converge(main, &prepared.state, &what, allow_empty);
+            let mut response = converge(main, &mut prepared.state, &what, allow_empty);
             if response.status == proto::ResponseStatus::Ok as i32 {
                 main.dns.commit(prepared.templates);
+                if let Some(note) = super::etcd_source::left_note(&left_to_etcd) {
+                    response.message.push_str(&format!("; {note}"));
+                }
             }
             response
         }
@@ -195,9 +208,19 @@ fn expired_certificate(state: &ConfigState) -> Option<String> {
     })
 }
 
-/// Applies `current.diff(target)` as one transaction and summarizes it.
-fn converge(main: &MainProcess, target: &ConfigState, what: &str, allow_empty: bool) -> Response {
+/// Applies `current.diff(target)` as one transaction and summarizes it. The clusters
+/// etcd manages are added to `target` as they are now, under the same lock as the
+/// change, so that an etcd batch applied meanwhile is not undone.
+fn converge(
+    main: &MainProcess,
+    target: &mut ConfigState,
+    what: &str,
+    allow_empty: bool,
+) -> Response {
     let _serial = main.lock_changes();
+    if let Err(error) = super::etcd_source::keep_managed_clusters(main, target) {
+        return failure(&format!("{what} refused, nothing changed: {error}"));
+    }
     let requests = {
         let state = lock(&main.state);
         if let Some(emptied) = emptied(&state, target).filter(|_| !allow_empty) {

@@ -18,7 +18,7 @@ use super::{
     node::parse_document,
     reader::{Field, Source},
     root::syntax_error,
-    validate, ListenerConfig,
+    validate, BackendNameOrigin, ListenerConfig,
 };
 use crate::proto;
 
@@ -31,6 +31,22 @@ pub fn parse_cluster_document(
     listeners: &[ListenerConfig],
     base_dir: &Path,
 ) -> Result<proto::ClusterInformation, ConfigError> {
+    parse_located_cluster_document(text, name, cluster_id, listeners, base_dir)
+        .map(|(cluster, _)| cluster)
+}
+
+/// Like [`parse_cluster_document`], with where each backend given by host name was
+/// written (`NAME:LINE:COLUMN: backends[N].address`), as [`Config::backend_names`]
+/// says for the file.
+///
+/// [`Config::backend_names`]: super::Config::backend_names
+pub fn parse_located_cluster_document(
+    text: &str,
+    name: &str,
+    cluster_id: &str,
+    listeners: &[ListenerConfig],
+    base_dir: &Path,
+) -> Result<(proto::ClusterInformation, Vec<BackendNameOrigin>), ConfigError> {
     let document = parse_document(text).map_err(|error| syntax_error(text, name, &error))?;
     let src = Source {
         file: name,
@@ -59,7 +75,15 @@ pub fn parse_cluster_document(
             })
         })
         .collect();
-    parse_cluster(&root, cluster_id, &parsed, &mut Routes::default(), None)
+    let mut names = Vec::new();
+    let cluster = parse_cluster(
+        &root,
+        cluster_id,
+        &parsed,
+        &mut Routes::default(),
+        &mut names,
+    )?;
+    Ok((cluster, names))
 }
 
 /// `cluster` as the document [`parse_cluster_document`] reads back on a machine with
@@ -105,7 +129,7 @@ pub fn cluster_document(
     if !frontends.is_empty() {
         table.insert("frontends".into(), Value::Array(frontends));
     }
-    let backends: Vec<Value> = cluster.backends.iter().map(backend).collect();
+    let backends: Vec<Value> = as_written(&cluster.backends).iter().map(backend).collect();
     if !backends.is_empty() {
         table.insert("backends".into(), Value::Array(backends));
     }
@@ -260,6 +284,32 @@ fn http_frontend(frontend: &proto::HttpFrontend, address: Option<&str>) -> Value
     Value::Table(table)
 }
 
+/// `backends` as they were written: the backends resolved from a host name give back
+/// the one backend given by that name (`web@10.0.0.5:8080` at 10.0.0.5:8080, resolved
+/// from `api.internal:8080`, is `web` at `api.internal:8080`).
+fn as_written(backends: &[proto::Backend]) -> Vec<proto::Backend> {
+    let mut written: Vec<proto::Backend> = Vec::new();
+    for resolved in backends {
+        let Some(name) = &resolved.resolved_from else {
+            written.push(resolved.clone());
+            continue;
+        };
+        if written.iter().any(|b| &b.address == name) {
+            continue;
+        }
+        let suffix = format!("@{}", resolved.address);
+        let unsuffixed = |id: &str| id.strip_suffix(&suffix).unwrap_or(id).to_owned();
+        written.push(proto::Backend {
+            backend_id: unsuffixed(&resolved.backend_id),
+            sticky_id: resolved.sticky_id.as_deref().map(unsuffixed),
+            address: name.clone(),
+            resolved_from: None,
+            ..resolved.clone()
+        });
+    }
+    written
+}
+
 fn backend(backend: &proto::Backend) -> Value {
     let mut table = TomlTable::new();
     table.insert("address".into(), backend.address.clone().into());
@@ -277,6 +327,9 @@ fn backend(backend: &proto::Backend) -> Value {
         .and_then(|s| name_of(BACKEND_STATES, s));
     if let Some(state) = state {
         table.insert("state".into(), state.into());
+    }
+    if backend.resolve_later == Some(true) {
+        table.insert("resolve_later".into(), true.into());
     }
     Value::Table(table)
 }
@@ -383,6 +436,52 @@ backends = [{ address = "127.0.0.1:5432" }]
             matches!(syntax, ConfigError::Syntax { line: 1, .. }),
             "{syntax}"
         );
+    }
+
+    #[test]
+    fn backends_given_by_host_name_are_located_and_written_back_by_name() {
+        let config = config();
+        let text = "backends = [\n  { address = \"127.0.0.1:3000\" },\n  \
+                    { id = \"web\", address = \"API.test:8080\", resolve_later = true },\n]\n";
+        let (cluster, names) = parse_located_cluster_document(
+            text,
+            "/s/clusters/web",
+            "web",
+            &config.listeners,
+            Path::new("/"),
+        )
+        .expect("a host name is allowed");
+        assert_eq!(cluster.backends[1].address, "api.test:8080");
+        assert_eq!(cluster.backends[1].resolve_later, Some(true));
+        assert_eq!(names.len(), 1);
+        assert_eq!(names[0].backend_id, "web");
+        assert_eq!(
+            names[0].location,
+            "/s/clusters/web:3:27: backends[1].address"
+        );
+
+        // Main shows the name's backends one per address: the document gives the name back.
+        let mut shown = cluster.clone();
+        let named = shown.backends.pop().expect("the named backend");
+        for ip in ["10.0.0.1", "10.0.0.2"] {
+            let address = format!("{ip}:8080");
+            shown.backends.push(proto::Backend {
+                backend_id: format!("web@{address}"),
+                sticky_id: Some(format!("web@{address}")),
+                address,
+                resolve_later: None,
+                resolved_from: Some(named.address.clone()),
+                ..named.clone()
+            });
+        }
+        let written = cluster_document(&shown, &config.listeners);
+        assert!(!written.contains("10.0.0."), "{written}");
+        let read = parse_cluster_document(&written, "k", "web", &config.listeners, Path::new("/"))
+            .expect("reads back");
+        assert_eq!(read.backends.len(), 2, "{written}");
+        assert_eq!(read.backends[1].address, "api.test:8080");
+        assert_eq!(read.backends[1].backend_id, "web");
+        assert_eq!(read.backends[1].sticky_id.as_deref(), Some("web"));
     }
 
     #[test]

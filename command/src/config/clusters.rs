@@ -113,7 +113,7 @@ pub(crate) fn parse_clusters(
             cluster_id,
             listeners,
             &mut routes,
-            Some(names),
+            names,
         )?);
     }
     Ok(clusters)
@@ -124,7 +124,7 @@ pub(crate) fn parse_cluster(
     cluster_id: String,
     listeners: &[ParsedListener<'_>],
     routes: &mut Routes,
-    names: Option<&mut Vec<BackendNameOrigin>>,
+    names: &mut Vec<BackendNameOrigin>,
 ) -> Result<proto::ClusterInformation, ConfigError> {
     let protocol = Protocol::of(field)?;
     let table = field.table(match protocol {
@@ -244,7 +244,7 @@ struct Taken {
 fn parse_backends(
     cluster: &Table<'_>,
     cluster_id: &str,
-    mut names: Option<&mut Vec<BackendNameOrigin>>,
+    names: &mut Vec<BackendNameOrigin>,
 ) -> Result<Vec<proto::Backend>, ConfigError> {
     let Some(field) = cluster.get("backends") else {
         return Ok(Vec::new());
@@ -255,12 +255,6 @@ fn parse_backends(
         let backend = parse_backend(&item, cluster_id, &mut taken)?;
         if parse_backend_address(&backend.address).is_ok_and(|a| a.host().is_some()) {
             let at = item.table(BACKEND_KEYS)?.require("address")?;
-            let Some(names) = names.as_deref_mut() else {
-                return Err(at.error(
-                    "a backend host name is resolved only for clusters of the configuration \
-                     file, expected IP:PORT",
-                ));
-            };
             names.push(BackendNameOrigin {
                 cluster_id: cluster_id.to_owned(),
                 backend_id: backend.backend_id.clone(),

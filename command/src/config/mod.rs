@@ -46,7 +46,9 @@ use crate::proto;
 pub use backend_address::{
     check_named_backend, named_id, parse_backend_address, BackendAddress, MAX_NAMED_ID_LEN,
 };
-pub use cluster_document::{cluster_document, parse_cluster_document};
+pub use cluster_document::{
+    cluster_document, parse_cluster_document, parse_located_cluster_document,
+};
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use error::ConfigError;
 pub use etcd::{EtcdConfig, DEFAULT_ETCD_DIAL_TIMEOUT, DEFAULT_ETCD_PREFIX};

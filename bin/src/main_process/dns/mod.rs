@@ -13,6 +13,8 @@
 //!   `BACKEND_NAME_UNRESOLVED` event) and shown by `/status` and `/metrics` until it
 //!   resolves again (`BACKEND_NAME_RESOLVED`).
 //! - Lookups run on the `dns` thread (`resolver`), the only one with an async runtime.
+//! - The clusters etcd manages bring theirs through `sourced`: kept apart from the
+//!   file's, so that a reload or a state load leaves them to etcd.
 //!
 //! Locking order: `changes`, then the registry here, then `state`.
 
@@ -21,6 +23,7 @@ mod expand;
 mod names;
 mod resolver;
 mod saved;
+mod sourced;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -33,12 +36,15 @@ use sluice_command::proto::{self, request::RequestType, Request};
 use sluice_command::state::ConfigState;
 
 pub(crate) use ctl::intercept as intercept_ctl;
-pub(crate) use saved::{load_state, save_state};
+pub(crate) use expand::Template;
+pub(crate) use names::NameTable;
+pub(crate) use saved::{read_state, save_state};
+pub(crate) use sourced::{expand_cluster, take_named, unresolved};
 
 use super::changes::apply_serialized;
 use super::{lock, MainProcess};
-use expand::{reconcile, Template};
-use names::{NameTable, Outcome};
+use expand::reconcile;
+use names::Outcome;
 use resolver::ResolverHandle;
 
 /// Cluster id → its backends given by host name, in the order written.
@@ -56,10 +62,32 @@ pub(crate) struct Prepared {
 /// The backends given by host name and what their names resolve to.
 #[derive(Debug, Default)]
 struct Registry {
+    /// Those of the file's clusters and of ctl's.
     templates: Templates,
+    /// Those of the clusters etcd manages: a commit of the file's leaves them.
+    sourced: Templates,
     names: NameTable,
     refresh: Duration,
     servers: Vec<SocketAddr>,
+}
+
+impl Registry {
+    /// Forgets the names no backend uses any more (they are no longer looked up), and
+    /// has a name used but unknown (forgotten meanwhile) looked up now.
+    fn sync_names(&mut self) {
+        let used: std::collections::BTreeSet<String> = self
+            .templates
+            .values()
+            .chain(self.sourced.values())
+            .flatten()
+            .map(|t| t.host.clone())
+            .collect();
+        self.names.retain(|name| used.contains(name));
+        let now = Instant::now();
+        for name in &used {
+            self.names.ensure(name, now);
+        }
+    }
 }
 
 /// Backends by host name: the main process's part (see the module docs).
@@ -189,10 +217,25 @@ impl Dns {
         templates: impl Iterator<Item = &'a Template> + Clone,
         origin: &dyn Fn(&proto::Backend) -> String,
     ) -> Result<(), String> {
+        let names = self.lookup_unknown(templates.clone())?;
+        for template in templates {
+            if let Some(error) = unresolved(&names, template) {
+                return Err(format!("{}: {error}", origin(&template.backend)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks up, in one go, the names of `templates` that never resolved, and records
+    /// the answers; returns what every name resolves to then (a copy: a commit may
+    /// forget names not used yet before the caller uses them).
+    pub(crate) fn lookup_unknown<'a>(
+        &self,
+        templates: impl Iterator<Item = &'a Template>,
+    ) -> Result<NameTable, String> {
         let mut new: Vec<String> = {
             let registry = lock(&self.registry);
             templates
-                .clone()
                 .map(|t| t.host.clone())
                 .filter(|host| !registry.names.ever_resolved(host))
                 .collect()
@@ -200,7 +243,7 @@ impl Dns {
         new.sort();
         new.dedup();
         if new.is_empty() {
-            return Ok(());
+            return Ok(lock(&self.registry).names.clone());
         }
         let lookups = self.resolver()?.lookup(&new);
         let mut registry = lock(&self.registry);
@@ -212,36 +255,15 @@ impl Dns {
             }
             registry.names.record(name, lookup, now, refresh);
         }
-        for template in templates {
-            let entry = registry.names.get(&template.host);
-            let never = entry.is_none_or(|entry| entry.addresses.is_none());
-            if never && template.backend.resolve_later != Some(true) {
-                let error = entry
-                    .and_then(|entry| entry.error.clone())
-                    .unwrap_or_default();
-                return Err(format!(
-                    "{}: cannot resolve {}: {error} (set resolve_later = true to accept it \
-                     before its name resolves)",
-                    origin(&template.backend),
-                    template.host
-                ));
-            }
-        }
         self.changed.notify_all();
-        Ok(())
+        Ok(registry.names.clone())
     }
 
     /// Makes `prepared`'s backends by host name the current ones (its state was applied).
     pub(crate) fn commit(&self, prepared_templates: Templates) {
         let mut registry = lock(&self.registry);
         registry.templates = prepared_templates;
-        let used: std::collections::BTreeSet<String> = registry
-            .templates
-            .values()
-            .flatten()
-            .map(|t| t.host.clone())
-            .collect();
-        registry.names.retain(|name| used.contains(name));
+        registry.sync_names();
         self.changed.notify_all();
     }
 
@@ -290,6 +312,7 @@ impl Dns {
             registry
                 .templates
                 .iter()
+                .chain(&registry.sourced)
                 .filter(|(_, templates)| templates.iter().any(|t| due.contains(&t.host)))
                 .filter(|(cluster_id, _)| state.cluster(cluster_id).is_some())
                 .flat_map(|(cluster_id, templates)| {

@@ -42,7 +42,7 @@ pub(crate) enum Outcome {
 }
 
 /// Every name in use, by name.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct NameTable {
     names: BTreeMap<String, NameEntry>,
 }
@@ -128,6 +128,18 @@ impl NameTable {
         self.names.values().map(|entry| entry.next_lookup).min()
     }
 
+    /// Adds `name`, unknown so far, to be looked up at `now`.
+    pub(crate) fn ensure(&mut self, name: &str, now: Instant) {
+        self.names
+            .entry(name.to_owned())
+            .or_insert_with(|| NameEntry {
+                addresses: None,
+                error: None,
+                failures: 0,
+                next_lookup: now,
+            });
+    }
+
     /// Forgets the names `used` says are no longer used.
     pub(crate) fn retain(&mut self, used: impl Fn(&str) -> bool) {
         self.names.retain(|name, _| used(name));
@@ -211,5 +223,8 @@ mod tests {
         assert!(names.addresses("a").is_empty());
         names.retain(|_| false);
         assert!(names.get("a").is_none());
+        names.ensure("a", now);
+        assert!(!names.ever_resolved("a"));
+        assert_eq!(names.due(now), vec!["a".to_owned()]);
     }
 }

@@ -1,17 +1,27 @@
 //! Turning a batch of etcd keys into one change of main's state, applied like a reload:
 //! one batch to each worker, rolled back if any refuses. Each key is checked alone first
-//! (its document parsed against the local listeners, its requests tried on main's state),
-//! so that an invalid document is refused alone and the other keys of the batch apply.
+//! (its document parsed against the local listeners, its backend host names resolved,
+//! its requests tried on main's state), so that an invalid document, or one naming a
+//! host that never resolved, is refused alone and the other keys of the batch apply.
 //! The cost is that of the keys in the batch, never a copy of the whole state.
+//!
+//! After an upgrade, the clusters the previous main process handed over are etcd's or
+//! ctl's: a key naming one takes it over (its version in the state is the old one), and
+//! the first read of etcd ends that; those no key named stay, as ctl's.
+//!
+//! Backends given by host name are resolved like the file's (`dns`): the batch's new
+//! names are looked up in one go, each becomes one backend per address, and once the
+//! batch is applied its templates go to the DNS refreshes (a deleted key's leave them).
 
 use std::collections::BTreeMap;
 
 use log::{error, info, warn};
-use sluice_command::config::parse_cluster_document;
+use sluice_command::config::parse_located_cluster_document;
 use sluice_command::proto::{self, request::RequestType, Request};
 use sluice_command::state::ConfigState;
 
 use super::super::changes::apply_serialized;
+use super::super::dns::{self, NameTable, Template};
 use super::super::{lock, MainProcess};
 use super::{cache, EtcdSource};
 
@@ -38,6 +48,17 @@ struct Planned {
     key: String,
     /// The new document, `None` when the cluster goes away.
     document: Option<String>,
+    /// Its backends given by host name.
+    templates: Vec<Template>,
+}
+
+/// One key's document, read.
+struct Read {
+    cluster_id: String,
+    /// The cluster without its backends given by host name, `None` when deleted.
+    cluster: Option<proto::ClusterInformation>,
+    /// Its backends given by host name, each with where it was written.
+    templates: Vec<(Template, String)>,
 }
 
 /// Applies `batch`, read at `revision`, as one change; returns how many keys it changed.
@@ -45,11 +66,23 @@ pub(crate) fn apply(main: &MainProcess, batch: Batch, revision: i64, origin: Ori
     let Some(source) = main.etcd.get() else {
         return 0;
     };
+    let full_read = matches!(batch, Batch::Full(_)) && origin == Origin::Etcd;
     let changes = match batch {
         Batch::Changes(changes) => changes,
         Batch::Full(documents) => changes_to_reach(source, documents),
     };
     let _serial = main.lock_changes();
+    let read: Vec<_> = changes
+        .into_iter()
+        .map(|(key, document)| {
+            let read = read_key(source, &key, document.as_deref());
+            (key, document, read)
+        })
+        .collect();
+    let names = resolve(
+        main,
+        read.iter().filter_map(|(_, _, read)| read.as_ref().ok()),
+    );
     let mut planned = Vec::new();
     let mut refused = Vec::new();
     let mut requests = Vec::new();
@@ -57,20 +90,23 @@ pub(crate) fn apply(main: &MainProcess, batch: Batch, revision: i64, origin: Ori
         let mut state = lock(&main.state);
         let base = listeners_only(&state);
         let mut undo = sluice_command::state::Undo::new();
-        for (key, document) in changes {
+        for (key, document, read) in read {
             let mark = undo.len();
-            let outcome = plan_key(source, &state, &base, &key, document.as_deref()).and_then(
-                |(cluster_id, key_requests)| {
-                    for request in &key_requests {
-                        if let Err(error) = state.apply_recorded(request, &mut undo) {
-                            let mine = undo.split_off(mark);
-                            state.revert(mine);
-                            return Err(format!("{key}: {error}"));
-                        }
+            let mut templates = Vec::new();
+            let outcome = read.and_then(|read| {
+                templates = read.templates.iter().map(|(t, _)| t.clone()).collect();
+                plan_key(source, &state, &base, &key, read, &names)
+            });
+            let outcome = outcome.and_then(|(cluster_id, key_requests)| {
+                for request in &key_requests {
+                    if let Err(error) = state.apply_recorded(request, &mut undo) {
+                        let mine = undo.split_off(mark);
+                        state.revert(mine);
+                        return Err(format!("{key}: {error}"));
                     }
-                    Ok((cluster_id, key_requests))
-                },
-            );
+                }
+                Ok((cluster_id, key_requests))
+            });
             match outcome {
                 Ok((cluster_id, key_requests)) => {
                     requests.extend(key_requests);
@@ -78,6 +114,7 @@ pub(crate) fn apply(main: &MainProcess, batch: Batch, revision: i64, origin: Ori
                         cluster_id,
                         key,
                         document,
+                        templates,
                     });
                 }
                 Err(reason) => refused.push((key, reason)),
@@ -90,10 +127,15 @@ pub(crate) fn apply(main: &MainProcess, batch: Batch, revision: i64, origin: Ori
         error!("{message}");
         main.events
             .publish(event(proto::EventKind::SourceRefused, message));
+        // The names looked up for the batch and used by no backend are not kept.
+        main.dns.set_sourced(std::iter::empty());
         return 0;
     }
     let changed = planned.len();
     record(main, source, planned, &refused, revision, origin);
+    if full_read {
+        lock(&source.state).handed_over.clear();
+    }
     if changed > 0 || !refused.is_empty() {
         let message = format!(
             "etcd revision {revision}{}: {changed} keys applied, {} refused, {} changes in one batch",
@@ -136,38 +178,88 @@ fn changes_to_reach(
     changes
 }
 
-/// The cluster a key names and the requests that bring it to `document`, or why not.
-fn plan_key(
-    source: &EtcdSource,
-    state: &ConfigState,
-    base: &ConfigState,
-    key: &str,
-    document: Option<&str>,
-) -> Result<(String, Vec<Request>), String> {
+/// The cluster a key names and its document read, or why not.
+fn read_key(source: &EtcdSource, key: &str, document: Option<&str>) -> Result<Read, String> {
     let prefix = source.config.clusters_prefix();
     let cluster_id = key
         .strip_prefix(&prefix)
         .filter(|id| !id.is_empty() && !id.contains('/'))
         .ok_or_else(|| format!("{key}: not a cluster key, expected {prefix}ID"))?;
-    let managed = lock(&source.state).applied.contains_key(cluster_id);
-    if document.is_some() && !managed && state.cluster(cluster_id).is_some() {
+    let Some(text) = document else {
+        return Ok(Read {
+            cluster_id: cluster_id.to_owned(),
+            cluster: None,
+            templates: Vec::new(),
+        });
+    };
+    let (mut cluster, origins) =
+        parse_located_cluster_document(text, key, cluster_id, &source.listeners, &source.base_dir)
+            .map_err(|error| error.to_string())?;
+    let templates = dns::take_named(&mut cluster).map_err(|error| format!("{key}: {error}"))?;
+    let templates = templates
+        .into_iter()
+        .map(|template| {
+            let origin = origins
+                .iter()
+                .find(|o| o.backend_id == template.backend.backend_id)
+                .map_or_else(|| key.to_owned(), |o| o.location.clone());
+            (template, origin)
+        })
+        .collect();
+    Ok(Read {
+        cluster_id: cluster_id.to_owned(),
+        cluster: Some(cluster),
+        templates,
+    })
+}
+
+/// Looks up in one go the host names of `read` that never resolved; returns what
+/// every name resolves to now.
+fn resolve<'a>(main: &MainProcess, read: impl Iterator<Item = &'a Read>) -> NameTable {
+    let templates = read.flat_map(|read| read.templates.iter().map(|(template, _)| template));
+    main.dns.lookup_unknown(templates).unwrap_or_else(|error| {
+        warn!("cannot look up the backend host names of etcd's clusters: {error}");
+        main.dns.names()
+    })
+}
+
+/// The requests that bring the cluster of `read` to its document, or why not.
+fn plan_key(
+    source: &EtcdSource,
+    state: &ConfigState,
+    base: &ConfigState,
+    key: &str,
+    read: Read,
+    names: &NameTable,
+) -> Result<(String, Vec<Request>), String> {
+    let cluster_id = read.cluster_id.as_str();
+    let managed = {
+        let source = lock(&source.state);
+        source.applied.contains_key(cluster_id) || source.handed_over.contains(cluster_id)
+    };
+    if read.cluster.is_some() && !managed && state.cluster(cluster_id).is_some() {
         return Err(format!(
             "{key}: cluster {cluster_id} is also defined by the config file (or by ctl); \
              a cluster has one source"
         ));
     }
+    for (template, origin) in &read.templates {
+        if let Some(why) = dns::unresolved(names, template) {
+            return Err(format!("{origin}: {why}"));
+        }
+    }
     let old = managed
         .then(|| state.cluster_information(cluster_id))
         .flatten();
-    let new = document
-        .map(|text| {
-            parse_cluster_document(text, key, cluster_id, &source.listeners, &source.base_dir)
-        })
-        .transpose()
-        .map_err(|error| error.to_string())?;
     let from = with_cluster(base, old.as_ref())?;
-    let to = with_cluster(base, new.as_ref()).map_err(|error| format!("{key}: {error}"))?;
-    Ok((cluster_id.to_owned(), from.diff(&to)))
+    let mut to =
+        with_cluster(base, read.cluster.as_ref()).map_err(|error| format!("{key}: {error}"))?;
+    if read.cluster.is_some() {
+        let templates: Vec<Template> = read.templates.into_iter().map(|(t, _)| t).collect();
+        dns::expand_cluster(&mut to, cluster_id, &templates, names)
+            .map_err(|error| format!("{key}: {error}"))?;
+    }
+    Ok((read.cluster_id, from.diff(&to)))
 }
 
 /// `base` with `cluster` added.
@@ -239,11 +331,14 @@ fn record(
     revision: i64,
     origin: Origin,
 ) {
+    let mut templates = Vec::new();
     let cached = {
         let mut state = lock(&source.state);
         state.revision = state.revision.max(revision);
         state.from_cache = origin == Origin::Cache;
         for change in planned {
+            templates.push((change.cluster_id.clone(), change.templates));
+            state.handed_over.remove(&change.cluster_id);
             state.refused.remove(&change.key);
             match change.document {
                 Some(document) => {
@@ -264,6 +359,7 @@ fn record(
             documents: state.applied.values().cloned().collect(),
         }
     };
+    main.dns.set_sourced(templates);
     for (key, reason) in refused {
         error!("etcd key refused, its previous version stays: {reason}");
         debug_assert!(reason.starts_with(key.as_str()), "{reason}");

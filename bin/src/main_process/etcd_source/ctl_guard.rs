@@ -22,7 +22,7 @@ pub(crate) fn refusal(main: &MainProcess, request: &Request) -> Option<String> {
 }
 
 /// The cluster a state change touches, if it touches one.
-fn changed_cluster(request: &RequestType) -> Option<&str> {
+pub(super) fn changed_cluster(request: &RequestType) -> Option<&str> {
     Some(match request {
         RequestType::AddCluster(cluster) => &cluster.cluster_id,
         RequestType::RemoveCluster(cluster_id) => cluster_id,

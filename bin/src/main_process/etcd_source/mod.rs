@@ -14,8 +14,9 @@ mod cache;
 mod client;
 mod ctl_guard;
 mod push;
+mod state_file;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -24,6 +25,7 @@ use sluice_command::proto;
 
 pub(crate) use ctl_guard::refusal as ctl_refusal;
 pub(crate) use push::run as push;
+pub(crate) use state_file::{cluster_of, leave_managed, left_note, managed_ids};
 
 use super::{lock, MainProcess};
 
@@ -50,6 +52,10 @@ pub(crate) struct SourceState {
     pub(crate) applied: BTreeMap<String, (String, String)>,
     /// Keys refused, with why.
     pub(crate) refused: BTreeMap<String, String>,
+    /// The clusters an upgrade handed over that the file does not define: etcd's in
+    /// the previous main process, or ctl's. A key naming one takes it over, until etcd
+    /// was read once (see `handed_over`).
+    pub(crate) handed_over: BTreeSet<String>,
 }
 
 /// The etcd source of one main process.
@@ -64,8 +70,9 @@ pub(crate) struct EtcdSource {
 }
 
 impl EtcdSource {
-    /// The source `config`'s `[etcd]` table describes, if it has one.
-    pub(crate) fn of(config: &Config) -> Option<EtcdSource> {
+    /// The source `config`'s `[etcd]` table describes, if it has one; `handed_over`
+    /// are the clusters an upgrade handed over that the file does not define.
+    pub(crate) fn of(config: &Config, handed_over: Vec<String>) -> Option<EtcdSource> {
         let etcd = config.etcd.clone()?;
         let base_dir = config
             .path
@@ -83,6 +90,7 @@ impl EtcdSource {
                 from_cache: false,
                 applied: BTreeMap::new(),
                 refused: BTreeMap::new(),
+                handed_over: handed_over.into_iter().collect(),
             }),
         })
     }
@@ -148,6 +156,20 @@ impl EtcdSource {
             status.refused.len()
         )
     }
+}
+
+/// The clusters of `inherited`, a state an upgrade handed over, that the file's state
+/// `from_file` does not define.
+pub(crate) fn not_in_file(
+    inherited: &sluice_command::state::ConfigState,
+    from_file: &sluice_command::state::ConfigState,
+) -> Vec<String> {
+    inherited
+        .clusters()
+        .keys()
+        .filter(|id| from_file.cluster(id).is_none())
+        .cloned()
+        .collect()
 }
 
 /// Starts the etcd thread for `source`, if there is one.
