@@ -162,28 +162,13 @@ impl Server {
     /// After a `101`: the session's connection goes on as a byte pipe, the same as a TCP
     /// session's, with the bytes the HTTP session had read.
     fn become_pipe(&mut self, key: usize, now: Instant) {
-        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
-            return;
-        };
-        let Core::Http(http) = &mut session.core else {
-            return;
-        };
-        let routes = self
-            .http_routes
-            .get(&session.listener)
-            .unwrap_or(&self.empty_routes);
-        let mut ctx = routes.context(
-            &mut self.pool,
-            &mut self.request_ids,
-            &mut self.session_output,
-            now,
-        );
-        let handover = http.take_pipe(&mut ctx);
+        let handover = self.call_http_session(key, now, |http, ctx| http.take_pipe(ctx));
         self.session_output.clear();
-        if let Some(handover) = handover {
-            session.core = Core::Tcp(Box::new(TcpCore::from_upgrade(handover, now)));
-            session.http_timer = None;
-        }
+        let (Some(Some(handover)), Some(session)) = (handover, self.sessions.get_mut(key)) else {
+            return;
+        };
+        session.core = Core::Tcp(Box::new(TcpCore::from_upgrade(handover, now)));
+        session.http_timer = None;
     }
 
     /// Lets an HTTP session react to an event of the loop (connect outcome, timeout).
@@ -193,11 +178,22 @@ impl Server {
         now: Instant,
         call: impl FnOnce(&mut HttpSession, &mut HttpContext<'_>),
     ) {
-        let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
-            return;
-        };
+        if self.call_http_session(key, now, call).is_some() {
+            self.drive_http(key, now);
+        }
+    }
+
+    /// Calls `call` with the open HTTP session `key` and its context (its listener's
+    /// routes, the buffers, the session output); `None` if there is no such session.
+    fn call_http_session<R>(
+        &mut self,
+        key: usize,
+        now: Instant,
+        call: impl FnOnce(&mut HttpSession, &mut HttpContext<'_>) -> R,
+    ) -> Option<R> {
+        let session = self.sessions.get_mut(key).filter(|s| !s.is_closed())?;
         let Core::Http(http) = &mut session.core else {
-            return;
+            return None;
         };
         let routes = self
             .http_routes
@@ -209,8 +205,7 @@ impl Server {
             &mut self.session_output,
             now,
         );
-        call(http, &mut ctx);
-        self.drive_http(key, now);
+        Some(call(http, &mut ctx))
     }
 
     /// Carries out the actions of `output` in order, each finished request with its record.
