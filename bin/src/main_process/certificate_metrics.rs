@@ -52,20 +52,7 @@ mod tests {
         let mut empty = String::new();
         render(&state, &mut empty);
         assert!(empty.is_empty());
-        let generated =
-            rcgen::generate_simple_self_signed(vec!["a.test".to_owned(), "*.b.test".to_owned()])
-                .expect("a certificate");
-        let certificate = proto::CertificateAndKey {
-            certificate: generated.cert.pem(),
-            key: generated.key_pair.serialize_pem(),
-            chain: Vec::new(),
-            names: Vec::new(),
-            listeners: Vec::new(),
-            default: None,
-            certificate_path: None,
-            key_path: None,
-            chain_path: None,
-        };
+        let certificate = super::super::certificates::test_certificate(&["a.test", "*.b.test"]);
         let fingerprint =
             sluice_command::certificate::fingerprint_of_pem(&certificate.certificate).unwrap();
         let not_after = sluice_command::certificate::inspect(&certificate)

@@ -100,24 +100,30 @@ pub(crate) fn complete_replacement(
     })
 }
 
+/// A self-signed certificate for `names`, with its key, for tests.
+#[cfg(test)]
+pub(crate) fn test_certificate(names: &[&str]) -> proto::CertificateAndKey {
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let generated = rcgen::generate_simple_self_signed(names).expect("a certificate");
+    proto::CertificateAndKey {
+        certificate: generated.cert.pem(),
+        key: generated.key_pair.serialize_pem(),
+        chain: Vec::new(),
+        names: Vec::new(),
+        listeners: Vec::new(),
+        default: None,
+        certificate_path: None,
+        key_path: None,
+        chain_path: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn pem(names: &[&str]) -> proto::CertificateAndKey {
-        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let generated = rcgen::generate_simple_self_signed(names).expect("a certificate");
-        proto::CertificateAndKey {
-            certificate: generated.cert.pem(),
-            key: generated.key_pair.serialize_pem(),
-            chain: Vec::new(),
-            names: Vec::new(),
-            listeners: Vec::new(),
-            default: None,
-            certificate_path: None,
-            key_path: None,
-            chain_path: None,
-        }
+        test_certificate(names)
     }
 
     #[test]
