@@ -6,6 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::tls::openssl_fingerprint;
 use common::{sluice_bin, Sluice};
 
 /// Writes `NAME.pem` and `NAME.key` for `names`, valid from `from` to `to` (years).
@@ -18,23 +19,6 @@ fn write_certificate(dir: &Path, name: &str, names: &[&str], from: i32, to: i32)
     let certificate = params.self_signed(&key).expect("a certificate");
     std::fs::write(dir.join(format!("{name}.pem")), certificate.pem()).unwrap();
     std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
-}
-
-/// The fingerprint `openssl` prints for a PEM file, colons removed, lower case.
-fn openssl_fingerprint(path: &Path) -> String {
-    let output = Command::new("openssl")
-        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
-        .arg(path)
-        .output()
-        .expect("openssl is installed (see .ci/run)");
-    let printed = String::from_utf8_lossy(&output.stdout);
-    printed
-        .trim()
-        .rsplit('=')
-        .next()
-        .unwrap_or_default()
-        .replace(':', "")
-        .to_lowercase()
 }
 
 fn config_check(file: &Path) -> Output {

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use common::http::mock;
 use common::tls::{
-    certificate_list, handshake, https_config, resume_every_time, resumed_per_worker, served_for,
-    session_run, started, CertificateFiles, CLIENT_TIMEOUT,
+    certificate_list, handshake, https_config, new_session, resume_every_time, resumed_per_worker,
+    served_for, started, CertificateFiles, CLIENT_TIMEOUT,
 };
 use common::{send_signal, Sluice};
 use sluice_e2e::tls::fingerprint_of;
@@ -277,11 +277,7 @@ fn sessions_resume_on_any_worker_and_on_respawned_ones() {
 
     let mut sessions = Vec::new();
     for version in ["-tls1_3", "-tls1_2"] {
-        let session = certs.path().join(format!("session{version}.pem"));
-        let session = session.to_str().expect("a utf-8 path").to_owned();
-        let first = session_run(listener, version, &["-sess_out", &session]);
-        assert!(first.text.contains("New, TLSv1."), "{}", first.text);
-        assert!(first.text.contains("backend: web"), "{}", first.text);
+        let session = new_session(listener, certs.path(), version);
         resume_every_time(&sluice, listener, version, &session, RESUMPTIONS);
         sessions.push((version, session));
     }

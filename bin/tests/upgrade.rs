@@ -102,12 +102,12 @@ fn an_upgrade_under_load_to_a_copy_of_the_binary_fails_no_request() {
     );
 
     load.wait_for_more(100);
-    let reconnects = std::sync::Arc::clone(&load.reconnects);
+    let reconnects = load.reconnects();
     let (served, failures) = load.stop();
     println!(
         "served {served}, failed {}, keep-alive connections reopened at a request boundary {}",
         failures.len(),
-        reconnects.load(std::sync::atomic::Ordering::SeqCst)
+        reconnects
     );
     assert_no_failure(&failures, &sluice.log());
     assert_eq!(saved_state(sluice, "after.state"), before);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::http::mock;
 use common::https_load::{HttpsLoad, TlsStyle};
 use common::tls::{
-    certificate_list, resume_every_time, resumed_per_worker, served_for, session_run, started,
+    certificate_list, new_session, resume_every_time, resumed_per_worker, served_for, started,
     CertificateFiles,
 };
 use common::upgrade::upgrade_in_place;
@@ -30,11 +30,7 @@ fn tls_sessions_from_before_an_upgrade_resume_on_the_new_generation() {
     // A TLS 1.3 session (resumption by ticket) and a TLS 1.2 session ticket.
     let mut sessions = Vec::new();
     for version in ["-tls1_3", "-tls1_2"] {
-        let session = certs.path().join(format!("session{version}.pem"));
-        let session = session.to_str().expect("a utf-8 path").to_owned();
-        let first = session_run(listener, version, &["-sess_out", &session]);
-        assert!(first.text.contains("New, TLSv1."), "{}", first.text);
-        assert!(first.text.contains("backend: web"), "{}", first.text);
+        let session = new_session(listener, certs.path(), version);
         sessions.push((version, session));
     }
 
@@ -88,12 +84,12 @@ fn an_upgrade_under_https_load_fails_no_request_and_keeps_the_certificates() {
     load.wait_for_more(50);
     upgraded.wait_old_workers_gone(OLD_WORKERS_GONE);
     load.wait_for_more(50);
-    let reconnects = std::sync::Arc::clone(&load.reconnects);
+    let reconnects = load.reconnects();
     let (served, failures) = load.stop();
     println!(
         "served {served}, failed {}, kept connections reopened at a request boundary {}",
         failures.len(),
-        reconnects.load(std::sync::atomic::Ordering::SeqCst)
+        reconnects
     );
     assert!(
         failures.is_empty(),

@@ -62,12 +62,12 @@ fn worker_count_two_four_one_by_reload_under_load_fails_no_request() {
         || workers(&sluice).len() == 1,
     );
     load.wait_for_more(100);
-    let reconnects = std::sync::Arc::clone(&load.reconnects);
+    let reconnects = load.reconnects();
     let (served, failures) = load.stop();
     println!(
         "served {served}, failed {}, keep-alive connections reopened at a request boundary {}",
         failures.len(),
-        reconnects.load(std::sync::atomic::Ordering::SeqCst)
+        reconnects
     );
     assert!(failures.is_empty(), "{failures:?}\n{}", sluice.log());
     assert_eq!(workers(&sluice).len(), 1);

@@ -6,10 +6,9 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
+
+use super::load_clients::{LoadClients, Tally};
 
 /// How a client connects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,75 +45,47 @@ pub(crate) struct Record {
 
 /// Clients sending `GET /` for one host until stopped.
 pub(crate) struct ClassifiedLoad {
-    running: Arc<AtomicBool>,
-    served: Arc<AtomicU64>,
-    failures: Arc<Mutex<Vec<Record>>>,
-    /// Keep-alive connections found closed between two requests and reopened.
-    pub(crate) reconnects: Arc<AtomicU64>,
-    threads: Vec<thread::JoinHandle<()>>,
+    clients: LoadClients<Record>,
 }
 
 impl ClassifiedLoad {
     /// One client per entry of `styles`, expecting bodies starting `backend: PREFIX`.
     pub(crate) fn start(listener: SocketAddr, host: &str, prefix: &str, styles: &[Style]) -> Self {
-        let running = Arc::new(AtomicBool::new(true));
-        let served = Arc::new(AtomicU64::new(0));
-        let failures = Arc::new(Mutex::new(Vec::new()));
-        let reconnects = Arc::new(AtomicU64::new(0));
-        let threads = styles
+        let clients = styles
             .iter()
             .enumerate()
-            .map(|(index, &style)| {
-                let client = Client {
-                    index,
-                    style,
-                    listener,
-                    host: host.to_owned(),
-                    expected: format!("backend: {prefix}"),
-                    running: Arc::clone(&running),
-                    served: Arc::clone(&served),
-                    failures: Arc::clone(&failures),
-                    reconnects: Arc::clone(&reconnects),
-                };
-                thread::spawn(move || client.run())
+            .map(|(index, &style)| Client {
+                index,
+                style,
+                listener,
+                host: host.to_owned(),
+                expected: format!("backend: {prefix}"),
             })
             .collect();
         ClassifiedLoad {
-            running,
-            served,
-            failures,
-            reconnects,
-            threads,
+            clients: LoadClients::spawn(clients, Client::run),
         }
     }
 
     /// Requests served right so far.
     pub(crate) fn served(&self) -> u64 {
-        self.served.load(Ordering::SeqCst)
+        self.clients.served()
+    }
+
+    /// Keep-alive connections found closed between two requests and reopened so far.
+    pub(crate) fn reconnects(&self) -> u64 {
+        self.clients.reconnects()
     }
 
     /// Waits until at least `count` more requests were served (bounded).
     pub(crate) fn wait_for_more(&self, count: u64) {
-        let target = self.served() + count;
-        super::wait_until("the load to make progress", Duration::from_secs(30), || {
-            self.served() >= target
-        });
+        self.clients
+            .wait_for_more("the load to make progress", count);
     }
 
     /// Stops the clients; returns (served, failed requests).
-    pub(crate) fn stop(mut self) -> (u64, Vec<Record>) {
-        self.running.store(false, Ordering::SeqCst);
-        for thread in self.threads.drain(..) {
-            thread.join().expect("load client");
-        }
-        let failures = std::mem::take(&mut *self.failures.lock().expect("failures"));
-        (self.served(), failures)
-    }
-}
-
-impl Drop for ClassifiedLoad {
-    fn drop(&mut self) {
-        self.running.store(false, Ordering::SeqCst);
+    pub(crate) fn stop(self) -> (u64, Vec<Record>) {
+        self.clients.stop()
     }
 }
 
@@ -124,10 +95,6 @@ struct Client {
     listener: SocketAddr,
     host: String,
     expected: String,
-    running: Arc<AtomicBool>,
-    served: Arc<AtomicU64>,
-    failures: Arc<Mutex<Vec<Record>>>,
-    reconnects: Arc<AtomicU64>,
 }
 
 /// What reading one answer gave.
@@ -142,18 +109,18 @@ enum Read1 {
 }
 
 impl Client {
-    fn run(&self) {
+    fn run(self, tally: Tally<Record>) {
         let mut kept: Option<TcpStream> = None;
-        while self.running.load(Ordering::SeqCst) {
+        while tally.running() {
             let started = Instant::now();
             let outcome = match self.style {
                 Style::Close => self.one_close(),
-                Style::KeepAlive => self.one_keep_alive(&mut kept),
+                Style::KeepAlive => self.one_keep_alive(&mut kept, &tally),
             };
             if outcome == Outcome::Served {
-                self.served.fetch_add(1, Ordering::SeqCst);
+                tally.served();
             } else {
-                self.failures.lock().expect("failures").push(Record {
+                tally.failed(Record {
                     client: self.index,
                     style: self.style,
                     started,
@@ -178,16 +145,14 @@ impl Client {
         self.judge(read_answer(&mut stream))
     }
 
-    fn one_keep_alive(&self, kept: &mut Option<TcpStream>) -> Outcome {
+    fn one_keep_alive(&self, kept: &mut Option<TcpStream>, tally: &Tally<Record>) -> Outcome {
         let request = format!("GET / HTTP/1.1\r\nHost: {}\r\n\r\n", self.host);
         if let Some(mut stream) = kept.take() {
             // A reused connection the proxy closed between two requests: nothing of
             // this request was processed, so a client reconnects and sends it again.
             let sent = stream.write_all(request.as_bytes());
             match sent.map(|()| read_answer(&mut stream)) {
-                Ok(Read1::Nothing(_)) | Err(_) => {
-                    self.reconnects.fetch_add(1, Ordering::SeqCst);
-                }
+                Ok(Read1::Nothing(_)) | Err(_) => tally.reconnected(),
                 Ok(read) => return self.keep_if_open(stream, read, kept),
             }
         }

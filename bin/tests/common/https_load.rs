@@ -7,14 +7,12 @@
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::Duration;
 
 use sluice_e2e::client::ClientError;
 use sluice_e2e::tls_client::{client_config, client_config_without_resumption, TlsConn};
 use sluice_e2e::HttpIoError;
+
+use super::load_clients::{LoadClients, Tally};
 
 /// How a client connects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,12 +27,7 @@ pub(crate) enum TlsStyle {
 
 /// Clients sending `GET /` with one host until stopped.
 pub(crate) struct HttpsLoad {
-    running: Arc<AtomicBool>,
-    served: Arc<AtomicU64>,
-    failures: Arc<Mutex<Vec<String>>>,
-    /// Kept connections found closed between two requests and reopened.
-    pub(crate) reconnects: Arc<AtomicU64>,
-    threads: Vec<thread::JoinHandle<()>>,
+    clients: LoadClients<String>,
 }
 
 impl HttpsLoad {
@@ -46,11 +39,7 @@ impl HttpsLoad {
         expected: &str,
         styles: &[TlsStyle],
     ) -> HttpsLoad {
-        let running = Arc::new(AtomicBool::new(true));
-        let served = Arc::new(AtomicU64::new(0));
-        let failures = Arc::new(Mutex::new(Vec::new()));
-        let reconnects = Arc::new(AtomicU64::new(0));
-        let threads = styles
+        let clients = styles
             .iter()
             .map(|&style| {
                 let config = match style {
@@ -58,57 +47,38 @@ impl HttpsLoad {
                     TlsStyle::Resumed | TlsStyle::KeepAlive => client_config(false),
                 };
                 let name = host.to_owned();
-                let client = Client {
+                Client {
                     style,
                     connect: Box::new(move || TlsConn::connect(listener, &name, &config)),
                     host: host.to_owned(),
                     expected: expected.to_owned(),
-                    running: Arc::clone(&running),
-                    served: Arc::clone(&served),
-                    failures: Arc::clone(&failures),
-                    reconnects: Arc::clone(&reconnects),
-                };
-                thread::spawn(move || client.run())
+                }
             })
             .collect();
         HttpsLoad {
-            running,
-            served,
-            failures,
-            reconnects,
-            threads,
+            clients: LoadClients::spawn(clients, Client::run),
         }
     }
 
     /// Requests served right so far.
     pub(crate) fn served(&self) -> u64 {
-        self.served.load(Ordering::SeqCst)
+        self.clients.served()
+    }
+
+    /// Kept connections found closed between two requests and reopened so far.
+    pub(crate) fn reconnects(&self) -> u64 {
+        self.clients.reconnects()
     }
 
     /// Waits until at least `count` more requests were served (bounded).
     pub(crate) fn wait_for_more(&self, count: u64) {
-        let target = self.served() + count;
-        super::wait_until(
-            "the HTTPS load to make progress",
-            Duration::from_secs(30),
-            || self.served() >= target,
-        );
+        self.clients
+            .wait_for_more("the HTTPS load to make progress", count);
     }
 
     /// Stops the clients; returns (served, failed requests with why).
-    pub(crate) fn stop(mut self) -> (u64, Vec<String>) {
-        self.running.store(false, Ordering::SeqCst);
-        for thread in self.threads.drain(..) {
-            thread.join().expect("HTTPS load client");
-        }
-        let failures = std::mem::take(&mut *self.failures.lock().expect("failures"));
-        (self.served(), failures)
-    }
-}
-
-impl Drop for HttpsLoad {
-    fn drop(&mut self) {
-        self.running.store(false, Ordering::SeqCst);
+    pub(crate) fn stop(self) -> (u64, Vec<String>) {
+        self.clients.stop()
     }
 }
 
@@ -118,35 +88,24 @@ struct Client {
     connect: Box<dyn Fn() -> std::io::Result<TlsConn> + Send>,
     host: String,
     expected: String,
-    running: Arc<AtomicBool>,
-    served: Arc<AtomicU64>,
-    failures: Arc<Mutex<Vec<String>>>,
-    reconnects: Arc<AtomicU64>,
 }
 
 impl Client {
-    fn run(&self) {
+    fn run(self, tally: Tally<String>) {
         let mut kept: Option<TlsConn> = None;
-        while self.running.load(Ordering::SeqCst) {
-            match self.one(&mut kept) {
-                Ok(()) => {
-                    self.served.fetch_add(1, Ordering::SeqCst);
-                }
-                Err(why) => {
-                    let failure = format!("{:?} client: {why}", self.style);
-                    self.failures.lock().expect("failures").push(failure);
-                }
+        while tally.running() {
+            match self.one(&mut kept, &tally) {
+                Ok(()) => tally.served(),
+                Err(why) => tally.failed(format!("{:?} client: {why}", self.style)),
             }
         }
     }
 
     /// One request; a kept connection stays in `kept` while the proxy keeps it open.
-    fn one(&self, kept: &mut Option<TlsConn>) -> Result<(), String> {
+    fn one(&self, kept: &mut Option<TlsConn>, tally: &Tally<String>) -> Result<(), String> {
         if let Some(mut connection) = kept.take() {
             match connection.get(&self.host, "/") {
-                Err(error) if closed_before_answer(&error) => {
-                    self.reconnects.fetch_add(1, Ordering::SeqCst);
-                }
+                Err(error) if closed_before_answer(&error) => tally.reconnected(),
                 answer => return self.judge(answer, connection, kept),
             }
         }

@@ -178,6 +178,17 @@ pub(crate) fn session_run(listener: SocketAddr, version: &str, args: &[&str]) ->
     s_client(listener, &all, REQUEST, CLIENT_TIMEOUT)
 }
 
+/// A new session of `version` through `listener`, saved in a file of `dir` whose path is
+/// returned; the handshake was a full one and the request reached the backend `web`.
+pub(crate) fn new_session(listener: SocketAddr, dir: &Path, version: &str) -> String {
+    let session = dir.join(format!("session{version}.pem"));
+    let session = session.to_str().expect("a utf-8 path").to_owned();
+    let first = session_run(listener, version, &["-sess_out", &session]);
+    assert!(first.text.contains("New, TLSv1."), "{}", first.text);
+    assert!(first.text.contains("backend: web"), "{}", first.text);
+    session
+}
+
 /// What `s_client` prints for a resumed session of `version`.
 pub(crate) fn reused_line(version: &str) -> &'static str {
     match version {
