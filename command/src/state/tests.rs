@@ -555,137 +555,6 @@ fn add_cluster_on_an_existing_id_updates_it_in_place() {
 }
 
 #[test]
-fn generated_requests_come_in_dependency_order() {
-    let names: Vec<_> = base()
-        .generate_requests()
-        .iter()
-        .filter_map(|request| request.request_type.as_ref().map(request_name))
-        .collect();
-    assert_eq!(
-        names,
-        [
-            "add_tcp_listener", // 127.0.0.1:5432 sorts before :8080
-            "add_http_listener",
-            "add_cluster",
-            "add_cluster",
-            "add_backend",
-            "add_backend",
-            "add_http_frontend",
-            "add_tcp_frontend",
-            "activate_listener",
-        ]
-    );
-}
-
-#[test]
-fn diff_updates_a_changed_listener_in_place_keeping_its_frontends() {
-    let origin = base();
-    let mut target = ConfigState::new();
-    let mut changed = base().generate_requests();
-    if let Some(RequestType::AddHttpListener(listener)) = &mut changed[1].request_type {
-        listener.expect_proxy = true;
-    }
-    for request in &changed {
-        target.apply(request).expect("target");
-    }
-    let diff = origin.diff(&target);
-    let names: Vec<_> = diff
-        .iter()
-        .filter_map(|r| r.request_type.as_ref())
-        .map(request_name)
-        .collect();
-    assert_eq!(names, ["update_http_listener"]);
-    assert!(origin.diff(&origin).is_empty());
-}
-
-#[test]
-fn cluster_list_filters_by_id_and_hostname() {
-    let mut state = base();
-    state
-        .apply(&http_frontend(WEB, "*.example.org", Some("web")))
-        .expect("wildcard");
-    let query = |filter| {
-        state.cluster_list(&proto::QueryClusters {
-            filter,
-            ..Default::default()
-        })
-    };
-    let ids = |list: proto::ClusterList| -> Vec<String> {
-        list.clusters
-            .into_iter()
-            .map(|info| info.cluster.cluster_id)
-            .collect()
-    };
-    assert_eq!(ids(query(None)), ["db", "web"]);
-    assert_eq!(ids(query(Some(Filter::All(true)))), ["db", "web"]);
-    assert_eq!(ids(query(Some(Filter::ClusterId("db".into())))), ["db"]);
-    assert!(ids(query(Some(Filter::ClusterId("nope".into())))).is_empty());
-    assert_eq!(
-        ids(query(Some(Filter::Hostname("Example.com".into())))),
-        ["web"]
-    );
-    assert_eq!(
-        ids(query(Some(Filter::Hostname("a.example.org".into())))),
-        ["web"]
-    );
-    assert!(ids(query(Some(Filter::Hostname("a.b.example.org".into())))).is_empty());
-    let web = query(Some(Filter::ClusterId("web".into())));
-    assert_eq!(web.clusters[0].backends.len(), 1);
-    assert_eq!(web.clusters[0].http_frontends.len(), 2);
-}
-
-#[test]
-fn frontend_and_listener_lists() {
-    let state = base();
-    let frontends = state.frontend_list();
-    assert_eq!(frontends.http_frontends.len(), 1);
-    assert_eq!(frontends.tcp_frontends.len(), 1);
-    let listeners = state.listener_list().listeners;
-    assert_eq!(listeners.len(), 2);
-    assert!(listeners[0].tcp.is_some() && !listeners[0].active);
-    assert!(listeners[1].http.is_some() && listeners[1].active);
-}
-
-#[test]
-fn diff_updates_a_backend_whose_settings_changed_and_replaces_one_whose_id_changed() {
-    let origin = base();
-    let mut target = base();
-    let first = origin.backends("web").next().expect("a backend").clone();
-    let mut heavier = first.clone();
-    heavier.weight += 10;
-    heavier.backup = !heavier.backup;
-    target
-        .apply(&request(RequestType::UpdateBackend(heavier.clone())))
-        .expect("update");
-    let diff = origin.diff(&target);
-    assert_eq!(diff, [request(RequestType::UpdateBackend(heavier))]);
-
-    let mut renamed_target = base();
-    renamed_target
-        .apply(&request(RequestType::RemoveBackend(proto::RemoveBackend {
-            cluster_id: first.cluster_id.clone(),
-            address: first.address.clone(),
-            backend_id: None,
-            when_drained: None,
-        })))
-        .expect("remove");
-    let mut renamed = first.clone();
-    renamed.backend_id = "renamed".to_owned();
-    renamed_target
-        .apply(&request(RequestType::AddBackend(proto::AddBackend {
-            backend: renamed,
-        })))
-        .expect("add");
-    let names: Vec<_> = origin
-        .diff(&renamed_target)
-        .iter()
-        .filter_map(|r| r.request_type.as_ref())
-        .map(request_name)
-        .collect();
-    assert_eq!(names, ["remove_backend", "add_backend"]);
-}
-
-#[test]
 fn an_update_names_an_existing_item_with_the_same_identity() {
     let mut state = base();
     let mut backend = state.backends("web").next().expect("a backend").clone();
@@ -731,20 +600,6 @@ fn a_batch_is_refused_whole_and_names_the_refused_request() {
         "cluster missing: cluster missing does not exist"
     );
     assert_eq!(state, base());
-}
-
-#[test]
-fn an_empty_saved_state_is_an_error() {
-    let loaded = ConfigState::load(&b""[..]);
-    assert!(
-        matches!(loaded, Err(StateError::EmptyStateFile)),
-        "{loaded:?}"
-    );
-    let loaded = ConfigState::load(&b"\n\n"[..]);
-    assert!(
-        matches!(loaded, Err(StateError::EmptyStateFile)),
-        "{loaded:?}"
-    );
 }
 
 #[test]
@@ -800,49 +655,6 @@ fn outcomes_say_what_was_done() {
 }
 
 #[test]
-fn save_then_load_round_trips() {
-    let mut state = base();
-    state
-        .apply(&set_health_check("web", Some(health_check())))
-        .expect("health check");
-    let mut saved = Vec::new();
-    state.save(&mut saved).expect("save");
-    let text = String::from_utf8(saved.clone()).expect("utf-8");
-    assert_eq!(text.lines().count(), state.generate_requests().len());
-    assert_eq!(ConfigState::load(saved.as_slice()).expect("load"), state);
-}
-
-#[test]
-fn load_errors_name_the_line() {
-    let mut saved = Vec::new();
-    base().save(&mut saved).expect("save");
-    let mut lines: Vec<String> = String::from_utf8(saved)
-        .expect("utf-8")
-        .lines()
-        .map(str::to_owned)
-        .collect();
-
-    let mut garbled = lines.clone();
-    garbled[1] = "{not json".to_owned();
-    let error = ConfigState::load(garbled.join("\n").as_bytes()).expect_err("garbled");
-    assert!(
-        matches!(error, StateError::Parse { line: 2, .. }),
-        "{error}"
-    );
-
-    // A backend before its cluster: line 1 is now the backend.
-    let backend_line = lines.remove(4);
-    lines.insert(0, backend_line);
-    let error = ConfigState::load(lines.join("\n").as_bytes()).expect_err("out of order");
-    assert!(
-        error
-            .to_string()
-            .starts_with("saved state, line 1: cluster"),
-        "{error}"
-    );
-}
-
-#[test]
 fn any_host_and_wildcard_frontends_are_accepted_and_bad_hostnames_refused() {
     let mut state = base();
     state
@@ -855,63 +667,6 @@ fn any_host_and_wildcard_frontends_are_accepted_and_bad_hostnames_refused() {
     assert!(error.to_string().contains("*.example.com or *"), "{error}");
 }
 
-#[test]
-fn a_state_built_from_nothing_equals_one_built_request_by_request() {
-    let state = base();
-    let requests = state.generate_requests();
-    assert_eq!(
-        ConfigState::from_requests(&requests).expect("builds"),
-        state
-    );
-    let mut refused = requests.clone();
-    refused.push(backend("nosuch", "x-0", "10.0.0.9:80"));
-    let error = ConfigState::from_requests(&refused).expect_err("unknown cluster");
-    assert!(
-        error.to_string().contains("nosuch"),
-        "the error names the refused request: {error}"
-    );
-}
-
-#[test]
-fn cluster_listings_filter_on_ids_and_hostnames_and_page() {
-    let mut state = base();
-    for id in ["shop-a", "shop-b", "blog"] {
-        state
-            .apply(&cluster(id, ListenerProtocol::Http))
-            .expect("cluster");
-    }
-    state
-        .apply(&http_frontend(WEB, "www.Boutique.test", Some("blog")))
-        .expect("frontend");
-    let list = |pattern: Option<&str>, limit, offset| {
-        let list = state.cluster_list(&proto::QueryClusters {
-            filter: Some(proto::query_clusters::Filter::All(true)),
-            pattern: pattern.map(str::to_owned),
-            limit,
-            offset,
-        });
-        let ids: Vec<String> = list
-            .clusters
-            .iter()
-            .map(|info| info.cluster.cluster_id.clone())
-            .collect();
-        (ids, list.matched)
-    };
-    assert_eq!(
-        list(Some("shop"), None, None),
-        (vec!["shop-a".into(), "shop-b".into()], Some(2))
-    );
-    assert_eq!(
-        list(Some("*.boutique.*"), None, None),
-        (vec!["blog".into()], Some(1))
-    );
-    assert_eq!(
-        list(Some("example.com"), None, None),
-        (vec!["web".into()], Some(1))
-    );
-    assert_eq!(
-        list(None, Some(2), Some(1)),
-        (vec!["db".into(), "shop-a".into()], Some(5))
-    );
-    assert_eq!(list(Some("nothing"), None, None), (vec![], Some(0)));
-}
+mod diff;
+mod listing;
+mod persistence;

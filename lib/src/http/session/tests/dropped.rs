@@ -1,5 +1,6 @@
 //! A session the loop drops in the middle of an exchange (a socket broke, a
-//! timer of the loop's own fired) gives every pooled buffer back.
+//! timer of the loop's own fired) gives every pooled buffer back, and a broken client
+//! connection logs the exchange under way.
 
 use super::*;
 
@@ -20,4 +21,23 @@ fn a_session_dropped_mid_exchange_gives_every_buffer_back() {
     assert_eq!(h.session.wants(), Interest::default());
     assert_eq!(h.session.expected_timeout(), None);
     assert!(h.session.back_pending().is_empty() && h.session.front_pending().is_empty());
+}
+
+#[test]
+fn a_broken_client_connection_logs_the_exchange_under_way() {
+    let mut h = Harness::new();
+    h.client_sends(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    h.connected(None);
+    h.flush_to_backend();
+    h.take_actions();
+    h.with(|s, ctx| s.front_broken(ctx));
+    let actions = h.take_actions();
+    assert!(
+        actions.contains(&SessionAction::RequestFinished),
+        "{actions:?}"
+    );
+    assert_eq!(actions.last(), Some(&SessionAction::Close));
+    let logs = h.take_logs();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].termination, Termination::ClientAbort);
 }
