@@ -5,12 +5,13 @@
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::http::{get, served_by, Load, Mode};
+use common::loopback::{loopback, loopback_mocks};
 use common::{free_port, sluice_bin, wait_until, EventStream, Sluice};
 use sluice_e2e::{http_get, MockHttpServer, TestDnsServer};
 
@@ -20,27 +21,6 @@ const NAME: &str = "api.test";
 const REFRESH: Duration = Duration::from_millis(200);
 /// What a change may take to reach every worker on a loaded machine.
 const FOLLOW: Duration = Duration::from_secs(5);
-
-fn ip(last: u8) -> IpAddr {
-    IpAddr::from([127, 0, 0, last])
-}
-
-/// Mock backends named `dns-N` on 127.0.0.N, all on one port.
-fn mocks(lasts: &[u8]) -> (u16, Vec<MockHttpServer>) {
-    for _ in 0..10 {
-        let port = free_port();
-        let started: Result<Vec<_>, _> = lasts
-            .iter()
-            .map(|last| {
-                MockHttpServer::start(SocketAddr::new(ip(*last), port), &format!("dns-{last}"))
-            })
-            .collect();
-        if let Ok(servers) = started {
-            return (port, servers);
-        }
-    }
-    panic!("no port free on every loopback address");
-}
 
 /// One worker-pair config whose cluster `web` has the backend `address`.
 fn config(
@@ -66,7 +46,7 @@ fn config(
 }
 
 fn listener() -> SocketAddr {
-    SocketAddr::new(ip(1), free_port())
+    SocketAddr::new(loopback(1), free_port())
 }
 
 /// The backends `cluster show` lists: (id, address).
@@ -135,9 +115,9 @@ fn wait_served_by(load: &Load, all: &[MockHttpServer], serving: &[u8]) -> Durati
 
 #[test]
 fn backends_follow_the_name_from_two_to_three_to_one_addresses_under_keep_alive_load() {
-    let (port, servers) = mocks(&[2, 3, 4]);
+    let (port, servers) = loopback_mocks(&[2, 3, 4]);
     let dns = TestDnsServer::start(1).expect("dns server");
-    dns.set(NAME, &[ip(2), ip(3)]);
+    dns.set(NAME, &[loopback(2), loopback(3)]);
     let listener = listener();
     let backend = format!("{{ address = \"{NAME}:{port}\", id = \"web\", weight = 50 }}");
     let sluice = Sluice::start(&config(&dns, listener, &backend, None));
@@ -156,12 +136,12 @@ fn backends_follow_the_name_from_two_to_three_to_one_addresses_under_keep_alive_
     load.wait_for_more(100);
     wait_served_by(&load, &servers, &[2, 3]);
 
-    dns.set(NAME, &[ip(2), ip(3), ip(4)]);
+    dns.set(NAME, &[loopback(2), loopback(3), loopback(4)]);
     let took = wait_served_by(&load, &servers, &[2, 3, 4]);
     println!("three addresses served after {took:?}");
     assert_eq!(addresses(&sluice), expected(&[2, 3, 4], port));
 
-    dns.set(NAME, &[ip(3)]);
+    dns.set(NAME, &[loopback(3)]);
     wait_until("one backend left", FOLLOW, || {
         addresses(&sluice) == expected(&[3], port)
     });
@@ -187,7 +167,7 @@ fn backends_follow_the_name_from_two_to_three_to_one_addresses_under_keep_alive_
 
 #[test]
 fn a_name_that_never_resolved_is_refused_at_start_unless_resolve_later() {
-    let (port, _servers) = mocks(&[2]);
+    let (port, _servers) = loopback_mocks(&[2]);
     let dns = TestDnsServer::start(1).expect("dns server");
     let listener = listener();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -215,7 +195,7 @@ fn a_name_that_never_resolved_is_refused_at_start_unless_resolve_later() {
     assert!(addresses(&sluice).is_empty());
     let refused = get(listener, HOST).expect("an answer");
     assert_eq!(refused.status, 503);
-    dns.set(NAME, &[ip(2)]);
+    dns.set(NAME, &[loopback(2)]);
     wait_until("the name to be served", FOLLOW, || {
         get(listener, HOST).is_ok_and(|response| served_by(&response, "dns-2"))
     });
@@ -236,11 +216,11 @@ fn a_name_that_never_resolved_is_refused_at_start_unless_resolve_later() {
 
 #[test]
 fn a_name_that_stops_resolving_keeps_its_backends_and_is_reported() {
-    let (port, _servers) = mocks(&[2, 3]);
+    let (port, _servers) = loopback_mocks(&[2, 3]);
     let dns = TestDnsServer::start(1).expect("dns server");
-    dns.set(NAME, &[ip(2), ip(3)]);
+    dns.set(NAME, &[loopback(2), loopback(3)]);
     let listener = listener();
-    let metrics = SocketAddr::new(ip(1), free_port());
+    let metrics = SocketAddr::new(loopback(1), free_port());
     let backend = format!("{{ address = \"{NAME}:{port}\", id = \"web\" }}");
     let sluice = Sluice::start(&config(&dns, listener, &backend, Some(metrics)));
     let events = EventStream::subscribe(&sluice);
@@ -278,7 +258,7 @@ fn a_name_that_stops_resolving_keeps_its_backends_and_is_reported() {
     assert!(text.contains(&format!("{NAME}:{port}")), "{text}");
     assert!(!text.contains(&format!("127.0.0.2:{port}")), "{text}");
 
-    dns.set(NAME, &[ip(3)]);
+    dns.set(NAME, &[loopback(3)]);
     events.wait_for("BACKEND_NAME_RESOLVED", FOLLOW, || {});
     wait_until("the name's new address", FOLLOW, || {
         addresses(&sluice) == expected(&[3], port)
@@ -291,9 +271,9 @@ fn a_name_that_stops_resolving_keeps_its_backends_and_is_reported() {
 
 #[test]
 fn ctl_adds_changes_and_removes_a_backend_given_by_host_name() {
-    let (port, _servers) = mocks(&[2, 3]);
+    let (port, _servers) = loopback_mocks(&[2, 3]);
     let dns = TestDnsServer::start(1).expect("dns server");
-    dns.set(NAME, &[ip(2), ip(3)]);
+    dns.set(NAME, &[loopback(2), loopback(3)]);
     let listener = listener();
     let fixed = format!("{{ address = \"127.0.0.2:{}\" }}", free_port());
     let sluice = Sluice::start(&config(&dns, listener, &fixed, None));

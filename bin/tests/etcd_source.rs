@@ -5,12 +5,13 @@
 
 mod common;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::http::{get, mock, served_by, Load, Mode};
-use common::{free_port, wait_until, EventStream, Sluice};
+use common::loopback::{loopback, loopback_mocks};
+use common::{wait_until, EventStream, Sluice};
 use sluice_e2e::{free_addr, Etcd, MockHttpServer, TcpRelay, TestDnsServer};
 
 /// What the issue asks: a change reaches every instance within this.
@@ -508,29 +509,6 @@ fn etcd_down_under_load_fails_nothing_and_instances_catch_up_or_start_from_the_c
         || restarted.source()["state"] == "connected",
     );
     assert_eq!(restarted.source()["from_cache"], false);
-}
-
-/// Mock backends named `dns-N` on 127.0.0.N (loopback addresses on Linux), all on one
-/// port, so that a name's addresses are all a test needs to change.
-fn loopback_mocks(lasts: &[u8]) -> (u16, Vec<MockHttpServer>) {
-    for _ in 0..10 {
-        let port = free_port();
-        let started: Result<Vec<_>, _> = lasts
-            .iter()
-            .map(|last| {
-                let address = SocketAddr::new(IpAddr::from([127, 0, 0, *last]), port);
-                MockHttpServer::start(address, &format!("dns-{last}"))
-            })
-            .collect();
-        if let Ok(servers) = started {
-            return (port, servers);
-        }
-    }
-    panic!("no port free on every loopback address");
-}
-
-fn loopback(last: u8) -> IpAddr {
-    IpAddr::from([127, 0, 0, last])
 }
 
 /// A cluster document routing `hostname` to one backend `web` at `address`, with

@@ -41,6 +41,20 @@ fn next_message(socket: &UnixDatagram, sluice: &Sluice) -> Vec<String> {
     text.lines().map(str::to_owned).collect()
 }
 
+/// No message waits on `socket` after `STOPPING=1`.
+fn assert_nothing_after_stopping(socket: &UnixDatagram) {
+    socket
+        .set_nonblocking(true)
+        .expect("non-blocking notify socket");
+    let mut buffer = [0u8; 4096];
+    let after = socket.recv(&mut buffer).map(|n| buffer[..n].to_vec());
+    assert!(
+        after.is_err(),
+        "nothing may follow STOPPING=1: {:?}",
+        after.map(|b| String::from_utf8_lossy(&b).into_owned())
+    );
+}
+
 /// Asserts that `message` starts with `first` and returns its `STATUS=` value.
 fn expect_first(message: &[String], first: &str, sluice: &Sluice) -> String {
     assert_eq!(
@@ -114,16 +128,7 @@ fn ready_reloading_and_stopping_arrive_in_order() {
     expect_first(&next_message(&socket, &sluice), "STOPPING=1", &sluice);
     let exit = sluice.wait_exit(Duration::from_secs(20));
     assert_eq!(exit.code(), Some(0), "{}", sluice.log());
-    socket
-        .set_nonblocking(true)
-        .expect("non-blocking notify socket");
-    let mut buffer = [0u8; 4096];
-    let after = socket.recv(&mut buffer).map(|n| buffer[..n].to_vec());
-    assert!(
-        after.is_err(),
-        "nothing may follow STOPPING=1: {:?}",
-        after.map(|b| String::from_utf8_lossy(&b).into_owned())
-    );
+    assert_nothing_after_stopping(&socket);
 }
 
 #[test]
@@ -228,14 +233,5 @@ fn an_upgrade_names_the_new_main_before_the_new_main_says_ready() {
     wait_until("the new main to exit", NOTIFY_TIMEOUT, || {
         !process_alive(new_main)
     });
-    socket
-        .set_nonblocking(true)
-        .expect("non-blocking notify socket");
-    let mut buffer = [0u8; 4096];
-    let after = socket.recv(&mut buffer).map(|n| buffer[..n].to_vec());
-    assert!(
-        after.is_err(),
-        "nothing may follow STOPPING=1: {:?}",
-        after.map(|b| String::from_utf8_lossy(&b).into_owned())
-    );
+    assert_nothing_after_stopping(&socket);
 }

@@ -7,6 +7,7 @@ pub(crate) mod classified_load;
 pub(crate) mod http;
 pub(crate) mod https_load;
 pub(crate) mod load_clients;
+pub(crate) mod loopback;
 pub(crate) mod tls;
 pub(crate) mod upgrade;
 

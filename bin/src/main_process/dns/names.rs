@@ -82,15 +82,7 @@ impl NameTable {
         now: Instant,
         refresh: Duration,
     ) -> Outcome {
-        let entry = self
-            .names
-            .entry(name.to_owned())
-            .or_insert_with(|| NameEntry {
-                addresses: None,
-                error: None,
-                failures: 0,
-                next_lookup: now,
-            });
+        let entry = self.entry(name, now);
         match lookup {
             Ok(answer) => {
                 let ttl = answer.valid_until.saturating_duration_since(now);
@@ -130,6 +122,11 @@ impl NameTable {
 
     /// Adds `name`, unknown so far, to be looked up at `now`.
     pub(crate) fn ensure(&mut self, name: &str, now: Instant) {
+        self.entry(name, now);
+    }
+
+    /// The entry of `name`, made (to be looked up at `now`) if it is new.
+    fn entry(&mut self, name: &str, now: Instant) -> &mut NameEntry {
         self.names
             .entry(name.to_owned())
             .or_insert_with(|| NameEntry {
@@ -137,7 +134,7 @@ impl NameTable {
                 error: None,
                 failures: 0,
                 next_lookup: now,
-            });
+            })
     }
 
     /// Forgets the names `used` says are no longer used.
