@@ -48,7 +48,7 @@ impl Server {
                                 peer,
                                 address,
                                 self.options.buffer_size,
-                                self.tls.is_tls(&address),
+                                self.ctx.tls.is_tls(&address),
                             ))),
                         }
                     };
@@ -57,7 +57,7 @@ impl Server {
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) if is_resource_exhaustion(&error) => {
-                    self.metrics.proxy().refused_accepts.increment();
+                    self.ctx.metrics.proxy().refused_accepts.increment();
                     log::error!("accept on {address} refused: {error}");
                     return;
                 }
@@ -79,7 +79,7 @@ impl Server {
             log::debug!("accepted connection lost before setup: {error}");
             return;
         }
-        let tls = match self.tls.config(&listener) {
+        let tls = match self.ctx.tls.config(&listener) {
             Some(config) => match rustls::ServerConnection::new(std::sync::Arc::clone(config)) {
                 Ok(connection) => Some(connection),
                 Err(error) => {
@@ -122,7 +122,7 @@ impl Server {
         if handshaking {
             session.handshake_since = Some(now);
         }
-        let proxy = self.metrics.proxy();
+        let proxy = self.ctx.metrics.proxy();
         proxy.accepted_connections.increment();
         proxy.active_sessions.increment();
         if is_http {
@@ -141,9 +141,9 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
-        match self.tcp_frontends.get(&session.listener) {
+        match self.ctx.tcp_frontends.get(&session.listener) {
             Some(cluster_id) => {
-                let stats = self.metrics.cluster(cluster_id);
+                let stats = self.ctx.metrics.cluster(cluster_id);
                 stats.requests.increment();
                 stats.received_bytes.add(received);
                 session.stats.cluster = Some(stats);
@@ -152,7 +152,7 @@ impl Server {
             }
             None => {
                 log::debug!("no frontend on {}: connection closed", session.listener);
-                self.metrics.proxy().unrouted_requests.increment();
+                self.ctx.metrics.proxy().unrouted_requests.increment();
                 self.close_session(key);
             }
         }

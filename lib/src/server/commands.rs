@@ -192,14 +192,14 @@ impl Server {
     /// Sends queued backend events, tagged with this worker's id.
     pub(super) fn forward_backend_events(&mut self) -> Result<(), ServerError> {
         if self.orphaned {
-            self.backends.take_events();
+            self.ctx.backends.take_events();
             return Ok(());
         }
-        for mut event in self.backends.take_events() {
+        for mut event in self.ctx.backends.take_events() {
             event.worker_id = Some(self.options.id);
             if event.kind == proto::EventKind::RemovedBackendHasNoConnections as i32 {
                 if let (Some(cluster), Some(backend)) = (&event.cluster_id, &event.backend_id) {
-                    self.metrics.remove_backend(cluster, backend);
+                    self.ctx.metrics.remove_backend(cluster, backend);
                 }
             }
             self.channel.write_message(&WorkerMessage {
@@ -219,10 +219,13 @@ impl Server {
         match content {
             RequestType::QueryStatus(_) => Ok((String::new(), Some(self.status()))),
             RequestType::QueryMetrics(query) => {
-                let availability = MapAvailability(&self.backends);
-                let mut snapshot = self.metrics.snapshot(self.options.id, query, &availability);
-                self.tls_stats.push_values(&mut snapshot.proxy);
-                add_retry_state(&mut snapshot, &self.backends);
+                let availability = MapAvailability(&self.ctx.backends);
+                let mut snapshot = self
+                    .ctx
+                    .metrics
+                    .snapshot(self.options.id, query, &availability);
+                self.ctx.tls_stats.push_values(&mut snapshot.proxy);
+                add_retry_state(&mut snapshot, &self.ctx.backends);
                 Ok((String::new(), Some(ContentType::WorkerMetrics(snapshot))))
             }
             RequestType::QueryClusters(query) => Ok((
@@ -268,8 +271,8 @@ impl Server {
             Ok(reopened) => reopened,
             Err(source) => return Err(CommandError::AccessLog { target, source }),
         };
-        self.access_log.flush();
-        self.access_log = reopened;
+        self.ctx.access_log.flush();
+        self.ctx.access_log = reopened;
         if std::env::var_os("RUST_LOG").is_none() {
             log::set_max_level(level);
         }
@@ -350,7 +353,7 @@ impl Server {
     /// replays the state.
     fn roll_back(&mut self, undo: Undo, effects: &mut Effects, now: Instant) {
         while let Some(change) = effects.tls_undo.pop() {
-            self.tls.undo(change);
+            self.ctx.tls.undo(change);
         }
         for request in undo.requests() {
             if let Err(message) = self.apply_change(&request, &mut Undo::new(), effects, now) {
@@ -368,13 +371,14 @@ impl Server {
 
     /// What a change needs once, done once after a request or a whole batch.
     fn finish_changes(&mut self, effects: Effects, now: Instant) {
-        self.tls.rebuild();
+        self.ctx.tls.rebuild();
         if effects.sticky_cookies {
             self.refresh_sticky_cookies();
         }
         if effects.health_checks {
-            self.health
-                .run_due(&mut self.backends, self.poll.registry(), now);
+            self.ctx
+                .health
+                .run_due(&mut self.ctx.backends, self.poll.registry(), now);
         }
         if !effects.rebalance.is_empty() {
             self.rebalance_sessions(&effects.rebalance, now);
@@ -411,13 +415,14 @@ impl Server {
             RequestType::AddBackend(proto::AddBackend { backend })
             | RequestType::UpdateBackend(backend) => {
                 let before = self.balancing_of(backend);
-                self.backends
+                self.ctx
+                    .backends
                     .add_backend(backend, now)
                     .map_err(CommandError::from)?;
                 if before.is_some() && before != self.balancing_of(backend) {
                     effects.rebalance.insert(backend.cluster_id.clone());
                 }
-                self.metrics.register_backend(
+                self.ctx.metrics.register_backend(
                     &backend.cluster_id,
                     &backend.backend_id,
                     &backend.address,
@@ -426,16 +431,18 @@ impl Server {
                 Ok(())
             }
             RequestType::RemoveBackend(remove) => self
+                .ctx
                 .backends
                 .remove_backend(&remove.cluster_id, &parse(&remove.address)?, now)
                 .map_err(CommandError::from),
             RequestType::AddTcpFrontend(frontend) => {
-                self.tcp_frontends
+                self.ctx
+                    .tcp_frontends
                     .insert(parse(&frontend.address)?, frontend.cluster_id.clone());
                 Ok(())
             }
             RequestType::RemoveTcpFrontend(frontend) => {
-                self.tcp_frontends.remove(&parse(&frontend.address)?);
+                self.ctx.tcp_frontends.remove(&parse(&frontend.address)?);
                 Ok(())
             }
             RequestType::SetHealthCheck(set) => {
@@ -447,6 +454,7 @@ impl Server {
             RequestType::AddHttpFrontend(frontend) => {
                 effects.sticky_cookies = true;
                 let routes = self
+                    .ctx
                     .http_routes
                     .get_mut(&parse(&frontend.address)?)
                     .ok_or_else(|| CommandError::NoHttpListener(frontend.address.clone()))?;
@@ -455,6 +463,7 @@ impl Server {
             RequestType::RemoveHttpFrontend(frontend) => {
                 effects.sticky_cookies = true;
                 let routes = self
+                    .ctx
                     .http_routes
                     .get_mut(&parse(&frontend.address)?)
                     .ok_or_else(|| CommandError::NoHttpListener(frontend.address.clone()))?;
@@ -484,8 +493,10 @@ impl Server {
                         listener.expect_proxy,
                     )
                     .map_err(CommandError::from)
-                    .inspect_err(|_| self.tls.remove_listener(&address))?;
-                self.http_routes.insert(address, self.new_routes(listener));
+                    .inspect_err(|_| self.ctx.tls.remove_listener(&address))?;
+                self.ctx
+                    .http_routes
+                    .insert(address, self.new_routes(listener));
                 effects.sticky_cookies = true;
                 Ok(())
             }
@@ -505,11 +516,11 @@ impl Server {
                         listener.expect_proxy,
                     )
                     .map_err(CommandError::from)
-                    .inspect_err(|_| self.tls.remove_listener(&address))
+                    .inspect_err(|_| self.ctx.tls.remove_listener(&address))
             }
             RequestType::UpdateHttpListener(listener) => {
                 let address = parse(&listener.address)?;
-                if self.tls.is_tls(&address) != listener.tls.is_some() {
+                if self.ctx.tls.is_tls(&address) != listener.tls.is_some() {
                     return Err(CommandError::TlsChange(address));
                 }
                 self.set_listener_tls(address, listener.tls.as_ref(), true, listener.expect_proxy)?;
@@ -521,7 +532,7 @@ impl Server {
                         listener.expect_proxy,
                     )
                     .map_err(CommandError::from)?;
-                if let Some(routes) = self.http_routes.get_mut(&address) {
+                if let Some(routes) = self.ctx.http_routes.get_mut(&address) {
                     routes.answers.set_listener(&listener.answers);
                     routes.max_request_body = listener.max_request_body.filter(|&size| size > 0);
                 }
@@ -530,7 +541,7 @@ impl Server {
             }
             RequestType::UpdateTcpListener(listener) => {
                 let address = parse(&listener.address)?;
-                if self.tls.is_tls(&address) != listener.tls.is_some() {
+                if self.ctx.tls.is_tls(&address) != listener.tls.is_some() {
                     return Err(CommandError::TlsChange(address));
                 }
                 self.set_listener_tls(
@@ -553,9 +564,9 @@ impl Server {
                 self.listeners
                     .remove(address, registry)
                     .map_err(CommandError::from)?;
-                self.http_routes.remove(&address);
-                self.tcp_frontends.remove(&address);
-                self.tls.remove_listener(&address);
+                self.ctx.http_routes.remove(&address);
+                self.ctx.tcp_frontends.remove(&address);
+                self.ctx.tls.remove_listener(&address);
                 Ok(())
             }
             RequestType::ActivateListener(activate) => self
@@ -574,6 +585,7 @@ impl Server {
     fn balancing_of(&self, backend: &proto::Backend) -> Option<(u32, proto::BackendState)> {
         let address = backend.address.parse().ok()?;
         let live = self
+            .ctx
             .backends
             .backend(&backend.cluster_id, &address)?
             .borrow();
@@ -582,39 +594,41 @@ impl Server {
 
     /// Adds a cluster or updates its settings in place (backends keep their state).
     fn set_cluster(&mut self, cluster: &proto::Cluster, now: Instant) {
-        self.backends.set_cluster(cluster, now);
-        self.health.set_cluster(
+        self.ctx.backends.set_cluster(cluster, now);
+        self.ctx.health.set_cluster(
             &cluster.cluster_id,
             cluster.protocol(),
             cluster.health_check.as_ref(),
             self.poll.registry(),
             now,
         );
-        for routes in self.http_routes.values_mut() {
+        for routes in self.ctx.http_routes.values_mut() {
             routes
                 .answers
                 .set_cluster(&cluster.cluster_id, &cluster.answers);
         }
         if cluster.sticky_session {
-            self.sticky_clusters.insert(cluster.cluster_id.clone());
+            self.ctx.sticky_clusters.insert(cluster.cluster_id.clone());
         } else {
-            self.sticky_clusters.remove(&cluster.cluster_id);
+            self.ctx.sticky_clusters.remove(&cluster.cluster_id);
         }
     }
 
     /// Removes a cluster and the frontends its removal took from the mirror (those in
     /// `undo` since `mark`): only they leave the routers.
     fn remove_cluster(&mut self, cluster_id: &str, undo: &Undo, mark: usize) {
-        self.backends.remove_cluster(cluster_id);
-        self.metrics.remove_cluster(cluster_id);
-        self.health.remove_cluster(cluster_id, self.poll.registry());
-        self.sticky_clusters.remove(cluster_id);
+        self.ctx.backends.remove_cluster(cluster_id);
+        self.ctx.metrics.remove_cluster(cluster_id);
+        self.ctx
+            .health
+            .remove_cluster(cluster_id, self.poll.registry());
+        self.ctx.sticky_clusters.remove(cluster_id);
         for frontend in undo.removed_tcp_frontends(mark) {
             if let Ok(address) = frontend.address.parse() {
-                self.tcp_frontends.remove(&address);
+                self.ctx.tcp_frontends.remove(&address);
             }
         }
-        for routes in self.http_routes.values_mut() {
+        for routes in self.ctx.http_routes.values_mut() {
             routes.answers.remove_cluster(cluster_id);
         }
         for frontend in undo.removed_http_frontends(mark) {
@@ -622,7 +636,7 @@ impl Server {
                 .address
                 .parse()
                 .ok()
-                .and_then(|address: SocketAddr| self.http_routes.get_mut(&address));
+                .and_then(|address: SocketAddr| self.ctx.http_routes.get_mut(&address));
             if let Some(routes) = routes {
                 if let Err(error) = routes.router.remove(frontend) {
                     log::error!("cannot remove a route of cluster {cluster_id}: {error}");
@@ -655,7 +669,7 @@ impl Server {
     /// cluster (by id) its frontends route to, else the listener's own, else the default.
     /// Sessions read the cookie before routing, so one listener has one cookie name.
     fn refresh_sticky_cookies(&mut self) {
-        for (address, routes) in self.http_routes.iter_mut() {
+        for (address, routes) in self.ctx.http_routes.iter_mut() {
             let mut names = self
                 .state
                 .http_frontends()

@@ -62,13 +62,13 @@ impl Server {
             .as_deref()
             .is_some_and(|id| id == &*request.cluster_id);
         if !same_cluster || session.stats.cluster.is_none() {
-            session.stats.cluster = Some(self.metrics.cluster(&request.cluster_id));
+            session.stats.cluster = Some(self.ctx.metrics.cluster(&request.cluster_id));
         }
         session.reuse_idle = request.reuse;
         session.connect_attempts = 0;
         session.sticky_id = request.sticky_id;
         session.cluster_id = Some(request.cluster_id);
-        let current = connection_of(&self.connections, session.io.back)
+        let current = connection_of(&self.ctx.connections, session.io.back)
             .filter(|back| request.current_connection && back.is_connected())
             .map(|back| Rc::clone(&back.backend));
         let Some(current) = current else {
@@ -82,6 +82,7 @@ impl Server {
         };
         let sticky_id = session.sticky_id.as_deref();
         let chosen = self
+            .ctx
             .backends
             .select_for_request(cluster_id, sticky_id, &current, now);
         match chosen {
@@ -118,7 +119,7 @@ impl Server {
             };
             // The cluster's retry setting matters from the second attempt on.
             if session.connect_attempts > 0 {
-                let max_attempts = 1 + self.backends.max_connect_retries(cluster_id);
+                let max_attempts = 1 + self.ctx.backends.max_connect_retries(cluster_id);
                 if session.connect_attempts >= max_attempts {
                     log::debug!("session {key}: giving up after {max_attempts} connect attempts");
                     self.connect_gave_up(key, false);
@@ -128,7 +129,7 @@ impl Server {
             let sticky_id = session.sticky_id.as_deref();
             let selected = match chosen.take() {
                 Some(backend) => Ok(backend),
-                None => self.backends.select(cluster_id, sticky_id, now),
+                None => self.ctx.backends.select(cluster_id, sticky_id, now),
             };
             let backend = match selected {
                 Ok(backend) => backend,
@@ -148,9 +149,12 @@ impl Server {
                 Some(stats) => stats,
                 None => {
                     let id = backend.borrow().backend_id().to_owned();
-                    let stats = match self.metrics.known_backend(cluster_id, &id) {
+                    let stats = match self.ctx.metrics.known_backend(cluster_id, &id) {
                         Some(stats) => stats,
-                        None => self.metrics.backend(cluster_id, &id, &address.to_string()),
+                        None => self
+                            .ctx
+                            .metrics
+                            .backend(cluster_id, &id, &address.to_string()),
                     };
                     backend.borrow_mut().keep_traffic(Rc::clone(&stats));
                     stats
@@ -171,8 +175,8 @@ impl Server {
             let Some(session) = self.sessions.get_mut(key) else {
                 return;
             };
-            self.backends.connection_opened(&backend);
-            let entry = self.connections.vacant_entry();
+            self.ctx.backends.connection_opened(&backend);
+            let entry = self.ctx.connections.vacant_entry();
             let token = backend_token(entry.key());
             match Transport::connect(address, self.poll.registry(), token) {
                 Ok(transport) => {
@@ -194,8 +198,8 @@ impl Server {
                     log::debug!("session {key}: connect to {address}: {error}");
                     session.stats.each(|stats| stats.connect_errors.increment());
                     session.stats.backend = None;
-                    self.backends.connect_failed(&backend, now);
-                    self.backends.connection_closed(&backend, now);
+                    self.ctx.backends.connect_failed(&backend, now);
+                    self.ctx.backends.connection_closed(&backend, now);
                 }
             }
         }
@@ -204,13 +208,13 @@ impl Server {
     /// True while session `key` waits for its backend connect to complete.
     pub(super) fn connect_in_progress(&self, key: usize) -> bool {
         let back = self.sessions.get(key).and_then(|s| s.io.back);
-        connection_of(&self.connections, back).is_some_and(|back| !back.is_connected())
+        connection_of(&self.ctx.connections, back).is_some_and(|back| !back.is_connected())
     }
 
     /// Checks the outcome of a pending connect after its socket reported readiness.
     pub(super) fn check_connect(&mut self, key: usize, now: Instant) {
         let back_key = self.sessions.get(key).and_then(|s| s.io.back);
-        let Some(back) = connection_of_mut(&mut self.connections, back_key) else {
+        let Some(back) = connection_of_mut(&mut self.ctx.connections, back_key) else {
             return;
         };
         let Some(since) = back.connecting_since() else {
@@ -225,7 +229,9 @@ impl Server {
                 };
                 let backend = back.backend.clone();
                 let connect_time = now.saturating_duration_since(since);
-                self.backends.connect_succeeded(&backend, connect_time, now);
+                self.ctx
+                    .backends
+                    .connect_succeeded(&backend, connect_time, now);
                 let session = &mut self.sessions[key];
                 session
                     .stats
@@ -252,7 +258,7 @@ impl Server {
             .io
             .back
             .take()
-            .and_then(|k| self.connections.try_remove(k))
+            .and_then(|k| self.ctx.connections.try_remove(k))
         else {
             return;
         };
@@ -263,9 +269,10 @@ impl Server {
         session.stats.backend = None;
         // Connects under way when the backend's last failure was counted fail with it.
         let started = back.connecting_since().unwrap_or(now);
-        self.backends
+        self.ctx
+            .backends
             .connect_failed_since(&back.backend, started, now);
-        self.backends.connection_closed(&back.backend, now);
+        self.ctx.backends.connection_closed(&back.backend, now);
         self.connect_backend(key, None, now);
     }
 

@@ -79,7 +79,7 @@ impl Server {
                 return;
             };
             if matches!(session.phase, Phase::Lingering { .. }) {
-                if session.drain_lingering(&mut self.scratch) == SessionOutcome::Close {
+                if session.drain_lingering(&mut self.ctx.scratch) == SessionOutcome::Close {
                     self.close_session(key);
                 }
                 return;
@@ -89,13 +89,14 @@ impl Server {
                 return self.drive(key, now);
             };
             let routes = self
+                .ctx
                 .http_routes
                 .get(&session.listener)
-                .unwrap_or(&self.empty_routes);
+                .unwrap_or(&self.ctx.empty_routes);
             let mut ctx = routes.context(
-                &mut self.pool,
-                &mut self.request_ids,
-                &mut self.session_output,
+                &mut self.ctx.pool,
+                &mut self.ctx.request_ids,
+                &mut self.ctx.session_output,
                 now,
             );
             if let Some(outcome) = session.outcome.take() {
@@ -103,17 +104,17 @@ impl Server {
                     http,
                     outcome,
                     session.cluster_id.as_deref(),
-                    connection_of(&self.connections, session.io.back),
-                    &self.sticky_clusters,
+                    connection_of(&self.ctx.connections, session.io.back),
+                    &self.ctx.sticky_clusters,
                     &mut ctx,
                 );
             }
-            let back = connection_of_mut(&mut self.connections, session.io.back);
+            let back = connection_of_mut(&mut self.ctx.connections, session.io.back);
             let pumped = pump(http, &mut session.io, back, &mut ctx, now);
             if let Err(Broken::Front) = pumped {
                 http.front_broken(&mut ctx);
             }
-            let acted = !self.session_output.actions.is_empty();
+            let acted = !self.ctx.session_output.actions.is_empty();
             let expected = http.expected_timeout();
             let front_flushed = http.front_pending().is_empty();
             session.track_http_timer(expected, now);
@@ -122,10 +123,10 @@ impl Server {
                 Err(Broken::Front) => {
                     // Nothing more can be written to the client: only the records of
                     // what it broke off are kept, for the metrics and the access log.
-                    let mut output = std::mem::take(&mut self.session_output);
+                    let mut output = std::mem::take(&mut self.ctx.session_output);
                     self.record_all(key, &output, now);
                     output.clear();
-                    self.session_output = output;
+                    self.ctx.session_output = output;
                     self.close_session(key);
                     return;
                 }
@@ -136,15 +137,15 @@ impl Server {
             };
             // Taken out while performing (and put back, keeping its capacity): what the
             // actions lead to is queued on the session, never reported from inside.
-            let mut output = std::mem::take(&mut self.session_output);
+            let mut output = std::mem::take(&mut self.ctx.session_output);
             let upgraded = output.actions.contains(&SessionAction::Upgraded);
             self.perform_all(key, &mut output, now);
             debug_assert!(
-                self.session_output.actions.is_empty(),
+                self.ctx.session_output.actions.is_empty(),
                 "a session was driven from inside a step"
             );
             output.clear();
-            self.session_output = output;
+            self.ctx.session_output = output;
             if upgraded {
                 self.become_pipe(key, now);
                 continue;
@@ -163,7 +164,7 @@ impl Server {
     /// session's, with the bytes the HTTP session had read.
     fn become_pipe(&mut self, key: usize, now: Instant) {
         let handover = self.call_http_session(key, now, |http, ctx| http.take_pipe(ctx));
-        self.session_output.clear();
+        self.ctx.session_output.clear();
         let (Some(Some(handover)), Some(session)) = (handover, self.sessions.get_mut(key)) else {
             return;
         };
@@ -196,13 +197,14 @@ impl Server {
             return None;
         };
         let routes = self
+            .ctx
             .http_routes
             .get(&session.listener)
-            .unwrap_or(&self.empty_routes);
+            .unwrap_or(&self.ctx.empty_routes);
         let mut ctx = routes.context(
-            &mut self.pool,
-            &mut self.request_ids,
-            &mut self.session_output,
+            &mut self.ctx.pool,
+            &mut self.ctx.request_ids,
+            &mut self.ctx.session_output,
             now,
         );
         Some(call(http, &mut ctx))
@@ -271,11 +273,11 @@ impl Server {
             }
             SessionAction::ShutdownBackWrite => {
                 let back = self.sessions.get(key).and_then(|s| s.io.back);
-                if let Some(back) = connection_of_mut(&mut self.connections, back) {
+                if let Some(back) = connection_of_mut(&mut self.ctx.connections, back) {
                     let _ = back.transport.shutdown_write();
                 }
             }
-            SessionAction::Upgraded => self.counters.upgrades += 1,
+            SessionAction::Upgraded => self.ctx.counters.upgrades += 1,
             SessionAction::RequestStarted => self.request_started(key),
             // Handled with their records by `perform_all`.
             SessionAction::RequestFinished | SessionAction::PipeFinished => {}
@@ -309,13 +311,13 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
-        session.end_active_request(&mut self.backends, &self.connections);
+        session.end_active_request(&mut self.ctx.backends, &self.ctx.connections);
         // Dropped, hence closed, which also takes it out of the epoll set.
         let Some(back) = session.io.back.take() else {
             return;
         };
-        if let Some(back) = self.connections.try_remove(back) {
-            self.backends.connection_closed(&back.backend, now);
+        if let Some(back) = self.ctx.connections.try_remove(back) {
+            self.ctx.backends.connection_closed(&back.backend, now);
         }
     }
 
@@ -324,10 +326,10 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
-        let back = connection_of(&self.connections, session.io.back);
+        let back = connection_of(&self.ctx.connections, session.io.back);
         if let Some(back) = back.filter(|_| !session.request_active) {
             session.request_active = true;
-            self.backends.request_started(&back.backend);
+            self.ctx.backends.request_started(&back.backend);
         }
     }
 
@@ -335,8 +337,8 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
-        session.end_active_request(&mut self.backends, &self.connections);
-        record_request(self.metrics.proxy(), &session.stats, log);
+        session.end_active_request(&mut self.ctx.backends, &self.ctx.connections);
+        record_request(self.ctx.metrics.proxy(), &session.stats, log);
         if let Some(chosen) = session.stats.backend.as_ref().filter(|_| log.routed) {
             // Passive check: a connection that broke before its response (502) counts
             // against the backend; any response of its own ends such a streak.
@@ -344,10 +346,13 @@ impl Server {
                 // Exchanges under way when the backend's last failure was counted fail
                 // with it: one incident, one step of its backoff.
                 let started = now.checked_sub(log.total_time).unwrap_or(now);
-                self.backends
+                self.ctx
+                    .backends
                     .record_passive_failure_since(&chosen.backend, started, now);
             } else if !log.answered_by_proxy && log.status != 0 && log.termination.is_normal() {
-                self.backends.record_passive_success(&chosen.backend, now);
+                self.ctx
+                    .backends
+                    .record_passive_success(&chosen.backend, now);
             }
         }
         // An upgrade is logged when its pipe closes, with the bytes piped.
@@ -358,7 +363,7 @@ impl Server {
 
     /// Writes `log` to the access log, with the session's cluster and chosen backend.
     pub(super) fn log_access(&mut self, key: usize, log: &RequestLog) {
-        if !self.access_log.is_enabled() {
+        if !self.ctx.access_log.is_enabled() {
             return;
         }
         let Some(session) = self.sessions.get(key) else {
@@ -398,7 +403,8 @@ impl Server {
                 sni: connection.server_name(),
             }
         });
-        self.access_log
+        self.ctx
+            .access_log
             .record(session.io.client, cluster, backend, log, tls);
     }
 }

@@ -12,6 +12,7 @@ mod accept;
 mod backend_connections;
 mod commands;
 mod connect;
+mod context;
 mod http_driver;
 mod idle_pool;
 mod listeners;
@@ -25,7 +26,6 @@ mod tokens;
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -45,12 +45,12 @@ use crate::http::session::{SessionOutput, TimeoutKind};
 use crate::metrics::MetricsRegistry;
 use crate::pool::BufferPool;
 use crate::timer::Timer;
-use backend_connections::{connection_of, connection_of_mut, BackendConnections, ConnectionState};
+use backend_connections::{connection_of, connection_of_mut, ConnectionState};
+use context::WorkerContext;
 use http_driver::HttpRoutes;
 pub use listeners::ListenerError;
 use listeners::Listeners;
 pub use metrics::WorkerCounters;
-use reuse::IdleConnections;
 use session::{Core, Expiry, Phase, Session, SessionOutcome};
 use tokens::{Side, Target};
 
@@ -122,34 +122,9 @@ pub struct Server {
     sessions: Slab<Session>,
     /// Sessions closed during the current batch, removed after it.
     closed: Vec<usize>,
-    backends: BackendMap,
-    /// Every backend connection, by key (its token), with its state.
-    connections: BackendConnections,
-    /// Keys of the idle backend connections kept for reuse.
-    idle: IdleConnections,
-    /// When the next sweep of `idle` is scheduled, if any.
-    idle_sweep_at: Option<Instant>,
-    health: HealthChecker,
-    tcp_frontends: HashMap<SocketAddr, String>,
-    http_routes: HashMap<SocketAddr, HttpRoutes>,
-    /// Routes of sessions whose listener was removed: nothing matches.
-    empty_routes: HttpRoutes,
-    sticky_clusters: std::collections::HashSet<String>,
-    request_ids: RequestIds,
-    /// What the last step of an HTTP session asked, reused from step to step (no
-    /// session is driven from inside another's step, so one is enough).
-    session_output: SessionOutput,
-    /// Where lingering sessions read the input they drop.
-    scratch: Vec<u8>,
-    access_log: AccessLog,
-    pool: BufferPool,
-    timer: Timer<TimerEvent>,
+    /// The shared parts every session driver uses.
+    ctx: WorkerContext,
     next_generation: u64,
-    counters: WorkerCounters,
-    metrics: MetricsRegistry,
-    /// TLS listeners' settings, certificates and ticket keys.
-    tls: crate::tls::TlsListeners,
-    tls_stats: crate::tls::metrics::TlsStats,
     run_state: RunState,
     /// Main went away while this worker drained: nothing more is sent to it.
     orphaned: bool,
@@ -180,26 +155,28 @@ impl Server {
             listeners: Listeners::default(),
             sessions: Slab::new(),
             closed: Vec::new(),
-            backends: BackendMap::new(),
-            idle: reuse::new_idle_pool(),
-            connections: Slab::new(),
-            idle_sweep_at: None,
-            health: HealthChecker::new(),
-            tcp_frontends: HashMap::new(),
-            http_routes: HashMap::new(),
-            empty_routes: HttpRoutes::default(),
-            sticky_clusters: Default::default(),
-            request_ids: RequestIds::new(seed),
-            session_output: SessionOutput::default(),
-            scratch: vec![0; 4096],
-            access_log,
-            pool,
-            timer: Timer::new(),
+            ctx: WorkerContext {
+                backends: BackendMap::new(),
+                idle: reuse::new_idle_pool(),
+                connections: Slab::new(),
+                idle_sweep_at: None,
+                health: HealthChecker::new(),
+                tcp_frontends: HashMap::new(),
+                http_routes: HashMap::new(),
+                empty_routes: HttpRoutes::default(),
+                sticky_clusters: Default::default(),
+                request_ids: RequestIds::new(seed),
+                session_output: SessionOutput::default(),
+                scratch: vec![0; 4096],
+                access_log,
+                pool,
+                timer: Timer::new(),
+                counters: WorkerCounters::default(),
+                metrics: MetricsRegistry::new(),
+                tls: crate::tls::TlsListeners::default(),
+                tls_stats: Default::default(),
+            },
             next_generation: 0,
-            counters: WorkerCounters::default(),
-            metrics: MetricsRegistry::new(),
-            tls: crate::tls::TlsListeners::default(),
-            tls_stats: Default::default(),
             run_state: RunState::Running,
             orphaned: false,
         })
@@ -210,9 +187,13 @@ impl Server {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         while self.run_state != RunState::Stopped {
             let now = Instant::now();
-            let mut timeout = self.timer.poll_timeout(now, MAX_POLL_WAIT);
-            let recovery = self.health.next_recovery_deadline(&self.backends, now);
+            let mut timeout = self.ctx.timer.poll_timeout(now, MAX_POLL_WAIT);
+            let recovery = self
+                .ctx
+                .health
+                .next_recovery_deadline(&self.ctx.backends, now);
             if let Some(deadline) = self
+                .ctx
                 .health
                 .next_deadline()
                 .into_iter()
@@ -250,12 +231,13 @@ impl Server {
             }
             Target::Probe(key) => {
                 let registry = self.poll.registry();
-                self.health
-                    .ready(key, event, &mut self.backends, registry, now);
+                self.ctx
+                    .health
+                    .ready(key, event, &mut self.ctx.backends, registry, now);
                 Ok(())
             }
             Target::Backend(key) => {
-                let Some(connection) = self.connections.get_mut(key) else {
+                let Some(connection) = self.ctx.connections.get_mut(key) else {
                     return Ok(());
                 };
                 connection.transport.readiness_reported(event);
@@ -314,8 +296,8 @@ impl Server {
         match &mut session.core {
             Core::Tcp(core) => {
                 let before = (core.up.transferred(), core.down.transferred());
-                let back = connection_of_mut(&mut self.connections, session.io.back);
-                let outcome = core.pump(&mut session.io, back, &mut self.pool, now);
+                let back = connection_of_mut(&mut self.ctx.connections, session.io.back);
+                let outcome = core.pump(&mut session.io, back, &mut self.ctx.pool, now);
                 let received = core.up.transferred().saturating_sub(before.0);
                 let sent = core.down.transferred().saturating_sub(before.1);
                 if received > 0 || sent > 0 {
@@ -324,11 +306,11 @@ impl Server {
                         stats.sent_bytes.add(sent);
                     });
                 }
-                let back = connection_of(&self.connections, session.io.back);
+                let back = connection_of(&self.ctx.connections, session.io.back);
                 let backend = back.map(|back| &back.backend);
                 if let Some(backend) = backend.filter(|_| before.1 == 0 && sent > 0) {
                     // The backend's first bytes: it serves, whatever broke before.
-                    self.backends.record_passive_success(backend, now);
+                    self.ctx.backends.record_passive_success(backend, now);
                 }
                 match outcome {
                     SessionOutcome::Continue => {}
@@ -347,7 +329,8 @@ impl Server {
                         if let Some(back) = back {
                             let started = back.in_use_since().unwrap_or(now);
                             let backend = back.backend.clone();
-                            self.backends
+                            self.ctx
+                                .backends
                                 .record_passive_failure_since(&backend, started, now);
                         }
                         self.close_session(key);
@@ -361,22 +344,28 @@ impl Server {
 
     fn fire_timers(&mut self, now: Instant) {
         if self
+            .ctx
             .health
             .next_deadline()
             .is_some_and(|deadline| deadline <= now)
         {
             let registry = self.poll.registry();
-            self.health.run_due(&mut self.backends, registry, now);
+            self.ctx
+                .health
+                .run_due(&mut self.ctx.backends, registry, now);
         }
         if self
+            .ctx
             .health
-            .next_recovery_deadline(&self.backends, now)
+            .next_recovery_deadline(&self.ctx.backends, now)
             .is_some_and(|deadline| deadline <= now)
         {
             let registry = self.poll.registry();
-            self.health.run_recovery(&mut self.backends, registry, now);
+            self.ctx
+                .health
+                .run_recovery(&mut self.ctx.backends, registry, now);
         }
-        while let Some(event) = self.timer.pop_expired(now) {
+        while let Some(event) = self.ctx.timer.pop_expired(now) {
             let (key, generation) = match event {
                 TimerEvent::Session { key, generation } => (key, generation),
                 TimerEvent::IdleSweep => {
@@ -391,15 +380,15 @@ impl Server {
                 continue;
             }
             session.timer_scheduled = None;
-            let back = connection_of(&self.connections, session.io.back);
+            let back = connection_of(&self.ctx.connections, session.io.back);
             match session.expired(now, back) {
                 Some(Expiry::Connect) => {
-                    self.counters.connect_timeouts += 1;
+                    self.ctx.counters.connect_timeouts += 1;
                     self.connect_failed(key, now);
                     self.deliver_outcome(key, now);
                 }
                 Some(Expiry::Http(kind)) => {
-                    self.counters.idle_timeouts += u64::from(kind == TimeoutKind::Front);
+                    self.ctx.counters.idle_timeouts += u64::from(kind == TimeoutKind::Front);
                     self.with_http_session(key, now, |http, ctx| http.timed_out(kind, ctx));
                 }
                 Some(Expiry::Handshake) => {
@@ -411,12 +400,12 @@ impl Server {
                 }
                 Some(Expiry::ProxyHeader) => {
                     log::debug!("session {key} closed: no PROXY protocol header in time");
-                    self.metrics.proxy().proxy_protocol_errors.increment();
+                    self.ctx.metrics.proxy().proxy_protocol_errors.increment();
                     self.close_session(key);
                 }
                 Some(expiry) => {
                     log::debug!("session {key} closed: {expiry:?} timeout");
-                    self.counters.idle_timeouts += 1;
+                    self.ctx.counters.idle_timeouts += 1;
                     self.close_session(key);
                 }
                 None => {}
@@ -430,12 +419,12 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
             return;
         };
-        let deadline = session.next_deadline(connection_of(&self.connections, session.io.back));
+        let deadline = session.next_deadline(connection_of(&self.ctx.connections, session.io.back));
         if session.timer_scheduled.is_some_and(|at| at <= deadline) {
             return;
         }
         session.timer_scheduled = Some(deadline);
-        self.timer.schedule(
+        self.ctx.timer.schedule(
             deadline,
             TimerEvent::Session {
                 key,
@@ -455,11 +444,12 @@ impl Server {
             }
         }
         self.forward_backend_events()?;
-        self.access_log.flush();
-        self.metrics
+        self.ctx.access_log.flush();
+        self.ctx
+            .metrics
             .proxy()
             .buffers_in_use
-            .set(self.pool.in_use() as u64);
+            .set(self.ctx.pool.in_use() as u64);
         let full = self.sessions.len() >= self.options.max_connections;
         if full != self.listeners.is_paused() {
             if full {
@@ -468,7 +458,7 @@ impl Server {
                     self.options.id,
                     self.sessions.len()
                 );
-                self.metrics.proxy().accept_pauses.increment();
+                self.ctx.metrics.proxy().accept_pauses.increment();
             }
             self.listeners.set_paused(full, self.poll.registry());
         }
@@ -521,33 +511,34 @@ impl Server {
         if session.handshake_since.take().is_some() {
             if let Some(tls) = session.io.front.tls_layer() {
                 let failure = tls.failure();
-                self.tls_stats.failed(
+                self.ctx.tls_stats.failed(
                     failure.unwrap_or(crate::tls::metrics::HandshakeFailure::ClosedByClient),
                 );
             }
         }
-        session.end_active_request(&mut self.backends, &self.connections);
+        session.end_active_request(&mut self.ctx.backends, &self.ctx.connections);
         // No deregistration: closing a socket takes it out of the epoll set (the worker
         // never duplicates them), which saves a system call per connection. Until the
         // front socket is closed after this batch, the `Closed` phase filters its events.
-        session.release_buffers(&mut self.pool);
+        session.release_buffers(&mut self.ctx.pool);
         if let Some(back) = session.io.back.take() {
-            if let Some(back) = self.connections.try_remove(back) {
-                self.backends
+            if let Some(back) = self.ctx.connections.try_remove(back) {
+                self.ctx
+                    .backends
                     .connection_closed(&back.backend, Instant::now());
             }
         }
-        self.metrics.proxy().active_sessions.decrement();
+        self.ctx.metrics.proxy().active_sessions.decrement();
         self.closed.push(key);
     }
 
     /// Counters of this worker that have no metric name (timeouts, upgrades).
     pub fn counters(&self) -> &WorkerCounters {
-        &self.counters
+        &self.ctx.counters
     }
 
     /// Everything this worker counts, as `QueryMetrics` reports it.
     pub fn metrics(&self) -> &MetricsRegistry {
-        &self.metrics
+        &self.ctx.metrics
     }
 }

@@ -60,7 +60,7 @@ impl Server {
         match self.read_header_bytes(key, now) {
             HeaderRead::Waiting => self.schedule_session_timer(key),
             HeaderRead::Failed => {
-                self.metrics.proxy().proxy_protocol_errors.increment();
+                self.ctx.metrics.proxy().proxy_protocol_errors.increment();
                 self.close_session(key);
             }
             HeaderRead::Complete { client, header_len } => {
@@ -165,7 +165,7 @@ impl Server {
             Core::Tcp(core) => {
                 let mut rest = after;
                 while !rest.is_empty() {
-                    let Some(space) = core.up.read_space(&mut self.pool) else {
+                    let Some(space) = core.up.read_space(&mut self.ctx.pool) else {
                         break;
                     };
                     let n = rest.len().min(space.len());

@@ -22,7 +22,7 @@ impl Server {
             .iter()
             .filter(|(_, session)| !session.is_closed() && matches!(session.core, Core::Http(_)))
             .filter_map(|(key, session)| {
-                let backend = connection_of(&self.connections, session.io.back)?
+                let backend = connection_of(&self.ctx.connections, session.io.back)?
                     .backend
                     .borrow();
                 clusters

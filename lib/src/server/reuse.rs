@@ -62,33 +62,34 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
-        session.end_active_request(&mut self.backends, &self.connections);
+        session.end_active_request(&mut self.ctx.backends, &self.ctx.connections);
         let idle_time = session.timeouts.back().min(MAX_IDLE_TIME);
         let Some(connection_key) = session.io.back.take() else {
             return;
         };
-        let Some(back) = self.connections.get_mut(connection_key) else {
+        let Some(back) = self.ctx.connections.get_mut(connection_key) else {
             return;
         };
         // Anything readable on an idle connection (bytes, EOF) makes it unusable.
         let clean =
             back.is_connected() && !back.transport.is_readable() && !back.transport.holds_output();
         let keep = clean && self.run_state == RunState::Running && takes_requests(&back.backend);
-        self.backends.connection_closed(&back.backend, now);
+        self.ctx.backends.connection_closed(&back.backend, now);
         back.open = None;
         if !keep {
             // Dropped, hence closed, which also takes it out of the epoll set.
-            self.connections.remove(connection_key);
+            self.ctx.connections.remove(connection_key);
             return;
         }
         let deadline = now + idle_time;
         let inserted = match self
+            .ctx
             .idle
             .insert(owner(&back.backend), connection_key, deadline)
         {
             Ok(inserted) => inserted,
             Err(connection_key) => {
-                self.connections.remove(connection_key);
+                self.ctx.connections.remove(connection_key);
                 return;
             }
         };
@@ -96,11 +97,11 @@ impl Server {
             pool_key: inserted.key,
         };
         if let Some(evicted) = inserted.evicted {
-            self.connections.try_remove(evicted);
+            self.ctx.connections.try_remove(evicted);
         }
-        if self.idle_sweep_at.is_none_or(|at| at > deadline) {
-            self.idle_sweep_at = Some(deadline);
-            self.timer.schedule(deadline, TimerEvent::IdleSweep);
+        if self.ctx.idle_sweep_at.is_none_or(|at| at > deadline) {
+            self.ctx.idle_sweep_at = Some(deadline);
+            self.ctx.timer.schedule(deadline, TimerEvent::IdleSweep);
         }
     }
 
@@ -116,10 +117,10 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return false;
         };
-        let Some((_, connection_key)) = self.idle.take(owner(backend)) else {
+        let Some((_, connection_key)) = self.ctx.idle.take(owner(backend)) else {
             return false;
         };
-        let Some(connection) = self.connections.get_mut(connection_key) else {
+        let Some(connection) = self.ctx.connections.get_mut(connection_key) else {
             return false;
         };
         connection.state = ConnectionState::InUse {
@@ -133,7 +134,7 @@ impl Server {
         // Connected and idle: the request can be written at once.
         connection.transport.assume_writable();
         session.io.back = Some(connection_key);
-        self.backends.connection_opened(backend);
+        self.ctx.backends.connection_opened(backend);
         session.io.last_back_activity = now;
         session.connect_attempts = 0;
         self.queue_outcome(key, Outcome::Linked(Link::Reused));
@@ -143,7 +144,7 @@ impl Server {
     /// An event on kept connection `connection_key`: unless it was stale (nothing to read),
     /// the backend closed it or sent something unasked, and it is closed.
     pub(super) fn idle_ready(&mut self, connection_key: usize, pool_key: usize) {
-        let Some(connection) = self.connections.get(connection_key) else {
+        let Some(connection) = self.ctx.connections.get(connection_key) else {
             return;
         };
         if connection.transport.is_quiet() {
@@ -153,31 +154,31 @@ impl Server {
             "kept connection to {} closed by the backend",
             connection.address
         );
-        self.idle.remove(pool_key);
-        self.connections.remove(connection_key);
+        self.ctx.idle.remove(pool_key);
+        self.ctx.connections.remove(connection_key);
     }
 
     /// Closes the kept connections idle for too long, and plans the next sweep.
     pub(super) fn sweep_idle(&mut self, now: Instant) {
         let mut expired = Vec::new();
-        let next = self.idle.remove_expired(now, &mut expired);
+        let next = self.ctx.idle.remove_expired(now, &mut expired);
         self.close_idle(expired);
-        self.idle_sweep_at = next;
+        self.ctx.idle_sweep_at = next;
         if let Some(at) = next {
-            self.timer.schedule(at, TimerEvent::IdleSweep);
+            self.ctx.timer.schedule(at, TimerEvent::IdleSweep);
         }
     }
 
     /// Closes the kept connections of backends that are not `Normal` any more (removed) or
     /// not ready (drain, maintenance), or all of them when the worker stops taking new work.
     pub(super) fn close_idle_of_gone_backends(&mut self) {
-        if self.idle.len() == 0 {
+        if self.ctx.idle.len() == 0 {
             return;
         }
         let draining = self.run_state != RunState::Running;
         let mut gone = Vec::new();
-        let connections = &self.connections;
-        self.idle.remove_if(
+        let connections = &self.ctx.connections;
+        self.ctx.idle.remove_if(
             |&key| {
                 draining
                     || connection_of(connections, Some(key))
@@ -191,7 +192,7 @@ impl Server {
     /// Closes kept connections (dropped, hence closed and out of the epoll set).
     fn close_idle(&mut self, connection_keys: Vec<usize>) {
         for key in connection_keys {
-            self.connections.try_remove(key);
+            self.ctx.connections.try_remove(key);
         }
     }
 }

@@ -18,14 +18,15 @@ impl Server {
         undo: &mut Vec<CertificateUndo>,
     ) -> Option<Result<(), CommandError>> {
         let done = match content {
-            RequestType::AddCertificate(add) => self.tls.add_certificate(&add.certificate),
+            RequestType::AddCertificate(add) => self.ctx.tls.add_certificate(&add.certificate),
             RequestType::RemoveCertificate(remove) => {
-                self.tls.remove_certificate(&remove.fingerprint)
+                self.ctx.tls.remove_certificate(&remove.fingerprint)
             }
             RequestType::ReplaceCertificate(replace) => self
+                .ctx
                 .tls
                 .replace_certificate(&replace.old_fingerprint, &replace.new_certificate),
-            RequestType::SetTicketKeys(keys) => self.tls.set_ticket_keys(&keys.keys),
+            RequestType::SetTicketKeys(keys) => self.ctx.tls.set_ticket_keys(&keys.keys),
             _ => return None,
         };
         Some(match done {
@@ -48,7 +49,8 @@ impl Server {
         if settings.is_some() && expect_proxy {
             return Err(CommandError::TlsBehindProxyProtocol(address));
         }
-        self.tls
+        self.ctx
+            .tls
             .set_listener(address, settings, http)
             .map_err(CommandError::Tls)
     }
@@ -96,7 +98,7 @@ impl Server {
         };
         let connection = tls.connection();
         let resumed = connection.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-        self.tls_stats.completed(
+        self.ctx.tls_stats.completed(
             connection.protocol_version(),
             resumed,
             now.saturating_duration_since(since),
