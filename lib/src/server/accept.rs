@@ -147,7 +147,7 @@ impl Server {
                 stats.requests.increment();
                 stats.received_bytes.add(received);
                 session.stats.cluster = Some(stats);
-                session.cluster_id = Some(cluster_id.as_str().into());
+                session.backend.cluster_id = Some(cluster_id.as_str().into());
                 self.connect_backend(key, None, now);
             }
             None => {

@@ -8,10 +8,9 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::backend_connections::BackendConnections;
+use super::backend_connections::{BackendConnections, IdleConnections};
 use super::http_driver::HttpRoutes;
 use super::metrics::WorkerCounters;
-use super::reuse::IdleConnections;
 use super::TimerEvent;
 use crate::access_log::AccessLog;
 use crate::backends::BackendMap;

@@ -13,8 +13,9 @@ use crate::http::session::{
 };
 use crate::pool::BufferPool;
 
-use super::backend_connections::{connection_of, connection_of_mut, BackendConnection};
-use super::connect::{BackendRequest, Link, Outcome};
+use super::backend_connections::{
+    connection_of, connection_of_mut, BackendConnection, BackendRequest, Link, Outcome,
+};
 use super::metrics::record_request;
 use super::session::{Core, Phase, SessionIo, SessionOutcome, TcpCore};
 use super::Server;
@@ -99,17 +100,17 @@ impl Server {
                 &mut self.ctx.session_output,
                 now,
             );
-            if let Some(outcome) = session.outcome.take() {
+            if let Some(outcome) = session.backend.outcome.take() {
                 tell_outcome(
                     http,
                     outcome,
-                    session.cluster_id.as_deref(),
-                    connection_of(&self.ctx.connections, session.io.back),
+                    session.backend.cluster_id.as_deref(),
+                    connection_of(&self.ctx.connections, session.backend.connection),
                     &self.ctx.sticky_clusters,
                     &mut ctx,
                 );
             }
-            let back = connection_of_mut(&mut self.ctx.connections, session.io.back);
+            let back = connection_of_mut(&mut self.ctx.connections, session.backend.connection);
             let pumped = pump(http, &mut session.io, back, &mut ctx, now);
             if let Err(Broken::Front) = pumped {
                 http.front_broken(&mut ctx);
@@ -272,7 +273,7 @@ impl Server {
                 }
             }
             SessionAction::ShutdownBackWrite => {
-                let back = self.sessions.get(key).and_then(|s| s.io.back);
+                let back = self.sessions.get(key).and_then(|s| s.backend.connection);
                 if let Some(back) = connection_of_mut(&mut self.ctx.connections, back) {
                     let _ = back.transport.shutdown_write();
                 }
@@ -313,7 +314,7 @@ impl Server {
         };
         session.end_active_request(&mut self.ctx.backends, &self.ctx.connections);
         // Dropped, hence closed, which also takes it out of the epoll set.
-        let Some(back) = session.io.back.take() else {
+        let Some(back) = session.backend.connection.take() else {
             return;
         };
         if let Some(back) = self.ctx.connections.try_remove(back) {
@@ -326,9 +327,9 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
-        let back = connection_of(&self.ctx.connections, session.io.back);
-        if let Some(back) = back.filter(|_| !session.request_active) {
-            session.request_active = true;
+        let back = connection_of(&self.ctx.connections, session.backend.connection);
+        if let Some(back) = back.filter(|_| !session.backend.request_active) {
+            session.backend.request_active = true;
             self.ctx.backends.request_started(&back.backend);
         }
     }
@@ -375,7 +376,7 @@ impl Server {
         // closed.
         let (cluster, chosen) = if log.routed {
             (
-                session.cluster_id.as_deref(),
+                session.backend.cluster_id.as_deref(),
                 session
                     .stats
                     .backend

@@ -11,15 +11,12 @@
 mod accept;
 mod backend_connections;
 mod commands;
-mod connect;
 mod context;
 mod http_driver;
-mod idle_pool;
 mod listeners;
 mod metrics;
 mod proxy_header;
 mod rebalance;
-mod reuse;
 mod session;
 mod tls_commands;
 mod tokens;
@@ -157,7 +154,7 @@ impl Server {
             closed: Vec::new(),
             ctx: WorkerContext {
                 backends: BackendMap::new(),
-                idle: reuse::new_idle_pool(),
+                idle: backend_connections::new_idle_pool(),
                 connections: Slab::new(),
                 idle_sweep_at: None,
                 health: HealthChecker::new(),
@@ -264,7 +261,7 @@ impl Server {
         match side {
             Side::Front => session.io.front.readiness_reported(event),
             // Reported on the connection already (its event names it, not the session).
-            Side::Back if session.io.back.is_none() => return,
+            Side::Back if session.backend.connection.is_none() => return,
             Side::Back => {}
         }
         if side == Side::Back && self.connect_in_progress(key) {
@@ -296,7 +293,7 @@ impl Server {
         match &mut session.core {
             Core::Tcp(core) => {
                 let before = (core.up.transferred(), core.down.transferred());
-                let back = connection_of_mut(&mut self.ctx.connections, session.io.back);
+                let back = connection_of_mut(&mut self.ctx.connections, session.backend.connection);
                 let outcome = core.pump(&mut session.io, back, &mut self.ctx.pool, now);
                 let received = core.up.transferred().saturating_sub(before.0);
                 let sent = core.down.transferred().saturating_sub(before.1);
@@ -306,7 +303,7 @@ impl Server {
                         stats.sent_bytes.add(sent);
                     });
                 }
-                let back = connection_of(&self.ctx.connections, session.io.back);
+                let back = connection_of(&self.ctx.connections, session.backend.connection);
                 let backend = back.map(|back| &back.backend);
                 if let Some(backend) = backend.filter(|_| before.1 == 0 && sent > 0) {
                     // The backend's first bytes: it serves, whatever broke before.
@@ -380,7 +377,7 @@ impl Server {
                 continue;
             }
             session.timer_scheduled = None;
-            let back = connection_of(&self.ctx.connections, session.io.back);
+            let back = connection_of(&self.ctx.connections, session.backend.connection);
             match session.expired(now, back) {
                 Some(Expiry::Connect) => {
                     self.ctx.counters.connect_timeouts += 1;
@@ -419,7 +416,10 @@ impl Server {
         let Some(session) = self.sessions.get_mut(key).filter(|s| !s.is_closed()) else {
             return;
         };
-        let deadline = session.next_deadline(connection_of(&self.ctx.connections, session.io.back));
+        let deadline = session.next_deadline(connection_of(
+            &self.ctx.connections,
+            session.backend.connection,
+        ));
         if session.timer_scheduled.is_some_and(|at| at <= deadline) {
             return;
         }
@@ -521,7 +521,7 @@ impl Server {
         // never duplicates them), which saves a system call per connection. Until the
         // front socket is closed after this batch, the `Closed` phase filters its events.
         session.release_buffers(&mut self.ctx.pool);
-        if let Some(back) = session.io.back.take() {
+        if let Some(back) = session.backend.connection.take() {
             if let Some(back) = self.ctx.connections.try_remove(back) {
                 self.ctx
                     .backends

@@ -3,7 +3,7 @@
 //! backend again at their next request, instead of staying where they were: a keep-alive
 //! client would otherwise never see the change. A connection idle between two requests to a
 //! backend that takes no new request (drain, maintenance) is let go at once; the loop keeps
-//! only connections to ready backends for reuse (see `reuse.rs`).
+//! only connections to ready backends for reuse (see `backend_connections/reuse.rs`).
 
 use std::collections::HashSet;
 use std::time::Instant;
@@ -22,7 +22,7 @@ impl Server {
             .iter()
             .filter(|(_, session)| !session.is_closed() && matches!(session.core, Core::Http(_)))
             .filter_map(|(key, session)| {
-                let backend = connection_of(&self.ctx.connections, session.io.back)?
+                let backend = connection_of(&self.ctx.connections, session.backend.connection)?
                     .backend
                     .borrow();
                 clusters

@@ -4,11 +4,11 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::backend_connections::{connection_of, BackendConnection, BackendConnections};
-use super::connect::Outcome;
+use super::backend_connections::{
+    connection_of, BackendConnection, BackendConnections, BackendLink,
+};
 use super::metrics::SessionStats;
 use super::proxy_header::AwaitingHeader;
 use crate::backends::BackendMap;
@@ -120,8 +120,6 @@ impl TcpCore {
 pub(crate) struct SessionIo {
     pub(crate) front: Transport,
     pub(crate) client: SocketAddr,
-    /// Its backend connection's key among the worker's [`BackendConnections`].
-    pub(crate) back: Option<usize>,
     pub(crate) last_front_activity: Instant,
     pub(crate) last_back_activity: Instant,
 }
@@ -148,27 +146,16 @@ pub(crate) struct Session {
     pub(crate) core: Core,
     /// The listener the client connected to.
     pub(crate) listener: SocketAddr,
-    pub(crate) cluster_id: Option<Rc<str>>,
+    /// What the session knows of its backend.
+    pub(crate) backend: BackendLink,
     /// Handles on the metrics of its cluster and backend.
     pub(crate) stats: SessionStats,
-    /// The sticky id the client asked for (HTTP).
-    pub(crate) sticky_id: Option<Rc<str>>,
-    /// A request is under way on the backend connection (counted in its backend's
-    /// active requests until it ends or the connection is dropped).
-    pub(crate) request_active: bool,
     pub(crate) phase: Phase,
     pub(crate) timeouts: SessionTimeouts,
-    /// The current backend selection may take a kept idle connection (HTTP).
-    pub(crate) reuse_idle: bool,
-    /// Connect attempts made for the current backend selection.
-    pub(crate) connect_attempts: u32,
     /// The HTTP timer currently expected, and since when.
     pub(crate) http_timer: Option<(TimeoutKind, Instant)>,
     /// The deadline a timer entry is scheduled for, if any.
     pub(crate) timer_scheduled: Option<Instant>,
-    /// What the loop did for the HTTP session's last `ConnectBackend`, told to it at the
-    /// start of its next step (never from inside the step that asked).
-    pub(crate) outcome: Option<Outcome>,
     /// When its TLS handshake started, while it is under way.
     pub(crate) handshake_since: Option<Instant>,
 }
@@ -216,23 +203,17 @@ impl Session {
             io: SessionIo {
                 front,
                 client,
-                back: None,
                 last_front_activity: now,
                 last_back_activity: now,
             },
             core,
             listener,
-            cluster_id: None,
+            backend: BackendLink::default(),
             stats: SessionStats::default(),
-            sticky_id: None,
-            request_active: false,
             phase: Phase::Active,
             timeouts,
-            reuse_idle: false,
-            connect_attempts: 0,
             http_timer: None,
             timer_scheduled: None,
-            outcome: None,
             handshake_since: None,
         }
     }
@@ -282,7 +263,9 @@ impl Session {
         match kind {
             // Waiting for a head: counted from its start, so a client that trickles bytes
             // is cut off; waiting for a body: counted from the last bytes received.
-            TimeoutKind::Request if io.back.is_none() => since + self.timeouts.request(),
+            TimeoutKind::Request if self.backend.connection.is_none() => {
+                since + self.timeouts.request()
+            }
             TimeoutKind::Request => since.max(io.last_front_activity) + self.timeouts.request(),
             TimeoutKind::Back => since.max(io.last_back_activity) + self.timeouts.back(),
             TimeoutKind::Front => {
@@ -375,8 +358,8 @@ impl Session {
         backends: &mut BackendMap,
         connections: &BackendConnections,
     ) {
-        if std::mem::take(&mut self.request_active) {
-            if let Some(back) = connection_of(connections, self.io.back) {
+        if std::mem::take(&mut self.backend.request_active) {
+            if let Some(back) = connection_of(connections, self.backend.connection) {
                 backends.request_finished(&back.backend);
             }
         }

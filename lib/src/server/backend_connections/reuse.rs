@@ -17,12 +17,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::backend_connections::{connection_of, ConnectionState};
 use super::connect::{Link, Outcome};
 use super::idle_pool::IdlePool;
-use super::metrics::OpenConnection;
-use super::tokens::MAX_BACKEND_CONNECTIONS;
-use super::{RunState, Server, TimerEvent};
+use super::{connection_of, ConnectionState};
+use crate::server::metrics::OpenConnection;
+use crate::server::tokens::MAX_BACKEND_CONNECTIONS;
+use crate::server::{RunState, Server, TimerEvent};
 use sluice_command::proto::BackendState;
 
 use crate::backends::{Backend, BackendStatus};
@@ -35,7 +35,7 @@ const MAX_IDLE_TIME: Duration = Duration::from_secs(10);
 
 /// The worker's kept connections: keys of idle [`BackendConnection`]s, per backend.
 ///
-/// [`BackendConnection`]: super::backend_connections::BackendConnection
+/// [`BackendConnection`]: super::BackendConnection
 pub(crate) type IdleConnections = IdlePool<usize>;
 
 /// A new, empty pool with the worker's bounds.
@@ -58,13 +58,13 @@ fn owner(backend: &Rc<RefCell<Backend>>) -> usize {
 impl Server {
     /// `ReleaseBackend`: keeps session `key`'s backend connection for reuse when it is
     /// idle and clean, else closes it.
-    pub(super) fn release_backend(&mut self, key: usize, now: Instant) {
+    pub(in crate::server) fn release_backend(&mut self, key: usize, now: Instant) {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
         session.end_active_request(&mut self.ctx.backends, &self.ctx.connections);
         let idle_time = session.timeouts.back().min(MAX_IDLE_TIME);
-        let Some(connection_key) = session.io.back.take() else {
+        let Some(connection_key) = session.backend.connection.take() else {
             return;
         };
         let Some(back) = self.ctx.connections.get_mut(connection_key) else {
@@ -107,7 +107,7 @@ impl Server {
 
     /// Gives session `key` a kept connection to `backend`, if there is one, and queues the
     /// news for its HTTP session. Returns false when there is none (the caller connects).
-    pub(super) fn reuse_idle(
+    pub(in crate::server) fn reuse_idle(
         &mut self,
         key: usize,
         backend: &Rc<RefCell<Backend>>,
@@ -133,17 +133,17 @@ impl Server {
         ));
         // Connected and idle: the request can be written at once.
         connection.transport.assume_writable();
-        session.io.back = Some(connection_key);
+        session.backend.connection = Some(connection_key);
         self.ctx.backends.connection_opened(backend);
         session.io.last_back_activity = now;
-        session.connect_attempts = 0;
+        session.backend.connect_attempts = 0;
         self.queue_outcome(key, Outcome::Linked(Link::Reused));
         true
     }
 
     /// An event on kept connection `connection_key`: unless it was stale (nothing to read),
     /// the backend closed it or sent something unasked, and it is closed.
-    pub(super) fn idle_ready(&mut self, connection_key: usize, pool_key: usize) {
+    pub(in crate::server) fn idle_ready(&mut self, connection_key: usize, pool_key: usize) {
         let Some(connection) = self.ctx.connections.get(connection_key) else {
             return;
         };
@@ -159,7 +159,7 @@ impl Server {
     }
 
     /// Closes the kept connections idle for too long, and plans the next sweep.
-    pub(super) fn sweep_idle(&mut self, now: Instant) {
+    pub(in crate::server) fn sweep_idle(&mut self, now: Instant) {
         let mut expired = Vec::new();
         let next = self.ctx.idle.remove_expired(now, &mut expired);
         self.close_idle(expired);
@@ -171,7 +171,7 @@ impl Server {
 
     /// Closes the kept connections of backends that are not `Normal` any more (removed) or
     /// not ready (drain, maintenance), or all of them when the worker stops taking new work.
-    pub(super) fn close_idle_of_gone_backends(&mut self) {
+    pub(in crate::server) fn close_idle_of_gone_backends(&mut self) {
         if self.ctx.idle.len() == 0 {
             return;
         }

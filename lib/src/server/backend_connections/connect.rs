@@ -5,26 +5,24 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Instant;
 
-use super::backend_connections::{
-    connection_of, connection_of_mut, BackendConnection, ConnectionState,
-};
-use super::metrics::{BackendStats, OpenConnection};
-use super::session::Core;
-use super::tokens::backend_token;
-use super::Server;
+use super::{connection_of, connection_of_mut, BackendConnection, ConnectionState};
 use crate::backends::Backend;
+use crate::server::metrics::{BackendStats, OpenConnection};
+use crate::server::session::Core;
+use crate::server::tokens::backend_token;
+use crate::server::Server;
 use crate::transport::{ConnectProgress, Transport};
 
 /// What an HTTP request asks of the loop (`SessionAction::ConnectBackend`).
 #[derive(Debug)]
-pub(super) struct BackendRequest {
-    pub(super) cluster_id: Rc<str>,
+pub(in crate::server) struct BackendRequest {
+    pub(in crate::server) cluster_id: Rc<str>,
     /// The client's sticky cookie value.
-    pub(super) sticky_id: Option<Rc<str>>,
+    pub(in crate::server) sticky_id: Option<Rc<str>>,
     /// A kept idle connection may serve the request.
-    pub(super) reuse: bool,
+    pub(in crate::server) reuse: bool,
     /// The session's idle connection goes to this cluster and may be kept.
-    pub(super) current_connection: bool,
+    pub(in crate::server) current_connection: bool,
 }
 
 /// How an HTTP session's backend connection became ready.
@@ -53,22 +51,28 @@ impl Server {
     /// cookie first); the session's current connection is kept when it goes to that
     /// backend, else it returns to the pool and the request takes a kept connection to the
     /// chosen backend or opens one.
-    pub(super) fn balance_request(&mut self, key: usize, request: BackendRequest, now: Instant) {
+    pub(in crate::server) fn balance_request(
+        &mut self,
+        key: usize,
+        request: BackendRequest,
+        now: Instant,
+    ) {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
         let same_cluster = session
+            .backend
             .cluster_id
             .as_deref()
             .is_some_and(|id| id == &*request.cluster_id);
         if !same_cluster || session.stats.cluster.is_none() {
             session.stats.cluster = Some(self.ctx.metrics.cluster(&request.cluster_id));
         }
-        session.reuse_idle = request.reuse;
-        session.connect_attempts = 0;
-        session.sticky_id = request.sticky_id;
-        session.cluster_id = Some(request.cluster_id);
-        let current = connection_of(&self.ctx.connections, session.io.back)
+        session.backend.reuse_idle = request.reuse;
+        session.backend.connect_attempts = 0;
+        session.backend.sticky_id = request.sticky_id;
+        session.backend.cluster_id = Some(request.cluster_id);
+        let current = connection_of(&self.ctx.connections, session.backend.connection)
             .filter(|back| request.current_connection && back.is_connected())
             .map(|back| Rc::clone(&back.backend));
         let Some(current) = current else {
@@ -77,10 +81,10 @@ impl Server {
             self.connect_backend(key, None, now);
             return;
         };
-        let Some(cluster_id) = session.cluster_id.as_deref() else {
+        let Some(cluster_id) = session.backend.cluster_id.as_deref() else {
             return;
         };
-        let sticky_id = session.sticky_id.as_deref();
+        let sticky_id = session.backend.sticky_id.as_deref();
         let chosen = self
             .ctx
             .backends
@@ -104,7 +108,7 @@ impl Server {
     /// Chooses a backend for session `key` (or takes `chosen` for the first attempt) and
     /// starts connecting; retries on other backends when a connect fails at once; closes
     /// the session when none can be tried.
-    pub(super) fn connect_backend(
+    pub(in crate::server) fn connect_backend(
         &mut self,
         key: usize,
         mut chosen: Option<Rc<RefCell<Backend>>>,
@@ -114,19 +118,19 @@ impl Server {
             let Some(session) = self.sessions.get_mut(key) else {
                 return;
             };
-            let Some(cluster_id) = session.cluster_id.as_deref() else {
+            let Some(cluster_id) = session.backend.cluster_id.as_deref() else {
                 return;
             };
             // The cluster's retry setting matters from the second attempt on.
-            if session.connect_attempts > 0 {
+            if session.backend.connect_attempts > 0 {
                 let max_attempts = 1 + self.ctx.backends.max_connect_retries(cluster_id);
-                if session.connect_attempts >= max_attempts {
+                if session.backend.connect_attempts >= max_attempts {
                     log::debug!("session {key}: giving up after {max_attempts} connect attempts");
                     self.connect_gave_up(key, false);
                     return;
                 }
             }
-            let sticky_id = session.sticky_id.as_deref();
+            let sticky_id = session.backend.sticky_id.as_deref();
             let selected = match chosen.take() {
                 Some(backend) => Ok(backend),
                 None => self.ctx.backends.select(cluster_id, sticky_id, now),
@@ -139,7 +143,7 @@ impl Server {
                     return;
                 }
             };
-            session.connect_attempts += 1;
+            session.backend.connect_attempts += 1;
             let (address, fail_open) = {
                 let chosen = backend.borrow();
                 (chosen.address(), !chosen.health().is_healthy())
@@ -164,12 +168,12 @@ impl Server {
                 backend: backend.clone(),
                 stats: Rc::clone(&stats),
             });
-            let retried = session.connect_attempts > 1;
+            let retried = session.backend.connect_attempts > 1;
             session.stats.each(|stats| {
                 stats.retries.add(u64::from(retried));
                 stats.fail_open.add(u64::from(fail_open));
             });
-            if session.reuse_idle && self.reuse_idle(key, &backend, &stats, now) {
+            if session.backend.reuse_idle && self.reuse_idle(key, &backend, &stats, now) {
                 return;
             }
             let Some(session) = self.sessions.get_mut(key) else {
@@ -180,7 +184,7 @@ impl Server {
             let token = backend_token(entry.key());
             match Transport::connect(address, self.poll.registry(), token) {
                 Ok(transport) => {
-                    session.io.back = Some(entry.key());
+                    session.backend.connection = Some(entry.key());
                     entry.insert(BackendConnection {
                         transport,
                         backend,
@@ -206,14 +210,14 @@ impl Server {
     }
 
     /// True while session `key` waits for its backend connect to complete.
-    pub(super) fn connect_in_progress(&self, key: usize) -> bool {
-        let back = self.sessions.get(key).and_then(|s| s.io.back);
+    pub(in crate::server) fn connect_in_progress(&self, key: usize) -> bool {
+        let back = self.sessions.get(key).and_then(|s| s.backend.connection);
         connection_of(&self.ctx.connections, back).is_some_and(|back| !back.is_connected())
     }
 
     /// Checks the outcome of a pending connect after its socket reported readiness.
-    pub(super) fn check_connect(&mut self, key: usize, now: Instant) {
-        let back_key = self.sessions.get(key).and_then(|s| s.io.back);
+    pub(in crate::server) fn check_connect(&mut self, key: usize, now: Instant) {
+        let back_key = self.sessions.get(key).and_then(|s| s.backend.connection);
         let Some(back) = connection_of_mut(&mut self.ctx.connections, back_key) else {
             return;
         };
@@ -237,7 +241,7 @@ impl Server {
                     .stats
                     .each(|stats| stats.connect_time.record(connect_time));
                 session.io.last_back_activity = now;
-                session.connect_attempts = 0;
+                session.backend.connect_attempts = 0;
                 if matches!(session.core, Core::Http(_)) {
                     self.queue_outcome(key, Outcome::Linked(Link::Connected));
                 }
@@ -250,13 +254,13 @@ impl Server {
     }
 
     /// A connect failed or timed out: tell the backend core, then try another backend.
-    pub(super) fn connect_failed(&mut self, key: usize, now: Instant) {
+    pub(in crate::server) fn connect_failed(&mut self, key: usize, now: Instant) {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
         let Some(mut back) = session
-            .io
-            .back
+            .backend
+            .connection
             .take()
             .and_then(|k| self.ctx.connections.try_remove(k))
         else {
@@ -292,20 +296,23 @@ impl Server {
 
 impl Server {
     /// Queues `outcome` for HTTP session `key`: it is told at the start of its next step.
-    pub(super) fn queue_outcome(&mut self, key: usize, outcome: Outcome) {
+    pub(in crate::server) fn queue_outcome(&mut self, key: usize, outcome: Outcome) {
         if let Some(session) = self.sessions.get_mut(key) {
-            debug_assert!(session.outcome.is_none(), "one outcome per ConnectBackend");
-            session.outcome = Some(outcome);
+            debug_assert!(
+                session.backend.outcome.is_none(),
+                "one outcome per ConnectBackend"
+            );
+            session.backend.outcome = Some(outcome);
         }
     }
 
     /// Drives HTTP session `key` if an outcome waits for it (after an event outside its
     /// own step, such as a connect timeout).
-    pub(super) fn deliver_outcome(&mut self, key: usize, now: Instant) {
+    pub(in crate::server) fn deliver_outcome(&mut self, key: usize, now: Instant) {
         if self
             .sessions
             .get(key)
-            .is_some_and(|session| session.outcome.is_some())
+            .is_some_and(|session| session.backend.outcome.is_some())
         {
             self.drive_http(key, now);
         }

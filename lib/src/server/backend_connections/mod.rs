@@ -4,8 +4,10 @@
 //! to its connection by key, so moving a connection between a session and the pool moves
 //! no socket and costs no system call, and nothing stops a session from holding several.
 //!
-//! The loop's sides of it: `connect.rs` chooses backends and connects (with retries),
-//! `reuse.rs` keeps and reuses idle connections (`idle_pool.rs` is their bounded store).
+//! This module is the one place that chooses, connects, retries, reuses, keeps and releases
+//! them: `connect.rs` balances a request or a TCP session and connects (with retries on
+//! other backends), `reuse.rs` keeps and reuses idle connections (`idle_pool.rs` is their
+//! bounded store). What a session knows of its backend is its [`BackendLink`].
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -13,6 +15,14 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use slab::Slab;
+
+mod connect;
+mod idle_pool;
+mod reuse;
+
+pub(super) use connect::BackendRequest;
+pub(crate) use connect::{Link, Outcome};
+pub(crate) use reuse::{new_idle_pool, IdleConnections};
 
 use super::metrics::OpenConnection;
 use crate::backends::Backend;
@@ -65,6 +75,28 @@ impl BackendConnection {
             ConnectionState::Idle { .. } => None,
         }
     }
+}
+
+/// What a session knows of its backend, in one place: the cluster it was routed to, the
+/// sticky id asked for, the key of its backend connection (whose state says whether it is
+/// connected), and the bookkeeping of the current backend selection.
+#[derive(Debug, Default)]
+pub(crate) struct BackendLink {
+    /// Its backend connection's key among the worker's [`BackendConnections`].
+    pub(crate) connection: Option<usize>,
+    pub(crate) cluster_id: Option<Rc<str>>,
+    /// The sticky id the client asked for (HTTP).
+    pub(crate) sticky_id: Option<Rc<str>>,
+    /// A request is under way on the backend connection (counted in its backend's
+    /// active requests until it ends or the connection is dropped).
+    pub(crate) request_active: bool,
+    /// The current backend selection may take a kept idle connection (HTTP).
+    pub(crate) reuse_idle: bool,
+    /// Connect attempts made for the current backend selection.
+    pub(crate) connect_attempts: u32,
+    /// What the loop did for the HTTP session's last `ConnectBackend`, told to it at the
+    /// start of its next step (never from inside the step that asked).
+    pub(crate) outcome: Option<Outcome>,
 }
 
 /// Every backend connection of the worker, by key (the key gives its token).
