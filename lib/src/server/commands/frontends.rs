@@ -4,6 +4,7 @@ use sluice_command::proto::request::RequestType;
 
 use super::changes::Effects;
 use super::{parse, request_name, CommandError};
+use crate::server::http_driver::HttpRoutes;
 use crate::server::Server;
 
 impl Server {
@@ -26,23 +27,23 @@ impl Server {
             }
             RequestType::AddHttpFrontend(frontend) => {
                 effects.sticky_cookies = true;
-                let routes = self
-                    .ctx
-                    .http_routes
-                    .get_mut(&parse(&frontend.address)?)
-                    .ok_or_else(|| CommandError::NoHttpListener(frontend.address.clone()))?;
+                let routes = self.routes_of(&frontend.address)?;
                 routes.router.add(frontend).map_err(CommandError::from)
             }
             RequestType::RemoveHttpFrontend(frontend) => {
                 effects.sticky_cookies = true;
-                let routes = self
-                    .ctx
-                    .http_routes
-                    .get_mut(&parse(&frontend.address)?)
-                    .ok_or_else(|| CommandError::NoHttpListener(frontend.address.clone()))?;
+                let routes = self.routes_of(&frontend.address)?;
                 routes.router.remove(frontend).map_err(CommandError::from)
             }
             other => Err(CommandError::Unsupported(request_name(other))),
         }
+    }
+
+    /// The routes of the HTTP listener on `address`.
+    fn routes_of(&mut self, address: &str) -> Result<&mut HttpRoutes, CommandError> {
+        self.ctx
+            .http_routes
+            .get_mut(&parse(address)?)
+            .ok_or_else(|| CommandError::NoHttpListener(address.to_owned()))
     }
 }

@@ -1,6 +1,8 @@
 //! Changes to listeners: added (with the socket main handed over), updated in place (the
 //! socket stays), removed, activated or deactivated; and the routes of a new HTTP listener.
 
+use std::net::SocketAddr;
+
 use sluice_command::proto::{self, request::RequestType};
 
 use super::changes::Effects;
@@ -22,17 +24,7 @@ impl Server {
         let registry = self.poll.registry();
         match content {
             RequestType::AddHttpListener(listener) => {
-                let address = parse(&listener.address)?;
-                self.set_listener_tls(address, listener.tls.as_ref(), true, listener.expect_proxy)?;
-                self.listeners
-                    .add(
-                        address,
-                        ListenerKind::Http,
-                        timeouts(&listener.timeouts),
-                        listener.expect_proxy,
-                    )
-                    .map_err(CommandError::from)
-                    .inspect_err(|_| self.ctx.tls.remove_listener(&address))?;
+                let address = self.add_listener(ListenerSpec::http(listener))?;
                 self.ctx
                     .http_routes
                     .insert(address, self.new_routes(listener));
@@ -40,37 +32,10 @@ impl Server {
                 Ok(())
             }
             RequestType::AddTcpListener(listener) => {
-                let address = parse(&listener.address)?;
-                self.set_listener_tls(
-                    address,
-                    listener.tls.as_ref(),
-                    false,
-                    listener.expect_proxy,
-                )?;
-                self.listeners
-                    .add(
-                        address,
-                        ListenerKind::Tcp,
-                        timeouts(&listener.timeouts),
-                        listener.expect_proxy,
-                    )
-                    .map_err(CommandError::from)
-                    .inspect_err(|_| self.ctx.tls.remove_listener(&address))
+                self.add_listener(ListenerSpec::tcp(listener)).map(drop)
             }
             RequestType::UpdateHttpListener(listener) => {
-                let address = parse(&listener.address)?;
-                if self.ctx.tls.is_tls(&address) != listener.tls.is_some() {
-                    return Err(CommandError::TlsChange(address));
-                }
-                self.set_listener_tls(address, listener.tls.as_ref(), true, listener.expect_proxy)?;
-                self.listeners
-                    .update(
-                        address,
-                        ListenerKind::Http,
-                        timeouts(&listener.timeouts),
-                        listener.expect_proxy,
-                    )
-                    .map_err(CommandError::from)?;
+                let address = self.update_listener(ListenerSpec::http(listener))?;
                 if let Some(routes) = self.ctx.http_routes.get_mut(&address) {
                     routes.answers.set_listener(&listener.answers);
                     routes.max_request_body = listener.max_request_body.filter(|&size| size > 0);
@@ -79,24 +44,7 @@ impl Server {
                 Ok(())
             }
             RequestType::UpdateTcpListener(listener) => {
-                let address = parse(&listener.address)?;
-                if self.ctx.tls.is_tls(&address) != listener.tls.is_some() {
-                    return Err(CommandError::TlsChange(address));
-                }
-                self.set_listener_tls(
-                    address,
-                    listener.tls.as_ref(),
-                    false,
-                    listener.expect_proxy,
-                )?;
-                self.listeners
-                    .update(
-                        address,
-                        ListenerKind::Tcp,
-                        timeouts(&listener.timeouts),
-                        listener.expect_proxy,
-                    )
-                    .map_err(CommandError::from)
+                self.update_listener(ListenerSpec::tcp(listener)).map(drop)
             }
             RequestType::RemoveListener(remove) => {
                 let address = parse(&remove.address)?;
@@ -120,6 +68,44 @@ impl Server {
         }
     }
 
+    /// Binds (or adopts the socket main handed over for) a new listener, with its TLS
+    /// settings if any.
+    fn add_listener(&mut self, spec: ListenerSpec<'_>) -> Result<SocketAddr, CommandError> {
+        let address = parse(spec.address)?;
+        let http = spec.kind == ListenerKind::Http;
+        self.set_listener_tls(address, spec.tls, http, spec.expect_proxy)?;
+        self.listeners
+            .add(
+                address,
+                spec.kind,
+                timeouts(spec.timeouts),
+                spec.expect_proxy,
+            )
+            .map_err(CommandError::from)
+            .inspect_err(|_| self.ctx.tls.remove_listener(&address))?;
+        Ok(address)
+    }
+
+    /// Changes a listener's settings in place: its socket stays. TLS cannot be turned on
+    /// or off this way.
+    fn update_listener(&mut self, spec: ListenerSpec<'_>) -> Result<SocketAddr, CommandError> {
+        let address = parse(spec.address)?;
+        if self.ctx.tls.is_tls(&address) != spec.tls.is_some() {
+            return Err(CommandError::TlsChange(address));
+        }
+        let http = spec.kind == ListenerKind::Http;
+        self.set_listener_tls(address, spec.tls, http, spec.expect_proxy)?;
+        self.listeners
+            .update(
+                address,
+                spec.kind,
+                timeouts(spec.timeouts),
+                spec.expect_proxy,
+            )
+            .map_err(CommandError::from)?;
+        Ok(address)
+    }
+
     /// Routes for a new HTTP listener, with the custom answers of every known cluster.
     fn new_routes(&self, listener: &proto::HttpListener) -> HttpRoutes {
         let mut routes = HttpRoutes {
@@ -138,5 +124,36 @@ impl Server {
                 .set_cluster(&cluster.cluster_id, &cluster.answers);
         }
         routes
+    }
+}
+
+/// What adding or updating a listener of either kind needs.
+struct ListenerSpec<'a> {
+    address: &'a str,
+    kind: ListenerKind,
+    tls: Option<&'a proto::TlsSettings>,
+    timeouts: &'a proto::Timeouts,
+    expect_proxy: bool,
+}
+
+impl<'a> ListenerSpec<'a> {
+    fn http(listener: &'a proto::HttpListener) -> Self {
+        ListenerSpec {
+            address: &listener.address,
+            kind: ListenerKind::Http,
+            tls: listener.tls.as_ref(),
+            timeouts: &listener.timeouts,
+            expect_proxy: listener.expect_proxy,
+        }
+    }
+
+    fn tcp(listener: &'a proto::TcpListener) -> Self {
+        ListenerSpec {
+            address: &listener.address,
+            kind: ListenerKind::Tcp,
+            tls: listener.tls.as_ref(),
+            timeouts: &listener.timeouts,
+            expect_proxy: listener.expect_proxy,
+        }
     }
 }
