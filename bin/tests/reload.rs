@@ -101,6 +101,13 @@ fn sighup_reloads_the_config_file() {
     std::fs::write(sluice.config_path(), http_config(2, listener, &routes))
         .expect("rewrite the config");
     sluice.signal("HUP");
+    // Waited for by its effect: an event of the reloads that confirmed the subscription
+    // may still be on its way.
+    wait_until(
+        "the new route to be served",
+        Duration::from_secs(20),
+        || get(listener, "late.test").is_ok_and(|r| served_by(&r, "late")),
+    );
     events.wait_for("CONFIGURATION_RELOADED", Duration::from_secs(20), || {});
     for _ in 0..4 {
         let response = get(listener, "late.test");

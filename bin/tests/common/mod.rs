@@ -376,13 +376,17 @@ impl EventStream {
 
     /// Waits until the subscription is in place: `ctl reload` of the unchanged
     /// file publishes CONFIGURATION_RELOADED once the subscriber is registered.
-    /// Forgets the lines seen so far.
+    /// Reloads are spaced by seconds, so that the event of a reload issued here does
+    /// not arrive after the lines seen so far are forgotten.
     pub(crate) fn wait_subscribed(&self, sluice: &Sluice) {
-        let reload = || {
-            sluice.ctl_ok(&["reload"]);
-        };
-        reload();
-        self.wait_for("CONFIGURATION_RELOADED", Duration::from_secs(20), reload);
+        let mut last = Instant::now();
+        sluice.ctl_ok(&["reload"]);
+        self.wait_for("CONFIGURATION_RELOADED", Duration::from_secs(30), || {
+            if last.elapsed() >= Duration::from_secs(2) {
+                sluice.ctl_ok(&["reload"]);
+                last = Instant::now();
+            }
+        });
         self.clear();
     }
 
