@@ -123,15 +123,34 @@ pub(super) fn connected() -> (Transport, Client) {
 /// (if any) is sent by the client right behind its `Finished`, before the server read
 /// the `Finished`.
 fn connected_with(config: rustls::ClientConfig, first: &[u8]) -> (Transport, Client) {
-    let mut tls = TlsListeners::default();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let address = listener.local_addr().expect("address");
-    tls.set_listener(address, Some(&proto::TlsSettings::default()), true)
-        .expect("settings");
-    tls.add_certificate(&certificate()).expect("certificate");
-    tls.rebuild();
-    let config_of_listener = Arc::clone(tls.config(&address).expect("a TLS listener"));
-    let client = StdStream::connect(address).expect("connect");
+    connect(&Listener::new(), config, first)
+}
+
+/// A TLS listener: its socket and its rustls configuration (certificate, ticket keys).
+struct Listener {
+    socket: TcpListener,
+    config: super::ServerConfig,
+}
+
+impl Listener {
+    fn new() -> Self {
+        let mut tls = TlsListeners::default();
+        let socket = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = socket.local_addr().expect("address");
+        tls.set_listener(address, Some(&proto::TlsSettings::default()), true)
+            .expect("settings");
+        tls.add_certificate(&certificate()).expect("certificate");
+        tls.rebuild();
+        let config = Arc::clone(tls.config(&address).expect("a TLS listener"));
+        Listener { socket, config }
+    }
+}
+
+/// A connection to `listener` (see [`connected_with`]).
+fn connect(listener: &Listener, config: rustls::ClientConfig, first: &[u8]) -> (Transport, Client) {
+    let config_of_listener = Arc::clone(&listener.config);
+    let listener = &listener.socket;
+    let client = StdStream::connect(listener.local_addr().expect("address")).expect("connect");
     client
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
@@ -393,4 +412,69 @@ fn an_idle_connection_holds_no_buffer() {
     let layer = server.tls_layer().expect("tls");
     assert_eq!(layer.buffers_held(), 0, "buffers are given back once empty");
     assert!(!layer.holds_plaintext() && !layer.holds_output());
+}
+
+#[test]
+fn a_rustls_client_resumes_with_the_ticket_of_its_last_connection() {
+    let listener = Listener::new();
+    let config = client_config(&[&rustls::version::TLS13], None);
+    let mut kinds = Vec::new();
+    for _ in 0..3 {
+        let (mut server, mut client) = connect(&listener, config.clone(), b"");
+        exchange(&mut server, &mut client, 10, 10);
+        kinds.push(
+            server
+                .tls_layer()
+                .expect("tls")
+                .connection()
+                .handshake_kind(),
+        );
+        close_cleanly(&mut server, &mut client);
+    }
+    assert_eq!(
+        kinds,
+        [
+            Some(rustls::HandshakeKind::Full),
+            Some(rustls::HandshakeKind::Resumed),
+            Some(rustls::HandshakeKind::Resumed)
+        ]
+    );
+}
+
+#[test]
+fn garbage_after_the_handshake_is_refused_without_a_panic() {
+    use rand::{Rng, SeedableRng};
+    let listener = Listener::new();
+    let mut random = rand::rngs::StdRng::seed_from_u64(12);
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        for round in 0..20 {
+            let (mut server, mut client) = connect(&listener, client_config(&[version], None), b"");
+            // Records with a plausible header (or none) and random bodies.
+            let length: usize = random.gen_range(0..2048);
+            let mut bytes: Vec<u8> = (0..length + 5).map(|_| random.gen()).collect();
+            if round % 2 == 0 {
+                bytes[0] = [20, 21, 22, 23][round / 2 % 4];
+                bytes[1..3].copy_from_slice(&[3, 3]);
+                bytes[3..5].copy_from_slice(&(length as u16).to_be_bytes());
+            }
+            client.sock.write_all(&bytes).expect("garbage");
+            client
+                .sock
+                .shutdown(std::net::Shutdown::Write)
+                .expect("FIN");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                assert!(
+                    Instant::now() < deadline,
+                    "garbage neither refused nor read in time"
+                );
+                server.assume_readable();
+                match server.read(&mut [0; 512]) {
+                    Err(_) | Ok(Some(0)) => break,
+                    Ok(Some(_)) => {}
+                    Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+                }
+            }
+        }
+    }
 }
