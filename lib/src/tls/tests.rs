@@ -148,6 +148,17 @@ impl Listener {
 
 /// A connection to `listener` (see [`connected_with`]).
 fn connect(listener: &Listener, config: rustls::ClientConfig, first: &[u8]) -> (Transport, Client) {
+    connect_and_speak_first(listener, config, first, b"")
+}
+
+/// A connection to `listener` whose server side writes `server_first` before it read a
+/// byte (a TCP backend that speaks first), see [`connected_with`].
+fn connect_and_speak_first(
+    listener: &Listener,
+    config: rustls::ClientConfig,
+    first: &[u8],
+    server_first: &[u8],
+) -> (Transport, Client) {
     let config_of_listener = Arc::clone(&listener.config);
     let listener = &listener.socket;
     let client = StdStream::connect(listener.local_addr().expect("address")).expect("connect");
@@ -160,6 +171,15 @@ fn connect(listener: &Listener, config: rustls::ClientConfig, first: &[u8]) -> (
         .expect("server connection");
     let mut server = Transport::tls(mio::net::TcpStream::from_std(accepted), connection);
     server.assume_writable();
+    if !server_first.is_empty() {
+        assert_eq!(
+            server
+                .write(server_first)
+                .expect("write during the handshake"),
+            Some(server_first.len()),
+            "held until the handshake is over"
+        );
+    }
     let name = ServerName::try_from("a.test").expect("name");
     let mut client = rustls::StreamOwned::new(
         rustls::ClientConnection::new(Arc::new(config), name).expect("client"),
@@ -476,5 +496,26 @@ fn garbage_after_the_handshake_is_refused_without_a_panic() {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn bytes_written_before_the_handshake_is_over_follow_it() {
+    let listener = Listener::new();
+    for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+        let banner = b"220 a.test ESMTP\r\n";
+        let (mut server, mut client) =
+            connect_and_speak_first(&listener, client_config(&[version], None), b"", banner);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while server.holds_output() {
+            assert!(Instant::now() < deadline, "the banner was not sent in time");
+            server.assume_writable();
+            server.flush().expect("flush");
+        }
+        let mut received = vec![0u8; banner.len()];
+        client.read_exact(&mut received).expect("banner");
+        assert_eq!(&received, banner);
+        exchange(&mut server, &mut client, 10, 10);
+        close_cleanly(&mut server, &mut client);
     }
 }
