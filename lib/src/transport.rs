@@ -99,7 +99,10 @@ impl Transport {
     }
 
     /// A TLS transport: `connection` speaks TLS over an accepted socket.
-    pub(crate) fn tls(stream: TcpStream, connection: rustls::ServerConnection) -> Self {
+    pub(crate) fn tls(
+        stream: TcpStream,
+        connection: rustls::server::UnbufferedServerConnection,
+    ) -> Self {
         Transport {
             stream,
             ready: Readiness::default(),

@@ -80,7 +80,7 @@ impl Server {
             return;
         }
         let tls = match self.ctx.tls.config(&listener) {
-            Some(config) => match rustls::ServerConnection::new(std::sync::Arc::clone(config)) {
+            Some(config) => match crate::tls::new_connection(config) {
                 Ok(connection) => Some(connection),
                 Err(error) => {
                     log::error!("cannot start TLS on {listener}: {error}");

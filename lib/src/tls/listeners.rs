@@ -235,6 +235,9 @@ impl TlsListeners {
         // One ticket per full handshake: a client resumes once per ticket, and each costs
         // a sealing and bytes on the wire.
         config.send_tls13_tickets = 1;
+        // The record layer of established connections runs on the keys rustls negotiated
+        // (`stream` and `records`): rustls hands them over once the handshake is done.
+        config.enable_secret_extraction = true;
         Ok(Arc::new(config))
     }
 }

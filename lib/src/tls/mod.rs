@@ -12,9 +12,13 @@
 //! primitives of the ticket keys and fingerprints): switching from `aws-lc-rs` to `ring`
 //! is a change of those two lines.
 
+#[cfg(test)]
+mod allocation_tests;
+mod buffers;
 mod certificates;
 mod listeners;
 pub(crate) mod metrics;
+mod records;
 mod sni;
 pub(crate) mod stream;
 #[cfg(test)]
@@ -80,3 +84,11 @@ pub(crate) enum TlsError {
 
 /// Shared, immutable handle on a rustls server configuration.
 pub(crate) type ServerConfig = Arc<rustls::ServerConfig>;
+
+/// The rustls side of a new TLS connection accepted on a listener with `config`, for
+/// [`crate::transport::Transport::tls`].
+pub(crate) fn new_connection(
+    config: &ServerConfig,
+) -> Result<rustls::server::UnbufferedServerConnection, rustls::Error> {
+    rustls::server::UnbufferedServerConnection::new(Arc::clone(config))
+}

@@ -3,6 +3,7 @@
 //! A listener with strict SNI refuses a name no certificate has (the handshake ends with
 //! an alert); a client that sends no name gets the default either way.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -93,8 +94,33 @@ impl SniIndex {
 
 impl ResolvesServerCert for SniIndex {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.find(client_hello.server_name())
+        let name = client_hello.server_name();
+        let _ = ASKED_NAME.try_with(|asked| *asked.borrow_mut() = Some(name.map(Box::from)));
+        self.find(name)
     }
+}
+
+thread_local! {
+    /// The name the last client hello resolved on this thread asked for (`Some(None)`:
+    /// no SNI). rustls resolves the certificate of every client hello, resumed or not,
+    /// inside the call that processes it, on the connection's thread: the TLS layer
+    /// clears this before the call and takes it after, since rustls's unbuffered
+    /// connection does not tell the name.
+    static ASKED_NAME: RefCell<Option<Option<Box<str>>>> = const { RefCell::new(None) };
+}
+
+/// Forgets the name of an earlier client hello (before a connection's processing).
+pub(crate) fn forget_asked_name() {
+    let _ = ASKED_NAME.try_with(|asked| asked.borrow_mut().take());
+}
+
+/// The name the client hello processed since [`forget_asked_name`] asked for, if one
+/// was: `Some(None)` when it sent no SNI.
+pub(crate) fn take_asked_name() -> Option<Option<Box<str>>> {
+    ASKED_NAME
+        .try_with(|asked| asked.borrow_mut().take())
+        .ok()
+        .flatten()
 }
 
 #[cfg(test)]
