@@ -83,8 +83,13 @@ pub fn client_config(tls13_only: bool) -> Arc<ClientConfig> {
 
 /// A TLS 1.3 client configuration for load generation: signatures are not checked (the
 /// client must not cost more than the server it measures); with or without resumption.
+/// Its only key exchange group is X25519, so that every proxy measured does the same
+/// work per handshake: the OpenSSL 3.0 of HAProxy and nginx has no hybrid post-quantum
+/// group, which a rustls server would otherwise pick (X25519MLKEM768).
 pub fn load_client_config(resumption: bool) -> Arc<ClientConfig> {
-    let mut config = (*config_checking(true, false)).clone();
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider.kx_groups = vec![rustls::crypto::aws_lc_rs::kx_group::X25519];
+    let mut config = (*config_with(provider, true, false)).clone();
     if !resumption {
         config.resumption = rustls::client::Resumption::disabled();
     }
@@ -92,7 +97,19 @@ pub fn load_client_config(resumption: bool) -> Arc<ClientConfig> {
 }
 
 fn config_checking(tls13_only: bool, check_signatures: bool) -> Arc<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    config_with(
+        rustls::crypto::aws_lc_rs::default_provider(),
+        tls13_only,
+        check_signatures,
+    )
+}
+
+fn config_with(
+    provider: rustls::crypto::CryptoProvider,
+    tls13_only: bool,
+    check_signatures: bool,
+) -> Arc<ClientConfig> {
+    let provider = Arc::new(provider);
     let versions: &[&'static rustls::SupportedProtocolVersion] = if tls13_only {
         &[&rustls::version::TLS13]
     } else {

@@ -126,8 +126,9 @@ pub(crate) fn run(reps: usize, seconds: u64) -> Result<(), String> {
         }
     }
     println!(
-        "HTTPS through each proxy to 2 nginx backends; TLS 1.3; {HANDSHAKE_THREADS} rustls \
-         client threads for handshakes (Connection: close), wrk (1 thread, 50 connections, \
+        "HTTPS through each proxy to 2 nginx backends; TLS 1.3, key exchange X25519 for \
+         every proxy; {HANDSHAKE_THREADS} rustls client threads for handshakes (Connection: \
+         close), wrk (1 thread, 50 connections, \
          ECDSA) for keep-alive; {seconds}s per run, {reps} interleaved repetitions, medians; \
          ratios to {REFERENCE}."
     );
