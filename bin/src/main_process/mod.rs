@@ -76,6 +76,8 @@ pub(crate) struct MainProcess {
     /// What the file at `start_path` said when last read: tells which ctl changes its
     /// next reload would undo.
     file_index: Mutex<Option<file_index::FileIndex>>,
+    /// What the last read of a config file left for the next one to reuse.
+    parse_cache: Mutex<sluice_command::config::ParseCache>,
     /// The running `metrics_address` endpoint, if any (replaced when a reload moves it).
     metrics_endpoint: Mutex<Option<http_endpoint::Endpoint>>,
     /// Itself, for the threads a reload starts (set once it is shared).
@@ -128,18 +130,28 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// `sluice start [-c FILE]`: loads the config and runs until stopped.
 pub(crate) fn start(config_path: Option<&Path>) -> anyhow::Result<()> {
     let signals = block_signals().context("cannot block signals")?;
+    let mut parse_cache = sluice_command::config::ParseCache::new();
     let config = match config_path {
-        Some(path) => {
-            Config::load(path).with_context(|| format!("invalid config {}", path.display()))?
-        }
+        Some(path) => parse_cache
+            .load(path)
+            .with_context(|| format!("invalid config {}", path.display()))?,
         None => Config::default_embedded(),
     };
-    run(config, signals)
+    run_cached(config, parse_cache, signals)
 }
 
 /// Runs the main process on `config` until it is told to stop. `signals` must
 /// have been blocked before any other thread of this process was spawned.
 pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<()> {
+    run_cached(config, sluice_command::config::ParseCache::new(), signals)
+}
+
+/// [`run`], with what reading `config`'s file left for its reloads to reuse.
+fn run_cached(
+    config: Config,
+    parse_cache: sluice_command::config::ParseCache,
+    signals: signals::Signals,
+) -> anyhow::Result<()> {
     crate::init_logging(config.log_level.as_str(), "main");
     match sluice_lib::sys::raise_fd_limit() {
         Ok(limit) => log::debug!("open files limit: {limit}"),
@@ -182,7 +194,9 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
             .map_or(1, |inherited| inherited.generation),
         command_fd: OwnedFd::from(listener.try_clone()?),
     };
-    let main = Arc::new(MainProcess::new(config, state, identity, dns));
+    let mut main = MainProcess::new(config, state, identity, dns);
+    main.parse_cache = Mutex::new(parse_cache);
+    let main = Arc::new(main);
     // Tickets issued before an upgrade resume after it.
     if let Some(keys) = inherited.as_mut().and_then(|i| i.ticket_keys.take()) {
         *lock(&main.ticket_keys) = keys;
@@ -323,6 +337,7 @@ impl MainProcess {
                     .as_deref()
                     .map(|path| file_index::FileIndex::of(path, &state)),
             ),
+            parse_cache: Mutex::default(),
             metrics_endpoint: Mutex::new(None),
             shared: std::sync::OnceLock::new(),
             config: Mutex::new(settings_only(config)),

@@ -9,7 +9,6 @@ use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
 use log::{error, info, warn};
-use sluice_command::config::Config;
 use sluice_command::proto::{
     self, request::RequestType, response_content::ContentType, Request, Response,
 };
@@ -50,7 +49,8 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
             )
         }
     };
-    let config = match Config::load(&path) {
+    let loaded = lock(&main.parse_cache).load(&path);
+    let config = match loaded {
         Ok(config) => config,
         Err(error) => {
             return failure(&format!(

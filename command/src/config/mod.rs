@@ -14,6 +14,7 @@
 
 mod answers;
 mod backend_address;
+mod cache;
 mod certificates;
 mod cluster_document;
 mod clusters;
@@ -26,6 +27,7 @@ mod listeners;
 mod node;
 mod reader;
 mod root;
+mod sections;
 mod size;
 mod tls;
 mod to_requests;
@@ -46,6 +48,7 @@ use crate::proto;
 pub use backend_address::{
     check_named_backend, named_id, parse_backend_address, BackendAddress, MAX_NAMED_ID_LEN,
 };
+pub use cache::{CacheUse, ParseCache};
 pub use cluster_document::{
     cluster_document, parse_cluster_document, parse_located_cluster_document,
 };
@@ -262,16 +265,7 @@ impl Config {
     /// relative paths inside it are resolved against its folder, made
     /// absolute so that they survive a change of working directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let file_name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: file_name.clone(),
-            source,
-        })?;
-        let parent = match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        let base_dir = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+        let (text, file_name, base_dir) = read_file(path)?;
         let mut config = Config::parse(&text, &file_name, &base_dir)?;
         config.path = Some(path.to_path_buf());
         Ok(config)
@@ -302,4 +296,21 @@ impl Config {
     pub fn to_requests(&self) -> Vec<proto::Request> {
         to_requests::to_requests(self)
     }
+}
+
+/// The text of the file at `path`, its name for messages and the folder its
+/// relative paths start from (made absolute, so that they survive a change
+/// of working directory).
+fn read_file(path: &Path) -> Result<(String, String, PathBuf), ConfigError> {
+    let file_name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: file_name.clone(),
+        source,
+    })?;
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let base_dir = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+    Ok((text, file_name, base_dir))
 }
