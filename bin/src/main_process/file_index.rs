@@ -8,16 +8,71 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+
+use log::warn;
 
 use prost::Message;
 use sluice_command::proto::{self, request::RequestType, Request};
 use sluice_command::state::ConfigState;
+
+use super::lock;
 
 /// The items of the file `reload` reads, by name, with a hash of their settings.
 #[derive(Debug)]
 pub(crate) struct FileIndex {
     file: PathBuf,
     items: HashMap<String, u64>,
+}
+
+/// The index of the file last read, or the thread still building it: a reload or
+/// a start answers without waiting for it, and the first ctl change after them
+/// waits for it instead.
+#[derive(Debug, Default)]
+pub(crate) struct IndexSlot(Mutex<Slot>);
+
+#[derive(Debug, Default)]
+enum Slot {
+    #[default]
+    Empty,
+    Ready(FileIndex),
+    Building(JoinHandle<FileIndex>),
+}
+
+impl IndexSlot {
+    /// Starts building the index of `file`, whose state is `state`, in a thread of
+    /// its own, which also drops `state` when done.
+    pub(crate) fn build(&self, file: PathBuf, state: ConfigState) {
+        let built = std::thread::Builder::new()
+            .name("file-index".to_owned())
+            .spawn(move || FileIndex::of(&file, &state));
+        *lock(&self.0) = match built {
+            Ok(handle) => Slot::Building(handle),
+            Err(error) => {
+                warn!("cannot start the thread indexing the config file: {error}");
+                Slot::Empty
+            }
+        };
+    }
+
+    /// What [`FileIndex::announce`] says about `request`, once the index is built.
+    pub(crate) fn announce(&self, request: &Request) -> Option<String> {
+        let mut slot = lock(&self.0);
+        if let Slot::Building(_) = &*slot {
+            let Slot::Building(handle) = std::mem::take(&mut *slot) else {
+                return None;
+            };
+            match handle.join() {
+                Ok(index) => *slot = Slot::Ready(index),
+                Err(_) => warn!("the thread indexing the config file failed"),
+            }
+        }
+        match &*slot {
+            Slot::Ready(index) => index.announce(request),
+            _ => None,
+        }
+    }
 }
 
 /// How a ctl change stands against the file.

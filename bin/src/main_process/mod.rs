@@ -75,7 +75,7 @@ pub(crate) struct MainProcess {
     start_path: Option<std::path::PathBuf>,
     /// What the file at `start_path` said when last read: tells which ctl changes its
     /// next reload would undo.
-    file_index: Mutex<Option<file_index::FileIndex>>,
+    file_index: file_index::IndexSlot,
     /// What the last read of a config file left for the next one to reuse.
     parse_cache: Mutex<sluice_command::config::ParseCache>,
     /// The running `metrics_address` endpoint, if any (replaced when a reload moves it).
@@ -194,8 +194,13 @@ fn run_cached(
             .map_or(1, |inherited| inherited.generation),
         command_fd: OwnedFd::from(listener.try_clone()?),
     };
+    // Indexed aside: the workers need not wait for it.
+    let to_index = config.path.clone().map(|path| (path, state.clone()));
     let mut main = MainProcess::new(config, state, identity, dns);
     main.parse_cache = Mutex::new(parse_cache);
+    if let Some((path, state)) = to_index {
+        main.file_index.build(path, state);
+    }
     let main = Arc::new(main);
     // Tickets issued before an upgrade resume after it.
     if let Some(keys) = inherited.as_mut().and_then(|i| i.ticket_keys.take()) {
@@ -331,12 +336,7 @@ impl MainProcess {
         let workers = WorkerPool::new(&config);
         MainProcess {
             start_path: config.path.clone(),
-            file_index: Mutex::new(
-                config
-                    .path
-                    .as_deref()
-                    .map(|path| file_index::FileIndex::of(path, &state)),
-            ),
+            file_index: file_index::IndexSlot::default(),
             parse_cache: Mutex::default(),
             metrics_endpoint: Mutex::new(None),
             shared: std::sync::OnceLock::new(),

@@ -16,7 +16,6 @@ use sluice_command::state::ConfigState;
 
 use super::changes::apply_serialized;
 use super::dispatch::{failure, ok, with_content};
-use super::file_index::FileIndex;
 use super::{lock, MainProcess};
 
 /// Reloads `path`, or the file main was started with; an invalid file changes nothing.
@@ -112,7 +111,7 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
     }
     *lock(&main.config) = kept;
     if main.start_path.as_deref() == Some(path.as_path()) {
-        *lock(&main.file_index) = Some(FileIndex::of(&path, &prepared.state));
+        main.file_index.build(path, prepared.state);
     }
     main.dns.commit(prepared.templates);
     main.events.publish(proto::Event {
