@@ -21,7 +21,7 @@ use std::path::Path;
 use prost::Message;
 
 use super::{
-    root,
+    parts, root,
     sections::{self, Layout},
     Config, ConfigError,
 };
@@ -29,7 +29,7 @@ use crate::proto;
 
 /// What the last read of a file left to reuse. Costs about a copy of the
 /// file and a few hundred bytes per cluster.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ParseCache {
     /// The text the entries' ranges point into.
     text: String,
@@ -37,6 +37,19 @@ pub struct ParseCache {
     context: String,
     /// Each reusable cluster by name: its sections and its parse, encoded.
     entries: HashMap<String, CachedCluster>,
+    /// A file of this many clusters or more is parsed on two threads.
+    min_clusters_to_split: usize,
+}
+
+impl Default for ParseCache {
+    fn default() -> Self {
+        ParseCache {
+            text: String::new(),
+            context: String::new(),
+            entries: HashMap::new(),
+            min_clusters_to_split: parts::MIN_CLUSTERS_TO_SPLIT,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -58,6 +71,16 @@ impl ParseCache {
     /// An empty cache.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty cache that parses files of `min_clusters` clusters or more on
+    /// two threads.
+    #[cfg(test)]
+    pub(crate) fn splitting_from(min_clusters: usize) -> Self {
+        ParseCache {
+            min_clusters_to_split: min_clusters,
+            ..ParseCache::default()
+        }
     }
 
     /// Reads and checks the file at `path` as [`Config::load`] does, reusing
@@ -89,7 +112,9 @@ impl ParseCache {
         base_dir: &Path,
     ) -> Result<(Config, CacheUse), ConfigError> {
         let Some(layout) = sections::layout(text) else {
-            *self = ParseCache::default();
+            self.text = String::new();
+            self.context = String::new();
+            self.entries = HashMap::new();
             let config = root::parse(text, file_name, base_dir)?;
             let parsed = config.clusters.len();
             return Ok((config, CacheUse { reused: 0, parsed }));
@@ -107,7 +132,13 @@ impl ParseCache {
             // refused text is no base for the next read: the entries of the
             // last good one stay.
             None => (
-                root::parse(text, file_name, base_dir)?,
+                parse_whole(
+                    text,
+                    file_name,
+                    base_dir,
+                    &layout,
+                    self.min_clusters_to_split,
+                )?,
                 0,
                 vec![false; layout.clusters.len()],
             ),
@@ -196,6 +227,20 @@ impl ParseCache {
     }
 }
 
+/// Parses the whole of `text`, on two threads when it is large.
+fn parse_whole(
+    text: &str,
+    file_name: &str,
+    base_dir: &Path,
+    layout: &Layout,
+    min_clusters_to_split: usize,
+) -> Result<Config, ConfigError> {
+    match parts::parse_in_halves(text, file_name, base_dir, layout, min_clusters_to_split) {
+        Some(config) => Ok(config),
+        None => root::parse(text, file_name, base_dir),
+    }
+}
+
 /// The file's name and folder and its text outside the clusters' sections.
 fn context_of(text: &str, layout: &Layout, file_name: &str, base_dir: &Path) -> String {
     let mut context = format!("{file_name}\0{}\0", base_dir.display());
@@ -215,20 +260,13 @@ fn parse_rest(
     layout: &Layout,
     reused: Vec<Option<proto::ClusterInformation>>,
 ) -> Option<Config> {
-    let mut blanked = text.as_bytes().to_vec();
-    for (cluster, reused) in layout.clusters.iter().zip(&reused) {
-        if reused.is_none() {
-            continue;
-        }
-        for range in &cluster.ranges {
-            for byte in &mut blanked[range.clone()] {
-                if *byte != b'\n' && *byte != b'\r' {
-                    *byte = b' ';
-                }
-            }
-        }
-    }
-    let blanked = String::from_utf8(blanked).ok()?;
+    let reused_text = layout
+        .clusters
+        .iter()
+        .zip(&reused)
+        .filter(|(_, reused)| reused.is_some())
+        .map(|(cluster, _)| cluster);
+    let blanked = parts::blanked(text, reused_text)?;
     let mut config = root::parse(&blanked, file_name, base_dir).ok()?;
     let mut parsed = std::mem::take(&mut config.clusters).into_iter();
     let mut clusters = Vec::with_capacity(layout.clusters.len());
@@ -242,38 +280,11 @@ fn parse_rest(
         }
         clusters.push(information);
     }
-    if parsed.next().is_some() || shares_a_route(&clusters) {
+    if parsed.next().is_some() || parts::shares_a_route(&clusters) {
         return None;
     }
     config.clusters = clusters;
     Some(config)
-}
-
-/// Whether two frontends of `clusters` take the same route (the whole parse
-/// says which, and where).
-fn shares_a_route(clusters: &[proto::ClusterInformation]) -> bool {
-    let mut http = HashSet::new();
-    let mut tcp = HashSet::new();
-    for cluster in clusters {
-        for frontend in &cluster.http_frontends {
-            let key = (
-                &frontend.address,
-                &frontend.hostname,
-                frontend.path.kind,
-                &frontend.path.value,
-                &frontend.method,
-            );
-            if !http.insert(key) {
-                return true;
-            }
-        }
-        for frontend in &cluster.tcp_frontends {
-            if !tcp.insert(&frontend.address) {
-                return true;
-            }
-        }
-    }
-    false
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ mod etcd;
 mod frontends;
 mod listeners;
 mod node;
+mod parts;
 mod reader;
 mod root;
 mod sections;

@@ -19,6 +19,8 @@ struct ClusterSpec {
     health_check: Option<bool>,
     /// The listener its frontend names (1: one the file may not have).
     listener: usize,
+    /// Also a backend given by host name.
+    named: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +57,12 @@ fn file_text(file: &FileSpec) -> String {
                 cluster.weight
             ));
         }
+        if cluster.named {
+            text.push_str(&format!(
+                "\n[[clusters.{name}.backends]]\naddress = \"api{}.internal:9003\"\n",
+                cluster.name
+            ));
+        }
         if let Some(at_end) = cluster.health_check {
             let section = format!("[clusters.{name}.health_check]\nuri = '''/health'''\n");
             if at_end {
@@ -75,15 +83,17 @@ fn cluster_spec(name: usize) -> impl Strategy<Value = ClusterSpec> {
         any::<bool>(),
         prop_oneof![Just(None), any::<bool>().prop_map(Some)],
         prop_oneof![8 => Just(0usize), 1 => Just(1usize)],
+        prop_oneof![4 => Just(false), 1 => Just(true)],
     )
         .prop_map(
-            move |(weight, host, table_backends, health_check, listener)| ClusterSpec {
+            move |(weight, host, table_backends, health_check, listener, named)| ClusterSpec {
                 name,
                 weight,
                 host: host + 100 * usize::from(host != name),
                 table_backends,
                 health_check,
                 listener,
+                named,
             },
         )
 }
@@ -163,8 +173,8 @@ proptest! {
     /// Whatever was read before, a read through the cache gives what a whole
     /// parse gives: the same configuration, or the same refusal.
     #[test]
-    fn a_cached_read_equals_a_whole_parse((first, edits) in file_and_edits()) {
-        let mut cache = ParseCache::new();
+    fn a_cached_read_equals_a_whole_parse((first, edits) in file_and_edits(), split in any::<bool>()) {
+        let mut cache = if split { ParseCache::splitting_from(2) } else { ParseCache::new() };
         for file in std::iter::once(&first).chain(&edits) {
             let text = file_text(file);
             let expected = whole(&text);
@@ -185,6 +195,7 @@ fn scale_text(clusters: usize, weight_of: impl Fn(usize) -> u32) -> String {
                 table_backends: name % 2 == 0,
                 health_check: (name % 3 == 0).then_some(name % 2 == 0),
                 listener: name % 2,
+                named: false,
             })
             .collect(),
     }
@@ -317,4 +328,30 @@ fn a_cluster_with_answer_files_is_read_again_each_time() {
         read.iter().any(|a| a.content.contains("X-Changed")),
         "{read:?}"
     );
+}
+
+#[test]
+fn a_file_parsed_in_two_halves_reads_as_a_whole_parse() {
+    let text = scale_text(12, |_| 100);
+    let mut cache = ParseCache::splitting_from(2);
+    let (config, usage) = cached(&mut cache, &text).expect("valid");
+    assert_eq!(
+        usage,
+        CacheUse {
+            reused: 0,
+            parsed: 12
+        }
+    );
+    assert_eq!(Ok(config), whole(&text));
+    // A refusal in either half, or across them, reads as the whole parse's.
+    for bad in [
+        scale_text(12, |name| if name == 2 { 5000 } else { 100 }),
+        scale_text(12, |name| if name == 10 { 5000 } else { 100 }),
+        text.replace("hostname = \"h9.test\"", "hostname = \"h1.test\""),
+    ] {
+        let mut cache = ParseCache::splitting_from(2);
+        let refused = whole(&bad);
+        assert!(refused.is_err());
+        assert_eq!(cached(&mut cache, &bad).map(|(c, _)| c), refused);
+    }
 }
