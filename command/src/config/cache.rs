@@ -7,9 +7,12 @@
 //! - the text of a reused cluster is blanked (spaces, line ends kept), so
 //!   that every position the parser reports is the one of the whole file;
 //! - a cluster is reused only when every byte of its sections and every byte
-//!   outside the clusters (with the file's name and folder) is as before: the
-//!   parse of a cluster depends on nothing else, but for answer files and
-//!   backends given by host name, whose clusters are never kept;
+//!   outside the clusters (with the file's folder) is as before: the parse of
+//!   a cluster depends on nothing else, but for answer files (read from
+//!   disk) and backends given by host name (whose origin names the file and
+//!   line), whose clusters are never kept. The file's name only appears in
+//!   refusals, which always come from a whole parse, so another file of the
+//!   same folder (`reload -c other.toml`, and back) reuses them too;
 //! - whatever goes wrong on this path (an error, a route two clusters share,
 //!   a layout the scan cannot tell) is answered by a parse of the whole file,
 //!   so that refusals read exactly as they always did.
@@ -33,7 +36,7 @@ use crate::proto;
 pub struct ParseCache {
     /// The text the entries' ranges point into.
     text: String,
-    /// The file's name, its folder and its text outside the clusters.
+    /// The file's folder and its text outside the clusters.
     context: String,
     /// Each reusable cluster by name: its sections and its parse, encoded.
     entries: HashMap<String, CachedCluster>,
@@ -119,7 +122,7 @@ impl ParseCache {
             let parsed = config.clusters.len();
             return Ok((config, CacheUse { reused: 0, parsed }));
         };
-        let context = context_of(text, &layout, file_name, base_dir);
+        let context = context_of(text, &layout, base_dir);
         let reused = self.reusable(text, &layout, &context);
         let was_reused: Vec<bool> = reused.iter().map(Option::is_some).collect();
         let count = reused.iter().filter(|r| r.is_some()).count();
@@ -241,9 +244,9 @@ fn parse_whole(
     }
 }
 
-/// The file's name and folder and its text outside the clusters' sections.
-fn context_of(text: &str, layout: &Layout, file_name: &str, base_dir: &Path) -> String {
-    let mut context = format!("{file_name}\0{}\0", base_dir.display());
+/// The file's folder and its text outside the clusters' sections.
+fn context_of(text: &str, layout: &Layout, base_dir: &Path) -> String {
+    let mut context = format!("{}\0", base_dir.display());
     for range in &layout.rest {
         context.push_str(&text[range.clone()]);
         context.push('\0');

@@ -175,10 +175,16 @@ proptest! {
     #[test]
     fn a_cached_read_equals_a_whole_parse((first, edits) in file_and_edits(), split in any::<bool>()) {
         let mut cache = if split { ParseCache::splitting_from(2) } else { ParseCache::new() };
-        for file in std::iter::once(&first).chain(&edits) {
+        // `reload -c other.toml` and back: another name in the same folder.
+        let names = ["scale.toml", "other.toml"];
+        for (index, file) in std::iter::once(&first).chain(&edits).enumerate() {
             let text = file_text(file);
-            let expected = whole(&text);
-            let got = cached(&mut cache, &text).map(|(config, _)| config);
+            let name = names[index % 2];
+            let folder = Path::new("/etc/sluice");
+            let expected = root::parse(&text, name, folder).map_err(|e| e.to_string());
+            let got = cache
+                .parse(&text, name, folder)
+                .map_err(|e| e.to_string());
             prop_assert_eq!(got, expected, "{}", text);
         }
     }
@@ -256,12 +262,24 @@ fn a_change_outside_the_clusters_parses_every_cluster_again() {
         }
     );
     assert_eq!(Ok(config), whole(&other));
-    // Another name for the file changes what its errors would say.
+    // Another file of the same folder reuses them; another folder does not.
     let renamed = cache
         .parse_counted(&other, "other.toml", Path::new("/etc/sluice"))
         .expect("valid");
     assert_eq!(
         renamed.1,
+        CacheUse {
+            reused: 6,
+            parsed: 0
+        }
+    );
+    let expected = root::parse(&other, "other.toml", Path::new("/etc/sluice")).expect("valid");
+    assert_eq!(renamed.0, expected);
+    let moved = cache
+        .parse_counted(&other, "other.toml", Path::new("/etc/other"))
+        .expect("valid");
+    assert_eq!(
+        moved.1,
         CacheUse {
             reused: 0,
             parsed: 6
