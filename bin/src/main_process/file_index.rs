@@ -30,7 +30,15 @@ pub(crate) struct FileIndex {
 /// a start answers without waiting for it, and the first ctl change after them
 /// waits for it instead.
 #[derive(Debug, Default)]
-pub(crate) struct IndexSlot(Mutex<Slot>);
+pub(crate) struct IndexSlot(Mutex<SlotState>);
+
+#[derive(Debug, Default)]
+struct SlotState {
+    slot: Slot,
+    /// Whether the index also describes main's state as the last reload left it
+    /// (not when a reload of another file or a state load came after).
+    describes_state: bool,
+}
 
 #[derive(Debug, Default)]
 enum Slot {
@@ -47,7 +55,9 @@ impl IndexSlot {
         let built = std::thread::Builder::new()
             .name("file-index".to_owned())
             .spawn(move || FileIndex::of(&file, &state));
-        *lock(&self.0) = match built {
+        let mut slot = lock(&self.0);
+        slot.describes_state = true;
+        slot.slot = match built {
             Ok(handle) => Slot::Building(handle),
             Err(error) => {
                 warn!("cannot start the thread indexing the config file: {error}");
@@ -56,20 +66,58 @@ impl IndexSlot {
         };
     }
 
+    /// After a reload of `file` that replaced the part `replaced` of the state by
+    /// `new_part`: the index is patched when it described the state before, and
+    /// built again from a copy of `state` otherwise.
+    pub(crate) fn patch(
+        &self,
+        file: PathBuf,
+        replaced: &ConfigState,
+        new_part: &ConfigState,
+        state: &Mutex<ConfigState>,
+    ) {
+        {
+            let mut slot = lock(&self.0);
+            if slot.describes_state {
+                if let Some(index) = slot.ready() {
+                    for (name, _) in items(replaced) {
+                        index.items.remove(&name);
+                    }
+                    index.items.extend(items(new_part));
+                    index.file = file;
+                    return;
+                }
+            }
+        }
+        let copy = lock(state).clone();
+        self.build(file, copy);
+    }
+
+    /// Says that the state no longer is what the index describes.
+    pub(crate) fn mark_stale(&self) {
+        lock(&self.0).describes_state = false;
+    }
+
     /// What [`FileIndex::announce`] says about `request`, once the index is built.
     pub(crate) fn announce(&self, request: &Request) -> Option<String> {
-        let mut slot = lock(&self.0);
-        if let Slot::Building(_) = &*slot {
-            let Slot::Building(handle) = std::mem::take(&mut *slot) else {
+        lock(&self.0).ready()?.announce(request)
+    }
+}
+
+impl SlotState {
+    /// The index, once built (waiting for the thread building it).
+    fn ready(&mut self) -> Option<&mut FileIndex> {
+        if let Slot::Building(_) = &self.slot {
+            let Slot::Building(handle) = std::mem::take(&mut self.slot) else {
                 return None;
             };
             match handle.join() {
-                Ok(index) => *slot = Slot::Ready(index),
+                Ok(index) => self.slot = Slot::Ready(index),
                 Err(_) => warn!("the thread indexing the config file failed"),
             }
         }
-        match &*slot {
-            Slot::Ready(index) => index.announce(request),
+        match &mut self.slot {
+            Slot::Ready(index) => Some(index),
             _ => None,
         }
     }
@@ -91,20 +139,9 @@ enum Standing {
 impl FileIndex {
     /// The index of `file`, whose state is `state`.
     pub(crate) fn of(file: &Path, state: &ConfigState) -> FileIndex {
-        let mut items = HashMap::new();
-        for request in state.generate_requests() {
-            if let Some((name, settings)) = item_of(&request) {
-                items.insert(name, settings);
-            }
-            if let Some(RequestType::AddCluster(cluster)) = &request.request_type {
-                if let Some(check) = &cluster.health_check {
-                    items.insert(health_check_name(&cluster.cluster_id), hash(check));
-                }
-            }
-        }
         FileIndex {
             file: file.to_path_buf(),
-            items,
+            items: items(state).collect(),
         }
     }
 
@@ -158,6 +195,20 @@ impl FileIndex {
             }
         })
     }
+}
+
+/// The name and settings hash of each item of `state`.
+fn items(state: &ConfigState) -> impl Iterator<Item = (String, u64)> {
+    state.generate_requests().into_iter().flat_map(|request| {
+        let check = match &request.request_type {
+            Some(RequestType::AddCluster(cluster)) => cluster
+                .health_check
+                .as_ref()
+                .map(|check| (health_check_name(&cluster.cluster_id), hash(check))),
+            _ => None,
+        };
+        item_of(&request).into_iter().chain(check)
+    })
 }
 
 /// The name and settings hash of what an add or update request describes.

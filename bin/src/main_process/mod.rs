@@ -28,6 +28,7 @@ mod keep_alive;
 mod listening_sockets;
 mod metrics;
 mod reload;
+mod reload_part;
 mod signals;
 mod ticket_keys;
 mod upgrade;
@@ -78,6 +79,8 @@ pub(crate) struct MainProcess {
     file_index: file_index::IndexSlot,
     /// What the last read of a config file left for the next one to reuse.
     parse_cache: Mutex<sluice_command::config::ParseCache>,
+    /// What the state was last made equal to, while nothing else changed it.
+    converged: Mutex<Option<reload_part::Converged>>,
     /// The running `metrics_address` endpoint, if any (replaced when a reload moves it).
     metrics_endpoint: Mutex<Option<http_endpoint::Endpoint>>,
     /// Itself, for the threads a reload starts (set once it is shared).
@@ -196,7 +199,15 @@ fn run_cached(
     };
     // Indexed aside: the workers need not wait for it.
     let to_index = config.path.clone().map(|path| (path, state.clone()));
+    let fresh = inherited.is_none();
+    let writes = state.writes();
     let mut main = MainProcess::new(config, state, identity, dns);
+    if fresh && parse_cache.generation() > 0 {
+        main.converged = Mutex::new(Some(reload_part::Converged {
+            read: parse_cache.generation(),
+            writes,
+        }));
+    }
     main.parse_cache = Mutex::new(parse_cache);
     if let Some((path, state)) = to_index {
         main.file_index.build(path, state);
@@ -338,6 +349,7 @@ impl MainProcess {
             start_path: config.path.clone(),
             file_index: file_index::IndexSlot::default(),
             parse_cache: Mutex::default(),
+            converged: Mutex::default(),
             metrics_endpoint: Mutex::new(None),
             shared: std::sync::OnceLock::new(),
             config: Mutex::new(settings_only(config)),

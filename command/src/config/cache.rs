@@ -42,6 +42,24 @@ pub struct ParseCache {
     entries: HashMap<String, CachedCluster>,
     /// A file of this many clusters or more is parsed on two threads.
     min_clusters_to_split: usize,
+    /// One more for each read that succeeded.
+    generation: u64,
+    /// What the last read that succeeded reused.
+    last: LastRead,
+}
+
+/// What the last read that succeeded reused, for a caller that keeps what it
+/// built from the read before.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LastRead {
+    /// The number of that read (see [`ParseCache::generation`]).
+    pub generation: u64,
+    /// The number of the read it compared with, when its text outside the
+    /// clusters was the same and some clusters were reused.
+    pub compared_with: Option<u64>,
+    /// The clusters whose text was the same as in that read: every other
+    /// cluster of the file is new or changed (or was not kept).
+    pub unchanged: HashSet<String>,
 }
 
 impl Default for ParseCache {
@@ -51,6 +69,8 @@ impl Default for ParseCache {
             context: String::new(),
             entries: HashMap::new(),
             min_clusters_to_split: parts::MIN_CLUSTERS_TO_SPLIT,
+            generation: 0,
+            last: LastRead::default(),
         }
     }
 }
@@ -86,6 +106,16 @@ impl ParseCache {
         }
     }
 
+    /// The number of the last read that succeeded (0 before any).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// What the last read that succeeded reused.
+    pub fn last_read(&self) -> &LastRead {
+        &self.last
+    }
+
     /// Reads and checks the file at `path` as [`Config::load`] does, reusing
     /// what it can of the last read.
     pub fn load(&mut self, path: &Path) -> Result<Config, ConfigError> {
@@ -115,10 +145,15 @@ impl ParseCache {
         base_dir: &Path,
     ) -> Result<(Config, CacheUse), ConfigError> {
         let Some(layout) = sections::layout(text) else {
+            let config = root::parse(text, file_name, base_dir)?;
             self.text = String::new();
             self.context = String::new();
             self.entries = HashMap::new();
-            let config = root::parse(text, file_name, base_dir)?;
+            self.generation += 1;
+            self.last = LastRead {
+                generation: self.generation,
+                ..LastRead::default()
+            };
             let parsed = config.clusters.len();
             return Ok((config, CacheUse { reused: 0, parsed }));
         };
@@ -150,7 +185,20 @@ impl ParseCache {
             reused: count,
             parsed: config.clusters.len() - count,
         };
+        let previous = self.generation;
         self.keep(text, &layout, &was_reused, context, &config);
+        self.generation += 1;
+        self.last = LastRead {
+            generation: self.generation,
+            compared_with: (count > 0).then_some(previous),
+            unchanged: layout
+                .clusters
+                .iter()
+                .zip(&was_reused)
+                .filter(|(_, reused)| **reused)
+                .map(|(cluster, _)| cluster.name.clone())
+                .collect(),
+        };
         Ok((config, usage))
     }
 

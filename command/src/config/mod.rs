@@ -49,7 +49,7 @@ use crate::proto;
 pub use backend_address::{
     check_named_backend, named_id, parse_backend_address, BackendAddress, MAX_NAMED_ID_LEN,
 };
-pub use cache::{CacheUse, ParseCache};
+pub use cache::{CacheUse, LastRead, ParseCache};
 pub use cluster_document::{
     cluster_document, parse_cluster_document, parse_located_cluster_document,
 };
@@ -285,6 +285,42 @@ impl Config {
             Ok(config) => config,
             // The embedded text is fixed at build time and checked by a test.
             Err(error) => panic!("the embedded default configuration is invalid: {error}"),
+        }
+    }
+
+    /// The same configuration with only the clusters `keep` names: what a
+    /// reload that compares only the changed clusters builds.
+    pub fn with_clusters_only(&self, keep: impl Fn(&str) -> bool) -> Config {
+        Config {
+            clusters: self
+                .clusters
+                .iter()
+                .filter(|cluster| keep(&cluster.cluster.cluster_id))
+                .cloned()
+                .collect(),
+            ..self.clone_without_clusters()
+        }
+    }
+
+    fn clone_without_clusters(&self) -> Config {
+        Config {
+            command_socket: self.command_socket.clone(),
+            worker_count: self.worker_count,
+            log_level: self.log_level,
+            access_log: self.access_log.clone(),
+            access_log_format: self.access_log_format,
+            max_connections: self.max_connections,
+            buffer_size: self.buffer_size,
+            metrics_address: self.metrics_address,
+            shutdown_grace_period: self.shutdown_grace_period,
+            dns_servers: self.dns_servers.clone(),
+            dns_refresh: self.dns_refresh,
+            backend_names: self.backend_names.clone(),
+            path: self.path.clone(),
+            etcd: self.etcd.clone(),
+            listeners: self.listeners.clone(),
+            clusters: Vec::new(),
+            certificates: self.certificates.clone(),
         }
     }
 
