@@ -133,6 +133,9 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// `sluice start [-c FILE]`: loads the config and runs until stopped.
 pub(crate) fn start(config_path: Option<&Path>) -> anyhow::Result<()> {
     let signals = block_signals().context("cannot block signals")?;
+    // Main's threads take turns with large transient allocations (a reload's parse,
+    // the index of the file): two arenas keep main's memory that of its state.
+    sluice_lib::sys::limit_allocator_arenas(2);
     let mut parse_cache = sluice_command::config::ParseCache::new();
     let config = match config_path {
         Some(path) => parse_cache
