@@ -236,6 +236,7 @@ fn only_the_changed_clusters_are_parsed_again() {
         }
     );
     let second = scale_text(12, |name| if name == 4 || name == 9 { 7 } else { 100 });
+    let before = cache.generation();
     let (config, usage) = cached(&mut cache, &second).expect("valid");
     assert_eq!(
         usage,
@@ -245,6 +246,24 @@ fn only_the_changed_clusters_are_parsed_again() {
         }
     );
     assert_eq!(Ok(config), whole(&second));
+    // The caller learns which clusters did not change since which read.
+    let last = cache.last_read();
+    assert_eq!(last.generation, before + 1);
+    assert_eq!(last.compared_with, Some(before));
+    let mut unchanged: Vec<&str> = last.unchanged.iter().map(String::as_str).collect();
+    unchanged.sort_unstable();
+    assert_eq!(
+        unchanged,
+        ["c0", "c1", "c10", "c11", "c2", "c3", "c5", "c6", "c7", "c8"]
+    );
+    // A refused read changes none of it; a read of other listeners compares with nothing.
+    let refused = scale_text(12, |_| 5000);
+    assert!(cached(&mut cache, &refused).is_err());
+    assert_eq!(cache.last_read().generation, before + 1);
+    let other = second.replace("127.0.0.1:8090", "127.0.0.1:8091");
+    cached(&mut cache, &other).expect("valid");
+    assert_eq!(cache.last_read().compared_with, None);
+    assert!(cache.last_read().unchanged.is_empty());
 }
 
 #[test]
