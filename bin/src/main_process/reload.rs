@@ -24,9 +24,9 @@ use super::{lock, MainProcess};
 /// Reloads `path`, or the file main was started with; an invalid file changes nothing.
 pub(crate) fn reload(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Response {
     crate::notify::reloading();
+    // Parsing the file used several times the memory of the state it built: the
+    // caller returns it to the system once the answer is sent.
     let response = reload_file(main, path, allow_empty);
-    // Parsing the file used several times the memory of the state it built.
-    sluice_lib::sys::release_free_memory();
     if response.status == proto::ResponseStatus::Ok as i32 {
         crate::notify::ready(&main.serving_status());
     } else {
