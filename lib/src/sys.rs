@@ -104,6 +104,20 @@ pub fn outlive_parent() -> io::Result<()> {
     Ok(())
 }
 
+/// Caps the C allocator's arenas at `arenas` (glibc's `M_ARENA_MAX`; elsewhere, does
+/// nothing). Each thread that allocates otherwise may get an arena of its own, whose
+/// free pages stay with it: in a process whose threads take turns (main's command,
+/// reload and indexing threads), a few arenas hold as much as many.
+pub fn limit_allocator_arenas(arenas: i32) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt takes two plain integers and only changes the allocator's settings.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, arenas);
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = arenas;
+}
+
 /// Returns the free memory of the C allocator's heap to the system (glibc's `malloc_trim`),
 /// where the allocator keeps it after a large transient use; elsewhere, does nothing.
 pub fn release_free_memory() {

@@ -128,10 +128,16 @@ fn serve_client(main: &MainProcess, mut channel: ClientChannel) {
         }
         if matches!(
             request.request_type,
-            Some(RequestType::QueryMetrics(_) | RequestType::QueryClusters(_))
+            Some(
+                RequestType::QueryMetrics(_)
+                    | RequestType::QueryClusters(_)
+                    | RequestType::ReloadConfiguration(_)
+                    | RequestType::LoadState(_)
+            )
         ) {
             // The answer and what it was built from (every worker's metrics of 10 000
-            // clusters) are gone: the resident size should not stay at this peak.
+            // clusters, a reload's parse) are gone: the resident size should not stay at
+            // this peak. Done after answering, so that the answer does not wait for it.
             sluice_lib::sys::release_free_memory();
         }
         // Only now, so that the client gets its answer before main exits.

@@ -54,9 +54,7 @@ pub(crate) fn apply(main: &MainProcess, request: &Request) -> Response {
     match apply_serialized(main, std::slice::from_ref(&resolved)) {
         Ok(()) => {
             let mut answer = describe(request, &resolved);
-            let undone_by_reload = lock(&main.file_index)
-                .as_ref()
-                .and_then(|index| index.announce(&resolved));
+            let undone_by_reload = main.file_index.announce(&resolved);
             if let Some(note) = undone_by_reload {
                 answer.push_str(&format!(" ({note})"));
             }

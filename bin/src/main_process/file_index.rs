@@ -8,16 +8,119 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+
+use log::warn;
 
 use prost::Message;
 use sluice_command::proto::{self, request::RequestType, Request};
 use sluice_command::state::ConfigState;
+
+use super::lock;
 
 /// The items of the file `reload` reads, by name, with a hash of their settings.
 #[derive(Debug)]
 pub(crate) struct FileIndex {
     file: PathBuf,
     items: HashMap<String, u64>,
+}
+
+/// The index of the file last read, or the thread still building it: a reload or
+/// a start answers without waiting for it, and the first ctl change after them
+/// waits for it instead.
+#[derive(Debug, Default)]
+pub(crate) struct IndexSlot(Mutex<SlotState>);
+
+#[derive(Debug, Default)]
+struct SlotState {
+    slot: Slot,
+    /// Whether the index also describes main's state as the last reload left it
+    /// (not when a reload of another file or a state load came after).
+    describes_state: bool,
+}
+
+#[derive(Debug, Default)]
+enum Slot {
+    #[default]
+    Empty,
+    Ready(FileIndex),
+    Building(JoinHandle<FileIndex>),
+}
+
+impl IndexSlot {
+    /// Starts building the index of `file`, whose state is `state`, in a thread of
+    /// its own, which also drops `state` when done.
+    pub(crate) fn build(&self, file: PathBuf, state: ConfigState) {
+        let built = std::thread::Builder::new()
+            .name("file-index".to_owned())
+            .spawn(move || FileIndex::of(&file, &state));
+        let mut slot = lock(&self.0);
+        slot.describes_state = true;
+        slot.slot = match built {
+            Ok(handle) => Slot::Building(handle),
+            Err(error) => {
+                warn!("cannot start the thread indexing the config file: {error}");
+                Slot::Empty
+            }
+        };
+    }
+
+    /// After a reload of `file` that replaced the part `replaced` of the state by
+    /// `new_part`: the index is patched when it described the state before, and
+    /// built again from a copy of `state` otherwise.
+    pub(crate) fn patch(
+        &self,
+        file: PathBuf,
+        replaced: &ConfigState,
+        new_part: &ConfigState,
+        state: &Mutex<ConfigState>,
+    ) {
+        {
+            let mut slot = lock(&self.0);
+            if slot.describes_state {
+                if let Some(index) = slot.ready() {
+                    for (name, _) in items(replaced) {
+                        index.items.remove(&name);
+                    }
+                    index.items.extend(items(new_part));
+                    index.file = file;
+                    return;
+                }
+            }
+        }
+        let copy = lock(state).clone();
+        self.build(file, copy);
+    }
+
+    /// Says that the state no longer is what the index describes.
+    pub(crate) fn mark_stale(&self) {
+        lock(&self.0).describes_state = false;
+    }
+
+    /// What [`FileIndex::announce`] says about `request`, once the index is built.
+    pub(crate) fn announce(&self, request: &Request) -> Option<String> {
+        lock(&self.0).ready()?.announce(request)
+    }
+}
+
+impl SlotState {
+    /// The index, once built (waiting for the thread building it).
+    fn ready(&mut self) -> Option<&mut FileIndex> {
+        if let Slot::Building(_) = &self.slot {
+            let Slot::Building(handle) = std::mem::take(&mut self.slot) else {
+                return None;
+            };
+            match handle.join() {
+                Ok(index) => self.slot = Slot::Ready(index),
+                Err(_) => warn!("the thread indexing the config file failed"),
+            }
+        }
+        match &mut self.slot {
+            Slot::Ready(index) => Some(index),
+            _ => None,
+        }
+    }
 }
 
 /// How a ctl change stands against the file.
@@ -36,20 +139,9 @@ enum Standing {
 impl FileIndex {
     /// The index of `file`, whose state is `state`.
     pub(crate) fn of(file: &Path, state: &ConfigState) -> FileIndex {
-        let mut items = HashMap::new();
-        for request in state.generate_requests() {
-            if let Some((name, settings)) = item_of(&request) {
-                items.insert(name, settings);
-            }
-            if let Some(RequestType::AddCluster(cluster)) = &request.request_type {
-                if let Some(check) = &cluster.health_check {
-                    items.insert(health_check_name(&cluster.cluster_id), hash(check));
-                }
-            }
-        }
         FileIndex {
             file: file.to_path_buf(),
-            items,
+            items: items(state).collect(),
         }
     }
 
@@ -103,6 +195,20 @@ impl FileIndex {
             }
         })
     }
+}
+
+/// The name and settings hash of each item of `state`.
+fn items(state: &ConfigState) -> impl Iterator<Item = (String, u64)> {
+    state.generate_requests().into_iter().flat_map(|request| {
+        let check = match &request.request_type {
+            Some(RequestType::AddCluster(cluster)) => cluster
+                .health_check
+                .as_ref()
+                .map(|check| (health_check_name(&cluster.cluster_id), hash(check))),
+            _ => None,
+        };
+        item_of(&request).into_iter().chain(check)
+    })
 }
 
 /// The name and settings hash of what an add or update request describes.

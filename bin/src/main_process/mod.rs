@@ -28,6 +28,7 @@ mod keep_alive;
 mod listening_sockets;
 mod metrics;
 mod reload;
+mod reload_part;
 mod signals;
 mod ticket_keys;
 mod upgrade;
@@ -75,7 +76,11 @@ pub(crate) struct MainProcess {
     start_path: Option<std::path::PathBuf>,
     /// What the file at `start_path` said when last read: tells which ctl changes its
     /// next reload would undo.
-    file_index: Mutex<Option<file_index::FileIndex>>,
+    file_index: file_index::IndexSlot,
+    /// What the last read of a config file left for the next one to reuse.
+    parse_cache: Mutex<sluice_command::config::ParseCache>,
+    /// What the state was last made equal to, while nothing else changed it.
+    converged: Mutex<Option<reload_part::Converged>>,
     /// The running `metrics_address` endpoint, if any (replaced when a reload moves it).
     metrics_endpoint: Mutex<Option<http_endpoint::Endpoint>>,
     /// Itself, for the threads a reload starts (set once it is shared).
@@ -128,18 +133,31 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// `sluice start [-c FILE]`: loads the config and runs until stopped.
 pub(crate) fn start(config_path: Option<&Path>) -> anyhow::Result<()> {
     let signals = block_signals().context("cannot block signals")?;
+    // Main's threads take turns with large transient allocations (a reload's parse,
+    // the index of the file): two arenas keep main's memory that of its state.
+    sluice_lib::sys::limit_allocator_arenas(2);
+    let mut parse_cache = sluice_command::config::ParseCache::new();
     let config = match config_path {
-        Some(path) => {
-            Config::load(path).with_context(|| format!("invalid config {}", path.display()))?
-        }
+        Some(path) => parse_cache
+            .load(path)
+            .with_context(|| format!("invalid config {}", path.display()))?,
         None => Config::default_embedded(),
     };
-    run(config, signals)
+    run_cached(config, parse_cache, signals)
 }
 
 /// Runs the main process on `config` until it is told to stop. `signals` must
 /// have been blocked before any other thread of this process was spawned.
 pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<()> {
+    run_cached(config, sluice_command::config::ParseCache::new(), signals)
+}
+
+/// [`run`], with what reading `config`'s file left for its reloads to reuse.
+fn run_cached(
+    config: Config,
+    parse_cache: sluice_command::config::ParseCache,
+    signals: signals::Signals,
+) -> anyhow::Result<()> {
     crate::init_logging(config.log_level.as_str(), "main");
     match sluice_lib::sys::raise_fd_limit() {
         Ok(limit) => log::debug!("open files limit: {limit}"),
@@ -182,7 +200,22 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
             .map_or(1, |inherited| inherited.generation),
         command_fd: OwnedFd::from(listener.try_clone()?),
     };
-    let main = Arc::new(MainProcess::new(config, state, identity, dns));
+    // Indexed aside: the workers need not wait for it.
+    let to_index = config.path.clone().map(|path| (path, state.clone()));
+    let fresh = inherited.is_none();
+    let writes = state.writes();
+    let mut main = MainProcess::new(config, state, identity, dns);
+    if fresh && parse_cache.generation() > 0 {
+        main.converged = Mutex::new(Some(reload_part::Converged {
+            read: parse_cache.generation(),
+            writes,
+        }));
+    }
+    main.parse_cache = Mutex::new(parse_cache);
+    if let Some((path, state)) = to_index {
+        main.file_index.build(path, state);
+    }
+    let main = Arc::new(main);
     // Tickets issued before an upgrade resume after it.
     if let Some(keys) = inherited.as_mut().and_then(|i| i.ticket_keys.take()) {
         *lock(&main.ticket_keys) = keys;
@@ -317,12 +350,9 @@ impl MainProcess {
         let workers = WorkerPool::new(&config);
         MainProcess {
             start_path: config.path.clone(),
-            file_index: Mutex::new(
-                config
-                    .path
-                    .as_deref()
-                    .map(|path| file_index::FileIndex::of(path, &state)),
-            ),
+            file_index: file_index::IndexSlot::default(),
+            parse_cache: Mutex::default(),
+            converged: Mutex::default(),
             metrics_endpoint: Mutex::new(None),
             shared: std::sync::OnceLock::new(),
             config: Mutex::new(settings_only(config)),

@@ -17,15 +17,16 @@ use sluice_command::state::ConfigState;
 
 use super::changes::apply_serialized;
 use super::dispatch::{failure, ok, with_content};
-use super::file_index::FileIndex;
+use super::dns::Prepared;
+use super::reload_part;
 use super::{lock, MainProcess};
 
 /// Reloads `path`, or the file main was started with; an invalid file changes nothing.
 pub(crate) fn reload(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Response {
     crate::notify::reloading();
+    // Parsing the file used several times the memory of the state it built: the
+    // caller returns it to the system once the answer is sent.
     let response = reload_file(main, path, allow_empty);
-    // Parsing the file used several times the memory of the state it built.
-    sluice_lib::sys::release_free_memory();
     if response.status == proto::ResponseStatus::Ok as i32 {
         crate::notify::ready(&main.serving_status());
     } else {
@@ -50,7 +51,12 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
             )
         }
     };
-    let config = match Config::load(&path) {
+    let (loaded, read) = {
+        let mut cache = lock(&main.parse_cache);
+        let loaded = cache.load(&path);
+        (loaded, cache.last_read().clone())
+    };
+    let config = match loaded {
         Ok(config) => config,
         Err(error) => {
             return failure(&format!(
@@ -59,15 +65,14 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
             ))
         }
     };
-    let mut prepared = match main.dns.prepare_config(&config) {
-        Ok(prepared) => prepared,
-        Err(error) => {
-            return failure(&format!(
-                "reload refused, nothing changed: {}: {error:#}",
-                path.display()
-            ))
-        }
-    };
+    let mut part = reload_part::plan(main, &config, &read);
+    let mut whole = None;
+    if part.is_none() {
+        whole = match prepare_whole(main, &config, &path) {
+            Ok(prepared) => Some(prepared),
+            Err(refused) => return failure(&refused),
+        };
+    }
     let what = format!("reload of {}", path.display());
     // Bound first: an address that cannot be bound refuses the reload before any change.
     if let Err(error) = main.move_metrics_endpoint(config.metrics_address) {
@@ -75,7 +80,41 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
             "{what} refused, nothing changed: metrics_address: {error}"
         ));
     }
-    let mut response = converge(main, &mut prepared.state, &what, allow_empty);
+    let mut replaced = None;
+    let mut response = None;
+    if let Some(target) = &part {
+        let _serial = main.lock_changes();
+        if let Some((answer, old)) = reload_part::converge_part(main, target, |requests| {
+            apply_and_summarize(main, requests, &what, Some(read.generation))
+        }) {
+            response = Some(answer);
+            replaced = Some(old);
+        }
+    }
+    let mut response = match response {
+        Some(response) => response,
+        None => {
+            part = None;
+            let prepared = match whole.take() {
+                Some(prepared) => Ok(prepared),
+                None => prepare_whole(main, &config, &path),
+            };
+            match prepared {
+                Ok(mut prepared) => {
+                    let response = converge(
+                        main,
+                        &mut prepared.state,
+                        &what,
+                        allow_empty,
+                        Some(read.generation),
+                    );
+                    whole = Some(prepared);
+                    response
+                }
+                Err(refused) => failure(&refused),
+            }
+        }
+    };
     if response.status != proto::ResponseStatus::Ok as i32 {
         let current = lock(&main.config).metrics_address;
         if let Err(error) = main.move_metrics_endpoint(current) {
@@ -111,15 +150,43 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
         kept.command_socket = current.command_socket.clone();
     }
     *lock(&main.config) = kept;
-    if main.start_path.as_deref() == Some(path.as_path()) {
-        *lock(&main.file_index) = Some(FileIndex::of(&path, &prepared.state));
-    }
-    main.dns.commit(prepared.templates);
+    let of_start_file = main.start_path.as_deref() == Some(path.as_path());
+    let templates = match (part, whole, replaced) {
+        (Some(part), _, Some(replaced)) => {
+            if of_start_file {
+                main.file_index
+                    .patch(path, &replaced, &part.prepared.state, &main.state);
+            } else {
+                main.file_index.mark_stale();
+            }
+            part.prepared.templates
+        }
+        (_, Some(whole), _) => {
+            if of_start_file {
+                main.file_index.build(path, whole.state);
+            } else {
+                main.file_index.mark_stale();
+            }
+            whole.templates
+        }
+        _ => Default::default(),
+    };
+    main.dns.commit(templates);
     main.events.publish(proto::Event {
         kind: proto::EventKind::ConfigurationReloaded as i32,
         ..Default::default()
     });
     response
+}
+
+/// The whole target state of `config`, or why it is refused.
+fn prepare_whole(main: &MainProcess, config: &Config, path: &Path) -> Result<Prepared, String> {
+    main.dns.prepare_config(config).map_err(|error| {
+        format!(
+            "reload refused, nothing changed: {}: {error:#}",
+            path.display()
+        )
+    })
 }
 
 /// Writes the current state to `path`, readable by its owner only (it holds the private
@@ -178,7 +245,8 @@ pub(crate) fn load_state(main: &MainProcess, path: &str, allow_empty: bool) -> R
         )),
         Ok(mut prepared) => {
             let what = format!("state load from {path}");
-            let mut response = converge(main, &mut prepared.state, &what, allow_empty);
+            let mut response = converge(main, &mut prepared.state, &what, allow_empty, None);
+            main.file_index.mark_stale();
             if response.status == proto::ResponseStatus::Ok as i32 {
                 main.dns.commit(prepared.templates);
                 if let Some(note) = super::etcd_source::left_note(&left_to_etcd) {
@@ -210,12 +278,14 @@ fn expired_certificate(state: &ConfigState) -> Option<String> {
 
 /// Applies `current.diff(target)` as one transaction and summarizes it. The clusters
 /// etcd manages are added to `target` as they are now, under the same lock as the
-/// change, so that an etcd batch applied meanwhile is not undone.
+/// change, so that an etcd batch applied meanwhile is not undone. `read` is the parse
+/// cache's number of the file read that `target` comes from, if it does.
 fn converge(
     main: &MainProcess,
     target: &mut ConfigState,
     what: &str,
     allow_empty: bool,
+    read: Option<u64>,
 ) -> Response {
     let _serial = main.lock_changes();
     if let Err(error) = super::etcd_source::keep_managed_clusters(main, target) {
@@ -230,11 +300,25 @@ fn converge(
         }
         state.diff(target)
     };
-    if let Err(error) = apply_serialized(main, &requests) {
+    apply_and_summarize(main, &requests, what, read)
+}
+
+/// Applies `requests` as one transaction and summarizes them; on success, records
+/// that main's state is now what the file read `read` says (or no read's). The caller
+/// holds [`MainProcess::lock_changes`].
+fn apply_and_summarize(
+    main: &MainProcess,
+    requests: &[Request],
+    what: &str,
+    read: Option<u64>,
+) -> Response {
+    if let Err(error) = apply_serialized(main, requests) {
         return failure(&format!("{what} refused, nothing changed: {error}"));
     }
+    let writes = lock(&main.state).writes();
+    *lock(&main.converged) = read.map(|read| reload_part::Converged { read, writes });
     let mut summary = proto::ReloadSummary::default();
-    for request in &requests {
+    for request in requests {
         let name = ConfigState::summary_of(request);
         if is_removal(request) {
             summary.removed.push(name);

@@ -32,6 +32,7 @@ pub(crate) fn spawn_handler(main: Arc<MainProcess>, signals: Signals) -> anyhow:
                     info!("SIGHUP: reloading the configuration");
                     // A refused reload is logged at error level and sent as an event.
                     let response = reload::reload(&main, None, false);
+                    sluice_lib::sys::release_free_memory();
                     if response.status == sluice_command::proto::ResponseStatus::Ok as i32 {
                         info!("reload: {}", response.message);
                     }

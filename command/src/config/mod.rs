@@ -14,6 +14,7 @@
 
 mod answers;
 mod backend_address;
+mod cache;
 mod certificates;
 mod cluster_document;
 mod clusters;
@@ -24,8 +25,10 @@ mod etcd;
 mod frontends;
 mod listeners;
 mod node;
+mod parts;
 mod reader;
 mod root;
+mod sections;
 mod size;
 mod tls;
 mod to_requests;
@@ -46,6 +49,7 @@ use crate::proto;
 pub use backend_address::{
     check_named_backend, named_id, parse_backend_address, BackendAddress, MAX_NAMED_ID_LEN,
 };
+pub use cache::{CacheUse, LastRead, ParseCache};
 pub use cluster_document::{
     cluster_document, parse_cluster_document, parse_located_cluster_document,
 };
@@ -262,16 +266,7 @@ impl Config {
     /// relative paths inside it are resolved against its folder, made
     /// absolute so that they survive a change of working directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let file_name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: file_name.clone(),
-            source,
-        })?;
-        let parent = match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        let base_dir = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+        let (text, file_name, base_dir) = read_file(path)?;
         let mut config = Config::parse(&text, &file_name, &base_dir)?;
         config.path = Some(path.to_path_buf());
         Ok(config)
@@ -293,6 +288,42 @@ impl Config {
         }
     }
 
+    /// The same configuration with only the clusters `keep` names: what a
+    /// reload that compares only the changed clusters builds.
+    pub fn with_clusters_only(&self, keep: impl Fn(&str) -> bool) -> Config {
+        Config {
+            clusters: self
+                .clusters
+                .iter()
+                .filter(|cluster| keep(&cluster.cluster.cluster_id))
+                .cloned()
+                .collect(),
+            ..self.clone_without_clusters()
+        }
+    }
+
+    fn clone_without_clusters(&self) -> Config {
+        Config {
+            command_socket: self.command_socket.clone(),
+            worker_count: self.worker_count,
+            log_level: self.log_level,
+            access_log: self.access_log.clone(),
+            access_log_format: self.access_log_format,
+            max_connections: self.max_connections,
+            buffer_size: self.buffer_size,
+            metrics_address: self.metrics_address,
+            shutdown_grace_period: self.shutdown_grace_period,
+            dns_servers: self.dns_servers.clone(),
+            dns_refresh: self.dns_refresh,
+            backend_names: self.backend_names.clone(),
+            path: self.path.clone(),
+            etcd: self.etcd.clone(),
+            listeners: self.listeners.clone(),
+            clusters: Vec::new(),
+            certificates: self.certificates.clone(),
+        }
+    }
+
     /// The requests that build this configuration from an empty state, in
     /// an order where everything a request names already exists: listeners,
     /// clusters (health checks inside), backends, frontends, and last the
@@ -302,4 +333,21 @@ impl Config {
     pub fn to_requests(&self) -> Vec<proto::Request> {
         to_requests::to_requests(self)
     }
+}
+
+/// The text of the file at `path`, its name for messages and the folder its
+/// relative paths start from (made absolute, so that they survive a change
+/// of working directory).
+fn read_file(path: &Path) -> Result<(String, String, PathBuf), ConfigError> {
+    let file_name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        file: file_name.clone(),
+        source,
+    })?;
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let base_dir = std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf());
+    Ok((text, file_name, base_dir))
 }

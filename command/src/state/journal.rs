@@ -302,6 +302,7 @@ impl ConfigState {
         address: SocketAddr,
         value: Option<Listener>,
     ) {
+        self.writes.count();
         let before = match &value {
             Some(listener) => self.listeners.insert(address, listener.clone()),
             None => self.listeners.remove(&address),
@@ -314,6 +315,7 @@ impl ConfigState {
     }
 
     pub(super) fn put_active(&mut self, undo: &mut Undo, listener: &Listener, active: bool) {
+        self.writes.count();
         let Ok(address) = listener.address().parse::<SocketAddr>() else {
             return;
         };
@@ -338,6 +340,7 @@ impl ConfigState {
         cluster_id: &str,
         value: Option<proto::Cluster>,
     ) {
+        self.writes.count();
         let before = match &value {
             Some(cluster) => {
                 self.backends.entry(cluster_id.to_owned()).or_default();
@@ -363,6 +366,7 @@ impl ConfigState {
         address: SocketAddr,
         value: Option<proto::Backend>,
     ) {
+        self.writes.count();
         let Some(backends) = self.backends.get_mut(cluster_id) else {
             return;
         };
@@ -384,6 +388,7 @@ impl ConfigState {
         key: HttpFrontendKey,
         value: Option<proto::HttpFrontend>,
     ) {
+        self.writes.count();
         let before = match &value {
             Some(frontend) => self.http_frontends.insert(key.clone(), frontend.clone()),
             None => self.http_frontends.remove(&key),
@@ -408,6 +413,7 @@ impl ConfigState {
         address: SocketAddr,
         value: Option<proto::TcpFrontend>,
     ) {
+        self.writes.count();
         let before = match &value {
             Some(frontend) => self.tcp_frontends.insert(address, frontend.clone()),
             None => self.tcp_frontends.remove(&address),
@@ -432,6 +438,7 @@ impl ConfigState {
         fingerprint: String,
         value: Option<StoredCertificate>,
     ) {
+        self.writes.count();
         let before = match &value {
             Some(certificate) => self
                 .certificates

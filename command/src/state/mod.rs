@@ -48,6 +48,7 @@ mod partial;
 mod persist;
 mod query;
 mod small_map;
+mod subset;
 mod validate;
 
 #[cfg(test)]
@@ -152,6 +153,8 @@ pub struct ConfigState {
     cluster_users: BTreeMap<String, SmallMap<FrontendRef, ()>>,
     /// TLS certificates by fingerprint.
     certificates: BTreeMap<String, StoredCertificate>,
+    /// How many writes it has seen: not part of what it holds.
+    writes: subset::WriteCount,
 }
 
 impl ConfigState {

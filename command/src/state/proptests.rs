@@ -450,3 +450,49 @@ proptest! {
         prop_assert_eq!(state, target);
     }
 }
+
+/// The frontends routing to `cluster_id`, of both protocols.
+fn frontends_of(state: &ConfigState, cluster_id: &str) -> Vec<String> {
+    let http = state
+        .http_frontends
+        .values()
+        .filter(|frontend| frontend.cluster_id.as_deref() == Some(cluster_id))
+        .map(|frontend| format!("{frontend:?}"));
+    let tcp = state
+        .tcp_frontends
+        .values()
+        .filter(|frontend| frontend.cluster_id == cluster_id)
+        .map(|frontend| format!("{frontend:?}"));
+    http.chain(tcp).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// With the same listeners and certificates, comparing only the clusters
+    /// that differ gives the same requests as comparing the whole states.
+    #[test]
+    fn the_diff_of_the_clusters_that_differ_is_the_whole_diff(
+        (origin, target) in related_states()
+    ) {
+        prop_assume!(
+            origin.listeners == target.listeners
+                && origin.active_listeners == target.active_listeners
+                && origin.certificates == target.certificates
+        );
+        let differs = |id: &str| {
+            origin.clusters.get(id) != target.clusters.get(id)
+                || origin.backends.get(id) != target.backends.get(id)
+                || frontends_of(&origin, id) != frontends_of(&target, id)
+        };
+        let ids: std::collections::HashSet<&str> = origin
+            .cluster_ids()
+            .chain(target.cluster_ids())
+            .filter(|id| differs(id))
+            .collect();
+        let (Some(part), Some(target_part)) = (origin.subset(&ids), target.subset(&ids)) else {
+            return Ok(());
+        };
+        prop_assert_eq!(part.diff(&target_part), origin.diff(&target));
+    }
+}

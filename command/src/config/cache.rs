@@ -1,0 +1,342 @@
+//! Reading a reloaded file again costs what changed in it: the clusters
+//! whose sections hold the same bytes as at the last read, in a file whose
+//! other sections (root keys, listeners, certificates) are the same too, are
+//! taken from that read instead of being parsed again.
+//!
+//! The result is always the one a whole parse gives:
+//! - the text of a reused cluster is blanked (spaces, line ends kept), so
+//!   that every position the parser reports is the one of the whole file;
+//! - a cluster is reused only when every byte of its sections and every byte
+//!   outside the clusters (with the file's folder) is as before: the parse of
+//!   a cluster depends on nothing else, but for answer files (read from
+//!   disk) and backends given by host name (whose origin names the file and
+//!   line), whose clusters are never kept. The file's name only appears in
+//!   refusals, which always come from a whole parse, so another file of the
+//!   same folder (`reload -c other.toml`, and back) reuses them too;
+//! - whatever goes wrong on this path (an error, a route two clusters share,
+//!   a layout the scan cannot tell) is answered by a parse of the whole file,
+//!   so that refusals read exactly as they always did.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::path::Path;
+
+use prost::Message;
+
+use super::{
+    parts, root,
+    sections::{self, Layout},
+    Config, ConfigError,
+};
+use crate::proto;
+
+/// What the last read of a file left to reuse. Costs about a copy of the
+/// file and a few hundred bytes per cluster.
+#[derive(Debug)]
+pub struct ParseCache {
+    /// The text the entries' ranges point into.
+    text: String,
+    /// The file's folder and its text outside the clusters.
+    context: String,
+    /// Each reusable cluster by name: its sections and its parse, encoded.
+    entries: HashMap<String, CachedCluster>,
+    /// A file of this many clusters or more is parsed on two threads.
+    min_clusters_to_split: usize,
+    /// One more for each read that succeeded.
+    generation: u64,
+    /// What the last read that succeeded reused.
+    last: LastRead,
+}
+
+/// What the last read that succeeded reused, for a caller that keeps what it
+/// built from the read before.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LastRead {
+    /// The number of that read (see [`ParseCache::generation`]).
+    pub generation: u64,
+    /// The number of the read it compared with, when its text outside the
+    /// clusters was the same and some clusters were reused.
+    pub compared_with: Option<u64>,
+    /// The clusters whose text was the same as in that read: every other
+    /// cluster of the file is new or changed (or was not kept).
+    pub unchanged: HashSet<String>,
+}
+
+impl Default for ParseCache {
+    fn default() -> Self {
+        ParseCache {
+            text: String::new(),
+            context: String::new(),
+            entries: HashMap::new(),
+            min_clusters_to_split: parts::MIN_CLUSTERS_TO_SPLIT,
+            generation: 0,
+            last: LastRead::default(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct CachedCluster {
+    ranges: Vec<Range<usize>>,
+    encoded: Vec<u8>,
+}
+
+/// How a read went, for tests and logs.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CacheUse {
+    /// Clusters taken from the last read.
+    pub reused: usize,
+    /// Clusters parsed.
+    pub parsed: usize,
+}
+
+impl ParseCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty cache that parses files of `min_clusters` clusters or more on
+    /// two threads.
+    #[cfg(test)]
+    pub(crate) fn splitting_from(min_clusters: usize) -> Self {
+        ParseCache {
+            min_clusters_to_split: min_clusters,
+            ..ParseCache::default()
+        }
+    }
+
+    /// The number of the last read that succeeded (0 before any).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// What the last read that succeeded reused.
+    pub fn last_read(&self) -> &LastRead {
+        &self.last
+    }
+
+    /// Reads and checks the file at `path` as [`Config::load`] does, reusing
+    /// what it can of the last read.
+    pub fn load(&mut self, path: &Path) -> Result<Config, ConfigError> {
+        let (text, file_name, base_dir) = super::read_file(path)?;
+        let mut config = self.parse(&text, &file_name, &base_dir)?;
+        config.path = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Checks `text` as [`Config::parse`] does, reusing what it can of the
+    /// last read; what this read parsed is kept for the next one.
+    pub fn parse(
+        &mut self,
+        text: &str,
+        file_name: &str,
+        base_dir: &Path,
+    ) -> Result<Config, ConfigError> {
+        self.parse_counted(text, file_name, base_dir)
+            .map(|(config, _)| config)
+    }
+
+    /// [`ParseCache::parse`], also saying how many clusters were reused.
+    pub fn parse_counted(
+        &mut self,
+        text: &str,
+        file_name: &str,
+        base_dir: &Path,
+    ) -> Result<(Config, CacheUse), ConfigError> {
+        let Some(layout) = sections::layout(text) else {
+            let config = root::parse(text, file_name, base_dir)?;
+            self.text = String::new();
+            self.context = String::new();
+            self.entries = HashMap::new();
+            self.generation += 1;
+            self.last = LastRead {
+                generation: self.generation,
+                ..LastRead::default()
+            };
+            let parsed = config.clusters.len();
+            return Ok((config, CacheUse { reused: 0, parsed }));
+        };
+        let context = context_of(text, &layout, base_dir);
+        let reused = self.reusable(text, &layout, &context);
+        let was_reused: Vec<bool> = reused.iter().map(Option::is_some).collect();
+        let count = reused.iter().filter(|r| r.is_some()).count();
+        let rest = (count > 0)
+            .then(|| parse_rest(text, file_name, base_dir, &layout, reused))
+            .flatten();
+        let (config, count, was_reused) = match rest {
+            Some(config) => (config, count, was_reused),
+            // Every refusal and every doubt is answered by the whole file. A
+            // refused text is no base for the next read: the entries of the
+            // last good one stay.
+            None => (
+                parse_whole(
+                    text,
+                    file_name,
+                    base_dir,
+                    &layout,
+                    self.min_clusters_to_split,
+                )?,
+                0,
+                vec![false; layout.clusters.len()],
+            ),
+        };
+        let usage = CacheUse {
+            reused: count,
+            parsed: config.clusters.len() - count,
+        };
+        let previous = self.generation;
+        self.keep(text, &layout, &was_reused, context, &config);
+        self.generation += 1;
+        self.last = LastRead {
+            generation: self.generation,
+            compared_with: (count > 0).then_some(previous),
+            unchanged: layout
+                .clusters
+                .iter()
+                .zip(&was_reused)
+                .filter(|(_, reused)| **reused)
+                .map(|(cluster, _)| cluster.name.clone())
+                .collect(),
+        };
+        Ok((config, usage))
+    }
+
+    /// The parse of each cluster of `layout` that the last read left and that
+    /// has not changed since, in layout order.
+    fn reusable(
+        &self,
+        text: &str,
+        layout: &Layout,
+        context: &str,
+    ) -> Vec<Option<proto::ClusterInformation>> {
+        let same_context = context == self.context;
+        layout
+            .clusters
+            .iter()
+            .map(|cluster| {
+                if !same_context {
+                    return None;
+                }
+                let entry = self.entries.get(&cluster.name)?;
+                if !cluster.same_text(text, &self.text, &entry.ranges) {
+                    return None;
+                }
+                proto::ClusterInformation::decode(entry.encoded.as_slice()).ok()
+            })
+            .collect()
+    }
+
+    /// Keeps what this read parsed for the next one; the clusters `reused`
+    /// keep their encoding.
+    fn keep(
+        &mut self,
+        text: &str,
+        layout: &Layout,
+        reused: &[bool],
+        context: String,
+        config: &Config,
+    ) {
+        let named: HashSet<&str> = config
+            .backend_names
+            .iter()
+            .map(|origin| origin.cluster_id.as_str())
+            .collect();
+        let by_id: HashMap<&str, &proto::ClusterInformation> = config
+            .clusters
+            .iter()
+            .map(|cluster| (cluster.cluster.cluster_id.as_str(), cluster))
+            .collect();
+        let mut entries = HashMap::with_capacity(layout.clusters.len());
+        for (cluster, &reused) in layout.clusters.iter().zip(reused) {
+            let ranges = cluster.ranges.clone();
+            if reused {
+                if let Some(old) = self.entries.remove(&cluster.name) {
+                    let encoded = old.encoded;
+                    entries.insert(cluster.name.clone(), CachedCluster { ranges, encoded });
+                    continue;
+                }
+            }
+            let Some(information) = by_id.get(cluster.name.as_str()) else {
+                continue;
+            };
+            // Answer files and DNS names are read from outside the file.
+            if !information.cluster.answers.is_empty() || named.contains(cluster.name.as_str()) {
+                continue;
+            }
+            entries.insert(
+                cluster.name.clone(),
+                CachedCluster {
+                    ranges,
+                    encoded: information.encode_to_vec(),
+                },
+            );
+        }
+        self.text = text.to_owned();
+        self.context = context;
+        self.entries = entries;
+    }
+}
+
+/// Parses the whole of `text`, on two threads when it is large.
+fn parse_whole(
+    text: &str,
+    file_name: &str,
+    base_dir: &Path,
+    layout: &Layout,
+    min_clusters_to_split: usize,
+) -> Result<Config, ConfigError> {
+    match parts::parse_in_halves(text, file_name, base_dir, layout, min_clusters_to_split) {
+        Some(config) => Ok(config),
+        None => root::parse(text, file_name, base_dir),
+    }
+}
+
+/// The file's folder and its text outside the clusters' sections.
+fn context_of(text: &str, layout: &Layout, base_dir: &Path) -> String {
+    let mut context = format!("{}\0", base_dir.display());
+    for range in &layout.rest {
+        context.push_str(&text[range.clone()]);
+        context.push('\0');
+    }
+    context
+}
+
+/// Parses `text` with the reused clusters blanked out and puts them back in
+/// file order; `None` on any error or doubt.
+fn parse_rest(
+    text: &str,
+    file_name: &str,
+    base_dir: &Path,
+    layout: &Layout,
+    reused: Vec<Option<proto::ClusterInformation>>,
+) -> Option<Config> {
+    let reused_text = layout
+        .clusters
+        .iter()
+        .zip(&reused)
+        .filter(|(_, reused)| reused.is_some())
+        .map(|(cluster, _)| cluster);
+    let blanked = parts::blanked(text, reused_text)?;
+    let mut config = root::parse(&blanked, file_name, base_dir).ok()?;
+    let mut parsed = std::mem::take(&mut config.clusters).into_iter();
+    let mut clusters = Vec::with_capacity(layout.clusters.len());
+    for (cluster, reused) in layout.clusters.iter().zip(reused) {
+        let information = match reused {
+            Some(information) => information,
+            None => parsed.next()?,
+        };
+        if information.cluster.cluster_id != cluster.name {
+            return None;
+        }
+        clusters.push(information);
+    }
+    if parsed.next().is_some() || parts::shares_a_route(&clusters) {
+        return None;
+    }
+    config.clusters = clusters;
+    Some(config)
+}
+
+#[cfg(test)]
+mod tests;
