@@ -46,6 +46,11 @@ use sluice_command::proto::{self, EventKind};
 use thiserror::Error;
 
 pub use availability::{Availability, AvailabilityLatch};
+
+/// The hasher of the worker's maps keyed by what the operator names (cluster ids,
+/// listener addresses), looked up on every request: faster than the default SipHash,
+/// which only keys that clients choose need.
+pub(crate) type FastHash = foldhash::fast::RandomState;
 pub use backend::{Backend, BackendSpec, BackendStatus};
 pub use health::{HealthState, Transition};
 pub use list::{
@@ -185,7 +190,7 @@ impl Outbox {
 /// Every cluster's backends, their selection and their events (see the module docs).
 #[derive(Debug)]
 pub struct BackendMap {
-    clusters: HashMap<String, BackendList>,
+    clusters: HashMap<String, BackendList, FastHash>,
     /// Times a backend's retries became exhausted (see [`BackendMap::exhaustion_version`]).
     exhaustions: u64,
     outbox: Outbox,
@@ -212,7 +217,7 @@ impl BackendMap {
 
     fn with_rng(rng: StdRng) -> Self {
         BackendMap {
-            clusters: HashMap::new(),
+            clusters: HashMap::default(),
             exhaustions: 0,
             outbox: Outbox::default(),
             rng,
@@ -742,7 +747,7 @@ impl BackendMap {
 }
 
 fn cluster_mut<'a>(
-    clusters: &'a mut HashMap<String, BackendList>,
+    clusters: &'a mut HashMap<String, BackendList, FastHash>,
     cluster_id: &str,
 ) -> Result<&'a mut BackendList, BackendError> {
     clusters

@@ -13,7 +13,7 @@ use super::http_driver::HttpRoutes;
 use super::metrics::WorkerCounters;
 use super::TimerEvent;
 use crate::access_log::AccessLog;
-use crate::backends::BackendMap;
+use crate::backends::{BackendMap, FastHash};
 use crate::health_check::HealthChecker;
 use crate::http::rewrite::RequestIds;
 use crate::http::session::SessionOutput;
@@ -39,13 +39,13 @@ pub(crate) struct WorkerContext {
     /// Active health checks.
     pub(crate) health: HealthChecker,
     /// The cluster of each TCP listener.
-    pub(crate) tcp_frontends: HashMap<SocketAddr, String>,
+    pub(crate) tcp_frontends: HashMap<SocketAddr, String, FastHash>,
     /// The routes of each HTTP listener.
-    pub(crate) http_routes: HashMap<SocketAddr, HttpRoutes>,
+    pub(crate) http_routes: HashMap<SocketAddr, HttpRoutes, FastHash>,
     /// Routes of sessions whose listener was removed: nothing matches.
     pub(crate) empty_routes: HttpRoutes,
     /// Clusters with sticky sessions.
-    pub(crate) sticky_clusters: HashSet<String>,
+    pub(crate) sticky_clusters: HashSet<String, FastHash>,
     /// Where request ids come from.
     pub(crate) request_ids: RequestIds,
     /// What the last step of an HTTP session asked, reused from step to step (no

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use crate::access_log::{LoggedBackend, LoggedTls};
+use crate::backends::FastHash;
 use crate::http::answers::Answers;
 use crate::http::rewrite::RequestIds;
 use crate::http::router::Router;
@@ -417,7 +418,7 @@ fn tell_outcome(
     outcome: Outcome,
     cluster_id: Option<&str>,
     back: Option<&BackendConnection>,
-    sticky_clusters: &HashSet<String>,
+    sticky_clusters: &HashSet<String, FastHash>,
     ctx: &mut HttpContext<'_>,
 ) {
     let Outcome::Linked(link) = outcome else {
