@@ -272,16 +272,17 @@ impl BackendList {
         &mut self,
         now: Instant,
         rng: &mut R,
+        scratch: &mut PickScratch,
         outbox: &mut Outbox,
     ) -> Option<Rc<RefCell<Backend>>> {
         let healthy = self
-            .pick(rng, |b| !b.is_backup() && b.can_open(now))
-            .or_else(|| self.pick(rng, |b| b.is_backup() && b.can_open(now)));
+            .pick(rng, scratch, |b| !b.is_backup() && b.can_open(now))
+            .or_else(|| self.pick(rng, scratch, |b| b.is_backup() && b.can_open(now)));
         if let Some(backend) = healthy {
             self.leave_fail_open();
             return Some(backend);
         }
-        let Some(backend) = self.pick(rng, |b| b.can_open_ignoring_health(now)) else {
+        let Some(backend) = self.pick(rng, scratch, |b| b.can_open_ignoring_health(now)) else {
             outbox.count(&mut self.counters, |c| c.no_backend_available += 1);
             return None;
         };
@@ -298,6 +299,7 @@ impl BackendList {
         sticky_id: &str,
         now: Instant,
         rng: &mut R,
+        scratch: &mut PickScratch,
         outbox: &mut Outbox,
     ) -> Option<Rc<RefCell<Backend>>> {
         let pinned = self
@@ -313,7 +315,7 @@ impl BackendList {
                 self.leave_fail_open();
                 Some(backend)
             }
-            None => self.next_available(now, rng, outbox),
+            None => self.next_available(now, rng, scratch, outbox),
         }
     }
 
@@ -377,24 +379,26 @@ impl BackendList {
     fn pick<R: Rng + ?Sized>(
         &mut self,
         rng: &mut R,
+        scratch: &mut PickScratch,
         eligible: impl Fn(&Backend) -> bool,
     ) -> Option<Rc<RefCell<Backend>>> {
         let metric = self.settings.metric;
-        let mut indices = Vec::new();
-        let mut candidates = Vec::new();
+        scratch.indices.clear();
+        scratch.candidates.clear();
         for (index, backend) in self.backends.iter().enumerate() {
             let backend = backend.borrow();
             if backend.weight() > 0 && eligible(&backend) {
-                indices.push(index);
-                candidates.push(Candidate {
+                scratch.indices.push(index);
+                scratch.candidates.push(Candidate {
                     address: backend.address(),
                     weight: backend.weight(),
                     load: backend.load(metric),
                 });
             }
         }
-        let chosen = self.balancer.choose(&candidates, rng)?;
-        indices
+        let chosen = self.balancer.choose(&scratch.candidates, rng)?;
+        scratch
+            .indices
             .get(chosen)
             .and_then(|index| self.backends.get(*index))
             .cloned()
@@ -472,4 +476,13 @@ fn announce_state(cluster_id: &str, backend: &Backend, outbox: &mut Outbox) {
         backend.address()
     );
     outbox.backend_event(kind, backend, None);
+}
+
+/// Where a selection lists the candidates it chooses from, kept from one selection to the
+/// next (one per worker, shared by its clusters), so that choosing a backend for a request
+/// allocates nothing once the lists have grown to the largest cluster.
+#[derive(Debug, Default)]
+pub(crate) struct PickScratch {
+    indices: Vec<usize>,
+    candidates: Vec<Candidate>,
 }

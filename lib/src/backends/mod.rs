@@ -59,7 +59,7 @@ pub use list::{
 };
 
 use crate::retry::RetryConfig;
-use list::Removal;
+use list::{PickScratch, Removal};
 
 /// Why a backend could not be added, updated or removed.
 #[derive(Debug, Error)]
@@ -195,6 +195,8 @@ pub struct BackendMap {
     exhaustions: u64,
     outbox: Outbox,
     rng: StdRng,
+    /// The candidates of the selection under way.
+    picks: PickScratch,
     retry: RetryConfig,
 }
 
@@ -221,6 +223,7 @@ impl BackendMap {
             exhaustions: 0,
             outbox: Outbox::default(),
             rng,
+            picks: PickScratch::default(),
             retry: RetryConfig::default(),
         }
     }
@@ -362,8 +365,14 @@ impl BackendMap {
             .get_mut(cluster_id)
             .ok_or_else(|| SelectError::UnknownCluster(cluster_id.to_owned()))?;
         let chosen = match sticky_id {
-            Some(id) => list.next_available_sticky(id, now, &mut self.rng, &mut self.outbox),
-            None => list.next_available(now, &mut self.rng, &mut self.outbox),
+            Some(id) => list.next_available_sticky(
+                id,
+                now,
+                &mut self.rng,
+                &mut self.picks,
+                &mut self.outbox,
+            ),
+            None => list.next_available(now, &mut self.rng, &mut self.picks, &mut self.outbox),
         };
         self.chosen(cluster_id, chosen, now)
     }
@@ -411,8 +420,14 @@ impl BackendMap {
             }
         }
         let chosen = match sticky_id {
-            Some(id) => list.next_available_sticky(id, now, &mut self.rng, &mut self.outbox),
-            None => list.next_available(now, &mut self.rng, &mut self.outbox),
+            Some(id) => list.next_available_sticky(
+                id,
+                now,
+                &mut self.rng,
+                &mut self.picks,
+                &mut self.outbox,
+            ),
+            None => list.next_available(now, &mut self.rng, &mut self.picks, &mut self.outbox),
         };
         self.chosen(cluster_id, chosen, now)
     }

@@ -834,3 +834,21 @@ fn prefer_last_backend_keeps_an_available_one() {
         .expect("a backend");
     assert!(!Rc::ptr_eq(&next, &first));
 }
+
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "the invariant checks of debug builds allocate; runs in release"
+)]
+fn choosing_a_backend_for_each_request_allocates_nothing_once_warm() {
+    let (mut map, now) = map_with(&[(1, false), (2, false), (1, true)]);
+    let mut last = map.select(CLUSTER, None, now).expect("a backend");
+    let ((), made) = crate::tls::allocation_tests::sys::allocations_of(|| {
+        for _ in 0..1000 {
+            last = map
+                .select_for_request(CLUSTER, None, &last, now)
+                .expect("a backend");
+        }
+    });
+    assert_eq!(made, 0, "allocations over 1000 selections");
+}

@@ -6,7 +6,7 @@
 //!
 //! The TLS layer is private to the crate, so this test lives beside it; the allocator
 //! counts only on a thread that asked, only while it asks, so the other unit tests of
-//! this binary are not disturbed.
+//! this binary are not disturbed (the backends' selection test counts with it too).
 
 use std::io::{Read, Write};
 
@@ -14,7 +14,7 @@ use super::tests::connected;
 
 // The crate denies `unsafe` but in its OS module; a counting allocator needs it too.
 #[allow(unsafe_code)]
-mod sys {
+pub(crate) mod sys {
     //! The only `unsafe` of these tests: a global allocator that forwards to the
     //! system allocator and counts allocations. Its contract is the one of
     //! `GlobalAlloc`, met by delegating every call unchanged.
@@ -35,7 +35,7 @@ mod sys {
     }
 
     /// The allocations `f` made on this thread.
-    pub(super) fn allocations_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    pub(crate) fn allocations_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
         let before = COUNTED.with(Cell::get);
         COUNTING.with(|counting| counting.set(true));
         let result = f();

@@ -13,7 +13,7 @@
 //! is a change of those two lines.
 
 #[cfg(test)]
-mod allocation_tests;
+pub(crate) mod allocation_tests;
 mod buffers;
 mod certificates;
 mod listeners;
