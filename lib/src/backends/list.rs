@@ -291,6 +291,22 @@ impl BackendList {
         Some(backend)
     }
 
+    /// The next backend for a client that asked for `sticky_id`, if any: see
+    /// [`BackendList::next_available_sticky`] and [`BackendList::next_available`].
+    pub(super) fn next_for<R: Rng + ?Sized>(
+        &mut self,
+        sticky_id: Option<&str>,
+        now: Instant,
+        rng: &mut R,
+        scratch: &mut PickScratch,
+        outbox: &mut Outbox,
+    ) -> Option<Rc<RefCell<Backend>>> {
+        match sticky_id {
+            Some(id) => self.next_available_sticky(id, now, rng, scratch, outbox),
+            None => self.next_available(now, rng, scratch, outbox),
+        }
+    }
+
     /// Selects the backend whose sticky name is `sticky_id` if it can be opened (even with
     /// weight 0 or in drain: a drained backend keeps its sticky sessions), else like
     /// [`BackendList::next_available`].

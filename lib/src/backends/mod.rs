@@ -364,16 +364,13 @@ impl BackendMap {
             .clusters
             .get_mut(cluster_id)
             .ok_or_else(|| SelectError::UnknownCluster(cluster_id.to_owned()))?;
-        let chosen = match sticky_id {
-            Some(id) => list.next_available_sticky(
-                id,
-                now,
-                &mut self.rng,
-                &mut self.picks,
-                &mut self.outbox,
-            ),
-            None => list.next_available(now, &mut self.rng, &mut self.picks, &mut self.outbox),
-        };
+        let chosen = list.next_for(
+            sticky_id,
+            now,
+            &mut self.rng,
+            &mut self.picks,
+            &mut self.outbox,
+        );
         self.chosen(cluster_id, chosen, now)
     }
 
@@ -419,16 +416,13 @@ impl BackendMap {
                 return Ok(Rc::clone(last));
             }
         }
-        let chosen = match sticky_id {
-            Some(id) => list.next_available_sticky(
-                id,
-                now,
-                &mut self.rng,
-                &mut self.picks,
-                &mut self.outbox,
-            ),
-            None => list.next_available(now, &mut self.rng, &mut self.picks, &mut self.outbox),
-        };
+        let chosen = list.next_for(
+            sticky_id,
+            now,
+            &mut self.rng,
+            &mut self.picks,
+            &mut self.outbox,
+        );
         self.chosen(cluster_id, chosen, now)
     }
 

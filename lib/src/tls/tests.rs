@@ -314,22 +314,18 @@ fn close_cleanly(server: &mut Transport, client: &mut Client) {
     assert!(rest.is_empty());
 }
 
-#[test]
-fn tls12_with_aes_gcm_and_chacha20_carries_records_of_every_size_both_ways() {
-    use rustls::crypto::aws_lc_rs::cipher_suite;
-    for suite in [
-        cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-        cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-        cipher_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-    ] {
-        let config = client_config(&[&rustls::version::TLS12], Some(&[suite]));
+/// Each of `suites` under `version` negotiates and carries records from one byte to
+/// several records' worth, both ways, then closes cleanly.
+fn carries_records_of_every_size(
+    version: &'static rustls::SupportedProtocolVersion,
+    suites: &[rustls::SupportedCipherSuite],
+) {
+    for &suite in suites {
+        let config = client_config(&[version], Some(&[suite]));
         let (mut server, mut client) = connected_with(config, b"");
-        let layer = server.tls_layer().expect("tls");
-        assert_eq!(
-            layer.connection().protocol_version(),
-            Some(rustls::ProtocolVersion::TLSv1_2)
-        );
-        assert_eq!(layer.connection().negotiated_cipher_suite(), Some(suite));
+        let connection = server.tls_layer().expect("tls").connection();
+        assert_eq!(connection.protocol_version(), Some(version.version));
+        assert_eq!(connection.negotiated_cipher_suite(), Some(suite));
         for (request, answer) in [(1, 1), (100, 5000), (40_000, 70_000)] {
             exchange(&mut server, &mut client, request, answer);
         }
@@ -338,28 +334,29 @@ fn tls12_with_aes_gcm_and_chacha20_carries_records_of_every_size_both_ways() {
 }
 
 #[test]
+fn tls12_with_aes_gcm_and_chacha20_carries_records_of_every_size_both_ways() {
+    use rustls::crypto::aws_lc_rs::cipher_suite;
+    carries_records_of_every_size(
+        &rustls::version::TLS12,
+        &[
+            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            cipher_suite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            cipher_suite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        ],
+    );
+}
+
+#[test]
 fn tls13_suites_carry_records_of_every_size_both_ways() {
     use rustls::crypto::aws_lc_rs::cipher_suite;
-    for suite in [
-        cipher_suite::TLS13_AES_128_GCM_SHA256,
-        cipher_suite::TLS13_AES_256_GCM_SHA384,
-        cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
-    ] {
-        let config = client_config(&[&rustls::version::TLS13], Some(&[suite]));
-        let (mut server, mut client) = connected_with(config, b"");
-        assert_eq!(
-            server
-                .tls_layer()
-                .expect("tls")
-                .connection()
-                .negotiated_cipher_suite(),
-            Some(suite)
-        );
-        for (request, answer) in [(1, 1), (100, 5000), (40_000, 70_000)] {
-            exchange(&mut server, &mut client, request, answer);
-        }
-        close_cleanly(&mut server, &mut client);
-    }
+    carries_records_of_every_size(
+        &rustls::version::TLS13,
+        &[
+            cipher_suite::TLS13_AES_128_GCM_SHA256,
+            cipher_suite::TLS13_AES_256_GCM_SHA384,
+            cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+        ],
+    );
 }
 
 #[test]
