@@ -86,9 +86,15 @@ impl Instance {
             .unwrap_or(0)
     }
 
-    /// The addresses of the cluster's backends, sorted.
+    /// The addresses of the cluster's backends, sorted; none while the cluster does not
+    /// exist (its etcd key may not be applied yet).
     fn addresses(&self, cluster: &str) -> Vec<String> {
-        let shown = self.sluice.ctl_json(&["cluster", "show", cluster]);
+        let output = self.sluice.ctl(&["--json", "cluster", "show", cluster]);
+        if !output.status.success() {
+            return Vec::new();
+        }
+        let shown: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("one JSON document");
         let mut addresses: Vec<String> = shown["cluster"]["backends"]
             .as_array()
             .map(|backends| {
