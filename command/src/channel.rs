@@ -17,11 +17,13 @@
 //! anything is allocated for the frame, so a peer cannot make the reader
 //! allocate more than `max_frame_size + 4` bytes.
 
+mod encoded;
 mod fds;
 mod read_buffer;
 #[cfg(test)]
 mod tests;
 
+pub use encoded::EncodedFrame;
 pub use fds::MAX_FDS_PER_FRAME;
 
 use std::collections::VecDeque;

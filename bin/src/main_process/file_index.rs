@@ -49,12 +49,22 @@ enum Slot {
 }
 
 impl IndexSlot {
-    /// Starts building the index of `file`, whose state is `state`, in a thread of
-    /// its own, which also drops `state` when done.
-    pub(crate) fn build(&self, file: PathBuf, state: ConfigState) {
+    /// Starts building the index of `file`, whose state's requests
+    /// ([`ConfigState::generate_requests`]) are `requests`, in a thread of its own, which
+    /// also drops them when done.
+    pub(crate) fn build(&self, file: PathBuf, requests: Vec<Request>) {
+        self.build_with(file, move || requests);
+    }
+
+    /// [`IndexSlot::build`] from the state itself, whose requests the thread generates.
+    pub(crate) fn build_from_state(&self, file: PathBuf, state: ConfigState) {
+        self.build_with(file, move || state.generate_requests());
+    }
+
+    fn build_with(&self, file: PathBuf, requests: impl FnOnce() -> Vec<Request> + Send + 'static) {
         let built = std::thread::Builder::new()
             .name("file-index".to_owned())
-            .spawn(move || FileIndex::of(&file, &state));
+            .spawn(move || FileIndex::of(&file, requests()));
         let mut slot = lock(&self.0);
         slot.describes_state = true;
         slot.slot = match built {
@@ -80,17 +90,17 @@ impl IndexSlot {
             let mut slot = lock(&self.0);
             if slot.describes_state {
                 if let Some(index) = slot.ready() {
-                    for (name, _) in items(replaced) {
+                    for (name, _) in items(replaced.generate_requests()) {
                         index.items.remove(&name);
                     }
-                    index.items.extend(items(new_part));
+                    index.items.extend(items(new_part.generate_requests()));
                     index.file = file;
                     return;
                 }
             }
         }
         let copy = lock(state).clone();
-        self.build(file, copy);
+        self.build_from_state(file, copy);
     }
 
     /// Says that the state no longer is what the index describes.
@@ -138,10 +148,10 @@ enum Standing {
 
 impl FileIndex {
     /// The index of `file`, whose state is `state`.
-    pub(crate) fn of(file: &Path, state: &ConfigState) -> FileIndex {
+    pub(crate) fn of(file: &Path, requests: Vec<Request>) -> FileIndex {
         FileIndex {
             file: file.to_path_buf(),
-            items: items(state).collect(),
+            items: items(requests).collect(),
         }
     }
 
@@ -198,8 +208,9 @@ impl FileIndex {
 }
 
 /// The name and settings hash of each item of `state`.
-fn items(state: &ConfigState) -> impl Iterator<Item = (String, u64)> {
-    state.generate_requests().into_iter().flat_map(|request| {
+/// The items that `requests`, the requests of a state, describe.
+fn items(requests: Vec<Request>) -> impl Iterator<Item = (String, u64)> {
+    requests.into_iter().flat_map(|request| {
         let check = match &request.request_type {
             Some(RequestType::AddCluster(cluster)) => cluster
                 .health_check
@@ -267,7 +278,10 @@ backends = [ { address = "127.0.0.1:9001", weight = 10 } ]
     }
 
     fn index() -> FileIndex {
-        FileIndex::of(Path::new("/etc/sluice/sluice.toml"), &file_state())
+        FileIndex::of(
+            Path::new("/etc/sluice/sluice.toml"),
+            file_state().generate_requests(),
+        )
     }
 
     /// The file's one backend, as its state has it.

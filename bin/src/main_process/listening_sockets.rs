@@ -132,7 +132,15 @@ impl ListeningSockets {
 
     /// Copies of the sockets `request` hands over, one per listener it adds, in order.
     pub(crate) fn handed_over_by(&self, request: &Request) -> Result<Vec<OwnedFd>, SocketError> {
-        added_listeners(request)
+        self.handed_over_at(added_listeners(request))
+    }
+
+    /// Copies of the sockets of the listeners at `addresses`, in order.
+    pub(crate) fn handed_over_at<'a>(
+        &self,
+        addresses: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Vec<OwnedFd>, SocketError> {
+        addresses
             .into_iter()
             .map(|address| {
                 let held = address

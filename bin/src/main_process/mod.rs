@@ -200,8 +200,12 @@ fn run_cached(
             .map_or(1, |inherited| inherited.generation),
         command_fd: OwnedFd::from(listener.try_clone()?),
     };
-    // Indexed aside: the workers need not wait for it.
-    let to_index = config.path.clone().map(|path| (path, state.clone()));
+    // The workers' replay and the file's index both start from the state's requests,
+    // generated and encoded once; the index is built aside, the workers need not wait.
+    let (start_replay, requests) =
+        workers::StartReplay::prepare(state.writes(), state.generate_requests())
+            .context("cannot encode the state for the workers")?;
+    let to_index = config.path.clone().map(|path| (path, requests));
     let fresh = inherited.is_none();
     let writes = state.writes();
     let mut main = MainProcess::new(config, state, identity, dns);
@@ -212,9 +216,10 @@ fn run_cached(
         }));
     }
     main.parse_cache = Mutex::new(parse_cache);
-    if let Some((path, state)) = to_index {
-        main.file_index.build(path, state);
+    if let Some((path, requests)) = to_index {
+        main.file_index.build(path, requests);
     }
+    main.workers.offer_start_replay(start_replay);
     let main = Arc::new(main);
     // Tickets issued before an upgrade resume after it.
     if let Some(keys) = inherited.as_mut().and_then(|i| i.ticket_keys.take()) {
@@ -237,7 +242,9 @@ fn run_cached(
         command_server::remove_socket(&socket_path, bound);
         anyhow::bail!("cannot start: {error}");
     }
-    if let Err(error) = start_workers(&main, inherited.as_mut()) {
+    let started = start_workers(&main, inherited.as_mut());
+    main.workers.forget_start_replay();
+    if let Err(error) = started {
         main.workers.stop(&main, StopKind::Hard, Duration::ZERO);
         command_server::remove_socket(&socket_path, bound);
         return Err(error);

@@ -163,7 +163,7 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
         }
         (_, Some(whole), _) => {
             if of_start_file {
-                main.file_index.build(path, whole.state);
+                main.file_index.build_from_state(path, whole.state);
             } else {
                 main.file_index.mark_stale();
             }

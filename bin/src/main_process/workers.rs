@@ -29,6 +29,9 @@ use sluice_command::proto::{
 };
 
 mod resize;
+mod start_replay;
+
+pub(crate) use start_replay::StartReplay;
 
 use super::listening_sockets::ListeningSockets;
 use super::{lock, MainProcess, StopKind};
@@ -89,6 +92,8 @@ pub(crate) struct WorkerPool {
     next_request: AtomicU64,
     stopping: AtomicBool,
     launch: Mutex<Launch>,
+    /// The state a start replays to its workers, encoded once for all of them.
+    start_replay: Mutex<Option<Arc<StartReplay>>>,
     /// The listening sockets handed to every worker (locked before any slot).
     pub(crate) sockets: Mutex<ListeningSockets>,
 }
@@ -147,7 +152,19 @@ impl WorkerPool {
                 access_log_format: config.access_log_format.as_str(),
             }),
             sockets: Mutex::new(ListeningSockets::default()),
+            start_replay: Mutex::new(None),
         }
+    }
+
+    /// Workers spawned from now on replay `replay` instead of generating the state's
+    /// requests again, while the state has seen no other write.
+    pub(crate) fn offer_start_replay(&self, replay: Arc<StartReplay>) {
+        *lock(&self.start_replay) = Some(replay);
+    }
+
+    /// The start is over: a respawn generates the state it replays.
+    pub(crate) fn forget_start_replay(&self) {
+        *lock(&self.start_replay) = None;
     }
 
     /// Workers started from now on log at `config`'s level to its access log.
@@ -591,8 +608,7 @@ fn launch(main: &MainProcess, id: u32) -> anyhow::Result<(u32, WorkerChannel)> {
             Channel::new(stream.try_clone()?).with_max_frame_size(CONTROL_MAX_FRAME_SIZE);
         let mut reader = Channel::new(stream).with_max_frame_size(CONTROL_MAX_FRAME_SIZE);
         send_ticket_keys(main, id, &mut writer, &mut reader)?;
-        let requests = lock(&main.state).generate_requests();
-        replay(main, id, &mut writer, &mut reader, requests)?;
+        replay(main, id, &mut writer, &mut reader)?;
         Ok::<_, anyhow::Error>((writer, reader))
     })();
     let (writer, reader) = match result {
@@ -664,27 +680,41 @@ fn send_ticket_keys(
 }
 
 /// Sends the whole state as one batch, applied by the worker in one go: the replay is
-/// linear in the size of the state, with one round trip.
+/// linear in the size of the state, with one round trip. A start's workers share the
+/// batch it encoded once ([`StartReplay`]); a respawn generates it from the state.
 fn replay(
     main: &MainProcess,
     id: u32,
     writer: &mut WorkerChannel,
     reader: &mut WorkerChannel,
-    requests: Vec<Request>,
 ) -> anyhow::Result<()> {
-    if requests.is_empty() {
-        return Ok(());
+    let prepared = lock(&main.workers.start_replay).clone();
+    let state = lock(&main.state);
+    match prepared.filter(|prepared| prepared.is_current(state.writes())) {
+        Some(prepared) => {
+            drop(state);
+            let Some(frame) = prepared.frame() else {
+                return Ok(());
+            };
+            let sockets = lock(&main.workers.sockets).handed_over_at(prepared.listeners())?;
+            let borrowed: Vec<_> = sockets.iter().map(AsFd::as_fd).collect();
+            writer
+                .write_encoded_with_fds(frame, &borrowed)
+                .and_then(|()| flush_blocking(writer))
+                .context("cannot send the state")?;
+        }
+        None => {
+            let requests = state.generate_requests();
+            drop(state);
+            if requests.is_empty() {
+                return Ok(());
+            }
+            let message = start_replay::replay_request(requests);
+            let sockets = lock(&main.workers.sockets).handed_over_by(&message.content)?;
+            write_blocking(writer, &message, &sockets).context("cannot send the state")?;
+        }
     }
-    let request_id = format!("replay-{id}");
-    let message = WorkerRequest {
-        id: request_id.clone(),
-        content: Request {
-            request_type: Some(RequestType::Batch(proto::RequestBatch { requests })),
-        },
-    };
-    let sockets = lock(&main.workers.sockets).handed_over_by(&message.content)?;
-    write_blocking(writer, &message, &sockets).context("cannot send the state")?;
-    let response = await_response(main, id, reader, &request_id)?;
+    let response = await_response(main, id, reader, start_replay::REPLAY_REQUEST_ID)?;
     if response.status == proto::ResponseStatus::Failure as i32 {
         bail!("worker {id} refused the state: {}", response.message);
     }
@@ -786,6 +816,11 @@ fn write_blocking(
 ) -> Result<(), ChannelError> {
     let borrowed: Vec<_> = sockets.iter().map(AsFd::as_fd).collect();
     writer.write_message_with_fds(message, &borrowed)?;
+    flush_blocking(writer)
+}
+
+/// Writes what `writer` still holds queued.
+fn flush_blocking(writer: &mut WorkerChannel) -> Result<(), ChannelError> {
     while !writer.flush()? {}
     Ok(())
 }

@@ -92,14 +92,37 @@ impl<Tx: prost::Message, Rx> Channel<Tx, Rx> {
         if fds.is_empty() {
             return self.write_message(message);
         }
+        self.check_fds(fds)?;
+        self.queue_frame(message)?;
+        self.send_queued_with_fds(fds)
+    }
+}
+
+impl<Tx, Rx> Channel<Tx, Rx> {
+    /// Refuses `fds` when they cannot go with the next frame: too many, or a channel
+    /// in non-blocking mode or with bytes still queued.
+    pub(super) fn check_fds(&self, fds: &[BorrowedFd<'_>]) -> Result<(), ChannelError> {
+        if fds.is_empty() {
+            return Ok(());
+        }
         if fds.len() > MAX_FDS_PER_FRAME {
             return Err(ChannelError::TooManyFds(fds.len()));
         }
         if self.nonblocking || self.has_pending_writes() {
             return Err(ChannelError::FdsNeedBlockingMode);
         }
-        self.queue_frame(message)?;
-        self.send_first_with_fds(fds)?;
+        Ok(())
+    }
+
+    /// Sends the frame just queued, `fds` attached to its first bytes (none: a plain
+    /// flush).
+    pub(super) fn send_queued_with_fds(
+        &mut self,
+        fds: &[BorrowedFd<'_>],
+    ) -> Result<(), ChannelError> {
+        if !fds.is_empty() {
+            self.send_first_with_fds(fds)?;
+        }
         self.flush()?;
         Ok(())
     }

@@ -271,3 +271,41 @@ fn ten_thousand_frames_stream_in_order_in_nonblocking_mode() {
         assert_eq!(message, &answer(expected, (expected % 97) as usize));
     }
 }
+
+#[test]
+fn a_frame_encoded_once_is_read_the_same_on_every_channel() {
+    let sent = answer(200, 300);
+    let encoded = EncodedFrame::new(&sent).expect("encode");
+    assert_eq!(encoded.message_len(), sent.encoded_len());
+    for _ in 0..2 {
+        let (mut left, mut right) = channel_pair::<CustomAnswer, CustomAnswer>().expect("pair");
+        left.write_encoded_with_fds(&encoded, &[]).expect("write");
+        assert_eq!(right.read_message().expect("read"), sent);
+    }
+}
+
+#[test]
+fn an_encoded_frame_too_large_for_the_channel_is_refused_and_nothing_is_queued() {
+    let encoded = EncodedFrame::new(&answer(200, 100)).expect("encode");
+    let (left, _right) = channel_pair::<CustomAnswer, CustomAnswer>().expect("pair");
+    let mut left = left.with_max_frame_size(64);
+    assert!(matches!(
+        left.write_encoded_with_fds(&encoded, &[]),
+        Err(ChannelError::FrameTooLarge { max: 64, .. })
+    ));
+    assert!(!left.has_pending_writes());
+}
+
+#[test]
+fn an_encoded_frame_carries_its_descriptors() {
+    use std::os::fd::AsFd;
+    let (mut left, right) = channel_pair::<CustomAnswer, CustomAnswer>().expect("pair");
+    let mut right = right.accepting_fds();
+    let (carried, _other_end) = UnixStream::pair().expect("socket pair");
+    let sent = answer(201, 5);
+    let encoded = EncodedFrame::new(&sent).expect("encode");
+    left.write_encoded_with_fds(&encoded, &[carried.as_fd()])
+        .expect("write");
+    assert_eq!(right.read_message().expect("read"), sent);
+    assert_eq!(right.received_fd_count(), 1);
+}
