@@ -18,6 +18,7 @@ mod command_server;
 mod ctl_changes;
 mod dispatch;
 mod dns;
+mod drop_aside;
 mod etcd_source;
 mod event_merge;
 mod events;
@@ -345,10 +346,12 @@ struct Identity {
 /// The global settings of `config`, without its listeners and clusters: the
 /// state holds those, and a second copy would double main's memory.
 pub(crate) fn settings_only(mut config: Config) -> Config {
-    config.listeners = Vec::new();
-    config.clusters = Vec::new();
-    config.certificates = Vec::new();
-    config.backend_names = Vec::new();
+    drop_aside::drop_aside((
+        std::mem::take(&mut config.listeners),
+        std::mem::take(&mut config.clusters),
+        std::mem::take(&mut config.certificates),
+        std::mem::take(&mut config.backend_names),
+    ));
     config
 }
 

@@ -142,19 +142,17 @@ impl Dns {
                 .unwrap_or_else(|| format!("clusters.{}", backend.cluster_id))
         };
         let mut templates = Templates::new();
-        let mut requests = Vec::new();
-        for request in config.to_requests() {
-            if let Some(backend) = named_addition(&request) {
-                add_template(&mut templates, backend)
-                    .map_err(|e| format!("{}: {e}", origin(backend)))?;
-                continue;
-            }
-            requests.push(request);
+        let mut requests = config.to_requests();
+        for backend in requests.iter().filter_map(named_addition) {
+            add_template(&mut templates, backend)
+                .map_err(|e| format!("{}: {e}", origin(backend)))?;
         }
+        requests.retain(|request| named_addition(request).is_none());
         // Built without an undo journal: at thousands of clusters, that is most of a
         // start's or a reload's time.
-        let state = ConfigState::from_requests(&requests)
-            .map_err(|error| format!("invalid config: {error}"))?;
+        let state = ConfigState::from_requests(&requests);
+        super::drop_aside::drop_aside(requests);
+        let state = state.map_err(|error| format!("invalid config: {error}"))?;
         self.resolve_and_expand(state, templates, &origin)
     }
 
