@@ -137,6 +137,7 @@ pub(crate) fn start(config_path: Option<&Path>) -> anyhow::Result<()> {
     // Main's threads take turns with large transient allocations (a reload's parse,
     // the index of the file): two arenas keep main's memory that of its state.
     sluice_lib::sys::limit_allocator_arenas(2);
+    sluice_lib::sys::release_large_allocations_promptly(256 << 10, 1 << 20);
     let mut parse_cache = sluice_command::config::ParseCache::new();
     let config = match config_path {
         Some(path) => parse_cache
