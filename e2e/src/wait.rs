@@ -42,6 +42,27 @@ pub fn poll_until(deadline: Duration, mut condition: impl FnMut() -> bool) -> bo
     }
 }
 
+/// Polls `condition` every `interval` until it returns true (`true`) or `deadline` has
+/// passed (`false`): for measuring how long something takes, where a growing pause would
+/// add up to its length to the measure.
+pub fn poll_every(
+    deadline: Duration,
+    interval: Duration,
+    mut condition: impl FnMut() -> bool,
+) -> bool {
+    let start = Instant::now();
+    loop {
+        if condition() {
+            return true;
+        }
+        let elapsed = start.elapsed();
+        if elapsed >= deadline {
+            return false;
+        }
+        thread::sleep(interval.min(deadline - elapsed));
+    }
+}
+
 /// Whether a TCP connection to `addr` succeeds now.
 pub fn port_accepts(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).is_ok()

@@ -257,10 +257,10 @@ fn run_cached(
             .context("cannot confirm to the previous main process")?;
         handover::now_main_process(std::process::id(), main.generation);
     }
-    // Parsing the file and encoding the workers' replays used several times the memory
-    // of the state they built.
-    sluice_lib::sys::release_free_memory();
     command_server::serve(Arc::clone(&main), listener)?;
+    // Parsing the file and encoding the workers' replays used several times the memory
+    // of the state they built. Handed back once ctl is served: no answer waits for it.
+    sluice_lib::sys::release_free_memory();
     if let Some((address, metrics_listener)) = metrics_listener {
         let endpoint = http_endpoint::serve(Arc::clone(&main), address, metrics_listener)?;
         *lock(&main.metrics_endpoint) = Some(endpoint);

@@ -18,6 +18,8 @@ use crate::targets::find_on_path;
 
 /// Longest wait for a proxy to serve, after its start or a worker's kill.
 const SERVE_DEADLINE: Duration = Duration::from_secs(120);
+/// Pause between two checks of whether a proxy serves yet, the same for every proxy.
+const SERVE_POLL: Duration = Duration::from_millis(2);
 
 /// `sluice start` on generated routes, in its own temp folder.
 pub(crate) struct SluiceScale {
@@ -134,14 +136,17 @@ impl SluiceScale {
         workers: usize,
         replaced: Option<u32>,
     ) -> Result<(), String> {
-        let serving = wait::poll_until(SERVE_DEADLINE, || {
+        // The route first: it is the cheaper check, and ctl status, a process of its
+        // own, only runs once the route answers.
+        let serving = wait::poll_every(SERVE_DEADLINE, SERVE_POLL, || {
             if self.guard.has_exited() {
                 return true;
             }
+            if !matches!(http_get(listener, probe_host, "/"), Ok(r) if r.status == 200) {
+                return false;
+            }
             let pids = self.worker_pids();
-            pids.len() == workers
-                && replaced.is_none_or(|old| !pids.contains(&old))
-                && matches!(http_get(listener, probe_host, "/"), Ok(r) if r.status == 200)
+            pids.len() == workers && replaced.is_none_or(|old| !pids.contains(&old))
         });
         if !serving || self.guard.has_exited() {
             return Err(format!(
@@ -206,7 +211,7 @@ impl HaproxyScale {
         let mut guard =
             ChildGuard::spawn_in(command, "haproxy", dir.path()).map_err(|e| e.to_string())?;
         let listener = routes.listener;
-        let serving = wait::poll_until(SERVE_DEADLINE, || {
+        let serving = wait::poll_every(SERVE_DEADLINE, SERVE_POLL, || {
             guard.has_exited()
                 || matches!(http_get(listener, probe_host, "/"), Ok(r) if r.status == 200)
         });
