@@ -54,15 +54,16 @@ impl Server {
             self.roll_back(undo, &mut effects, now);
         }
         self.finish_changes(effects, now);
-        if requests.len() >= LARGE_BATCH {
-            // The decoded batch and its undo were large and are gone: the resident size
-            // should be the state's, not this peak's.
-            crate::sys::release_free_memory();
-        }
         match refused {
             Some(error) => Err(error),
             None => Ok((String::new(), None)),
         }
+    }
+
+    /// Whether `request` is a batch large enough that the memory its application used
+    /// (the decoded batch, its undo) is worth handing back once it is answered.
+    pub(super) fn is_large_batch(request: &proto::Request) -> bool {
+        matches!(&request.request_type, Some(RequestType::Batch(batch)) if batch.requests.len() >= LARGE_BATCH)
     }
 
     /// Applies one change to the mirror then to the live structures, recording its writes

@@ -142,8 +142,14 @@ impl Server {
             let answer = self.handle(&request, now);
             self.listeners.drop_spare_sockets();
             self.answer(request.id, answer)?;
-            if let Some(RequestType::QueryMetrics(_)) = request.content.request_type {
-                // A snapshot of 10 000 clusters is tens of megabytes, gone once sent.
+            // A snapshot of 10 000 clusters is tens of megabytes, gone once sent; a large
+            // batch and its undo are gone once applied: the resident size should be the
+            // state's, not this peak's. Done once answered, so that main does not wait.
+            let metrics = matches!(
+                request.content.request_type,
+                Some(RequestType::QueryMetrics(_))
+            );
+            if metrics || Server::is_large_batch(&request.content) {
                 crate::sys::release_free_memory();
             }
         }
