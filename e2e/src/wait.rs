@@ -26,29 +26,28 @@ pub fn wait_until(what: &str, deadline: Duration, condition: impl FnMut() -> boo
 
 /// Polls `condition` until it returns true (`true`) or `deadline` has
 /// passed (`false`). For callers that want to handle the timeout themselves.
-pub fn poll_until(deadline: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
+pub fn poll_until(deadline: Duration, condition: impl FnMut() -> bool) -> bool {
     let mut pause = Duration::from_millis(1);
-    loop {
-        if condition() {
-            return true;
-        }
-        let elapsed = start.elapsed();
-        if elapsed >= deadline {
-            return false;
-        }
-        thread::sleep(pause.min(deadline - elapsed));
+    poll(deadline, condition, move || {
+        let this = pause;
         pause = (pause * 2).min(MAX_POLL_INTERVAL);
-    }
+        this
+    })
 }
 
 /// Polls `condition` every `interval` until it returns true (`true`) or `deadline` has
 /// passed (`false`): for measuring how long something takes, where a growing pause would
 /// add up to its length to the measure.
-pub fn poll_every(
+pub fn poll_every(deadline: Duration, interval: Duration, condition: impl FnMut() -> bool) -> bool {
+    poll(deadline, condition, || interval)
+}
+
+/// Polls `condition`, sleeping `next_pause()` between two polls, until it returns true or
+/// `deadline` has passed.
+fn poll(
     deadline: Duration,
-    interval: Duration,
     mut condition: impl FnMut() -> bool,
+    mut next_pause: impl FnMut() -> Duration,
 ) -> bool {
     let start = Instant::now();
     loop {
@@ -59,7 +58,7 @@ pub fn poll_every(
         if elapsed >= deadline {
             return false;
         }
-        thread::sleep(interval.min(deadline - elapsed));
+        thread::sleep(next_pause().min(deadline - elapsed));
     }
 }
 
