@@ -1,6 +1,10 @@
 //! Configuration changes: one request or a batch, applied to the worker's mirror of the
 //! state and then to the live structures, whole or not at all; a refused batch is undone
-//! by applying the inverse of what was applied ([`Undo::requests`]).
+//! by applying the inverse of what was applied ([`ConfigState::requests_undoing`]).
+//!
+//! A change to an empty mirror (a new worker's replay of the whole state) keeps no record
+//! of what it wrote beyond the request being applied ([`Undo::from_empty`]): undoing it is
+//! removing everything the mirror holds.
 
 use std::time::Instant;
 
@@ -34,7 +38,12 @@ impl Server {
             Some(RequestType::Batch(batch)) => batch.requests.as_slice(),
             _ => std::slice::from_ref(request),
         };
-        let mut undo = Undo::new();
+        let started = Instant::now();
+        let mut undo = if self.state.is_empty() {
+            Undo::from_empty()
+        } else {
+            Undo::new()
+        };
         let mut effects = Effects::default();
         let mut refused = None;
         for request in requests {
@@ -58,6 +67,17 @@ impl Server {
             // The decoded batch and its undo were large and are gone: the resident size
             // should be the state's, not this peak's.
             crate::sys::release_free_memory();
+            log::info!(
+                "worker {}: {} a batch of {} requests in {:?}",
+                self.options.id,
+                if refused.is_some() {
+                    "refused"
+                } else {
+                    "applied"
+                },
+                requests.len(),
+                started.elapsed()
+            );
         }
         match refused {
             Some(error) => Err(error),
@@ -93,6 +113,7 @@ impl Server {
             self.state.revert(mine);
             return Err(error);
         }
+        undo.settle();
         Ok(())
     }
 
@@ -103,7 +124,7 @@ impl Server {
         while let Some(change) = effects.tls_undo.pop() {
             self.ctx.tls.undo(change);
         }
-        for request in undo.requests() {
+        for request in self.state.requests_undoing(&undo) {
             if let Err(message) = self.apply_change(&request, &mut Undo::new(), effects, now) {
                 log::error!(
                     "worker {}: cannot undo a refused change ({}: {message}): exiting so that \
