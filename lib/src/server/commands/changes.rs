@@ -32,12 +32,17 @@ pub(super) struct Effects {
 
 impl Server {
     /// Applies a configuration change, one request or a batch, to the mirror and to the
-    /// live structures, whole or not at all (see the module docs).
-    pub(super) fn change_state(&mut self, request: &proto::Request, now: Instant) -> Answer {
-        let requests = match &request.request_type {
-            Some(RequestType::Batch(batch)) => batch.requests.as_slice(),
-            _ => std::slice::from_ref(request),
+    /// live structures, whole or not at all (see the module docs). It takes the request's
+    /// content: each request of a batch is dropped once applied, so that the state built
+    /// next takes the room it leaves instead of piling up above the decoded batch.
+    pub(super) fn change_state(&mut self, request: &mut proto::Request, now: Instant) -> Answer {
+        let requests = match request.request_type.take() {
+            Some(RequestType::Batch(batch)) => batch.requests,
+            single => vec![proto::Request {
+                request_type: single,
+            }],
         };
+        let count = requests.len();
         let started = Instant::now();
         let mut undo = if self.state.is_empty() {
             Undo::from_empty()
@@ -47,10 +52,10 @@ impl Server {
         let mut effects = Effects::default();
         let mut refused = None;
         for request in requests {
-            if let Err(error) = self.apply_change(request, &mut undo, &mut effects, now) {
-                refused = Some(if requests.len() > 1 {
+            if let Err(error) = self.apply_change(&request, &mut undo, &mut effects, now) {
+                refused = Some(if count > 1 {
                     CommandError::InBatch {
-                        summary: ConfigState::summary_of(request),
+                        summary: ConfigState::summary_of(&request),
                         source: Box::new(error),
                     }
                 } else {
@@ -63,7 +68,7 @@ impl Server {
             self.roll_back(undo, &mut effects, now);
         }
         self.finish_changes(effects, now);
-        if requests.len() >= LARGE_BATCH {
+        if count >= LARGE_BATCH {
             // The decoded batch and its undo were large and are gone: the resident size
             // should be the state's, not this peak's.
             crate::sys::release_free_memory();
@@ -75,7 +80,7 @@ impl Server {
                 } else {
                     "applied"
                 },
-                requests.len(),
+                count,
                 started.elapsed()
             );
         }

@@ -137,9 +137,9 @@ impl Server {
             }
             Err(error) => return Err(error.into()),
         };
-        for request in requests {
+        for mut request in requests {
             self.take_handed_over_sockets(&request.content);
-            let answer = self.handle(&request, now);
+            let answer = self.handle(&mut request, now);
             self.listeners.drop_spare_sockets();
             self.answer(request.id, answer)?;
             if let Some(RequestType::QueryMetrics(_)) = request.content.request_type {
@@ -212,13 +212,15 @@ impl Server {
         Ok(())
     }
 
-    fn handle(&mut self, request: &WorkerRequest, now: Instant) -> Answer {
+    /// Answers a request; a change takes the request's content (see
+    /// [`Server::change_state`]).
+    fn handle(&mut self, request: &mut WorkerRequest, now: Instant) -> Answer {
+        if ConfigState::is_state_change(&request.content) {
+            return self.change_state(&mut request.content, now);
+        }
         let Some(content) = request.content.request_type.as_ref() else {
             return Err(CommandError::Empty);
         };
-        if ConfigState::is_state_change(&request.content) {
-            return self.change_state(&request.content, now);
-        }
         match content {
             RequestType::QueryStatus(_) => Ok((String::new(), Some(self.status()))),
             RequestType::QueryMetrics(query) => {
@@ -231,7 +233,7 @@ impl Server {
             RequestType::SoftStop(stop) => Ok(self.soft_stop(stop, now)),
             RequestType::HardStop(_) => Ok(self.hard_stop()),
             RequestType::SetLogging(settings) => self.set_logging(settings),
-            RequestType::SetTicketKeys(_) => self.change_state(&request.content, now),
+            RequestType::SetTicketKeys(_) => self.change_state(&mut request.content, now),
             other => Err(CommandError::Unsupported(request_name(other))),
         }
     }
