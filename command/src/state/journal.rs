@@ -87,9 +87,10 @@ impl Undo {
         Self::default()
     }
 
-    /// A journal for changes to an empty state: it keeps the writes of the
-    /// request being applied (so that a request refused halfway, or whose
-    /// live part fails, can be put back), and forgets them when told that
+    /// A journal for changes to an empty state: it keeps what reverting the
+    /// writes of the request being applied needs (so that a request refused
+    /// halfway, or whose live part fails, can be put back: the values written
+    /// over, not the values written), and forgets them when told that
     /// the request stays ([`Undo::settle`]). Undoing the whole is emptying
     /// the state: see [`ConfigState::requests_undoing`].
     pub fn from_empty() -> Self {
@@ -169,8 +170,9 @@ impl Undo {
 
     /// Requests that, applied in order to the state these writes led to,
     /// bring it back to the state before them. A journal
-    /// [from empty](Undo::from_empty) knows only the writes since it was
-    /// last settled: [`ConfigState::requests_undoing`] knows the rest.
+    /// [from empty](Undo::from_empty) keeps only what reverting its unsettled
+    /// writes needs (not the values written): [`ConfigState::requests_undoing`]
+    /// gives its requests.
     pub fn requests(&self) -> Vec<proto::Request> {
         let mut requests = Vec::with_capacity(self.changes.len());
         for change in self.changes.iter().rev() {
@@ -179,12 +181,12 @@ impl Undo {
         requests
     }
 
-    /// A copy of a value being written, if the journal keeps writes.
+    /// A copy of a value being written, if the journal keeps what requests need
+    /// ([`Undo::requests`]); reverting needs only the values written over.
     fn copy_of<T: Clone>(&self, value: &Option<T>) -> Option<T> {
-        if self.keeps() {
-            value.clone()
-        } else {
-            None
+        match self.keeping {
+            Keeping::Everything => value.clone(),
+            Keeping::Nothing | Keeping::SinceSettled => None,
         }
     }
 
