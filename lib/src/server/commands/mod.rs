@@ -7,7 +7,8 @@
 //! it. What every change needs once (sticky cookie names, due health checks, idle
 //! connections to removed backends) is done once per batch, after it; everything else
 //! costs what the change changes. A refused batch is undone by applying the inverse of
-//! what was applied.
+//! what was applied; a batch applied to an empty mirror (a new worker's replay) records
+//! no inverse, and is undone by removing everything the mirror holds.
 //!
 //! Each family of requests has its handler, in a file of its own: configuration changes
 //! and batches (`changes.rs`), which hand each change to listeners (`listeners.rs`),
