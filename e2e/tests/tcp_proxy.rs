@@ -8,7 +8,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sluice_command::proto::{EventKind, ListenerProtocol, Timeouts};
+use sluice_command::proto::{self, EventKind, ListenerProtocol, Timeouts};
 use sluice_e2e::tcp_client::{
     connect, expect_closed_within, expect_echo, peer_end_within, read_greeting, PeerEnd,
 };
@@ -412,5 +412,44 @@ fn invalid_requests_get_clear_failures_and_the_worker_keeps_serving() {
     worker.wait_for_listener(other);
     expect_echo(&mut connect(other), b"second listener");
     expect_echo(&mut client, b"after");
+    assert!(!worker.process_mut().has_exited());
+}
+
+#[test]
+fn a_refused_replay_leaves_a_new_worker_empty() {
+    let backend = TcpEchoServer::start(free_addr()).expect("start the backend");
+    let mut worker = WorkerHarness::start(1);
+    let front = free_addr();
+    let setup = [
+        requests::add_cluster("c1", ListenerProtocol::Tcp),
+        requests::add_backend("c1", backend.addr()),
+        requests::add_tcp_listener(front),
+        requests::add_tcp_frontend(front, "c1"),
+        requests::activate(front, ListenerProtocol::Tcp),
+    ];
+    let batch_of = |last: Option<proto::Request>| proto::Request {
+        request_type: Some(proto::request::RequestType::Batch(proto::RequestBatch {
+            requests: setup.iter().cloned().chain(last).collect(),
+        })),
+    };
+
+    // Refused by the worker's mirror of the state, then by the live part (a listener
+    // without its socket): each time the worker is left as empty as it started.
+    let message = worker.expect_failure(&batch_of(Some(requests::add_backend(
+        "nope",
+        backend.addr(),
+    ))));
+    assert!(message.contains("cluster nope does not exist"), "{message}");
+    let other = free_addr();
+    let squatter = TcpListener::bind(other).expect("hold an address");
+    let message = worker.expect_failure(&batch_of(Some(requests::add_tcp_listener(other))));
+    assert!(message.contains("no socket"), "{message}");
+    drop(squatter);
+
+    // Nothing of them stayed: the same batch, whole, applies (a listener, cluster,
+    // backend or frontend left behind would refuse it) and serves.
+    worker.expect_ok(&batch_of(None));
+    worker.wait_for_listener(front);
+    expect_echo(&mut connect(front), b"after two refusals");
     assert!(!worker.process_mut().has_exited());
 }

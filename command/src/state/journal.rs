@@ -6,7 +6,14 @@
 //! puts the recorded entries back, newest first; [`Undo::requests`] says the
 //! same as requests, so that a worker that applied a change can be brought
 //! back by applying them.
+//!
+//! A batch applied to an empty state (a new worker's replay) needs no record
+//! of the whole: its undo is "back to empty" ([`ConfigState::requests_undoing`]).
+//! Such a journal ([`Undo::from_empty`]) keeps only the writes of the request
+//! being applied, until its owner [settles](Undo::settle) it, so that the
+//! replay costs no copy of the state it builds.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use super::generate as make;
@@ -53,19 +60,59 @@ enum Change {
     },
 }
 
+/// What an [`Undo`] keeps of the writes it sees.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+enum Keeping {
+    /// Every write, to undo them all.
+    #[default]
+    Everything,
+    /// Nothing: a state built from nothing is dropped whole if refused.
+    Nothing,
+    /// The writes since the last [`Undo::settle`]: the state was empty, so
+    /// undoing everything is emptying it.
+    SinceSettled,
+}
+
 /// The writes of one or more applied requests, oldest first: what
 /// [`ConfigState::revert`] undoes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Undo {
     changes: Vec<Change>,
-    /// Writes are not kept: a state built from nothing has nothing to go back to.
-    off: bool,
+    keeping: Keeping,
 }
 
 impl Undo {
     /// Nothing recorded yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A journal for changes to an empty state: it keeps what reverting the
+    /// writes of the request being applied needs (so that a request refused
+    /// halfway, or whose live part fails, can be put back: the values written
+    /// over, not the values written), and forgets them when told that
+    /// the request stays ([`Undo::settle`]). Undoing the whole is emptying
+    /// the state: see [`ConfigState::requests_undoing`].
+    pub fn from_empty() -> Self {
+        Undo {
+            changes: Vec::new(),
+            keeping: Keeping::SinceSettled,
+        }
+    }
+
+    /// Says that the requests applied so far stay: a journal
+    /// [from empty](Undo::from_empty) forgets their writes (keeping its
+    /// room for the next request's); any other keeps them.
+    pub fn settle(&mut self) {
+        if self.keeping == Keeping::SinceSettled {
+            self.changes.clear();
+        }
+    }
+
+    /// Whether it keeps the writes it is given (a journal that keeps none
+    /// lets writes move values instead of copying them).
+    fn keeps(&self) -> bool {
+        self.keeping != Keeping::Nothing
     }
 
     /// How many writes are recorded; a mark for [`Undo::split_off`].
@@ -82,7 +129,7 @@ impl Undo {
     pub fn split_off(&mut self, mark: usize) -> Undo {
         Undo {
             changes: self.changes.split_off(mark.min(self.changes.len())),
-            off: self.off,
+            keeping: self.keeping,
         }
     }
 
@@ -122,7 +169,10 @@ impl Undo {
     }
 
     /// Requests that, applied in order to the state these writes led to,
-    /// bring it back to the state before them.
+    /// bring it back to the state before them. A journal
+    /// [from empty](Undo::from_empty) keeps only what reverting its unsettled
+    /// writes needs (not the values written): [`ConfigState::requests_undoing`]
+    /// gives its requests.
     pub fn requests(&self) -> Vec<proto::Request> {
         let mut requests = Vec::with_capacity(self.changes.len());
         for change in self.changes.iter().rev() {
@@ -131,8 +181,17 @@ impl Undo {
         requests
     }
 
+    /// A copy of a value being written, if the journal keeps what requests need
+    /// ([`Undo::requests`]); reverting needs only the values written over.
+    fn copy_of<T: Clone>(&self, value: &Option<T>) -> Option<T> {
+        match self.keeping {
+            Keeping::Everything => value.clone(),
+            Keeping::Nothing | Keeping::SinceSettled => None,
+        }
+    }
+
     fn push(&mut self, change: Change) {
-        if !self.off {
+        if self.keeps() {
             self.changes.push(change);
         }
     }
@@ -207,10 +266,21 @@ impl ConfigState {
         let mut state = ConfigState::default();
         let mut undo = Undo {
             changes: Vec::new(),
-            off: true,
+            keeping: Keeping::Nothing,
         };
         state.apply_all(requests, &mut undo)?;
         Ok(state)
+    }
+
+    /// Requests that, applied in order, undo the writes `undo` recorded on
+    /// this state: [`Undo::requests`], or for a journal
+    /// [from empty](Undo::from_empty), the removal of everything the state
+    /// holds (its writes since it was last settled must have been reverted).
+    pub fn requests_undoing(&self, undo: &Undo) -> Vec<proto::Request> {
+        match undo.keeping {
+            Keeping::SinceSettled => self.diff(&ConfigState::new()),
+            Keeping::Everything | Keeping::Nothing => undo.requests(),
+        }
     }
 
     /// Applies every request in order, as one change: if one is refused, the
@@ -303,14 +373,15 @@ impl ConfigState {
         value: Option<Listener>,
     ) {
         self.writes.count();
-        let before = match &value {
-            Some(listener) => self.listeners.insert(address, listener.clone()),
+        let after = undo.copy_of(&value);
+        let before = match value {
+            Some(listener) => self.listeners.insert(address, listener),
             None => self.listeners.remove(&address),
         };
         undo.push(Change::Listener {
             address,
             before,
-            after: value,
+            after,
         });
     }
 
@@ -324,7 +395,7 @@ impl ConfigState {
         } else {
             self.active_listeners.remove(&address)
         };
-        if before != active {
+        if before != active && undo.keeps() {
             undo.push(Change::Active {
                 listener: listener.clone(),
                 before,
@@ -341,21 +412,24 @@ impl ConfigState {
         value: Option<proto::Cluster>,
     ) {
         self.writes.count();
-        let before = match &value {
+        let after = undo.copy_of(&value);
+        let before = match value {
             Some(cluster) => {
                 self.backends.entry(cluster_id.to_owned()).or_default();
-                self.clusters.insert(cluster_id.to_owned(), cluster.clone())
+                self.clusters.insert(cluster_id.to_owned(), cluster)
             }
             None => {
                 self.backends.remove(cluster_id);
                 self.clusters.remove(cluster_id)
             }
         };
-        undo.push(Change::Cluster {
-            cluster_id: cluster_id.to_owned(),
-            before,
-            after: value,
-        });
+        if undo.keeps() {
+            undo.push(Change::Cluster {
+                cluster_id: cluster_id.to_owned(),
+                before,
+                after,
+            });
+        }
     }
 
     /// Sets a backend of an existing cluster.
@@ -370,16 +444,19 @@ impl ConfigState {
         let Some(backends) = self.backends.get_mut(cluster_id) else {
             return;
         };
-        let before = match &value {
-            Some(backend) => backends.insert(address, backend.clone()),
+        let after = undo.copy_of(&value);
+        let before = match value {
+            Some(backend) => backends.insert(address, backend),
             None => backends.remove(&address),
         };
-        undo.push(Change::Backend {
-            cluster_id: cluster_id.to_owned(),
-            address,
-            before,
-            after: value,
-        });
+        if undo.keeps() {
+            undo.push(Change::Backend {
+                cluster_id: cluster_id.to_owned(),
+                address,
+                before,
+                after,
+            });
+        }
     }
 
     pub(super) fn put_http_frontend(
@@ -389,22 +466,23 @@ impl ConfigState {
         value: Option<proto::HttpFrontend>,
     ) {
         self.writes.count();
-        let before = match &value {
-            Some(frontend) => self.http_frontends.insert(key.clone(), frontend.clone()),
+        let after = undo.copy_of(&value);
+        let user = FrontendRef::Http(key.clone());
+        let before = match value {
+            Some(frontend) => self.http_frontends.insert(key.clone(), frontend),
             None => self.http_frontends.remove(&key),
         };
-        let user = FrontendRef::Http(key.clone());
         if let Some(cluster_id) = before.as_ref().and_then(|f| f.cluster_id.as_deref()) {
             self.forget_user(cluster_id, &user);
         }
-        if let Some(cluster_id) = value.as_ref().and_then(|f| f.cluster_id.as_deref()) {
-            self.remember_user(cluster_id, user);
+        let added_to = self
+            .http_frontends
+            .get(&key)
+            .and_then(|f| f.cluster_id.as_deref());
+        if let Some(cluster_id) = added_to {
+            remember_user(&mut self.cluster_users, cluster_id, user);
         }
-        undo.push(Change::HttpFrontend {
-            key,
-            before,
-            after: value,
-        });
+        undo.push(Change::HttpFrontend { key, before, after });
     }
 
     pub(super) fn put_tcp_frontend(
@@ -414,21 +492,22 @@ impl ConfigState {
         value: Option<proto::TcpFrontend>,
     ) {
         self.writes.count();
-        let before = match &value {
-            Some(frontend) => self.tcp_frontends.insert(address, frontend.clone()),
+        let after = undo.copy_of(&value);
+        let user = FrontendRef::Tcp(address);
+        let before = match value {
+            Some(frontend) => self.tcp_frontends.insert(address, frontend),
             None => self.tcp_frontends.remove(&address),
         };
-        let user = FrontendRef::Tcp(address);
         if let Some(before) = &before {
             self.forget_user(&before.cluster_id, &user);
         }
-        if let Some(value) = &value {
-            self.remember_user(&value.cluster_id, user);
+        if let Some(added) = self.tcp_frontends.get(&address) {
+            remember_user(&mut self.cluster_users, &added.cluster_id, user);
         }
         undo.push(Change::TcpFrontend {
             address,
             before,
-            after: value,
+            after,
         });
     }
 
@@ -439,30 +518,16 @@ impl ConfigState {
         value: Option<StoredCertificate>,
     ) {
         self.writes.count();
-        let before = match &value {
-            Some(certificate) => self
-                .certificates
-                .insert(fingerprint.clone(), certificate.clone()),
+        let after = undo.copy_of(&value);
+        let before = match value {
+            Some(certificate) => self.certificates.insert(fingerprint.clone(), certificate),
             None => self.certificates.remove(&fingerprint),
         };
         undo.push(Change::Certificate {
             fingerprint,
             before: before.map(Box::new),
-            after: value.map(Box::new),
+            after: after.map(Box::new),
         });
-    }
-
-    fn remember_user(&mut self, cluster_id: &str, user: FrontendRef) {
-        match self.cluster_users.get_mut(cluster_id) {
-            Some(users) => {
-                users.insert(user, ());
-            }
-            None => {
-                let mut users = SmallMap::default();
-                users.insert(user, ());
-                self.cluster_users.insert(cluster_id.to_owned(), users);
-            }
-        }
     }
 
     fn forget_user(&mut self, cluster_id: &str, user: &FrontendRef) {
@@ -471,6 +536,24 @@ impl ConfigState {
             if users.is_empty() {
                 self.cluster_users.remove(cluster_id);
             }
+        }
+    }
+}
+
+/// Adds a frontend to the users of a cluster (`ConfigState::cluster_users`).
+fn remember_user(
+    cluster_users: &mut BTreeMap<String, SmallMap<FrontendRef, ()>>,
+    cluster_id: &str,
+    user: FrontendRef,
+) {
+    match cluster_users.get_mut(cluster_id) {
+        Some(users) => {
+            users.insert(user, ());
+        }
+        None => {
+            let mut users = SmallMap::default();
+            users.insert(user, ());
+            cluster_users.insert(cluster_id.to_owned(), users);
         }
     }
 }

@@ -441,6 +441,25 @@ proptest! {
     }
 
     #[test]
+    fn a_journal_from_empty_undoes_what_applied_back_to_empty(
+        requests in state_requests(),
+    ) {
+        // As a worker replays a state: each request is recorded, then settled.
+        let mut state = ConfigState::new();
+        let mut undo = Undo::from_empty();
+        for request in &requests {
+            if state.apply_recorded(request, &mut undo).is_ok() {
+                undo.settle();
+            }
+            prop_assert!(undo.is_empty(), "a refused request left writes behind");
+        }
+        prop_assert_eq!(&state, &build(&requests));
+        let undoing = state.requests_undoing(&undo);
+        let undone = replay(state, &undoing);
+        prop_assert_eq!(undone, Ok(ConfigState::new()));
+    }
+
+    #[test]
     fn the_diff_applies_as_one_batch(
         (origin, target) in related_states(),
     ) {

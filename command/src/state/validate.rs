@@ -28,6 +28,48 @@ pub(super) fn address(what: &'static str, address: &str) -> Result<SocketAddr, S
         })
 }
 
+/// Stores `parsed` in its canonical form (`SocketAddr`'s display) in `address`, which
+/// held the spelling it was parsed from. An IPv4 address already in that form, the usual
+/// case, is left as it is without formatting: a state of 10 000 clusters spells some
+/// 30 000 addresses, and formatting them was a good part of applying it.
+fn normalize_address(address: &mut String, parsed: SocketAddr) {
+    let SocketAddr::V4(v4) = parsed else {
+        *address = parsed.to_string();
+        return;
+    };
+    // "255.255.255.255:65535" is 21 bytes.
+    let mut canonical = [0u8; 21];
+    let mut len = 0;
+    let mut push = |byte: u8| {
+        canonical[len] = byte;
+        len += 1;
+    };
+    for (index, octet) in v4.ip().octets().into_iter().enumerate() {
+        if index > 0 {
+            push(b'.');
+        }
+        push_decimal(&mut push, u32::from(octet));
+    }
+    push(b':');
+    push_decimal(&mut push, u32::from(v4.port()));
+    if address.as_bytes() != &canonical[..len] {
+        *address = parsed.to_string();
+    }
+}
+
+/// Writes `value` in decimal, byte by byte.
+fn push_decimal(push: &mut impl FnMut(u8), value: u32) {
+    let mut divisor = 1;
+    while value / divisor >= 10 {
+        divisor *= 10;
+    }
+    while divisor > 0 {
+        // A decimal digit: below 10, so the cast keeps it whole.
+        push(b'0' + (value / divisor % 10) as u8);
+        divisor /= 10;
+    }
+}
+
 fn invalid(field: &'static str, value: impl ToString, reason: impl ToString) -> StateError {
     StateError::InvalidField {
         field,
@@ -263,7 +305,7 @@ pub(super) fn backend(
     number_in("backend.weight", backend.weight, 0..=u64::from(MAX_WEIGHT))?;
     let parsed = address("backend", &backend.address)?;
     let mut normalized = backend.clone();
-    normalized.address = parsed.to_string();
+    normalize_address(&mut normalized.address, parsed);
     normalized.state = backend_state(backend.state)?;
     Ok((parsed, normalized))
 }
@@ -303,7 +345,7 @@ pub(super) fn http_listener(
         )?;
     }
     let mut normalized = listener.clone();
-    normalized.address = parsed.to_string();
+    normalize_address(&mut normalized.address, parsed);
     Ok((parsed, normalized))
 }
 
@@ -314,7 +356,7 @@ pub(super) fn tcp_listener(
     timeouts(&listener.timeouts)?;
     tls_settings(listener.tls.as_ref())?;
     let mut normalized = listener.clone();
-    normalized.address = parsed.to_string();
+    normalize_address(&mut normalized.address, parsed);
     Ok((parsed, normalized))
 }
 
@@ -324,7 +366,7 @@ pub(super) fn tcp_frontend(
     let parsed = address("frontend", &frontend.address)?;
     cluster_id("cluster_id", &frontend.cluster_id)?;
     let mut normalized = frontend.clone();
-    normalized.address = parsed.to_string();
+    normalize_address(&mut normalized.address, parsed);
     Ok((parsed, normalized))
 }
 
@@ -341,7 +383,7 @@ pub(super) fn http_frontend(
         cluster_id("cluster_id", id)?;
     }
     let mut normalized = frontend.clone();
-    normalized.address = parsed.to_string();
+    normalize_address(&mut normalized.address, parsed);
     normalized.hostname = hostname.clone();
     let key = HttpFrontendKey {
         address: parsed,
@@ -389,5 +431,30 @@ fn path_rule(rule: &proto::PathRule) -> Result<(), StateError> {
             .map(|_| ())
             .map_err(|error| invalid("frontend.path", &rule.value, error)),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_stored_in_their_canonical_form() {
+        let cases = [
+            ("127.0.0.1:80", "127.0.0.1:80"),
+            ("0.0.0.0:0", "0.0.0.0:0"),
+            ("255.255.255.255:65535", "255.255.255.255:65535"),
+            ("10.0.0.1:080", "10.0.0.1:80"),
+            ("[::1]:8080", "[::1]:8080"),
+            ("[0:0::1]:8080", "[::1]:8080"),
+            ("[::ffff:10.0.0.1]:1", "[::ffff:10.0.0.1]:1"),
+        ];
+        for (given, canonical) in cases {
+            let parsed: SocketAddr = given.parse().unwrap();
+            let mut address = given.to_owned();
+            normalize_address(&mut address, parsed);
+            assert_eq!(address, canonical, "{given}");
+            assert_eq!(address, parsed.to_string(), "{given}");
+        }
     }
 }

@@ -190,7 +190,9 @@ impl Outbox {
 /// Every cluster's backends, their selection and their events (see the module docs).
 #[derive(Debug)]
 pub struct BackendMap {
-    clusters: HashMap<String, BackendList, FastHash>,
+    /// Boxed: a table's empty slots cost the size of what it holds inline, and 10 000
+    /// clusters leave thousands of them.
+    clusters: HashMap<String, Box<BackendList>, FastHash>,
     /// Times a backend's retries became exhausted (see [`BackendMap::exhaustion_version`]).
     exhaustions: u64,
     outbox: Outbox,
@@ -247,7 +249,7 @@ impl BackendMap {
             }
             None => {
                 self.clusters
-                    .insert(id.clone(), BackendList::new(id, settings));
+                    .insert(id.clone(), Box::new(BackendList::new(id, settings)));
                 false
             }
         };
@@ -695,12 +697,12 @@ impl BackendMap {
 
     /// One cluster.
     pub fn cluster(&self, cluster_id: &str) -> Option<&BackendList> {
-        self.clusters.get(cluster_id)
+        self.clusters.get(cluster_id).map(Box::as_ref)
     }
 
     /// Every cluster, in no particular order.
     pub fn clusters(&self) -> impl Iterator<Item = &BackendList> {
-        self.clusters.values()
+        self.clusters.values().map(Box::as_ref)
     }
 
     /// The backend at `address` in a cluster.
@@ -756,11 +758,12 @@ impl BackendMap {
 }
 
 fn cluster_mut<'a>(
-    clusters: &'a mut HashMap<String, BackendList, FastHash>,
+    clusters: &'a mut HashMap<String, Box<BackendList>, FastHash>,
     cluster_id: &str,
 ) -> Result<&'a mut BackendList, BackendError> {
     clusters
         .get_mut(cluster_id)
+        .map(Box::as_mut)
         .ok_or_else(|| BackendError::UnknownCluster(cluster_id.to_owned()))
 }
 

@@ -22,6 +22,9 @@ use thiserror::Error;
 /// Longest hostname considered (DNS names are at most 253 bytes).
 const MAX_HOST_LEN: usize = 255;
 
+/// Length up to which a router's lists grow one item at a time (see `insert_tight`).
+const TIGHT_LIST_LEN: usize = 8;
+
 /// Where a request goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
@@ -158,7 +161,7 @@ impl Router {
                             .iter()
                             .position(|(s, _)| s.len() < suffix.len())
                             .unwrap_or(self.wildcards.len());
-                        self.wildcards.insert(at, (suffix, Rules::default()));
+                        insert_tight(&mut self.wildcards, at, (suffix, Rules::default()));
                         at
                     }
                 };
@@ -177,9 +180,11 @@ impl Router {
                             .iter()
                             .position(|(p, _)| p.len() < value.len())
                             .unwrap_or(rules.prefixes.len());
-                        rules
-                            .prefixes
-                            .insert(at, (value.to_vec(), Candidates::default()));
+                        insert_tight(
+                            &mut rules.prefixes,
+                            at,
+                            (value.to_vec(), Candidates::default()),
+                        );
                         at
                     }
                 };
@@ -194,9 +199,12 @@ impl Router {
                 {
                     Some(at) => &mut rules.regexes[at].1,
                     None => {
-                        rules
-                            .regexes
-                            .push((anchored(source)?, Candidates::default()));
+                        let at = rules.regexes.len();
+                        insert_tight(
+                            &mut rules.regexes,
+                            at,
+                            (anchored(source)?, Candidates::default()),
+                        );
                         let last = rules.regexes.len() - 1;
                         &mut rules.regexes[last].1
                     }
@@ -318,11 +326,8 @@ impl Candidates {
         if self.0.iter().any(|(m, _)| *m == method) {
             return Err(RouterError::Duplicate);
         }
-        if method.is_some() {
-            self.0.insert(0, (method, route));
-        } else {
-            self.0.push((method, route));
-        }
+        let at = if method.is_some() { 0 } else { self.0.len() };
+        insert_tight(&mut self.0, at, (method, route));
         Ok(())
     }
 
@@ -342,6 +347,16 @@ impl Candidates {
             .find(|(m, _)| m.as_deref().is_none_or(|m| m == method))
             .map(|(_, route)| route)
     }
+}
+
+/// Inserts into a list without the slack of doubling while it is short: most hosts have
+/// one path and most paths one method, and the slack of 10 000 hosts is megabytes. A
+/// long list grows as usual, so that its inserts stay amortized.
+fn insert_tight<T>(list: &mut Vec<T>, at: usize, item: T) {
+    if list.len() < TIGHT_LIST_LEN {
+        list.reserve_exact(1);
+    }
+    list.insert(at, item);
 }
 
 fn remove_from<K>(

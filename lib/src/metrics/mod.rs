@@ -18,11 +18,13 @@
 pub mod histogram;
 pub mod stats;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use sluice_command::metrics::names;
 use sluice_command::proto;
+
+use crate::backends::FastHash;
 
 pub use histogram::{Histogram, HistogramError};
 pub use stats::{AnswerCounters, Counter, Gauge, ProxyStats, TrafficStats};
@@ -131,7 +133,9 @@ impl BackendEntries {
 #[derive(Debug, Default)]
 pub struct MetricsRegistry {
     proxy: ProxyStats,
-    clusters: BTreeMap<String, ClusterEntry>,
+    /// Hashed, not ordered: looked up for every backend a change adds (a replay adds
+    /// tens of thousands); a snapshot sorts what it lists.
+    clusters: HashMap<String, ClusterEntry, FastHash>,
 }
 
 impl MetricsRegistry {
@@ -227,7 +231,7 @@ impl MetricsRegistry {
         availability: &dyn Availability,
     ) -> proto::WorkerMetrics {
         let unfiltered = filter.cluster_id.is_none() && filter.backend_id.is_none();
-        let clusters = self
+        let mut listed: Vec<(&String, &ClusterEntry)> = self
             .clusters
             .iter()
             .filter(|(id, _)| {
@@ -236,6 +240,10 @@ impl MetricsRegistry {
                     .as_ref()
                     .is_none_or(|wanted| wanted == *id)
             })
+            .collect();
+        listed.sort_unstable_by_key(|(id, _)| *id);
+        let clusters = listed
+            .into_iter()
             .filter_map(|(id, entry)| cluster_metrics(id, entry, filter, availability))
             .collect();
         proto::WorkerMetrics {

@@ -247,3 +247,30 @@ fn removing_a_frontend_drops_only_its_emptied_host_level() {
     assert!(router.add(&bad).is_err());
     assert!(!router.exact.contains_key(b"c.test".as_slice()));
 }
+
+#[test]
+fn a_host_with_one_path_and_one_method_holds_no_spare_room() {
+    let mut router = Router::new();
+    for host in ["one.test", "two.test", "three.test"] {
+        let front = frontend(host, PathRuleKind::Prefix, "/", None, Some("c"));
+        router.add(&front).unwrap();
+    }
+    let rules = &router.exact[b"two.test".as_slice()];
+    assert_eq!(rules.prefixes.capacity(), 1);
+    assert_eq!(rules.prefixes[0].1 .0.capacity(), 1);
+    // A second method grows the list by one, as a second path does.
+    let post = frontend(
+        "two.test",
+        PathRuleKind::Prefix,
+        "/",
+        Some("POST"),
+        Some("c"),
+    );
+    router.add(&post).unwrap();
+    let rules = &router.exact[b"two.test".as_slice()];
+    assert_eq!(rules.prefixes[0].1 .0.capacity(), 2);
+    assert_eq!(
+        router.lookup(b"two.test", b"/", b"POST"),
+        Some(&Route::Cluster("c".into()))
+    );
+}

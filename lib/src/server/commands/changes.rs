@@ -1,6 +1,10 @@
 //! Configuration changes: one request or a batch, applied to the worker's mirror of the
 //! state and then to the live structures, whole or not at all; a refused batch is undone
-//! by applying the inverse of what was applied ([`Undo::requests`]).
+//! by applying the inverse of what was applied ([`ConfigState::requests_undoing`]).
+//!
+//! A change to an empty mirror (a new worker's replay of the whole state) keeps no record
+//! of what it wrote beyond the request being applied ([`Undo::from_empty`]): undoing it is
+//! removing everything the mirror holds.
 
 use std::time::Instant;
 
@@ -28,20 +32,30 @@ pub(super) struct Effects {
 
 impl Server {
     /// Applies a configuration change, one request or a batch, to the mirror and to the
-    /// live structures, whole or not at all (see the module docs).
-    pub(super) fn change_state(&mut self, request: &proto::Request, now: Instant) -> Answer {
-        let requests = match &request.request_type {
-            Some(RequestType::Batch(batch)) => batch.requests.as_slice(),
-            _ => std::slice::from_ref(request),
+    /// live structures, whole or not at all (see the module docs). It takes the request's
+    /// content: each request of a batch is dropped once applied, so that the state built
+    /// next takes the room it leaves instead of piling up above the decoded batch.
+    pub(super) fn change_state(&mut self, request: &mut proto::Request, now: Instant) -> Answer {
+        let requests = match request.request_type.take() {
+            Some(RequestType::Batch(batch)) => batch.requests,
+            single => vec![proto::Request {
+                request_type: single,
+            }],
         };
-        let mut undo = Undo::new();
+        let count = requests.len();
+        let started = Instant::now();
+        let mut undo = if self.state.is_empty() {
+            Undo::from_empty()
+        } else {
+            Undo::new()
+        };
         let mut effects = Effects::default();
         let mut refused = None;
         for request in requests {
-            if let Err(error) = self.apply_change(request, &mut undo, &mut effects, now) {
-                refused = Some(if requests.len() > 1 {
+            if let Err(error) = self.apply_change(&request, &mut undo, &mut effects, now) {
+                refused = Some(if count > 1 {
                     CommandError::InBatch {
-                        summary: ConfigState::summary_of(request),
+                        summary: ConfigState::summary_of(&request),
                         source: Box::new(error),
                     }
                 } else {
@@ -54,6 +68,19 @@ impl Server {
             self.roll_back(undo, &mut effects, now);
         }
         self.finish_changes(effects, now);
+        if count >= LARGE_BATCH {
+            log::info!(
+                "worker {}: {} a batch of {} requests in {:?}",
+                self.options.id,
+                if refused.is_some() {
+                    "refused"
+                } else {
+                    "applied"
+                },
+                count,
+                started.elapsed()
+            );
+        }
         match refused {
             Some(error) => Err(error),
             None => Ok((String::new(), None)),
@@ -94,6 +121,7 @@ impl Server {
             self.state.revert(mine);
             return Err(error);
         }
+        undo.settle();
         Ok(())
     }
 
@@ -104,7 +132,7 @@ impl Server {
         while let Some(change) = effects.tls_undo.pop() {
             self.ctx.tls.undo(change);
         }
-        for request in undo.requests() {
+        for request in self.state.requests_undoing(&undo) {
             if let Err(message) = self.apply_change(&request, &mut Undo::new(), effects, now) {
                 log::error!(
                     "worker {}: cannot undo a refused change ({}: {message}): exiting so that \

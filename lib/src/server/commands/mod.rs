@@ -7,7 +7,8 @@
 //! it. What every change needs once (sticky cookie names, due health checks, idle
 //! connections to removed backends) is done once per batch, after it; everything else
 //! costs what the change changes. A refused batch is undone by applying the inverse of
-//! what was applied.
+//! what was applied; a batch applied to an empty mirror (a new worker's replay) records
+//! no inverse, and is undone by removing everything the mirror holds.
 //!
 //! Each family of requests has its handler, in a file of its own: configuration changes
 //! and batches (`changes.rs`), which hand each change to listeners (`listeners.rs`),
@@ -137,19 +138,21 @@ impl Server {
             }
             Err(error) => return Err(error.into()),
         };
-        for request in requests {
+        for mut request in requests {
             self.take_handed_over_sockets(&request.content);
-            let answer = self.handle(&request, now);
-            self.listeners.drop_spare_sockets();
-            self.answer(request.id, answer)?;
             // A snapshot of 10 000 clusters is tens of megabytes, gone once sent; a large
             // batch and its undo are gone once applied: the resident size should be the
             // state's, not this peak's. Done once answered, so that main does not wait.
+            // (Asked before handling: a batch's requests are taken as they are applied.)
             let metrics = matches!(
                 request.content.request_type,
                 Some(RequestType::QueryMetrics(_))
             );
-            if metrics || Server::is_large_batch(&request.content) {
+            let hand_memory_back = metrics || Server::is_large_batch(&request.content);
+            let answer = self.handle(&mut request, now);
+            self.listeners.drop_spare_sockets();
+            self.answer(request.id, answer)?;
+            if hand_memory_back {
                 crate::sys::release_free_memory();
             }
         }
@@ -218,13 +221,15 @@ impl Server {
         Ok(())
     }
 
-    fn handle(&mut self, request: &WorkerRequest, now: Instant) -> Answer {
+    /// Answers a request; a change takes the request's content (see
+    /// [`Server::change_state`]).
+    fn handle(&mut self, request: &mut WorkerRequest, now: Instant) -> Answer {
+        if ConfigState::is_state_change(&request.content) {
+            return self.change_state(&mut request.content, now);
+        }
         let Some(content) = request.content.request_type.as_ref() else {
             return Err(CommandError::Empty);
         };
-        if ConfigState::is_state_change(&request.content) {
-            return self.change_state(&request.content, now);
-        }
         match content {
             RequestType::QueryStatus(_) => Ok((String::new(), Some(self.status()))),
             RequestType::QueryMetrics(query) => {
@@ -237,7 +242,7 @@ impl Server {
             RequestType::SoftStop(stop) => Ok(self.soft_stop(stop, now)),
             RequestType::HardStop(_) => Ok(self.hard_stop()),
             RequestType::SetLogging(settings) => self.set_logging(settings),
-            RequestType::SetTicketKeys(_) => self.change_state(&request.content, now),
+            RequestType::SetTicketKeys(_) => self.change_state(&mut request.content, now),
             other => Err(CommandError::Unsupported(request_name(other))),
         }
     }
