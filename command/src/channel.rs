@@ -53,6 +53,9 @@ pub const FRAME_PREFIX_SIZE: usize = 4;
 /// once they exceed this, so a long-lived queue does not keep growing.
 const WRITE_COMPACT_THRESHOLD: usize = 64 * 1024;
 
+/// Above this capacity, an emptied write queue is given back to the allocator.
+const WRITE_SHRINK_ABOVE: usize = 64 * 1024;
+
 /// Why a channel operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
@@ -215,6 +218,11 @@ impl<Tx, Rx> Channel<Tx, Rx> {
         }
         self.write_queue.clear();
         self.write_position = 0;
+        if self.write_queue.capacity() > WRITE_SHRINK_ABOVE {
+            // One large frame (a state's replay, a metrics snapshot) does not pin its
+            // room for the channel's lifetime.
+            self.write_queue = Vec::new();
+        }
         Ok(true)
     }
 

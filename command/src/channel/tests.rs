@@ -309,3 +309,22 @@ fn an_encoded_frame_carries_its_descriptors() {
     assert_eq!(right.read_message().expect("read"), sent);
     assert_eq!(right.received_fd_count(), 1);
 }
+
+#[test]
+fn a_large_frame_once_written_does_not_pin_its_room() {
+    let (left, right) = channel_pair::<CustomAnswer, CustomAnswer>().expect("pair");
+    let mut left = left.with_max_frame_size(4 << 20);
+    let mut right = right.with_max_frame_size(4 << 20);
+    let large = answer(200, 1 << 20);
+    let reader = std::thread::spawn(move || {
+        let read = right.read_message().expect("read");
+        (read, right)
+    });
+    left.write_message(&large).expect("write");
+    let (read, mut right) = reader.join().expect("reader");
+    assert_eq!(read, large);
+    assert!(left.write_queue.capacity() <= WRITE_SHRINK_ABOVE);
+    left.write_message(&answer(200, 10)).expect("a small one");
+    assert!(left.write_queue.capacity() <= WRITE_SHRINK_ABOVE);
+    assert_eq!(right.read_message().expect("read"), answer(200, 10));
+}
