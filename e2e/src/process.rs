@@ -4,6 +4,7 @@
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -85,6 +86,8 @@ pub struct ChildGuard {
     child: Child,
     exit: Option<ExitStatus>,
     log_dir: LogDir,
+    /// It leads a process group of its own, killed whole with it.
+    group: bool,
 }
 
 impl ChildGuard {
@@ -104,6 +107,20 @@ impl ChildGuard {
     /// keeps, e.g. the test's own temp folder).
     pub fn spawn_in(command: Command, name: &str, dir: &Path) -> Result<Self, ProcessError> {
         Self::spawn_logging(command, name, LogDir::Borrowed(dir.to_owned()))
+    }
+
+    /// Like [`ChildGuard::spawn_in`], for a program that starts processes of its own
+    /// (nginx's workers): it leads a new process group, and killing it kills the whole
+    /// group, so that none of them outlives it.
+    pub fn spawn_group_in(
+        mut command: Command,
+        name: &str,
+        dir: &Path,
+    ) -> Result<Self, ProcessError> {
+        command.process_group(0);
+        let mut guard = Self::spawn_in(command, name, dir)?;
+        guard.group = true;
+        Ok(guard)
     }
 
     fn spawn_logging(
@@ -129,6 +146,7 @@ impl ChildGuard {
             child,
             exit: None,
             log_dir,
+            group: false,
         })
     }
 
@@ -171,6 +189,13 @@ impl ChildGuard {
 
     /// Kills the process (SIGKILL) and waits for it; returns its status.
     pub fn kill(&mut self) -> Option<ExitStatus> {
+        if self.group {
+            // Its children may outlive it otherwise; once it is reaped, its pid (the
+            // group's) may name someone else's group.
+            if self.exit.is_none() {
+                let _ = sys::signal_group(self.pid(), libc::SIGKILL);
+            }
+        }
         if self.try_reap().is_none() {
             // An error means it exited meanwhile; `wait` below still reaps.
             let _ = self.child.kill();

@@ -18,6 +18,22 @@ use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
+/// Sends `signal` to every process of the process group `group` (the pid of its leader).
+pub(crate) fn signal_group(group: u32, signal: i32) -> io::Result<()> {
+    let group = libc::pid_t::try_from(group)
+        .ok()
+        .filter(|group| *group > 1)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "group out of range"))?;
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours; a negative pid
+    // names the process group, checked above to be neither 0 nor init's.
+    let rc = unsafe { libc::kill(-group, signal) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Sends `signal` to the process `pid`.
 pub(crate) fn send_signal(pid: u32, signal: i32) -> io::Result<()> {
     let pid = libc::pid_t::try_from(pid)

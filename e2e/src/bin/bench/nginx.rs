@@ -107,7 +107,8 @@ pub(crate) fn start(
         .arg(&config_path)
         .arg("-e")
         .arg(dir.path().join("error.log"));
-    let mut guard = ChildGuard::spawn_in(command, name, dir.path()).map_err(|e| e.to_string())?;
+    let mut guard =
+        ChildGuard::spawn_group_in(command, name, dir.path()).map_err(|e| e.to_string())?;
     let listening = wait::poll_until(START_DEADLINE, || {
         wait::port_accepts(probe) || guard.has_exited()
     });
