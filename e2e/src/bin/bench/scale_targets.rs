@@ -32,7 +32,8 @@ pub(crate) struct SluiceScale {
 
 impl SluiceScale {
     /// Starts Sluice with `workers` workers on `routes` and waits until each
-    /// worker is running and `probe_host` is answered 200.
+    /// worker is running and `probe_host` is answered 200; its start time is that of
+    /// the first answer.
     pub(crate) fn start(
         routes: &ScaleRoutes,
         workers: u32,
@@ -56,8 +57,22 @@ impl SluiceScale {
             dir,
             start_time: Duration::ZERO,
         };
-        sluice.wait_serving(routes.listener, probe_host, workers as usize, None)?;
+        // Serving from the first answer on: a worker takes connections only once it holds
+        // the whole state, so that every request from then on is served. That each worker
+        // runs is checked after, and not counted.
+        let listener = routes.listener;
+        let answered = wait::poll_every(SERVE_DEADLINE, SERVE_POLL, || {
+            sluice.guard.has_exited()
+                || matches!(http_get(listener, probe_host, "/"), Ok(r) if r.status == 200)
+        });
         sluice.start_time = started.elapsed();
+        if !answered {
+            return Err(format!(
+                "sluice did not serve {probe_host} within {SERVE_DEADLINE:?}:\n{}",
+                sluice.guard.logs()
+            ));
+        }
+        sluice.wait_serving(routes.listener, probe_host, workers as usize, None)?;
         Ok(sluice)
     }
 
