@@ -494,7 +494,17 @@ fn etcd_down_under_load_fails_nothing_and_instances_catch_up_or_start_from_the_c
         );
     }
 
-    // Restarted while etcd is down: the second instance starts from its cache.
+    // Restarted while etcd is down: the second instance starts from its cache, which it
+    // writes (and syncs to disk) once the change is applied: killed before that, it
+    // would rightly start from the version before.
+    wait_until(
+        "the second instance to cache the change",
+        Duration::from_secs(10),
+        || {
+            std::fs::read_to_string(&cache_two)
+                .is_ok_and(|cached| cached.contains(&b.addr().to_string()))
+        },
+    );
     let listener_two = two.listener;
     drop(two);
     etcd.stop();
