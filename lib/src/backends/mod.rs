@@ -362,18 +362,7 @@ impl BackendMap {
         sticky_id: Option<&str>,
         now: Instant,
     ) -> Result<Rc<RefCell<Backend>>, SelectError> {
-        let list = self
-            .clusters
-            .get_mut(cluster_id)
-            .ok_or_else(|| SelectError::UnknownCluster(cluster_id.to_owned()))?;
-        let chosen = list.next_for(
-            sticky_id,
-            now,
-            &mut self.rng,
-            &mut self.picks,
-            &mut self.outbox,
-        );
-        self.chosen(cluster_id, chosen, now)
+        self.select_keeping(cluster_id, sticky_id, None, now)
     }
 
     /// The outcome of a selection in `cluster_id`: the backend starts its trial if it
@@ -405,11 +394,25 @@ impl BackendMap {
         last: &Rc<RefCell<Backend>>,
         now: Instant,
     ) -> Result<Rc<RefCell<Backend>>, SelectError> {
+        self.select_keeping(cluster_id, sticky_id, Some(last), now)
+    }
+
+    /// [`BackendMap::select`], keeping `last` instead when the cluster prefers the last
+    /// backend, no sticky id is given and `last` is available in this cluster.
+    fn select_keeping(
+        &mut self,
+        cluster_id: &str,
+        sticky_id: Option<&str>,
+        last: Option<&Rc<RefCell<Backend>>>,
+        now: Instant,
+    ) -> Result<Rc<RefCell<Backend>>, SelectError> {
         let list = self
             .clusters
             .get_mut(cluster_id)
             .ok_or_else(|| SelectError::UnknownCluster(cluster_id.to_owned()))?;
-        if list.settings().prefer_last_backend && sticky_id.is_none() {
+        if let Some(last) =
+            last.filter(|_| list.settings().prefer_last_backend && sticky_id.is_none())
+        {
             let usable = {
                 let backend = last.borrow();
                 backend.is_available() && backend.cluster_id() == cluster_id
