@@ -9,7 +9,7 @@ use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
 use log::{error, info, warn};
-use sluice_command::config::Config;
+use sluice_command::config::{Config, ParseCache};
 use sluice_command::proto::{
     self, request::RequestType, response_content::ContentType, Request, Response,
 };
@@ -51,12 +51,10 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
             )
         }
     };
-    let (loaded, read) = {
-        let mut cache = lock(&main.parse_cache);
-        let loaded = cache.load(&path);
-        (loaded, cache.last_read().clone())
-    };
-    let config = match loaded {
+    // Held to the end: reloads are applied one at a time, each completing its
+    // read if it compares the whole state.
+    let mut cache = lock(&main.parse_cache);
+    let mut config = match cache.load_changes(&path) {
         Ok(config) => config,
         Err(error) => {
             return failure(&format!(
@@ -65,10 +63,11 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
             ))
         }
     };
-    let mut part = reload_part::plan(main, &config, &read);
+    let read_generation = cache.last_read().generation;
+    let mut part = reload_part::plan(main, &config, cache.last_read());
     let mut whole = None;
     if part.is_none() {
-        whole = match prepare_whole(main, &config, &path) {
+        whole = match prepare_whole(main, &mut cache, read_generation, &mut config, &path) {
             Ok(prepared) => Some(prepared),
             Err(refused) => return failure(&refused),
         };
@@ -85,7 +84,7 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
     if let Some(target) = &part {
         let _serial = main.lock_changes();
         if let Some((answer, old)) = reload_part::converge_part(main, target, |requests| {
-            apply_and_summarize(main, requests, &what, Some(read.generation))
+            apply_and_summarize(main, requests, &what, Some(read_generation))
         }) {
             response = Some(answer);
             replaced = Some(old);
@@ -97,7 +96,7 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
             part = None;
             let prepared = match whole.take() {
                 Some(prepared) => Ok(prepared),
-                None => prepare_whole(main, &config, &path),
+                None => prepare_whole(main, &mut cache, read_generation, &mut config, &path),
             };
             match prepared {
                 Ok(mut prepared) => {
@@ -106,7 +105,7 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
                         &mut prepared.state,
                         &what,
                         allow_empty,
-                        Some(read.generation),
+                        Some(read_generation),
                     );
                     whole = Some(prepared);
                     response
@@ -179,8 +178,20 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
     response
 }
 
-/// The whole target state of `config`, or why it is refused.
-fn prepare_whole(main: &MainProcess, config: &Config, path: &Path) -> Result<Prepared, String> {
+/// The whole target state of `config`, read `read` of `cache`, or why it is refused.
+fn prepare_whole(
+    main: &MainProcess,
+    cache: &mut ParseCache,
+    read: u64,
+    config: &mut Config,
+    path: &Path,
+) -> Result<Prepared, String> {
+    if !cache.complete(read, config) {
+        return Err(format!(
+            "reload refused, nothing changed: {}: the file was read again meanwhile",
+            path.display()
+        ));
+    }
     main.dns.prepare_config(config).map_err(|error| {
         format!(
             "reload refused, nothing changed: {}: {error:#}",

@@ -43,7 +43,8 @@ pub(crate) struct Part {
     compared_with: u64,
 }
 
-/// The target of the changed clusters of `config`, when this reload can
+/// The target of the changed clusters of `config` (which may leave out the
+/// unchanged ones, see `ParseCache::load_changes`), when this reload can
 /// compare those alone.
 pub(crate) fn plan(main: &MainProcess, config: &Config, read: &LastRead) -> Option<Part> {
     let Some(compared_with) = read.compared_with else {
@@ -57,7 +58,7 @@ pub(crate) fn plan(main: &MainProcess, config: &Config, read: &LastRead) -> Opti
     let usable = converged.read == compared_with
         && config.backend_names.is_empty()
         && main.etcd.get().is_none()
-        && !config.clusters.is_empty()
+        && !(config.clusters.is_empty() && read.unchanged.is_empty())
         && !config.listeners.is_empty();
     if !usable {
         debug!("reload: the whole state is compared (etcd, names or another read)");
@@ -70,6 +71,7 @@ pub(crate) fn plan(main: &MainProcess, config: &Config, read: &LastRead) -> Opti
         .clusters
         .iter()
         .map(|cluster| cluster.cluster.cluster_id.clone())
+        .chain(read.unchanged.iter().cloned())
         .collect();
     Some(Part {
         prepared,

@@ -18,6 +18,7 @@
 //!   so that refusals read exactly as they always did.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::Range;
 use std::path::Path;
 
@@ -46,6 +47,18 @@ pub struct ParseCache {
     generation: u64,
     /// What the last read that succeeded reused.
     last: LastRead,
+    /// The clusters the last read left out of its configuration, for
+    /// [`ParseCache::complete`].
+    left_out: Option<LeftOut>,
+}
+
+/// The clusters a read left out of its configuration: each by its place in
+/// the file and its name.
+#[derive(Debug)]
+struct LeftOut {
+    clusters: Vec<(usize, String)>,
+    file_name: String,
+    base_dir: std::path::PathBuf,
 }
 
 /// What the last read that succeeded reused, for a caller that keeps what it
@@ -71,6 +84,7 @@ impl Default for ParseCache {
             min_clusters_to_split: parts::MIN_CLUSTERS_TO_SPLIT,
             generation: 0,
             last: LastRead::default(),
+            left_out: None,
         }
     }
 }
@@ -79,6 +93,8 @@ impl Default for ParseCache {
 struct CachedCluster {
     ranges: Vec<Range<usize>>,
     encoded: Vec<u8>,
+    /// A hash of each route its frontends take (see [`route_hashes`]).
+    routes: Box<[u64]>,
 }
 
 /// How a read went, for tests and logs.
@@ -125,6 +141,57 @@ impl ParseCache {
         Ok(config)
     }
 
+    /// [`ParseCache::load`], but the configuration leaves out the clusters
+    /// taken unchanged from the last read (named in
+    /// [`LastRead::unchanged`]): a caller that compares only what changed
+    /// never pays for them, and one that needs them asks
+    /// [`ParseCache::complete`] before the next read.
+    pub fn load_changes(&mut self, path: &Path) -> Result<Config, ConfigError> {
+        let (text, file_name, base_dir) = super::read_file(path)?;
+        let (mut config, _) = self.read(&text, &file_name, &base_dir, true)?;
+        config.path = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Puts back into `config`, read by the [`ParseCache::load_changes`] of
+    /// number `generation` (its [`LastRead::generation`]), the clusters it
+    /// left out, in file order, making it what [`ParseCache::load`] gives.
+    /// `false` when the cache read another file since, and `config` is left
+    /// as it is.
+    pub fn complete(&mut self, generation: u64, config: &mut Config) -> bool {
+        if generation != self.generation {
+            return false;
+        }
+        let Some(left_out) = self.left_out.take() else {
+            return true;
+        };
+        let decoded: Option<Vec<(usize, proto::ClusterInformation)>> = left_out
+            .clusters
+            .iter()
+            .map(|(place, name)| {
+                let entry = self.entries.get(name)?;
+                let information =
+                    proto::ClusterInformation::decode(entry.encoded.as_slice()).ok()?;
+                Some((*place, information))
+            })
+            .collect();
+        match decoded {
+            Some(decoded) => {
+                config.clusters = interleave(std::mem::take(&mut config.clusters), decoded);
+                true
+            }
+            // What the cache encoded reads back; if it ever did not, the text
+            // it keeps is the file's.
+            None => match root::parse(&self.text, &left_out.file_name, &left_out.base_dir) {
+                Ok(whole) => {
+                    config.clusters = whole.clusters;
+                    true
+                }
+                Err(_) => false,
+            },
+        }
+    }
+
     /// Checks `text` as [`Config::parse`] does, reusing what it can of the
     /// last read; what this read parsed is kept for the next one.
     pub fn parse(
@@ -144,11 +211,24 @@ impl ParseCache {
         file_name: &str,
         base_dir: &Path,
     ) -> Result<(Config, CacheUse), ConfigError> {
+        self.read(text, file_name, base_dir, false)
+    }
+
+    /// Reads `text`; the clusters reused are left out of the configuration
+    /// when `leave_out`, and put back in file order otherwise.
+    fn read(
+        &mut self,
+        text: &str,
+        file_name: &str,
+        base_dir: &Path,
+        leave_out: bool,
+    ) -> Result<(Config, CacheUse), ConfigError> {
         let Some(layout) = sections::layout(text) else {
             let config = root::parse(text, file_name, base_dir)?;
             self.text = String::new();
             self.context = String::new();
             self.entries = HashMap::new();
+            self.left_out = None;
             self.generation += 1;
             self.last = LastRead {
                 generation: self.generation,
@@ -159,13 +239,18 @@ impl ParseCache {
         };
         let context = context_of(text, &layout, base_dir);
         let reused = self.reusable(text, &layout, &context);
-        let was_reused: Vec<bool> = reused.iter().map(Option::is_some).collect();
-        let count = reused.iter().filter(|r| r.is_some()).count();
+        let count = reused.iter().filter(|reused| **reused).count();
         let rest = (count > 0)
-            .then(|| parse_rest(text, file_name, base_dir, &layout, reused))
+            .then(|| self.parse_rest(text, file_name, base_dir, &layout, &reused))
             .flatten();
-        let (config, count, was_reused) = match rest {
-            Some(config) => (config, count, was_reused),
+        // Put back now, the reused clusters are decoded from the last read's
+        // entries; left out, from this read's (see `complete`).
+        let rest = match rest {
+            Some(config) if !leave_out => self.put_back(config, &layout, &reused),
+            rest => rest,
+        };
+        let (config, count, reused) = match rest {
+            Some(config) => (config, count, reused),
             // Every refusal and every doubt is answered by the whole file. A
             // refused text is no base for the next read: the entries of the
             // last good one stay.
@@ -183,48 +268,110 @@ impl ParseCache {
         };
         let usage = CacheUse {
             reused: count,
-            parsed: config.clusters.len() - count,
+            parsed: layout.clusters.len() - count,
         };
         let previous = self.generation;
-        self.keep(text, &layout, &was_reused, context, &config);
+        self.keep(text, &layout, &reused, context, &config);
         self.generation += 1;
+        let left_out: Vec<(usize, String)> = layout
+            .clusters
+            .iter()
+            .zip(&reused)
+            .enumerate()
+            .filter(|(_, (_, reused))| **reused)
+            .map(|(place, (cluster, _))| (place, cluster.name.clone()))
+            .collect();
         self.last = LastRead {
             generation: self.generation,
             compared_with: (count > 0).then_some(previous),
-            unchanged: layout
-                .clusters
-                .iter()
-                .zip(&was_reused)
-                .filter(|(_, reused)| **reused)
-                .map(|(cluster, _)| cluster.name.clone())
-                .collect(),
+            unchanged: left_out.iter().map(|(_, name)| name.clone()).collect(),
         };
+        self.left_out = (leave_out && !left_out.is_empty()).then(|| LeftOut {
+            clusters: left_out,
+            file_name: file_name.to_owned(),
+            base_dir: base_dir.to_path_buf(),
+        });
         Ok((config, usage))
     }
 
-    /// The parse of each cluster of `layout` that the last read left and that
-    /// has not changed since, in layout order.
-    fn reusable(
-        &self,
-        text: &str,
-        layout: &Layout,
-        context: &str,
-    ) -> Vec<Option<proto::ClusterInformation>> {
+    /// `config`, which holds the clusters parsed, with the reused ones decoded
+    /// from the last read and put back in file order; `None` if one does not
+    /// decode.
+    fn put_back(&self, mut config: Config, layout: &Layout, reused: &[bool]) -> Option<Config> {
+        let decoded = layout
+            .clusters
+            .iter()
+            .zip(reused)
+            .enumerate()
+            .filter(|(_, (_, reused))| **reused)
+            .map(|(place, (cluster, _))| {
+                let entry = self.entries.get(&cluster.name)?;
+                let information =
+                    proto::ClusterInformation::decode(entry.encoded.as_slice()).ok()?;
+                Some((place, information))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        config.clusters = interleave(std::mem::take(&mut config.clusters), decoded);
+        Some(config)
+    }
+
+    /// Whether each cluster of `layout`, in layout order, is one the last
+    /// read left and that has not changed since.
+    fn reusable(&self, text: &str, layout: &Layout, context: &str) -> Vec<bool> {
         let same_context = context == self.context;
         layout
             .clusters
             .iter()
             .map(|cluster| {
-                if !same_context {
-                    return None;
-                }
-                let entry = self.entries.get(&cluster.name)?;
-                if !cluster.same_text(text, &self.text, &entry.ranges) {
-                    return None;
-                }
-                proto::ClusterInformation::decode(entry.encoded.as_slice()).ok()
+                same_context
+                    && self
+                        .entries
+                        .get(&cluster.name)
+                        .is_some_and(|entry| cluster.same_text(text, &self.text, &entry.ranges))
             })
             .collect()
+    }
+
+    /// Parses `text` with the reused clusters blanked out: the configuration
+    /// holds the clusters parsed, in file order; `None` on any error or doubt
+    /// (a cluster out of place, a route two clusters take).
+    fn parse_rest(
+        &self,
+        text: &str,
+        file_name: &str,
+        base_dir: &Path,
+        layout: &Layout,
+        reused: &[bool],
+    ) -> Option<Config> {
+        let reused_text = layout
+            .clusters
+            .iter()
+            .zip(reused)
+            .filter(|(_, reused)| **reused)
+            .map(|(cluster, _)| cluster);
+        let blanked = parts::blanked(text, reused_text)?;
+        let config = root::parse(&blanked, file_name, base_dir).ok()?;
+        let mut parsed = config.clusters.iter();
+        let mut routes = HashSet::new();
+        for (cluster, &reused) in layout.clusters.iter().zip(reused) {
+            if reused {
+                // The clusters of the last read took distinct routes.
+                routes.extend(self.entries.get(&cluster.name)?.routes.iter().copied());
+            } else if parsed.next()?.cluster.cluster_id != cluster.name {
+                return None;
+            }
+        }
+        if parsed.next().is_some() {
+            return None;
+        }
+        for information in &config.clusters {
+            for route in route_hashes(information).iter() {
+                if !routes.insert(*route) {
+                    return None;
+                }
+            }
+        }
+        Some(config)
     }
 
     /// Keeps what this read parsed for the next one; the clusters `reused`
@@ -252,8 +399,7 @@ impl ParseCache {
             let ranges = cluster.ranges.clone();
             if reused {
                 if let Some(old) = self.entries.remove(&cluster.name) {
-                    let encoded = old.encoded;
-                    entries.insert(cluster.name.clone(), CachedCluster { ranges, encoded });
+                    entries.insert(cluster.name.clone(), CachedCluster { ranges, ..old });
                     continue;
                 }
             }
@@ -269,6 +415,7 @@ impl ParseCache {
                 CachedCluster {
                     ranges,
                     encoded: information.encode_to_vec(),
+                    routes: route_hashes(information),
                 },
             );
         }
@@ -302,40 +449,49 @@ fn context_of(text: &str, layout: &Layout, base_dir: &Path) -> String {
     context
 }
 
-/// Parses `text` with the reused clusters blanked out and puts them back in
-/// file order; `None` on any error or doubt.
-fn parse_rest(
-    text: &str,
-    file_name: &str,
-    base_dir: &Path,
-    layout: &Layout,
-    reused: Vec<Option<proto::ClusterInformation>>,
-) -> Option<Config> {
-    let reused_text = layout
-        .clusters
-        .iter()
-        .zip(&reused)
-        .filter(|(_, reused)| reused.is_some())
-        .map(|(cluster, _)| cluster);
-    let blanked = parts::blanked(text, reused_text)?;
-    let mut config = root::parse(&blanked, file_name, base_dir).ok()?;
-    let mut parsed = std::mem::take(&mut config.clusters).into_iter();
-    let mut clusters = Vec::with_capacity(layout.clusters.len());
-    for (cluster, reused) in layout.clusters.iter().zip(reused) {
-        let information = match reused {
-            Some(information) => information,
-            None => parsed.next()?,
-        };
-        if information.cluster.cluster_id != cluster.name {
-            return None;
+/// `parsed` in order, with each of `placed` put at its place.
+fn interleave(
+    parsed: Vec<proto::ClusterInformation>,
+    placed: Vec<(usize, proto::ClusterInformation)>,
+) -> Vec<proto::ClusterInformation> {
+    let mut clusters = Vec::with_capacity(parsed.len() + placed.len());
+    let mut parsed = parsed.into_iter();
+    for (place, information) in placed {
+        while clusters.len() < place {
+            match parsed.next() {
+                Some(next) => clusters.push(next),
+                None => break,
+            }
         }
         clusters.push(information);
     }
-    if parsed.next().is_some() || parts::shares_a_route(&clusters) {
-        return None;
-    }
-    config.clusters = clusters;
-    Some(config)
+    clusters.extend(parsed);
+    clusters
+}
+
+/// A hash of each route the frontends of `information` take, as
+/// [`parts::shares_a_route`] tells them apart. Two routes with one hash only
+/// cost a whole parse.
+fn route_hashes(information: &proto::ClusterInformation) -> Box<[u64]> {
+    let http = information.http_frontends.iter().map(|frontend| {
+        let mut hasher = DefaultHasher::new();
+        (
+            "http",
+            &frontend.address,
+            &frontend.hostname,
+            frontend.path.kind,
+            &frontend.path.value,
+            &frontend.method,
+        )
+            .hash(&mut hasher);
+        hasher.finish()
+    });
+    let tcp = information.tcp_frontends.iter().map(|frontend| {
+        let mut hasher = DefaultHasher::new();
+        ("tcp", &frontend.address).hash(&mut hasher);
+        hasher.finish()
+    });
+    http.chain(tcp).collect()
 }
 
 #[cfg(test)]

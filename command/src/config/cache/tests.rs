@@ -392,3 +392,44 @@ fn a_file_parsed_in_two_halves_reads_as_a_whole_parse() {
         assert_eq!(cached(&mut cache, &bad).map(|(c, _)| c), refused);
     }
 }
+
+#[test]
+fn a_read_of_the_changes_leaves_out_what_it_reused_and_completes_to_a_whole_parse() {
+    let folder = std::env::temp_dir().join(format!("sluice-cache-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).expect("temporary folder");
+    let path = folder.join("scale.toml");
+    let mut cache = ParseCache::new();
+    std::fs::write(&path, scale_text(12, |_| 100)).expect("written");
+    let first = cache.load_changes(&path).expect("valid");
+    assert_eq!(first.clusters.len(), 12);
+    let second_text = scale_text(12, |name| if name == 4 || name == 9 { 7 } else { 100 });
+    std::fs::write(&path, &second_text).expect("written");
+    let mut second = cache.load_changes(&path).expect("valid");
+    let ids: Vec<&str> = second
+        .clusters
+        .iter()
+        .map(|cluster| cluster.cluster.cluster_id.as_str())
+        .collect();
+    assert_eq!(ids, ["c4", "c9"]);
+    assert_eq!(cache.last_read().unchanged.len(), 10);
+    assert!(cache.complete(cache.last_read().generation, &mut second));
+    let mut expected = Config::load(&path).expect("valid");
+    expected.path = second.path.clone();
+    assert_eq!(second, expected);
+    // A configuration of an earlier read is not completed with a later one's clusters.
+    std::fs::write(
+        &path,
+        scale_text(12, |name| if name == 4 { 7 } else { 100 }),
+    )
+    .expect("written");
+    let mut third = cache.load_changes(&path).expect("valid");
+    let third_read = cache.last_read().generation;
+    std::fs::write(
+        &path,
+        scale_text(12, |name| if name == 5 { 7 } else { 100 }),
+    )
+    .expect("written");
+    cache.load_changes(&path).expect("valid");
+    assert!(!cache.complete(third_read, &mut third));
+    std::fs::remove_dir_all(&folder).ok();
+}
