@@ -43,9 +43,9 @@ pub(crate) struct Part {
     compared_with: u64,
 }
 
-/// The target of the changed clusters of `config` (which may leave out the
-/// unchanged ones, see `ParseCache::load_changes`), when this reload can
-/// compare those alone.
+/// The target of the changed clusters of `config`, read by
+/// `ParseCache::load_changes` (which leaves out the unchanged ones), when this
+/// reload can compare those alone.
 pub(crate) fn plan(main: &MainProcess, config: &Config, read: &LastRead) -> Option<Part> {
     let Some(compared_with) = read.compared_with else {
         debug!("reload: no cluster reused from the last read, the whole state is compared");
@@ -64,9 +64,10 @@ pub(crate) fn plan(main: &MainProcess, config: &Config, read: &LastRead) -> Opti
         debug!("reload: the whole state is compared (etcd, names or another read)");
         return None;
     }
-    let part = config.with_clusters_only(|id| !read.unchanged.contains(id));
-    // A part that does not build is refused by the whole file, in its words.
-    let prepared = main.dns.prepare_config(&part).ok()?;
+    // `config` holds the changed and added clusters (and, from a whole read,
+    // the unchanged ones too, which the diff then finds equal). A part that
+    // does not build is refused by the whole file, in its words.
+    let prepared = main.dns.prepare_config(config).ok()?;
     let in_file = config
         .clusters
         .iter()

@@ -165,16 +165,11 @@ impl ParseCache {
         let Some(left_out) = self.left_out.take() else {
             return true;
         };
-        let decoded: Option<Vec<(usize, proto::ClusterInformation)>> = left_out
+        let places = left_out
             .clusters
             .iter()
-            .map(|(place, name)| {
-                let entry = self.entries.get(name)?;
-                let information =
-                    proto::ClusterInformation::decode(entry.encoded.as_slice()).ok()?;
-                Some((*place, information))
-            })
-            .collect();
+            .map(|(place, name)| (*place, name.as_str()));
+        let decoded = self.decode_placed(places);
         match decoded {
             Some(decoded) => {
                 config.clusters = interleave(std::mem::take(&mut config.clusters), decoded);
@@ -298,21 +293,32 @@ impl ParseCache {
     /// from the last read and put back in file order; `None` if one does not
     /// decode.
     fn put_back(&self, mut config: Config, layout: &Layout, reused: &[bool]) -> Option<Config> {
-        let decoded = layout
+        let places = layout
             .clusters
             .iter()
             .zip(reused)
             .enumerate()
             .filter(|(_, (_, reused))| **reused)
-            .map(|(place, (cluster, _))| {
-                let entry = self.entries.get(&cluster.name)?;
+            .map(|(place, (cluster, _))| (place, cluster.name.as_str()));
+        let decoded = self.decode_placed(places)?;
+        config.clusters = interleave(std::mem::take(&mut config.clusters), decoded);
+        Some(config)
+    }
+
+    /// The entry of each named cluster, decoded, with its place; `None` if
+    /// one is missing or does not decode.
+    fn decode_placed<'a>(
+        &self,
+        places: impl Iterator<Item = (usize, &'a str)>,
+    ) -> Option<Vec<(usize, proto::ClusterInformation)>> {
+        places
+            .map(|(place, name)| {
+                let entry = self.entries.get(name)?;
                 let information =
                     proto::ClusterInformation::decode(entry.encoded.as_slice()).ok()?;
                 Some((place, information))
             })
-            .collect::<Option<Vec<_>>>()?;
-        config.clusters = interleave(std::mem::take(&mut config.clusters), decoded);
-        Some(config)
+            .collect()
     }
 
     /// Whether each cluster of `layout`, in layout order, is one the last

@@ -288,42 +288,6 @@ impl Config {
         }
     }
 
-    /// The same configuration with only the clusters `keep` names: what a
-    /// reload that compares only the changed clusters builds.
-    pub fn with_clusters_only(&self, keep: impl Fn(&str) -> bool) -> Config {
-        Config {
-            clusters: self
-                .clusters
-                .iter()
-                .filter(|cluster| keep(&cluster.cluster.cluster_id))
-                .cloned()
-                .collect(),
-            ..self.clone_without_clusters()
-        }
-    }
-
-    fn clone_without_clusters(&self) -> Config {
-        Config {
-            command_socket: self.command_socket.clone(),
-            worker_count: self.worker_count,
-            log_level: self.log_level,
-            access_log: self.access_log.clone(),
-            access_log_format: self.access_log_format,
-            max_connections: self.max_connections,
-            buffer_size: self.buffer_size,
-            metrics_address: self.metrics_address,
-            shutdown_grace_period: self.shutdown_grace_period,
-            dns_servers: self.dns_servers.clone(),
-            dns_refresh: self.dns_refresh,
-            backend_names: self.backend_names.clone(),
-            path: self.path.clone(),
-            etcd: self.etcd.clone(),
-            listeners: self.listeners.clone(),
-            clusters: Vec::new(),
-            certificates: self.certificates.clone(),
-        }
-    }
-
     /// The requests that build this configuration from an empty state, in
     /// an order where everything a request names already exists: listeners,
     /// clusters (health checks inside), backends, frontends, and last the
