@@ -77,25 +77,47 @@ impl IndexSlot {
     }
 
     /// After a reload of `file` that replaced the part `replaced` of the state by
-    /// `new_part`: the index is patched when it described the state before, and
-    /// built again from a copy of `state` otherwise.
+    /// `new_part`: the index is patched, in a thread of its own, when it described
+    /// the state before, and built again from a copy of `state` otherwise.
     pub(crate) fn patch(
         &self,
         file: PathBuf,
-        replaced: &ConfigState,
-        new_part: &ConfigState,
+        replaced: ConfigState,
+        new_part: ConfigState,
         state: &Mutex<ConfigState>,
     ) {
         {
             let mut slot = lock(&self.0);
             if slot.describes_state {
-                if let Some(index) = slot.ready() {
-                    for (name, _) in items(replaced.generate_requests()) {
-                        index.items.remove(&name);
+                let before = match std::mem::take(&mut slot.slot) {
+                    Slot::Empty => None,
+                    Slot::Ready(index) => Some(Before::Ready(index)),
+                    Slot::Building(handle) => Some(Before::Building(handle)),
+                };
+                if let Some(before) = before {
+                    let patched_file = file.clone();
+                    let patched = std::thread::Builder::new()
+                        .name("file-index".to_owned())
+                        .spawn(move || {
+                            let mut index = before.wait();
+                            for (name, _) in items(replaced.generate_requests()) {
+                                index.items.remove(&name);
+                            }
+                            index.items.extend(items(new_part.generate_requests()));
+                            index.file = patched_file;
+                            index
+                        });
+                    match patched {
+                        Ok(handle) => {
+                            slot.slot = Slot::Building(handle);
+                            return;
+                        }
+                        Err(error) => {
+                            warn!(
+                                "cannot start the thread patching the config file's index: {error}"
+                            )
+                        }
                     }
-                    index.items.extend(items(new_part.generate_requests()));
-                    index.file = file;
-                    return;
                 }
             }
         }
@@ -129,6 +151,25 @@ impl SlotState {
         match &mut self.slot {
             Slot::Ready(index) => Some(index),
             _ => None,
+        }
+    }
+}
+
+/// The index a patch starts from: built, or still being built.
+enum Before {
+    Ready(FileIndex),
+    Building(JoinHandle<FileIndex>),
+}
+
+impl Before {
+    /// The index, once built. A thread that failed building it fails the patch too.
+    fn wait(self) -> FileIndex {
+        match self {
+            Before::Ready(index) => index,
+            Before::Building(handle) => match handle.join() {
+                Ok(index) => index,
+                Err(panic) => std::panic::resume_unwind(panic),
+            },
         }
     }
 }

@@ -152,13 +152,13 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
     let of_start_file = main.start_path.as_deref() == Some(path.as_path());
     let templates = match (part, whole, replaced) {
         (Some(part), _, Some(replaced)) => {
+            let Prepared { state, templates } = part.prepared;
             if of_start_file {
-                main.file_index
-                    .patch(path, &replaced, &part.prepared.state, &main.state);
+                main.file_index.patch(path, replaced, state, &main.state);
             } else {
                 main.file_index.mark_stale();
             }
-            part.prepared.templates
+            templates
         }
         (_, Some(whole), _) => {
             if of_start_file {
