@@ -4,8 +4,8 @@
 //! taken from that read instead of being parsed again.
 //!
 //! The result is always the one a whole parse gives:
-//! - the text of a reused cluster is blanked (spaces, line ends kept), so
-//!   that every position the parser reports is the one of the whole file;
+//! - the text of a reused cluster is blanked (only its line ends kept), so
+//!   that every line and column the parser reports is the one of the whole file;
 //! - a cluster is reused only when every byte of its sections and every byte
 //!   outside the clusters (with the file's folder) is as before: the parse of
 //!   a cluster depends on nothing else, but for answer files (read from

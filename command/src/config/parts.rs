@@ -1,6 +1,6 @@
 //! Parsing a file by parts of its clusters: the parser is given the file with
-//! the other clusters' text blanked (spaces, line ends kept, so that every
-//! position is the file's), and the parts are put back in file order.
+//! the other clusters' text blanked (only their line ends kept, so that every
+//! line and column is the file's), and the parts are put back in file order.
 //!
 //! A large file is parsed in two halves on two threads at once; the
 //! [`cache`](super::cache) parses only the clusters that changed. Either way
@@ -9,6 +9,7 @@
 //! parts do not agree on).
 
 use std::collections::HashSet;
+use std::ops::Range;
 use std::path::Path;
 
 use super::{root, sections::ClusterText, sections::Layout, Config};
@@ -18,22 +19,31 @@ use crate::proto;
 /// more than it saves.
 pub(crate) const MIN_CLUSTERS_TO_SPLIT: usize = 2_000;
 
-/// `text` with the sections of `clusters` blanked.
+/// `text` with the sections of `clusters` blanked: each is reduced to its line
+/// ends. The sections run from a line start to a line start, so every line of
+/// the rest keeps its number and its columns.
 pub(crate) fn blanked<'a>(
     text: &str,
     clusters: impl Iterator<Item = &'a ClusterText>,
 ) -> Option<String> {
-    let mut bytes = text.as_bytes().to_vec();
-    for cluster in clusters {
-        for range in &cluster.ranges {
-            for byte in bytes.get_mut(range.clone())? {
-                if *byte != b'\n' && *byte != b'\r' {
-                    *byte = b' ';
-                }
-            }
+    let mut ranges: Vec<&Range<usize>> = clusters.flat_map(|cluster| &cluster.ranges).collect();
+    ranges.sort_unstable_by_key(|range| range.start);
+    let mut blanked = String::with_capacity(text.len());
+    let mut kept_from = 0;
+    for range in ranges {
+        if range.start < kept_from {
+            return None;
         }
+        blanked.push_str(text.get(kept_from..range.start)?);
+        let line_ends = text
+            .get(range.clone())?
+            .bytes()
+            .filter(|&byte| byte == b'\n');
+        blanked.extend(line_ends.map(char::from));
+        kept_from = range.end;
     }
-    String::from_utf8(bytes).ok()
+    blanked.push_str(text.get(kept_from..)?);
+    Some(blanked)
 }
 
 /// Parses the first half of the clusters on this thread and the second on
@@ -97,4 +107,24 @@ pub(crate) fn shares_a_route(clusters: &[proto::ClusterInformation]) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::sections::layout;
+
+    #[test]
+    fn a_blanked_cluster_keeps_only_its_line_ends_and_the_rest_its_lines() {
+        let text = "[[listeners]]\naddress = \"a\"\n[clusters.a]\nx = 1\r\n\
+                    [clusters.b]\ny = 2\n[clusters.a.health_check]\nuri = \"/\"\n";
+        let layout = layout(text).expect("a layout");
+        let first = layout.clusters.iter().filter(|cluster| cluster.name == "a");
+        let blanked = blanked(text, first).expect("blanked");
+        assert_eq!(
+            blanked,
+            "[[listeners]]\naddress = \"a\"\n\n\n[clusters.b]\ny = 2\n\n\n"
+        );
+        assert_eq!(blanked.lines().count(), text.lines().count());
+    }
 }
