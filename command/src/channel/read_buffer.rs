@@ -123,7 +123,16 @@ impl ReadBuffer {
                 "channel read buffer is full without a complete frame",
             ));
         }
-        let grown = (self.buf.len() * 2).max(INITIAL_SIZE).min(self.limit);
+        // Straight to the size of the frame being read, when it is announced.
+        let announced = self
+            .announced_size()
+            .map(|size| size.saturating_add(FRAME_PREFIX_SIZE))
+            .filter(|size| *size <= self.limit)
+            .unwrap_or(0);
+        let grown = (self.buf.len() * 2)
+            .max(announced)
+            .max(INITIAL_SIZE)
+            .min(self.limit);
         // Exact, so that the allocation never exceeds the limit.
         self.buf.reserve_exact(grown - self.buf.len());
         self.buf.resize(grown, 0);

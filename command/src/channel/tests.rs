@@ -143,6 +143,42 @@ fn read_buffer_never_exceeds_max_frame_plus_prefix() {
 }
 
 #[test]
+fn a_large_frame_is_given_room_for_all_of_it_once_its_size_is_read() {
+    let size = 1024 * 1024;
+    let mut buffer = super::read_buffer::ReadBuffer::new(4 * size);
+    let mut prefix = (size as u32).to_be_bytes().to_vec();
+    prefix.resize(4096, 7);
+    let read = buffer
+        .read_with(|room| {
+            room[..prefix.len()].copy_from_slice(&prefix);
+            Ok(prefix.len())
+        })
+        .expect("first read");
+    assert_eq!(read, 4096);
+    assert!(buffer.allocated() <= 4096);
+    buffer
+        .read_with(|room| Ok(room.len()))
+        .expect("second read");
+    assert_eq!(buffer.allocated(), size + FRAME_PREFIX_SIZE);
+    assert!(buffer.next_frame(4 * size).expect("frame").is_some());
+}
+
+#[test]
+fn an_oversized_announcement_never_sizes_the_buffer() {
+    let mut buffer = super::read_buffer::ReadBuffer::new(64 * 1024);
+    buffer
+        .read_with(|room| {
+            room[..4].copy_from_slice(&u32::MAX.to_be_bytes());
+            Ok(room.len())
+        })
+        .expect("first read");
+    buffer
+        .read_with(|room| Ok(room.len()))
+        .expect("second read");
+    assert_eq!(buffer.allocated(), 8 * 1024);
+}
+
+#[test]
 fn clean_close_between_frames_is_eof() {
     let (writer, mut reader) = raw_writer();
     drop(writer);
