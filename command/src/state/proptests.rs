@@ -514,4 +514,63 @@ proptest! {
         };
         prop_assert_eq!(part.diff(&target_part), origin.diff(&target));
     }
+
+    /// A part holds what its clusters own, as a filter of the whole state does.
+    #[test]
+    fn a_part_holds_what_its_clusters_own(
+        (origin, _) in related_states(),
+        picks in vec(any::<bool>(), 1..8),
+    ) {
+        let ids: std::collections::HashSet<&str> = origin
+            .cluster_ids()
+            .zip(picks.iter().cycle())
+            .filter(|(_, picked)| **picked)
+            .map(|(id, _)| id)
+            .collect();
+        let named = |id: &str| ids.contains(id);
+        let unrouted = origin.http_frontends.values().any(|f| f.cluster_id.is_none());
+        let filtered = ConfigState {
+            listeners: origin.listeners.clone(),
+            active_listeners: origin.active_listeners.clone(),
+            clusters: origin
+                .clusters
+                .iter()
+                .filter(|(id, _)| named(id))
+                .map(|(id, cluster)| (id.clone(), cluster.clone()))
+                .collect(),
+            backends: origin
+                .backends
+                .iter()
+                .filter(|(id, _)| named(id))
+                .map(|(id, backends)| (id.clone(), backends.clone()))
+                .collect(),
+            http_frontends: origin
+                .http_frontends
+                .iter()
+                .filter(|(_, f)| f.cluster_id.as_deref().is_some_and(named))
+                .map(|(key, f)| (key.clone(), f.clone()))
+                .collect(),
+            tcp_frontends: origin
+                .tcp_frontends
+                .iter()
+                .filter(|(_, f)| named(&f.cluster_id))
+                .map(|(address, f)| (*address, f.clone()))
+                .collect(),
+            cluster_users: origin
+                .cluster_users
+                .iter()
+                .filter(|(id, _)| named(id))
+                .map(|(id, users)| (id.clone(), users.clone()))
+                .collect(),
+            certificates: origin.certificates.clone(),
+            writes: Default::default(),
+        };
+        match origin.subset(&ids) {
+            Some(part) => {
+                prop_assert!(!unrouted);
+                prop_assert_eq!(part, filtered);
+            }
+            None => prop_assert!(unrouted),
+        }
+    }
 }

@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 
-use super::ConfigState;
+use super::{ConfigState, FrontendRef};
 
 /// How many writes a state has seen. Not part of what the state holds: two
 /// states with the same content are equal whatever their counts.
@@ -43,46 +43,44 @@ impl ConfigState {
 
     /// Every listener, activation and certificate, and the clusters named in
     /// `clusters` with their backends and frontends. `None` when a frontend
-    /// routes to no cluster: it belongs to no part.
+    /// routes to no cluster: it belongs to no part. Costs what it names (and a
+    /// walk over the HTTP frontends), not the whole state.
     pub fn subset(&self, clusters: &HashSet<&str>) -> Option<ConfigState> {
-        let named = |cluster_id: &str| clusters.contains(cluster_id);
-        let mut http_frontends = std::collections::BTreeMap::new();
-        for (key, frontend) in &self.http_frontends {
-            let cluster_id = frontend.cluster_id.as_deref()?;
-            if named(cluster_id) {
-                http_frontends.insert(key.clone(), frontend.clone());
-            }
+        if self.http_frontends.values().any(|f| f.cluster_id.is_none()) {
+            return None;
         }
-        Some(ConfigState {
+        let mut part = ConfigState {
             listeners: self.listeners.clone(),
             active_listeners: self.active_listeners.clone(),
-            clusters: self
-                .clusters
-                .iter()
-                .filter(|(id, _)| named(id))
-                .map(|(id, cluster)| (id.clone(), cluster.clone()))
-                .collect(),
-            backends: self
-                .backends
-                .iter()
-                .filter(|(id, _)| named(id))
-                .map(|(id, backends)| (id.clone(), backends.clone()))
-                .collect(),
-            http_frontends,
-            tcp_frontends: self
-                .tcp_frontends
-                .iter()
-                .filter(|(_, frontend)| named(&frontend.cluster_id))
-                .map(|(address, frontend)| (*address, frontend.clone()))
-                .collect(),
-            cluster_users: self
-                .cluster_users
-                .iter()
-                .filter(|(id, _)| named(id))
-                .map(|(id, users)| (id.clone(), users.clone()))
-                .collect(),
             certificates: self.certificates.clone(),
-            writes: WriteCount::default(),
-        })
+            ..ConfigState::default()
+        };
+        for &cluster_id in clusters {
+            if let Some(cluster) = self.clusters.get(cluster_id) {
+                part.clusters.insert(cluster_id.to_owned(), cluster.clone());
+            }
+            if let Some(backends) = self.backends.get(cluster_id) {
+                part.backends
+                    .insert(cluster_id.to_owned(), backends.clone());
+            }
+            let Some(users) = self.cluster_users.get(cluster_id) else {
+                continue;
+            };
+            for user in users.keys() {
+                match user {
+                    FrontendRef::Http(key) => {
+                        let frontend = self.http_frontends.get(key)?;
+                        part.http_frontends.insert(key.clone(), frontend.clone());
+                    }
+                    FrontendRef::Tcp(address) => {
+                        let frontend = self.tcp_frontends.get(address)?;
+                        part.tcp_frontends.insert(*address, frontend.clone());
+                    }
+                }
+            }
+            part.cluster_users
+                .insert(cluster_id.to_owned(), users.clone());
+        }
+        Some(part)
     }
 }
