@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use log::warn;
@@ -20,114 +20,144 @@ use sluice_command::state::ConfigState;
 use super::lock;
 
 /// The items of the file `reload` reads, by name, with a hash of their settings.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct FileIndex {
     file: PathBuf,
     items: HashMap<String, u64>,
 }
 
-/// The index of the file last read, or the thread still building it: a reload or
-/// a start answers without waiting for it, and the first ctl change after them
-/// waits for it instead.
+/// The index of the file `reload` reads by default, or the thread still
+/// building it: a reload or a start answers without waiting for it, and the
+/// first ctl change after them waits for it instead.
 #[derive(Debug, Default)]
 pub(crate) struct IndexSlot(Mutex<SlotState>);
 
 #[derive(Debug, Default)]
 struct SlotState {
-    slot: Slot,
-    /// Whether the index also describes main's state as the last reload left it
-    /// (not when a reload of another file or a state load came after).
-    describes_state: bool,
+    /// The index of the start file, as its last reload read it: what ctl
+    /// changes are compared with.
+    of_file: Slot,
+    /// What describes main's state as the last reload left it, for the next
+    /// reload that changes only a part of it to patch.
+    of_state: OfState,
 }
 
 #[derive(Debug, Default)]
 enum Slot {
     #[default]
     Empty,
-    Ready(FileIndex),
+    Ready(Arc<FileIndex>),
     Building(JoinHandle<FileIndex>),
 }
 
+/// Which index describes main's state.
+#[derive(Debug, Default)]
+enum OfState {
+    /// None: a state load, or a ctl change before a whole reload, came last.
+    #[default]
+    Unknown,
+    /// The start file's: its reload came last.
+    File,
+    /// One of its own, after a reload of another file.
+    Own(Slot),
+}
+
 impl IndexSlot {
-    /// Starts building the index of `file`, whose state's requests
+    /// Starts building the index of `file`, the start file, whose state's requests
     /// ([`ConfigState::generate_requests`]) are `requests`, in a thread of its own, which
     /// also drops them when done.
     pub(crate) fn build(&self, file: PathBuf, requests: Vec<Request>) {
-        self.build_with(file, move || requests);
-    }
-
-    /// [`IndexSlot::build`] from the state itself, whose requests the thread generates.
-    pub(crate) fn build_from_state(&self, file: PathBuf, state: ConfigState) {
-        self.build_with(file, move || state.generate_requests());
-    }
-
-    fn build_with(&self, file: PathBuf, requests: impl FnOnce() -> Vec<Request> + Send + 'static) {
-        let built = std::thread::Builder::new()
-            .name("file-index".to_owned())
-            .spawn(move || FileIndex::of(&file, requests()));
+        let built = spawn_index(move || FileIndex::of(&file, requests));
         let mut slot = lock(&self.0);
-        slot.describes_state = true;
-        slot.slot = match built {
-            Ok(handle) => Slot::Building(handle),
-            Err(error) => {
-                warn!("cannot start the thread indexing the config file: {error}");
-                Slot::Empty
-            }
-        };
+        slot.of_file = built;
+        slot.of_state = OfState::File;
+    }
+
+    /// After a reload that compared the whole state: the index of `state`, the state
+    /// it left, is built again in a thread of its own, as the start file's when `file`
+    /// is the start file (`of_start_file`).
+    pub(crate) fn build_from_state(&self, file: PathBuf, of_start_file: bool, state: ConfigState) {
+        let built = spawn_index(move || FileIndex::of(&file, state.generate_requests()));
+        let mut slot = lock(&self.0);
+        if of_start_file {
+            slot.of_file = built;
+            slot.of_state = OfState::File;
+        } else {
+            slot.of_state = OfState::Own(built);
+        }
     }
 
     /// After a reload of `file` that replaced the part `replaced` of the state by
-    /// `new_part`: the index is patched, in a thread of its own, when it described
-    /// the state before, and built again from a copy of `state` otherwise.
+    /// `new_part`: the index of the state is patched, in a thread of its own, when
+    /// there is one; otherwise, for the start file, it is built again from a copy of
+    /// `state`.
     pub(crate) fn patch(
         &self,
         file: PathBuf,
+        of_start_file: bool,
         replaced: ConfigState,
         new_part: ConfigState,
         state: &Mutex<ConfigState>,
     ) {
         {
             let mut slot = lock(&self.0);
-            if slot.describes_state {
-                let before = match std::mem::take(&mut slot.slot) {
-                    Slot::Empty => None,
-                    Slot::Ready(index) => Some(Before::Ready(index)),
-                    Slot::Building(handle) => Some(Before::Building(handle)),
+            let before = match std::mem::take(&mut slot.of_state) {
+                OfState::Unknown => Slot::Empty,
+                OfState::Own(own) => own,
+                // The start file's index stays for ctl changes until the state is its
+                // again; a copy of it is patched meanwhile.
+                OfState::File if !of_start_file => match &slot.of_file {
+                    Slot::Ready(index) => Slot::Ready(Arc::clone(index)),
+                    Slot::Building(_) => match slot.ready() {
+                        Some(index) => Slot::Ready(Arc::clone(index)),
+                        None => Slot::Empty,
+                    },
+                    Slot::Empty => Slot::Empty,
+                },
+                OfState::File => std::mem::take(&mut slot.of_file),
+            };
+            if !matches!(before, Slot::Empty) {
+                // The start file's index it replaces is dropped there too.
+                let replaced_index = if of_start_file {
+                    std::mem::take(&mut slot.of_file)
+                } else {
+                    Slot::Empty
                 };
-                if let Some(before) = before {
-                    let patched_file = file.clone();
-                    let patched = std::thread::Builder::new()
-                        .name("file-index".to_owned())
-                        .spawn(move || {
-                            let mut index = before.wait();
-                            for (name, _) in items(replaced.generate_requests()) {
-                                index.items.remove(&name);
-                            }
-                            index.items.extend(items(new_part.generate_requests()));
-                            index.file = patched_file;
-                            index
-                        });
-                    match patched {
-                        Ok(handle) => {
-                            slot.slot = Slot::Building(handle);
-                            return;
-                        }
-                        Err(error) => {
-                            warn!(
-                                "cannot start the thread patching the config file's index: {error}"
-                            )
-                        }
+                let patched = spawn_index(move || {
+                    drop(replaced_index);
+                    let mut index = match before {
+                        Slot::Ready(index) => Arc::unwrap_or_clone(index),
+                        Slot::Building(handle) => match handle.join() {
+                            Ok(index) => index,
+                            Err(panic) => std::panic::resume_unwind(panic),
+                        },
+                        Slot::Empty => unreachable!("an empty slot is never patched"),
+                    };
+                    for (name, _) in items(replaced.generate_requests()) {
+                        index.items.remove(&name);
                     }
+                    index.items.extend(items(new_part.generate_requests()));
+                    index.file = file;
+                    index
+                });
+                if of_start_file {
+                    slot.of_file = patched;
+                    slot.of_state = OfState::File;
+                } else {
+                    slot.of_state = OfState::Own(patched);
                 }
+                return;
             }
         }
-        let copy = lock(state).clone();
-        self.build_from_state(file, copy);
+        if of_start_file {
+            let copy = lock(state).clone();
+            self.build_from_state(file, true, copy);
+        }
     }
 
-    /// Says that the state no longer is what the index describes.
-    pub(crate) fn mark_stale(&self) {
-        lock(&self.0).describes_state = false;
+    /// Says that no index describes the state any more (a state load).
+    pub(crate) fn forget_state(&self) {
+        lock(&self.0).of_state = OfState::Unknown;
     }
 
     /// What [`FileIndex::announce`] says about `request`, once the index is built.
@@ -136,40 +166,35 @@ impl IndexSlot {
     }
 }
 
-impl SlotState {
-    /// The index, once built (waiting for the thread building it).
-    fn ready(&mut self) -> Option<&mut FileIndex> {
-        if let Slot::Building(_) = &self.slot {
-            let Slot::Building(handle) = std::mem::take(&mut self.slot) else {
-                return None;
-            };
-            match handle.join() {
-                Ok(index) => self.slot = Slot::Ready(index),
-                Err(_) => warn!("the thread indexing the config file failed"),
-            }
-        }
-        match &mut self.slot {
-            Slot::Ready(index) => Some(index),
-            _ => None,
+/// Runs `index` on a thread of its own.
+fn spawn_index(index: impl FnOnce() -> FileIndex + Send + 'static) -> Slot {
+    let built = std::thread::Builder::new()
+        .name("file-index".to_owned())
+        .spawn(index);
+    match built {
+        Ok(handle) => Slot::Building(handle),
+        Err(error) => {
+            warn!("cannot start the thread indexing the config file: {error}");
+            Slot::Empty
         }
     }
 }
 
-/// The index a patch starts from: built, or still being built.
-enum Before {
-    Ready(FileIndex),
-    Building(JoinHandle<FileIndex>),
-}
-
-impl Before {
-    /// The index, once built. A thread that failed building it fails the patch too.
-    fn wait(self) -> FileIndex {
-        match self {
-            Before::Ready(index) => index,
-            Before::Building(handle) => match handle.join() {
-                Ok(index) => index,
-                Err(panic) => std::panic::resume_unwind(panic),
-            },
+impl SlotState {
+    /// The start file's index, once built (waiting for the thread building it).
+    fn ready(&mut self) -> Option<&Arc<FileIndex>> {
+        if let Slot::Building(_) = &self.of_file {
+            let Slot::Building(handle) = std::mem::take(&mut self.of_file) else {
+                return None;
+            };
+            match handle.join() {
+                Ok(index) => self.of_file = Slot::Ready(Arc::new(index)),
+                Err(_) => warn!("the thread indexing the config file failed"),
+            }
+        }
+        match &self.of_file {
+            Slot::Ready(index) => Some(index),
+            _ => None,
         }
     }
 }
@@ -377,6 +402,65 @@ backends = [ { address = "127.0.0.1:9001", weight = 10 } ]
             index.announce(&heavier).as_deref(),
             Some("sluice.toml says otherwise: a reload will set it back")
         );
+    }
+
+    /// The file's state with its one backend's weight set to `weight`.
+    fn weighted(weight: u32) -> ConfigState {
+        let mut state = file_state();
+        let update = request(RequestType::UpdateBackend(proto::Backend {
+            weight,
+            ..file_backend()
+        }));
+        state.apply(&update).expect("applies");
+        state
+    }
+
+    fn weight_change(weight: u32) -> Request {
+        request(RequestType::UpdateBackend(proto::Backend {
+            weight,
+            ..file_backend()
+        }))
+    }
+
+    #[test]
+    fn a_reload_of_another_file_keeps_the_start_file_for_ctl_and_patches_the_state_index() {
+        let start = PathBuf::from("/etc/sluice/sluice.toml");
+        let other = PathBuf::from("/etc/sluice/other.toml");
+        let slot = IndexSlot::default();
+        slot.build(start.clone(), weighted(10).generate_requests());
+        let state = Mutex::new(weighted(50));
+        slot.patch(other, false, weighted(10), weighted(50), &state);
+        // ctl changes still compare with the start file.
+        assert_eq!(slot.announce(&weight_change(10)), None);
+        assert!(slot.announce(&weight_change(50)).is_some());
+        // Back to the start file, which changed meanwhile: the state's index is patched.
+        *lock(&state) = weighted(20);
+        slot.patch(start, true, weighted(50), weighted(20), &state);
+        assert_eq!(slot.announce(&weight_change(20)), None);
+        assert_eq!(
+            slot.announce(&weight_change(10)).as_deref(),
+            Some("sluice.toml says otherwise: a reload will set it back")
+        );
+    }
+
+    #[test]
+    fn without_an_index_of_the_state_a_reload_of_the_start_file_indexes_the_state() {
+        let start = PathBuf::from("/etc/sluice/sluice.toml");
+        let slot = IndexSlot::default();
+        slot.build(start.clone(), weighted(10).generate_requests());
+        slot.forget_state();
+        // Only the part is given: were it patched into the old index, the
+        // weight 10 would still agree.
+        let state = Mutex::new(weighted(30));
+        slot.patch(
+            start,
+            true,
+            ConfigState::default(),
+            ConfigState::default(),
+            &state,
+        );
+        assert_eq!(slot.announce(&weight_change(30)), None);
+        assert!(slot.announce(&weight_change(10)).is_some());
     }
 
     #[test]

@@ -153,19 +153,13 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
     let templates = match (part, whole, replaced) {
         (Some(part), _, Some(replaced)) => {
             let Prepared { state, templates } = part.prepared;
-            if of_start_file {
-                main.file_index.patch(path, replaced, state, &main.state);
-            } else {
-                main.file_index.mark_stale();
-            }
+            main.file_index
+                .patch(path, of_start_file, replaced, state, &main.state);
             templates
         }
         (_, Some(whole), _) => {
-            if of_start_file {
-                main.file_index.build_from_state(path, whole.state);
-            } else {
-                main.file_index.mark_stale();
-            }
+            main.file_index
+                .build_from_state(path, of_start_file, whole.state);
             whole.templates
         }
         _ => Default::default(),
@@ -257,7 +251,7 @@ pub(crate) fn load_state(main: &MainProcess, path: &str, allow_empty: bool) -> R
         Ok(mut prepared) => {
             let what = format!("state load from {path}");
             let mut response = converge(main, &mut prepared.state, &what, allow_empty, None);
-            main.file_index.mark_stale();
+            main.file_index.forget_state();
             if response.status == proto::ResponseStatus::Ok as i32 {
                 main.dns.commit(prepared.templates);
                 if let Some(note) = super::etcd_source::left_note(&left_to_etcd) {
