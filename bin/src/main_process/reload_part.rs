@@ -37,8 +37,6 @@ pub(crate) struct Converged {
 pub(crate) struct Part {
     /// The changed and added clusters, with every listener and certificate.
     pub(crate) prepared: Prepared,
-    /// Every cluster the file has.
-    in_file: HashSet<String>,
     /// The read this one compared with.
     compared_with: u64,
 }
@@ -58,7 +56,7 @@ pub(crate) fn plan(main: &MainProcess, config: &Config, read: &LastRead) -> Opti
     let usable = converged.read == compared_with
         && config.backend_names.is_empty()
         && main.etcd.get().is_none()
-        && !(config.clusters.is_empty() && read.unchanged.is_empty())
+        && !(config.clusters.is_empty() && read.unchanged == 0)
         && !config.listeners.is_empty();
     if !usable {
         debug!("reload: the whole state is compared (etcd, names or another read)");
@@ -68,15 +66,8 @@ pub(crate) fn plan(main: &MainProcess, config: &Config, read: &LastRead) -> Opti
     // the unchanged ones too, which the diff then finds equal). A part that
     // does not build is refused by the whole file, in its words.
     let prepared = main.dns.prepare_config(config).ok()?;
-    let in_file = config
-        .clusters
-        .iter()
-        .map(|cluster| cluster.cluster.cluster_id.clone())
-        .chain(read.unchanged.iter().cloned())
-        .collect();
     Some(Part {
         prepared,
-        in_file,
         compared_with,
     })
 }
@@ -84,11 +75,12 @@ pub(crate) fn plan(main: &MainProcess, config: &Config, read: &LastRead) -> Opti
 /// Applies the difference between `part` and the same clusters of main's
 /// state, when the state is still the one the compared read left. Answers
 /// with what `apply` answers, and the part of the state that was replaced;
-/// `None` when the whole path must be taken. The caller holds
-/// [`MainProcess::lock_changes`].
+/// `None` when the whole path must be taken. `in_file` says whether the file
+/// read has a cluster. The caller holds [`MainProcess::lock_changes`].
 pub(crate) fn converge_part(
     main: &MainProcess,
     part: &Part,
+    in_file: impl Fn(&str) -> bool,
     apply: impl FnOnce(&[sluice_command::proto::Request]) -> Response,
 ) -> Option<(Response, ConfigState)> {
     let converged = (*lock(&main.converged))?;
@@ -103,7 +95,7 @@ pub(crate) fn converge_part(
             return None;
         }
         let mut ids: HashSet<&str> = target.cluster_ids().collect();
-        ids.extend(state.cluster_ids().filter(|id| !part.in_file.contains(*id)));
+        ids.extend(state.cluster_ids().filter(|id| !in_file(id)));
         let replaced = state.subset(&ids)?;
         debug!(
             "reload: {} changed, added or removed clusters compared",

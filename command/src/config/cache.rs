@@ -39,24 +39,26 @@ pub struct ParseCache {
     text: String,
     /// The file's folder and its text outside the clusters.
     context: String,
-    /// Each reusable cluster by name: its sections and its parse, encoded.
+    /// Each cluster of the last read by name: its sections and, when it can be
+    /// reused, its parse, encoded.
     entries: HashMap<String, CachedCluster>,
+    /// The clusters of the last read, in file order, and whether each was
+    /// taken unchanged from the read before.
+    order: Vec<(String, bool)>,
     /// A file of this many clusters or more is parsed on two threads.
     min_clusters_to_split: usize,
     /// One more for each read that succeeded.
     generation: u64,
     /// What the last read that succeeded reused.
     last: LastRead,
-    /// The clusters the last read left out of its configuration, for
-    /// [`ParseCache::complete`].
+    /// Where the last read was from, when it left its unchanged clusters out
+    /// of its configuration, for [`ParseCache::complete`].
     left_out: Option<LeftOut>,
 }
 
-/// The clusters a read left out of its configuration: each by its place in
-/// the file and its name.
+/// The file a read that left its unchanged clusters out read.
 #[derive(Debug)]
 struct LeftOut {
-    clusters: Vec<(usize, String)>,
     file_name: String,
     base_dir: std::path::PathBuf,
 }
@@ -70,9 +72,10 @@ pub struct LastRead {
     /// The number of the read it compared with, when its text outside the
     /// clusters was the same and some clusters were reused.
     pub compared_with: Option<u64>,
-    /// The clusters whose text was the same as in that read: every other
-    /// cluster of the file is new or changed (or was not kept).
-    pub unchanged: HashSet<String>,
+    /// How many clusters had the same text as in that read (named by
+    /// [`ParseCache::unchanged`]): every other cluster of the file is new or
+    /// changed (or was not kept).
+    pub unchanged: usize,
 }
 
 impl Default for ParseCache {
@@ -81,6 +84,7 @@ impl Default for ParseCache {
             text: String::new(),
             context: String::new(),
             entries: HashMap::new(),
+            order: Vec::new(),
             min_clusters_to_split: parts::MIN_CLUSTERS_TO_SPLIT,
             generation: 0,
             last: LastRead::default(),
@@ -92,9 +96,13 @@ impl Default for ParseCache {
 #[derive(Debug)]
 struct CachedCluster {
     ranges: Vec<Range<usize>>,
-    encoded: Vec<u8>,
+    /// Its parse, unless it cannot be reused (it reads answer files, or
+    /// names backends by host name).
+    encoded: Option<Vec<u8>>,
     /// A hash of each route its frontends take (see [`route_hashes`]).
     routes: Box<[u64]>,
+    /// The read that last found it in the file.
+    seen: u64,
 }
 
 /// How a read went, for tests and logs.
@@ -132,6 +140,20 @@ impl ParseCache {
         &self.last
     }
 
+    /// The clusters of the last read that had the same text as in the read
+    /// before, in file order.
+    pub fn unchanged(&self) -> impl Iterator<Item = &str> + '_ {
+        self.order
+            .iter()
+            .filter(|(_, unchanged)| *unchanged)
+            .map(|(name, _)| name.as_str())
+    }
+
+    /// Whether the file of the last read has cluster `name`.
+    pub fn has_cluster(&self, name: &str) -> bool {
+        self.entries.contains_key(name)
+    }
+
     /// Reads and checks the file at `path` as [`Config::load`] does, reusing
     /// what it can of the last read.
     pub fn load(&mut self, path: &Path) -> Result<Config, ConfigError> {
@@ -165,10 +187,12 @@ impl ParseCache {
         let Some(left_out) = self.left_out.take() else {
             return true;
         };
-        let places = left_out
-            .clusters
+        let places = self
+            .order
             .iter()
-            .map(|(place, name)| (*place, name.as_str()));
+            .enumerate()
+            .filter(|(_, (_, unchanged))| *unchanged)
+            .map(|(place, (name, _))| (place, name.as_str()));
         let decoded = self.decode_placed(places);
         match decoded {
             Some(decoded) => {
@@ -223,6 +247,7 @@ impl ParseCache {
             self.text = String::new();
             self.context = String::new();
             self.entries = HashMap::new();
+            self.order = Vec::new();
             self.left_out = None;
             self.generation += 1;
             self.last = LastRead {
@@ -266,23 +291,14 @@ impl ParseCache {
             parsed: layout.clusters.len() - count,
         };
         let previous = self.generation;
-        self.keep(text, &layout, &reused, context, &config);
         self.generation += 1;
-        let left_out: Vec<(usize, String)> = layout
-            .clusters
-            .iter()
-            .zip(&reused)
-            .enumerate()
-            .filter(|(_, (_, reused))| **reused)
-            .map(|(place, (cluster, _))| (place, cluster.name.clone()))
-            .collect();
+        self.keep(text, layout, &reused, context, &config);
         self.last = LastRead {
             generation: self.generation,
             compared_with: (count > 0).then_some(previous),
-            unchanged: left_out.iter().map(|(_, name)| name.clone()).collect(),
+            unchanged: count,
         };
-        self.left_out = (leave_out && !left_out.is_empty()).then(|| LeftOut {
-            clusters: left_out,
+        self.left_out = (leave_out && count > 0).then(|| LeftOut {
             file_name: file_name.to_owned(),
             base_dir: base_dir.to_path_buf(),
         });
@@ -313,9 +329,8 @@ impl ParseCache {
     ) -> Option<Vec<(usize, proto::ClusterInformation)>> {
         places
             .map(|(place, name)| {
-                let entry = self.entries.get(name)?;
-                let information =
-                    proto::ClusterInformation::decode(entry.encoded.as_slice()).ok()?;
+                let encoded = self.entries.get(name)?.encoded.as_deref()?;
+                let information = proto::ClusterInformation::decode(encoded).ok()?;
                 Some((place, information))
             })
             .collect()
@@ -330,10 +345,10 @@ impl ParseCache {
             .iter()
             .map(|cluster| {
                 same_context
-                    && self
-                        .entries
-                        .get(&cluster.name)
-                        .is_some_and(|entry| cluster.same_text(text, &self.text, &entry.ranges))
+                    && self.entries.get(&cluster.name).is_some_and(|entry| {
+                        entry.encoded.is_some()
+                            && cluster.same_text(text, &self.text, &entry.ranges)
+                    })
             })
             .collect()
     }
@@ -380,12 +395,12 @@ impl ParseCache {
         Some(config)
     }
 
-    /// Keeps what this read parsed for the next one; the clusters `reused`
-    /// keep their encoding.
+    /// Keeps what this read (number `self.generation`) parsed for the next
+    /// one: the clusters `reused` keep their entries, with their new places.
     fn keep(
         &mut self,
         text: &str,
-        layout: &Layout,
+        layout: Layout,
         reused: &[bool],
         context: String,
         config: &Config,
@@ -400,34 +415,38 @@ impl ParseCache {
             .iter()
             .map(|cluster| (cluster.cluster.cluster_id.as_str(), cluster))
             .collect();
-        let mut entries = HashMap::with_capacity(layout.clusters.len());
-        for (cluster, &reused) in layout.clusters.iter().zip(reused) {
-            let ranges = cluster.ranges.clone();
+        let seen = self.generation;
+        let mut order = Vec::with_capacity(layout.clusters.len());
+        for (cluster, &reused) in layout.clusters.into_iter().zip(reused) {
             if reused {
-                if let Some(old) = self.entries.remove(&cluster.name) {
-                    entries.insert(cluster.name.clone(), CachedCluster { ranges, ..old });
+                if let Some(entry) = self.entries.get_mut(&cluster.name) {
+                    entry.ranges = cluster.ranges;
+                    entry.seen = seen;
+                    order.push((cluster.name, true));
                     continue;
                 }
             }
-            let Some(information) = by_id.get(cluster.name.as_str()) else {
-                continue;
-            };
+            let information = by_id.get(cluster.name.as_str());
             // Answer files and DNS names are read from outside the file.
-            if !information.cluster.answers.is_empty() || named.contains(cluster.name.as_str()) {
-                continue;
-            }
-            entries.insert(
-                cluster.name.clone(),
-                CachedCluster {
-                    ranges,
-                    encoded: information.encode_to_vec(),
-                    routes: route_hashes(information),
-                },
-            );
+            let encoded = information
+                .filter(|information| {
+                    information.cluster.answers.is_empty() && !named.contains(cluster.name.as_str())
+                })
+                .map(|information| information.encode_to_vec());
+            let entry = CachedCluster {
+                ranges: cluster.ranges,
+                encoded,
+                routes: information
+                    .map_or_else(Default::default, |information| route_hashes(information)),
+                seen,
+            };
+            self.entries.insert(cluster.name.clone(), entry);
+            order.push((cluster.name, false));
         }
+        self.entries.retain(|_, entry| entry.seen == seen);
         self.text = text.to_owned();
         self.context = context;
-        self.entries = entries;
+        self.order = order;
     }
 }
 
