@@ -4,8 +4,9 @@
 //! taken from that read instead of being parsed again.
 //!
 //! The result is always the one a whole parse gives:
-//! - the text of a reused cluster is blanked (only its line ends kept), so
-//!   that every line and column the parser reports is the one of the whole file;
+//! - the text of a reused cluster is left out (see [`parts`](super::parts)),
+//!   and every refusal comes from a whole parse, so that every line and
+//!   column reported is the one of the whole file;
 //! - a cluster is reused only when every byte of its sections and every byte
 //!   outside the clusters (with the file's folder) is as before: the parse of
 //!   a cluster depends on nothing else, but for answer files (read from
@@ -47,6 +48,9 @@ pub struct ParseCache {
     order: Vec<(String, bool)>,
     /// A file of this many clusters or more is parsed on two threads.
     min_clusters_to_split: usize,
+    /// A read that parses this many changed clusters or more parses them on
+    /// two threads.
+    min_changed_to_split: usize,
     /// One more for each read that succeeded.
     generation: u64,
     /// What the last read that succeeded reused.
@@ -86,6 +90,7 @@ impl Default for ParseCache {
             entries: HashMap::new(),
             order: Vec::new(),
             min_clusters_to_split: parts::MIN_CLUSTERS_TO_SPLIT,
+            min_changed_to_split: parts::MIN_CHANGED_TO_SPLIT,
             generation: 0,
             last: LastRead::default(),
             left_out: None,
@@ -120,12 +125,13 @@ impl ParseCache {
         Self::default()
     }
 
-    /// An empty cache that parses files of `min_clusters` clusters or more on
-    /// two threads.
+    /// An empty cache that parses files of `min_clusters` clusters or more,
+    /// and as many changed clusters, on two threads.
     #[cfg(test)]
     pub(crate) fn splitting_from(min_clusters: usize) -> Self {
         ParseCache {
             min_clusters_to_split: min_clusters,
+            min_changed_to_split: min_clusters,
             ..ParseCache::default()
         }
     }
@@ -364,14 +370,20 @@ impl ParseCache {
         layout: &Layout,
         reused: &[bool],
     ) -> Option<Config> {
-        let reused_text = layout
-            .clusters
-            .iter()
-            .zip(reused)
-            .filter(|(_, reused)| **reused)
-            .map(|(cluster, _)| cluster);
-        let blanked = parts::blanked(text, reused_text)?;
-        let config = root::parse(&blanked, file_name, base_dir).ok()?;
+        let mut reused_text = Vec::new();
+        let mut parsed_text = Vec::new();
+        for (cluster, &reused) in layout.clusters.iter().zip(reused) {
+            if reused {
+                reused_text.push(cluster);
+            } else {
+                parsed_text.push(cluster);
+            }
+        }
+        let config = if parsed_text.len() >= self.min_changed_to_split {
+            parts::parse_halves(text, file_name, base_dir, &parsed_text, &reused_text)?
+        } else {
+            parts::parse_without(text, file_name, base_dir, &reused_text)?
+        };
         let mut parsed = config.clusters.iter();
         let mut routes = HashSet::new();
         for (cluster, &reused) in layout.clusters.iter().zip(reused) {
