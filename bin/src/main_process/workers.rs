@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use log::{debug, error, info, warn};
-use sluice_command::channel::{Channel, ChannelError, CONTROL_MAX_FRAME_SIZE};
+use sluice_command::channel::{Channel, ChannelError, EncodedFrame, CONTROL_MAX_FRAME_SIZE};
 use sluice_command::config::defaults::MAX_WORKER_COUNT;
 use sluice_command::config::Config;
 use sluice_command::proto::{
@@ -78,7 +78,18 @@ impl WorkerOutcome {
     }
 }
 
-type Delivery = (String, Result<WorkerResponse, String>);
+/// A worker's answer (or why there is none), by the worker's id.
+type Delivery = (u32, Result<WorkerResponse, String>);
+
+/// A request sent to some workers, whose answers [`WorkerPool::collect`] waits for.
+struct Asked {
+    request_id: String,
+    /// The workers it was sent to.
+    expected: Vec<u32>,
+    /// The workers it could not be sent to, and why.
+    outcomes: Vec<WorkerOutcome>,
+    answers: mpsc::Receiver<Delivery>,
+}
 
 /// The workers and the requests waiting for their answers.
 #[derive(Debug)]
@@ -88,7 +99,8 @@ pub(crate) struct WorkerPool {
     slots: Vec<Mutex<WorkerSlot>>,
     /// How many workers should run (`worker_count`, changed live by a reload).
     wanted: AtomicUsize,
-    pending: Mutex<HashMap<String, (u32, mpsc::Sender<Delivery>)>>,
+    /// The requests waiting for an answer, by worker id and request id.
+    pending: Mutex<HashMap<(u32, String), mpsc::Sender<Delivery>>>,
     next_request: AtomicU64,
     stopping: AtomicBool,
     launch: Mutex<Launch>,
@@ -261,66 +273,99 @@ impl WorkerPool {
         timeout: Duration,
         chosen: impl Fn(u32) -> bool,
     ) -> Vec<WorkerOutcome> {
-        let (tx, rx) = mpsc::channel();
-        let mut outcomes = Vec::new();
-        let mut expected: HashMap<String, u32> = HashMap::new();
-        let sockets = match lock(&self.sockets).handed_over_by(request) {
-            Ok(sockets) => sockets,
+        let asked = self.send(request, chosen);
+        self.collect(asked, timeout)
+    }
+
+    /// Sends `request`, encoded once for all of them, to the running workers whose id
+    /// passes `chosen`, without waiting for their answers.
+    fn send(&self, request: &Request, chosen: impl Fn(u32) -> bool) -> Asked {
+        let (tx, answers) = mpsc::channel();
+        let request_id = self
+            .next_request
+            .fetch_add(1, Ordering::Relaxed)
+            .to_string();
+        let mut asked = Asked {
+            request_id: request_id.clone(),
+            expected: Vec::new(),
+            outcomes: Vec::new(),
+            answers,
+        };
+        let chosen_ids = (0..self.slots.len() as u32).filter(|&id| chosen(id));
+        let message = WorkerRequest {
+            id: request_id,
+            content: request.clone(),
+        };
+        let frame = lock(&self.sockets)
+            .handed_over_by(request)
+            .map_err(|error| error.to_string())
+            .and_then(|sockets| {
+                let frame = EncodedFrame::new(&message).map_err(|error| error.to_string())?;
+                Ok((sockets, frame))
+            });
+        drop(message);
+        let (sockets, frame) = match frame {
+            Ok(encoded) => encoded,
             Err(error) => {
-                return (0..self.slots.len() as u32)
-                    .filter(|&id| chosen(id))
+                asked.outcomes = chosen_ids
                     .map(|worker_id| WorkerOutcome {
                         worker_id,
                         result: Err(format!("cannot send: {error}")),
                     })
                     .collect();
+                return asked;
             }
         };
-        for (id, slot) in self.slots.iter().enumerate() {
-            let id = id as u32;
-            if !chosen(id) {
-                continue;
-            }
-            let mut slot = lock(slot);
+        let borrowed: Vec<_> = sockets.iter().map(AsFd::as_fd).collect();
+        for id in chosen_ids {
+            let mut slot = lock(&self.slots[id as usize]);
             if slot.run_state != WorkerRunState::Running {
                 continue;
             }
             let Some(writer) = slot.writer.as_mut() else {
                 continue;
             };
-            let request_id = format!("{id}-{}", self.next_request.fetch_add(1, Ordering::Relaxed));
-            lock(&self.pending).insert(request_id.clone(), (id, tx.clone()));
-            let message = WorkerRequest {
-                id: request_id.clone(),
-                content: request.clone(),
-            };
-            match write_blocking(writer, &message, &sockets) {
-                Ok(()) => {
-                    expected.insert(request_id, id);
-                }
+            let key = (id, asked.request_id.clone());
+            lock(&self.pending).insert(key.clone(), tx.clone());
+            let sent = writer
+                .write_encoded_with_fds(&frame, &borrowed)
+                .and_then(|()| flush_blocking(writer));
+            match sent {
+                Ok(()) => asked.expected.push(id),
                 Err(error) => {
-                    lock(&self.pending).remove(&request_id);
-                    outcomes.push(WorkerOutcome {
+                    lock(&self.pending).remove(&key);
+                    asked.outcomes.push(WorkerOutcome {
                         worker_id: id,
                         result: Err(format!("cannot send: {error}")),
                     });
                 }
             }
         }
-        drop(tx);
+        asked
+    }
+
+    /// The answers to `asked`, waited for up to `timeout`, by worker id.
+    fn collect(&self, asked: Asked, timeout: Duration) -> Vec<WorkerOutcome> {
+        let Asked {
+            request_id,
+            mut expected,
+            mut outcomes,
+            answers,
+        } = asked;
         let deadline = Instant::now() + timeout;
         while !expected.is_empty() {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let Ok((request_id, result)) = rx.recv_timeout(remaining) else {
+            let Ok((worker_id, result)) = answers.recv_timeout(remaining) else {
                 break;
             };
-            if let Some(worker_id) = expected.remove(&request_id) {
+            if let Some(at) = expected.iter().position(|id| *id == worker_id) {
+                expected.swap_remove(at);
                 outcomes.push(WorkerOutcome { worker_id, result });
             }
         }
         let mut pending = lock(&self.pending);
-        for (request_id, worker_id) in expected {
-            pending.remove(&request_id);
+        for worker_id in expected {
+            pending.remove(&(worker_id, request_id.clone()));
             outcomes.push(WorkerOutcome {
                 worker_id,
                 result: Err(format!("no answer within {}s", timeout.as_secs())),
@@ -472,15 +517,15 @@ impl WorkerPool {
         self.stopping.load(Ordering::SeqCst)
     }
 
-    /// Hands a worker's answer to the request waiting for it.
-    fn deliver(&self, response: WorkerResponse) {
+    /// Hands worker `worker_id`'s answer to the request waiting for it.
+    fn deliver(&self, worker_id: u32, response: WorkerResponse) {
         if response.status == proto::ResponseStatus::Processing as i32 {
             debug!("request {} in progress: {}", response.id, response.message);
             return;
         }
-        match lock(&self.pending).remove(&response.id) {
-            Some((_, sender)) => {
-                let _ = sender.send((response.id.clone(), Ok(response)));
+        match lock(&self.pending).remove(&(worker_id, response.id.clone())) {
+            Some(sender) => {
+                let _ = sender.send((worker_id, Ok(response)));
             }
             None => debug!(
                 "answer to request {} arrived after its timeout",
@@ -492,14 +537,14 @@ impl WorkerPool {
     /// Fails every request still waiting for a worker that died.
     fn fail_pending(&self, worker_id: u32) {
         let mut pending = lock(&self.pending);
-        let orphans: Vec<String> = pending
-            .iter()
-            .filter(|(_, (id, _))| *id == worker_id)
-            .map(|(request_id, _)| request_id.clone())
+        let orphans: Vec<(u32, String)> = pending
+            .keys()
+            .filter(|(id, _)| *id == worker_id)
+            .cloned()
             .collect();
-        for request_id in orphans {
-            if let Some((_, sender)) = pending.remove(&request_id) {
-                let _ = sender.send((request_id, Err("the worker died".to_owned())));
+        for key in orphans {
+            if let Some(sender) = pending.remove(&key) {
+                let _ = sender.send((worker_id, Err("the worker died".to_owned())));
             }
         }
     }
@@ -760,7 +805,7 @@ fn read_channel(main: &MainProcess, id: u32, mut reader: WorkerChannel) {
         match reader.read_message() {
             Ok(WorkerMessage {
                 message_type: Some(MessageType::Response(response)),
-            }) => main.workers.deliver(response),
+            }) => main.workers.deliver(id, response),
             Ok(WorkerMessage {
                 message_type: Some(MessageType::Event(event)),
             }) => main.events.publish_from_worker(with_worker(event, id)),
