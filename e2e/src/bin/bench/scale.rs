@@ -5,7 +5,8 @@
 //! For each N it prints: the time from start to serving (every worker
 //! running, the last cluster's host answered), the resident memory of each
 //! process and what a backend costs, the time of a reload of 1 000 changes
-//! (and of the reload back), of a refused reload and `config check` of the
+//! and of the reload back (median, fastest and slowest of 5 rounds), of a
+//! refused reload and `config check` of the
 //! file with one bad value near its end, the time from a worker's kill to its
 //! replacement serving with the whole state, the latency of `ctl` commands,
 //! and keep-alive req/s through one route of the big configuration against
@@ -28,6 +29,10 @@ use crate::wrk::{self, Load};
 const WORKERS: u32 = 2;
 /// Changes of the timed reload.
 const RELOAD_CHANGES: usize = 1_000;
+
+/// Reloads of the changes and back, timed each: one run on a shared machine
+/// moves by tens of percent.
+const RELOAD_ROUNDS: usize = 5;
 /// Keep-alive connections of the throughput runs.
 const CONNECTIONS: usize = 50;
 /// Interleaved throughput repetitions.
@@ -188,26 +193,46 @@ fn print_reloads(
     fs::write(&changed_path, changed.sluice_config(WORKERS))
         .map_err(|e| format!("cannot write the changed config: {e}"))?;
     let original = sluice.dir().join("sluice.toml").display().to_string();
-    let (there, _) = sluice.timed_ctl(&["reload", "-c", &changed_path.display().to_string()])?;
-    let moved = changed
-        .clusters
-        .iter()
-        .find(|c| c.hostname.starts_with("moved."))
-        .map(|c| c.hostname.clone());
-    if let Some(host) = moved {
-        let answer = sluice_e2e::http_get(routes.listener, &host, "/");
-        if !matches!(&answer, Ok(r) if r.status == 200) {
-            println!("  after the reload, {host} answered {answer:?}");
+    let changed_path = changed_path.display().to_string();
+    let (mut there, mut back) = (Vec::new(), Vec::new());
+    for round in 0..RELOAD_ROUNDS {
+        there.push(sluice.timed_ctl(&["reload", "-c", &changed_path])?.0);
+        if round == 0 {
+            let moved = changed
+                .clusters
+                .iter()
+                .find(|c| c.hostname.starts_with("moved."))
+                .map(|c| c.hostname.clone());
+            if let Some(host) = moved {
+                let answer = sluice_e2e::http_get(routes.listener, &host, "/");
+                if !matches!(&answer, Ok(r) if r.status == 200) {
+                    println!("  after the reload, {host} answered {answer:?}");
+                }
+            }
         }
+        back.push(sluice.timed_ctl(&["reload", "-c", &original])?.0);
     }
-    let (back, _) = sluice.timed_ctl(&["reload", "-c", &original])?;
     println!(
-        "reload of {changes} changes (ctl reload, answered when every worker applied it): \
-         {}, and back: {}",
-        seconds_text(there),
-        seconds_text(back)
+        "reload of {changes} changes (ctl reload, answered when every worker applied it; \
+         {RELOAD_ROUNDS} rounds): {}, and back: {}",
+        spread_text(&mut there),
+        spread_text(&mut back)
     );
     Ok(())
+}
+
+/// `median M (min A, max B)` of `durations`.
+fn spread_text(durations: &mut [Duration]) -> String {
+    durations.sort_unstable();
+    match (durations.first(), durations.last()) {
+        (Some(min), Some(max)) => format!(
+            "median {} (min {}, max {})",
+            seconds_text(durations[durations.len() / 2]),
+            seconds_text(*min),
+            seconds_text(*max)
+        ),
+        _ => "none".to_owned(),
+    }
 }
 
 /// A file with one bad value near its end, to `config check` and to `reload`.
