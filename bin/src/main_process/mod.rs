@@ -156,7 +156,7 @@ pub(crate) fn run(config: Config, signals: signals::Signals) -> anyhow::Result<(
 
 /// [`run`], with what reading `config`'s file left for its reloads to reuse.
 fn run_cached(
-    config: Config,
+    mut config: Config,
     parse_cache: sluice_command::config::ParseCache,
     signals: signals::Signals,
 ) -> anyhow::Result<()> {
@@ -210,6 +210,9 @@ fn run_cached(
     let to_index = config.path.clone().map(|path| (path, requests));
     let fresh = inherited.is_none();
     let writes = state.writes();
+    // Freed once the workers serve, so that freeing them does not take their CPU while
+    // they apply the state.
+    let routes = take_routes(&mut config);
     let mut main = MainProcess::new(config, state, identity, dns);
     if fresh && parse_cache.generation() > 0 {
         main.converged = Mutex::new(Some(reload_part::Converged {
@@ -218,9 +221,6 @@ fn run_cached(
         }));
     }
     main.parse_cache = Mutex::new(parse_cache);
-    if let Some((path, requests)) = to_index {
-        main.file_index.build(path, requests);
-    }
     main.workers.offer_start_replay(start_replay);
     let main = Arc::new(main);
     // Tickets issued before an upgrade resume after it.
@@ -251,6 +251,12 @@ fn run_cached(
         command_server::remove_socket(&socket_path, bound);
         return Err(error);
     }
+    // Indexed once the workers applied the state, so that the thread indexing does not
+    // take their CPU while they do; ctl, which needs the index, is served after.
+    if let Some((path, requests)) = to_index {
+        main.file_index.build(path, requests);
+    }
+    drop_aside::drop_aside(routes);
     if let Some(inherited) = inherited.as_mut() {
         inherited
             .confirm_ready()
@@ -347,13 +353,18 @@ struct Identity {
 /// The global settings of `config`, without its listeners and clusters: the
 /// state holds those, and a second copy would double main's memory.
 pub(crate) fn settings_only(mut config: Config) -> Config {
-    drop_aside::drop_aside((
+    drop_aside::drop_aside(take_routes(&mut config));
+    config
+}
+
+/// The listeners, clusters, certificates and backend names of `config`, taken out of it.
+fn take_routes(config: &mut Config) -> impl Send + 'static {
+    (
         std::mem::take(&mut config.listeners),
         std::mem::take(&mut config.clusters),
         std::mem::take(&mut config.certificates),
         std::mem::take(&mut config.backend_names),
-    ));
-    config
+    )
 }
 
 impl MainProcess {
