@@ -53,7 +53,7 @@ enum Slot {
 /// Which index describes main's state.
 #[derive(Debug, Default)]
 enum OfState {
-    /// None: a state load, or a ctl change before a whole reload, came last.
+    /// None: a state load came last, or no index was ever built.
     #[default]
     Unknown,
     /// The start file's: its reload came last.
