@@ -176,7 +176,7 @@ impl ParseCache {
     /// [`ParseCache::complete`] before the next read.
     pub fn load_changes(&mut self, path: &Path) -> Result<Config, ConfigError> {
         let (text, file_name, base_dir) = super::read_file(path)?;
-        let (mut config, _) = self.read(&text, &file_name, &base_dir, true)?;
+        let (mut config, _) = self.read(&text, &file_name, &base_dir)?;
         config.path = Some(path.to_path_buf());
         Ok(config)
     }
@@ -236,17 +236,22 @@ impl ParseCache {
         file_name: &str,
         base_dir: &Path,
     ) -> Result<(Config, CacheUse), ConfigError> {
-        self.read(text, file_name, base_dir, false)
+        let (mut config, usage) = self.read(text, file_name, base_dir)?;
+        if self.complete(self.generation, &mut config) {
+            return Ok((config, usage));
+        }
+        // `complete` fails only when the text it keeps does not parse whole,
+        // which this parse then says.
+        root::parse(text, file_name, base_dir).map(|config| (config, usage))
     }
 
     /// Reads `text`; the clusters reused are left out of the configuration
-    /// when `leave_out`, and put back in file order otherwise.
+    /// (see [`ParseCache::complete`]).
     fn read(
         &mut self,
         text: &str,
         file_name: &str,
         base_dir: &Path,
-        leave_out: bool,
     ) -> Result<(Config, CacheUse), ConfigError> {
         let Some(layout) = sections::layout(text) else {
             let config = root::parse(text, file_name, base_dir)?;
@@ -269,12 +274,6 @@ impl ParseCache {
         let rest = (count > 0)
             .then(|| self.parse_rest(text, file_name, base_dir, &layout, &reused))
             .flatten();
-        // Put back now, the reused clusters are decoded from the last read's
-        // entries; left out, from this read's (see `complete`).
-        let rest = match rest {
-            Some(config) if !leave_out => self.put_back(config, &layout, &reused),
-            rest => rest,
-        };
         let (config, count, reused) = match rest {
             Some(config) => (config, count, reused),
             // Every refusal and every doubt is answered by the whole file. A
@@ -304,27 +303,11 @@ impl ParseCache {
             compared_with: (count > 0).then_some(previous),
             unchanged: count,
         };
-        self.left_out = (leave_out && count > 0).then(|| LeftOut {
+        self.left_out = (count > 0).then(|| LeftOut {
             file_name: file_name.to_owned(),
             base_dir: base_dir.to_path_buf(),
         });
         Ok((config, usage))
-    }
-
-    /// `config`, which holds the clusters parsed, with the reused ones decoded
-    /// from the last read and put back in file order; `None` if one does not
-    /// decode.
-    fn put_back(&self, mut config: Config, layout: &Layout, reused: &[bool]) -> Option<Config> {
-        let places = layout
-            .clusters
-            .iter()
-            .zip(reused)
-            .enumerate()
-            .filter(|(_, (_, reused))| **reused)
-            .map(|(place, (cluster, _))| (place, cluster.name.as_str()));
-        let decoded = self.decode_placed(places)?;
-        config.clusters = interleave(std::mem::take(&mut config.clusters), decoded);
-        Some(config)
     }
 
     /// The entry of each named cluster, decoded, with its place; `None` if
