@@ -12,7 +12,10 @@ use sluice_command::{
 pub(crate) fn run(file: &Path) -> ExitCode {
     match Config::load(file) {
         Ok(config) => {
-            print!("{}", summary(&config));
+            if let Err(error) = crate::stdout::print(&summary(&config)) {
+                eprintln!("error: cannot print the summary: {error}");
+                return ExitCode::FAILURE;
+            }
             ExitCode::SUCCESS
         }
         Err(error) => {

@@ -13,6 +13,7 @@ mod ctl;
 mod demo;
 mod main_process;
 mod notify;
+mod stdout;
 mod sys;
 mod worker_command;
 

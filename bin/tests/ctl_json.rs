@@ -170,3 +170,38 @@ fn timeout_takes_a_duration_like_the_configuration() {
         );
     }
 }
+
+/// `sluice ctl cluster list | head -1`: a reader that goes away ends the output quietly,
+/// in plain text and in JSON, with the answer's own exit status and no panic.
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let backend = mock("web1");
+    let routes: Vec<Route> = (0..20)
+        .map(|i| Route::new(&format!("c{i}"), &format!("c{i}.test"), &[backend.addr()]))
+        .collect();
+    let sluice = Sluice::start(&http_config(1, free_addr(), &routes));
+    for args in [
+        &["cluster", "list"][..],
+        &["--json", "cluster", "list"],
+        &["cluster", "export", "c1"],
+        &["--json", "cluster", "show", "missing"],
+    ] {
+        let mut child = Command::new(sluice_bin())
+            .args(["ctl", "-s"])
+            .arg(&sluice.socket)
+            .args(args)
+            .current_dir(sluice.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run sluice ctl");
+        // The reader is gone before anything is written.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().expect("wait for sluice ctl");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        let expected = if args.contains(&"missing") { 1 } else { 0 };
+        assert_eq!(output.status.code(), Some(expected), "{args:?}: {stderr}");
+    }
+}

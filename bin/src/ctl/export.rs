@@ -46,9 +46,9 @@ pub(crate) fn run(socket: &Path, id: &str, timeout: Duration, json: bool) -> any
     };
     let document = cluster_document(cluster, &listeners);
     if json {
-        println!("{}", serde_json::json!({ "document": document }));
+        crate::stdout::print_line(&serde_json::json!({ "document": document }).to_string())?;
     } else {
-        print!("{document}");
+        crate::stdout::print(&document)?;
     }
     Ok(())
 }

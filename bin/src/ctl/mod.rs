@@ -136,7 +136,7 @@ pub(crate) fn run(args: CtlArgs) -> anyhow::Result<()> {
     match run_command(args) {
         Err(error) if json && error.downcast_ref::<Reported>().is_none() => {
             let message = format!("{error:#}");
-            println!("{}", json::error(&message));
+            crate::stdout::print_line(&json::error(&message).to_string())?;
             Err(Reported(message).into())
         }
         result => result,
@@ -197,17 +197,16 @@ pub(crate) fn build_request(command: &CtlCommand) -> anyhow::Result<Request> {
 fn print_response(command: &CtlCommand, response: &Response, json: bool) -> anyhow::Result<()> {
     let failed = response.status == proto::ResponseStatus::Failure as i32;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json::document(command, response))?
-        );
+        crate::stdout::print_line(&serde_json::to_string_pretty(&json::document(
+            command, response,
+        ))?)?;
         if failed {
             return Err(Reported(response.message.clone()).into());
         }
     } else if !failed {
         let text = output::render(command, response);
         if !text.is_empty() {
-            print!("{text}");
+            crate::stdout::print(&text)?;
         }
     }
     if failed {
