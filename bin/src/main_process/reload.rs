@@ -9,7 +9,7 @@ use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
 
 use log::{error, info, warn};
-use sluice_command::config::{Config, ParseCache};
+use sluice_command::config::{AccessLogTarget, Config, ParseCache};
 use sluice_command::proto::{
     self, request::RequestType, response_content::ContentType, Request, Response,
 };
@@ -131,9 +131,11 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
             response.message.push_str(&format!("; {error}"));
         }
     }
-    if let Err(error) = main.apply_logging(&config) {
-        warn!("{error}");
-        response.message.push_str(&format!("; {error}"));
+    if logging_to_apply(&lock(&main.config), &config) {
+        if let Err(error) = main.apply_logging(&config) {
+            warn!("{error}");
+            response.message.push_str(&format!("; {error}"));
+        }
     }
     if !restart_only.is_empty() {
         response.message.push_str(&format!(
@@ -344,6 +346,16 @@ fn apply_and_summarize(
     with_content(ok(&message), ContentType::Reload(summary))
 }
 
+/// Whether a reload from `current` to `next` has logging to apply: settings that changed,
+/// or an access log file to reopen (every reload does, as SIGUSR1). Otherwise the workers
+/// are not asked: the reload answers without one more round trip to each.
+fn logging_to_apply(current: &Config, next: &Config) -> bool {
+    matches!(next.access_log, AccessLogTarget::File(_))
+        || current.log_level != next.log_level
+        || current.access_log != next.access_log
+        || current.access_log_format != next.access_log_format
+}
+
 /// What `target` would empty: every listener or every cluster gone.
 fn emptied(current: &ConfigState, target: &ConfigState) -> Option<String> {
     let listeners = current.listeners().len();
@@ -380,4 +392,52 @@ fn is_removal(request: &Request) -> bool {
             | Some(RequestType::RemoveListener(_))
             | Some(RequestType::DeactivateListener(_))
     ) || matches!(&request.request_type, Some(RequestType::SetHealthCheck(set)) if set.config.is_none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_command::config::{AccessLogFormat, LogLevel};
+
+    #[test]
+    fn unchanged_logging_to_stdout_or_nowhere_is_not_applied_again() {
+        for target in [AccessLogTarget::Stdout, AccessLogTarget::Off] {
+            let current = Config {
+                access_log: target,
+                ..Config::default_embedded()
+            };
+            assert!(!logging_to_apply(&current, &current.clone()));
+        }
+    }
+
+    #[test]
+    fn changed_logging_or_a_log_file_is_applied() {
+        let current = Config {
+            access_log: AccessLogTarget::Off,
+            ..Config::default_embedded()
+        };
+        let changes = [
+            Config {
+                log_level: LogLevel::Debug,
+                ..current.clone()
+            },
+            Config {
+                access_log: AccessLogTarget::Stdout,
+                ..current.clone()
+            },
+            Config {
+                access_log_format: AccessLogFormat::Json,
+                ..current.clone()
+            },
+        ];
+        for next in &changes {
+            assert!(logging_to_apply(&current, next), "{next:?}");
+        }
+        let file = Config {
+            access_log: AccessLogTarget::File("/var/log/sluice/access.log".into()),
+            ..Config::default_embedded()
+        };
+        // Reopened by every reload, as logrotate's SIGUSR1 does.
+        assert!(logging_to_apply(&file, &file.clone()));
+    }
 }
