@@ -32,17 +32,10 @@ pub(crate) fn apply_serialized(
     main: &MainProcess,
     requests: &[Request],
 ) -> Result<(), ChangeError> {
-    let (message, summary) = match requests {
+    let summary = match requests {
         [] => return Ok(()),
-        [one] => (one.clone(), ConfigState::summary_of(one)),
-        many => (
-            Request {
-                request_type: Some(RequestType::Batch(proto::RequestBatch {
-                    requests: many.to_vec(),
-                })),
-            },
-            format!("{} changes", many.len()),
-        ),
+        [one] => ConfigState::summary_of(one),
+        many => format!("{} changes", many.len()),
     };
     let undo = {
         let mut state = lock(&main.state);
@@ -57,7 +50,11 @@ pub(crate) fn apply_serialized(
         }
         undo
     };
-    let outcomes = main.workers.broadcast(&message, WORKER_ANSWER_TIMEOUT);
+    // One request goes as itself, several as one batch.
+    let outcomes = match requests {
+        [one] => main.workers.broadcast(one, WORKER_ANSWER_TIMEOUT),
+        many => main.workers.broadcast_batch(many, WORKER_ANSWER_TIMEOUT),
+    };
     let failures: Vec<(u32, String)> = outcomes
         .iter()
         .filter_map(|o| o.failure().map(|reason| (o.worker_id, reason)))

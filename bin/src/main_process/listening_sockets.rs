@@ -130,9 +130,9 @@ impl ListeningSockets {
         });
     }
 
-    /// Copies of the sockets `request` hands over, one per listener it adds, in order.
-    pub(crate) fn handed_over_by(&self, request: &Request) -> Result<Vec<OwnedFd>, SocketError> {
-        self.handed_over_at(added_listeners(request))
+    /// Copies of the sockets `requests` hand over, one per listener they add, in order.
+    pub(crate) fn handed_over_by(&self, requests: &[Request]) -> Result<Vec<OwnedFd>, SocketError> {
+        self.handed_over_at(requests.iter().flat_map(added_listeners))
     }
 
     /// Copies of the sockets of the listeners at `addresses`, in order.

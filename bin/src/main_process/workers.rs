@@ -81,6 +81,23 @@ impl WorkerOutcome {
 /// A worker's answer (or why there is none), by the worker's id.
 type Delivery = (u32, Result<WorkerResponse, String>);
 
+/// What [`WorkerPool::send`] sends: one request, or several as one batch.
+#[derive(Debug, Clone, Copy)]
+enum Outgoing<'a> {
+    One(&'a Request),
+    Batch(&'a [Request]),
+}
+
+impl<'a> Outgoing<'a> {
+    /// The requests sent, for the listening sockets they hand over.
+    fn requests(self) -> &'a [Request] {
+        match self {
+            Outgoing::One(one) => std::slice::from_ref(one),
+            Outgoing::Batch(many) => many,
+        }
+    }
+}
+
 /// A request sent to some workers, whose answers [`WorkerPool::collect`] waits for.
 struct Asked {
     request_id: String,
@@ -247,7 +264,17 @@ impl WorkerPool {
 
     /// Sends `request` to every running worker and waits for all answers, up to `timeout`.
     pub(crate) fn broadcast(&self, request: &Request, timeout: Duration) -> Vec<WorkerOutcome> {
-        self.ask(request, timeout, |_| true)
+        self.ask(Outgoing::One(request), timeout, |_| true)
+    }
+
+    /// Sends `requests` as one batch to every running worker and waits for all answers,
+    /// up to `timeout`. The batch is encoded from `requests`, never copied.
+    pub(crate) fn broadcast_batch(
+        &self,
+        requests: &[Request],
+        timeout: Duration,
+    ) -> Vec<WorkerOutcome> {
+        self.ask(Outgoing::Batch(requests), timeout, |_| true)
     }
 
     /// Sends `request` to worker `worker_id` only; a worker that is not running fails it.
@@ -257,7 +284,7 @@ impl WorkerPool {
         request: &Request,
         timeout: Duration,
     ) -> WorkerOutcome {
-        self.ask(request, timeout, |id| id == worker_id)
+        self.ask(Outgoing::One(request), timeout, |id| id == worker_id)
             .pop()
             .unwrap_or(WorkerOutcome {
                 worker_id,
@@ -269,7 +296,7 @@ impl WorkerPool {
     /// waits for their answers, up to `timeout`.
     fn ask(
         &self,
-        request: &Request,
+        request: Outgoing<'_>,
         timeout: Duration,
         chosen: impl Fn(u32) -> bool,
     ) -> Vec<WorkerOutcome> {
@@ -279,7 +306,7 @@ impl WorkerPool {
 
     /// Sends `request`, encoded once for all of them, to the running workers whose id
     /// passes `chosen`, without waiting for their answers.
-    fn send(&self, request: &Request, chosen: impl Fn(u32) -> bool) -> Asked {
+    fn send(&self, request: Outgoing<'_>, chosen: impl Fn(u32) -> bool) -> Asked {
         let (tx, answers) = mpsc::channel();
         let request_id = self
             .next_request
@@ -292,18 +319,16 @@ impl WorkerPool {
             answers,
         };
         let chosen_ids = (0..self.slots.len() as u32).filter(|&id| chosen(id));
-        let message = WorkerRequest {
-            id: request_id,
-            content: request.clone(),
-        };
         let frame = lock(&self.sockets)
-            .handed_over_by(request)
+            .handed_over_by(request.requests())
             .map_err(|error| error.to_string())
             .and_then(|sockets| {
-                let frame = EncodedFrame::new(&message).map_err(|error| error.to_string())?;
-                Ok((sockets, frame))
+                let frame = match request {
+                    Outgoing::One(one) => EncodedFrame::worker_request(&request_id, one),
+                    Outgoing::Batch(many) => EncodedFrame::worker_batch(&request_id, many),
+                };
+                Ok((sockets, frame.map_err(|error| error.to_string())?))
             });
-        drop(message);
         let (sockets, frame) = match frame {
             Ok(encoded) => encoded,
             Err(error) => {
@@ -755,7 +780,8 @@ fn replay(
                 return Ok(());
             }
             let message = start_replay::replay_request(requests);
-            let sockets = lock(&main.workers.sockets).handed_over_by(&message.content)?;
+            let sockets = lock(&main.workers.sockets)
+                .handed_over_by(std::slice::from_ref(&message.content))?;
             write_blocking(writer, &message, &sockets).context("cannot send the state")?;
         }
     }
