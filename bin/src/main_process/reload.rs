@@ -83,8 +83,8 @@ fn reload_file(main: &MainProcess, path: Option<&str>, allow_empty: bool) -> Res
     let mut response = None;
     if let Some(target) = &part {
         let _serial = main.lock_changes();
-        let in_file = |id: &str| cache.has_cluster(id);
-        if let Some((answer, old)) = reload_part::converge_part(main, target, in_file, |requests| {
+        let dropped = cache.dropped();
+        if let Some((answer, old)) = reload_part::converge_part(main, target, dropped, |requests| {
             apply_and_summarize(main, requests, &what, Some(read_generation))
         }) {
             response = Some(answer);

@@ -75,12 +75,15 @@ pub(crate) fn plan(main: &MainProcess, config: &Config, read: &LastRead) -> Opti
 /// Applies the difference between `part` and the same clusters of main's
 /// state, when the state is still the one the compared read left. Answers
 /// with what `apply` answers, and the part of the state that was replaced;
-/// `None` when the whole path must be taken. `in_file` says whether the file
-/// read has a cluster. The caller holds [`MainProcess::lock_changes`].
-pub(crate) fn converge_part(
+/// `None` when the whole path must be taken. `dropped` names the clusters of
+/// the compared read that the new one no longer has ([`ParseCache::dropped`]).
+/// The caller holds [`MainProcess::lock_changes`].
+///
+/// [`ParseCache::dropped`]: sluice_command::config::ParseCache::dropped
+pub(crate) fn converge_part<'a>(
     main: &MainProcess,
-    part: &Part,
-    in_file: impl Fn(&str) -> bool,
+    part: &'a Part,
+    dropped: impl Iterator<Item = &'a str>,
     apply: impl FnOnce(&[sluice_command::proto::Request]) -> Response,
 ) -> Option<(Response, ConfigState)> {
     let converged = (*lock(&main.converged))?;
@@ -95,7 +98,9 @@ pub(crate) fn converge_part(
             return None;
         }
         let mut ids: HashSet<&str> = target.cluster_ids().collect();
-        ids.extend(state.cluster_ids().filter(|id| !in_file(id)));
+        // The state is the compared read's: its clusters are the part's and the
+        // dropped ones.
+        ids.extend(dropped);
         let replaced = state.subset(&ids)?;
         debug!(
             "reload: {} changed, added or removed clusters compared",

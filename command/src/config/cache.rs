@@ -46,6 +46,8 @@ pub struct ParseCache {
     /// The clusters of the last read, in file order, and whether each was
     /// taken unchanged from the read before.
     order: Vec<(String, bool)>,
+    /// The clusters of the read before that the last read no longer has.
+    dropped: Vec<String>,
     /// A file of this many clusters or more is parsed on two threads.
     min_clusters_to_split: usize,
     /// A read that parses this many changed clusters or more parses them on
@@ -89,6 +91,7 @@ impl Default for ParseCache {
             context: String::new(),
             entries: HashMap::new(),
             order: Vec::new(),
+            dropped: Vec::new(),
             min_clusters_to_split: parts::MIN_CLUSTERS_TO_SPLIT,
             min_changed_to_split: parts::MIN_CHANGED_TO_SPLIT,
             generation: 0,
@@ -155,9 +158,11 @@ impl ParseCache {
             .map(|(name, _)| name.as_str())
     }
 
-    /// Whether the file of the last read has cluster `name`.
-    pub fn has_cluster(&self, name: &str) -> bool {
-        self.entries.contains_key(name)
+    /// The clusters of the read before the last one that the last read no
+    /// longer has: with the last read's, every cluster a state made from the
+    /// read before and the one from the last read hold.
+    pub fn dropped(&self) -> impl Iterator<Item = &str> + '_ {
+        self.dropped.iter().map(String::as_str)
     }
 
     /// Reads and checks the file at `path` as [`Config::load`] does, reusing
@@ -259,6 +264,7 @@ impl ParseCache {
             self.context = String::new();
             self.entries = HashMap::new();
             self.order = Vec::new();
+            self.dropped = Vec::new();
             self.left_out = None;
             self.generation += 1;
             self.last = LastRead {
@@ -438,7 +444,15 @@ impl ParseCache {
             self.entries.insert(cluster.name.clone(), entry);
             order.push((cluster.name, false));
         }
-        self.entries.retain(|_, entry| entry.seen == seen);
+        let mut dropped = Vec::new();
+        self.entries.retain(|name, entry| {
+            let kept = entry.seen == seen;
+            if !kept {
+                dropped.push(name.clone());
+            }
+            kept
+        });
+        self.dropped = dropped;
         self.text = text.to_owned();
         self.context = context;
         self.order = order;

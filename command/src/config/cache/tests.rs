@@ -177,6 +177,8 @@ proptest! {
         let mut cache = if split { ParseCache::splitting_from(2) } else { ParseCache::new() };
         // `reload -c other.toml` and back: another name in the same folder.
         let names = ["scale.toml", "other.toml"];
+        // The clusters of the last read that succeeded.
+        let mut before: Vec<String> = Vec::new();
         for (index, file) in std::iter::once(&first).chain(&edits).enumerate() {
             let text = file_text(file);
             let name = names[index % 2];
@@ -185,7 +187,24 @@ proptest! {
             let got = cache
                 .parse(&text, name, folder)
                 .map_err(|e| e.to_string());
-            prop_assert_eq!(got, expected, "{}", text);
+            prop_assert_eq!(&got, &expected, "{}", text);
+            if let Ok(config) = got {
+                let now: Vec<String> = config
+                    .clusters
+                    .iter()
+                    .map(|cluster| cluster.cluster.cluster_id.clone())
+                    .collect();
+                let mut dropped: Vec<&str> = cache.dropped().collect();
+                dropped.sort_unstable();
+                let mut gone: Vec<&str> = before
+                    .iter()
+                    .filter(|id| !now.contains(id))
+                    .map(String::as_str)
+                    .collect();
+                gone.sort_unstable();
+                prop_assert_eq!(dropped, gone);
+                before = now;
+            }
         }
     }
 }
