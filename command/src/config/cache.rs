@@ -18,7 +18,10 @@
 //!   a layout the scan cannot tell) is answered by a parse of the whole file,
 //!   so that refusals read exactly as they always did.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+
+use foldhash::fast::RandomState as FastHash;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::Range;
 use std::path::Path;
@@ -42,7 +45,7 @@ pub struct ParseCache {
     context: String,
     /// Each cluster of the last read by name: its sections and, when it can be
     /// reused, its parse, encoded.
-    entries: HashMap<String, CachedCluster>,
+    entries: HashMap<String, CachedCluster, FastHash>,
     /// The clusters of the last read, in file order, and whether each was
     /// taken unchanged from the read before.
     order: Vec<(String, bool)>,
@@ -89,7 +92,7 @@ impl Default for ParseCache {
         ParseCache {
             text: String::new(),
             context: String::new(),
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             order: Vec::new(),
             dropped: Vec::new(),
             min_clusters_to_split: parts::MIN_CLUSTERS_TO_SPLIT,
@@ -169,7 +172,7 @@ impl ParseCache {
     /// what it can of the last read.
     pub fn load(&mut self, path: &Path) -> Result<Config, ConfigError> {
         let (text, file_name, base_dir) = super::read_file(path)?;
-        let mut config = self.parse(&text, &file_name, &base_dir)?;
+        let (mut config, _) = self.read_completed(Cow::Owned(text), &file_name, &base_dir)?;
         config.path = Some(path.to_path_buf());
         Ok(config)
     }
@@ -181,7 +184,7 @@ impl ParseCache {
     /// [`ParseCache::complete`] before the next read.
     pub fn load_changes(&mut self, path: &Path) -> Result<Config, ConfigError> {
         let (text, file_name, base_dir) = super::read_file(path)?;
-        let (mut config, _) = self.read(&text, &file_name, &base_dir)?;
+        let (mut config, _) = self.read(Cow::Owned(text), &file_name, &base_dir)?;
         config.path = Some(path.to_path_buf());
         Ok(config)
     }
@@ -241,28 +244,38 @@ impl ParseCache {
         file_name: &str,
         base_dir: &Path,
     ) -> Result<(Config, CacheUse), ConfigError> {
+        self.read_completed(Cow::Borrowed(text), file_name, base_dir)
+    }
+
+    /// A read of `text` completed with the clusters it reused.
+    fn read_completed(
+        &mut self,
+        text: Cow<'_, str>,
+        file_name: &str,
+        base_dir: &Path,
+    ) -> Result<(Config, CacheUse), ConfigError> {
         let (mut config, usage) = self.read(text, file_name, base_dir)?;
         if self.complete(self.generation, &mut config) {
             return Ok((config, usage));
         }
-        // `complete` fails only when the text it keeps does not parse whole,
-        // which this parse then says.
-        root::parse(text, file_name, base_dir).map(|config| (config, usage))
+        // `complete` fails only when the text it keeps (the one just read) does
+        // not parse whole, which this parse then says.
+        root::parse(&self.text, file_name, base_dir).map(|config| (config, usage))
     }
 
     /// Reads `text`; the clusters reused are left out of the configuration
     /// (see [`ParseCache::complete`]).
     fn read(
         &mut self,
-        text: &str,
+        text: Cow<'_, str>,
         file_name: &str,
         base_dir: &Path,
     ) -> Result<(Config, CacheUse), ConfigError> {
-        let Some(layout) = sections::layout(text) else {
-            let config = root::parse(text, file_name, base_dir)?;
+        let Some(layout) = sections::layout(&text) else {
+            let config = root::parse(&text, file_name, base_dir)?;
             self.text = String::new();
             self.context = String::new();
-            self.entries = HashMap::new();
+            self.entries = HashMap::default();
             self.order = Vec::new();
             self.dropped = Vec::new();
             self.left_out = None;
@@ -274,11 +287,11 @@ impl ParseCache {
             let parsed = config.clusters.len();
             return Ok((config, CacheUse { reused: 0, parsed }));
         };
-        let context = context_of(text, &layout, base_dir);
-        let reused = self.reusable(text, &layout, &context);
+        let context = context_of(&text, &layout, base_dir);
+        let reused = self.reusable(&text, &layout, &context);
         let count = reused.iter().filter(|reused| **reused).count();
         let rest = (count > 0)
-            .then(|| self.parse_rest(text, file_name, base_dir, &layout, &reused))
+            .then(|| self.parse_rest(&text, file_name, base_dir, &layout, &reused))
             .flatten();
         let (config, count, reused) = match rest {
             Some(config) => (config, count, reused),
@@ -287,7 +300,7 @@ impl ParseCache {
             // last good one stay.
             None => (
                 parse_whole(
-                    text,
+                    &text,
                     file_name,
                     base_dir,
                     &layout,
@@ -374,7 +387,8 @@ impl ParseCache {
             parts::parse_without(text, file_name, base_dir, &reused_text)?
         };
         let mut parsed = config.clusters.iter();
-        let mut routes = HashSet::new();
+        let mut routes: HashSet<u64, FastHash> =
+            HashSet::with_capacity_and_hasher(layout.clusters.len(), FastHash::default());
         for (cluster, &reused) in layout.clusters.iter().zip(reused) {
             if reused {
                 // The clusters of the last read took distinct routes.
@@ -400,7 +414,7 @@ impl ParseCache {
     /// one: the clusters `reused` keep their entries, with their new places.
     fn keep(
         &mut self,
-        text: &str,
+        text: Cow<'_, str>,
         layout: Layout,
         reused: &[bool],
         context: String,
@@ -411,7 +425,7 @@ impl ParseCache {
             .iter()
             .map(|origin| origin.cluster_id.as_str())
             .collect();
-        let by_id: HashMap<&str, &proto::ClusterInformation> = config
+        let by_id: HashMap<&str, &proto::ClusterInformation, FastHash> = config
             .clusters
             .iter()
             .map(|cluster| (cluster.cluster.cluster_id.as_str(), cluster))
@@ -453,7 +467,7 @@ impl ParseCache {
             kept
         });
         self.dropped = dropped;
-        self.text = text.to_owned();
+        self.text = text.into_owned();
         self.context = context;
         self.order = order;
     }

@@ -63,7 +63,7 @@ enum Header<'a> {
 pub(crate) fn layout(text: &str) -> Option<Layout> {
     let bytes = text.as_bytes();
     let mut clusters: Vec<ClusterText> = Vec::new();
-    let mut by_name: HashMap<&str, usize> = HashMap::new();
+    let mut by_name: HashMap<&str, usize, foldhash::fast::RandomState> = HashMap::default();
     let mut rest = Vec::new();
     // The section being read: where it started and the cluster it belongs to.
     let mut section_start = 0;
