@@ -30,7 +30,7 @@ use prost::Message;
 
 use super::{
     parts, root,
-    sections::{self, Layout},
+    sections::{self, Layout, Ranges},
     Config, ConfigError,
 };
 use crate::proto;
@@ -46,9 +46,10 @@ pub struct ParseCache {
     /// Each cluster of the last read by name: its sections and, when it can be
     /// reused, its parse, encoded.
     entries: HashMap<String, CachedCluster, FastHash>,
-    /// The clusters of the last read, in file order, and whether each was
-    /// taken unchanged from the read before.
-    order: Vec<(String, bool)>,
+    /// The clusters of the last read, in file order, by where their name is
+    /// written in `text`, and whether each was taken unchanged from the read
+    /// before.
+    order: Vec<(Range<usize>, bool)>,
     /// The clusters of the read before that the last read no longer has.
     dropped: Vec<String>,
     /// A file of this many clusters or more is parsed on two threads.
@@ -106,7 +107,7 @@ impl Default for ParseCache {
 
 #[derive(Debug)]
 struct CachedCluster {
-    ranges: Vec<Range<usize>>,
+    ranges: Ranges,
     /// Its parse, unless it cannot be reused (it reads answer files, or
     /// names backends by host name).
     encoded: Option<Vec<u8>>,
@@ -158,7 +159,7 @@ impl ParseCache {
         self.order
             .iter()
             .filter(|(_, unchanged)| *unchanged)
-            .map(|(name, _)| name.as_str())
+            .map(|(name, _)| &self.text[name.clone()])
     }
 
     /// The clusters of the read before the last one that the last read no
@@ -206,7 +207,7 @@ impl ParseCache {
             .iter()
             .enumerate()
             .filter(|(_, (_, unchanged))| *unchanged)
-            .map(|(place, (name, _))| (place, name.as_str()));
+            .map(|(place, (name, _))| (place, &self.text[name.clone()]));
         let decoded = self.decode_placed(places);
         match decoded {
             Some(decoded) => {
@@ -353,9 +354,9 @@ impl ParseCache {
             .iter()
             .map(|cluster| {
                 same_context
-                    && self.entries.get(&cluster.name).is_some_and(|entry| {
+                    && self.entries.get(cluster.name(text)).is_some_and(|entry| {
                         entry.encoded.is_some()
-                            && cluster.same_text(text, &self.text, &entry.ranges)
+                            && cluster.ranges.same_text(text, &entry.ranges, &self.text)
                     })
             })
             .collect()
@@ -392,8 +393,8 @@ impl ParseCache {
         for (cluster, &reused) in layout.clusters.iter().zip(reused) {
             if reused {
                 // The clusters of the last read took distinct routes.
-                routes.extend(self.entries.get(&cluster.name)?.routes.iter().copied());
-            } else if parsed.next()?.cluster.cluster_id != cluster.name {
+                routes.extend(self.entries.get(cluster.name(text))?.routes.iter().copied());
+            } else if parsed.next()?.cluster.cluster_id != cluster.name(text) {
                 return None;
             }
         }
@@ -434,18 +435,19 @@ impl ParseCache {
         let mut order = Vec::with_capacity(layout.clusters.len());
         for (cluster, &reused) in layout.clusters.into_iter().zip(reused) {
             if reused {
-                if let Some(entry) = self.entries.get_mut(&cluster.name) {
+                if let Some(entry) = self.entries.get_mut(cluster.name(&text)) {
                     entry.ranges = cluster.ranges;
                     entry.seen = seen;
                     order.push((cluster.name, true));
                     continue;
                 }
             }
-            let information = by_id.get(cluster.name.as_str());
+            let name = cluster.name(&text);
+            let information = by_id.get(name);
             // Answer files and DNS names are read from outside the file.
             let encoded = information
                 .filter(|information| {
-                    information.cluster.answers.is_empty() && !named.contains(cluster.name.as_str())
+                    information.cluster.answers.is_empty() && !named.contains(name)
                 })
                 .map(|information| information.encode_to_vec());
             let entry = CachedCluster {
@@ -455,7 +457,7 @@ impl ParseCache {
                     .map_or_else(Default::default, |information| route_hashes(information)),
                 seen,
             };
-            self.entries.insert(cluster.name.clone(), entry);
+            self.entries.insert(name.to_owned(), entry);
             order.push((cluster.name, false));
         }
         let mut dropped = Vec::new();

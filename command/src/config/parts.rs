@@ -42,7 +42,8 @@ pub(crate) fn blanked<'a>(
     clusters: impl Iterator<Item = &'a ClusterText>,
     blank: Blank,
 ) -> Option<String> {
-    let mut ranges: Vec<&Range<usize>> = clusters.flat_map(|cluster| &cluster.ranges).collect();
+    let mut ranges: Vec<&Range<usize>> =
+        clusters.flat_map(|cluster| cluster.ranges.iter()).collect();
     ranges.sort_unstable_by_key(|range| range.start);
     let mut blanked = String::with_capacity(text.len());
     let mut kept_from = 0;
@@ -101,7 +102,7 @@ pub(crate) fn parse_in_halves(
             .clusters
             .iter()
             .zip(&layout.clusters)
-            .all(|(parsed, written)| parsed.cluster.cluster_id == written.name);
+            .all(|(parsed, written)| parsed.cluster.cluster_id == written.name(text));
     (same_clusters && !shares_a_route(&config.clusters)).then_some(config)
 }
 
@@ -170,7 +171,10 @@ mod tests {
         let text = "[[listeners]]\naddress = \"a\"\n[clusters.a]\nx = 1\r\n\
                     [clusters.b]\ny = 2\n[clusters.a.health_check]\nuri = \"/\"\n";
         let layout = layout(text).expect("a layout");
-        let first = layout.clusters.iter().filter(|cluster| cluster.name == "a");
+        let first = layout
+            .clusters
+            .iter()
+            .filter(|cluster| cluster.name(text) == "a");
         let lined = blanked(text, first.clone(), Blank::LineEnds).expect("blanked");
         assert_eq!(
             lined,

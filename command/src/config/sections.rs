@@ -27,26 +27,54 @@ pub(crate) struct Layout {
 /// header line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ClusterText {
-    /// The name as written in the headers (a bare key).
-    pub(crate) name: String,
+    /// Where the name is written in the first header (a bare key).
+    pub(crate) name: Range<usize>,
     /// Its sections, in file order.
-    pub(crate) ranges: Vec<Range<usize>>,
+    pub(crate) ranges: Ranges,
 }
 
 impl ClusterText {
-    /// Whether its sections hold the same bytes, in the same order, as
-    /// `other_ranges` of `other_text`.
-    pub(crate) fn same_text(
-        &self,
-        text: &str,
-        other_text: &str,
-        other_ranges: &[Range<usize>],
-    ) -> bool {
-        self.ranges.len() == other_ranges.len()
+    /// Its name, in the `text` it was found in.
+    pub(crate) fn name<'t>(&self, text: &'t str) -> &'t str {
+        &text[self.name.clone()]
+    }
+}
+
+/// The byte ranges of a cluster's sections, in file order, sections that
+/// follow each other taken as one: most clusters have one range, which takes
+/// no allocation.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Ranges {
+    first: Range<usize>,
+    more: Vec<Range<usize>>,
+}
+
+impl Ranges {
+    /// Adds the next section, which starts at or after the end of the last.
+    fn push(&mut self, range: Range<usize>) {
+        let last = self.more.last_mut().unwrap_or(&mut self.first);
+        if last.start == last.end {
+            *last = range;
+        } else if last.end == range.start {
+            last.end = range.end;
+        } else {
+            self.more.push(range);
+        }
+    }
+
+    /// Every range, in file order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Range<usize>> + '_ {
+        std::iter::once(&self.first)
+            .chain(&self.more)
+            .filter(|range| range.start < range.end)
+    }
+
+    /// Whether they hold the same bytes of `text` as `other` of `other_text`.
+    pub(crate) fn same_text(&self, text: &str, other: &Ranges, other_text: &str) -> bool {
+        self.more.len() == other.more.len()
             && self
-                .ranges
                 .iter()
-                .zip(other_ranges)
+                .zip(other.iter())
                 .all(|(mine, theirs)| text.get(mine.clone()) == other_text.get(theirs.clone()))
     }
 }
@@ -94,9 +122,11 @@ pub(crate) fn layout(text: &str) -> Option<Layout> {
                 section_cluster = match header {
                     Header::Other => None,
                     Header::Cluster(name) => Some(*by_name.entry(name).or_insert_with(|| {
+                        // `name` is a slice of `text`.
+                        let start = name.as_ptr() as usize - text.as_ptr() as usize;
                         clusters.push(ClusterText {
-                            name: name.to_owned(),
-                            ranges: Vec::new(),
+                            name: start..start + name.len(),
+                            ranges: Ranges::default(),
                         });
                         clusters.len() - 1
                     })),

@@ -7,7 +7,7 @@ fn names_and_texts(text: &str) -> Vec<(String, Vec<&str>)> {
         .iter()
         .map(|c| {
             let texts = c.ranges.iter().map(|r| &text[r.clone()]).collect();
-            (c.name.clone(), texts)
+            (c.name(text).to_owned(), texts)
         })
         .collect()
 }
@@ -39,7 +39,7 @@ fn each_cluster_takes_its_sections_and_the_rest_is_context() {
     let covered: usize = layout
         .rest
         .iter()
-        .chain(layout.clusters.iter().flat_map(|c| &c.ranges))
+        .chain(layout.clusters.iter().flat_map(|c| c.ranges.iter()))
         .map(|r| r.len())
         .sum();
     assert_eq!(covered, text.len(), "every byte belongs to one section");
@@ -54,6 +54,7 @@ fn brackets_inside_strings_comments_and_arrays_are_no_headers() {
                 v = [\n[clusters.f],\n]\n\
                 w = { x = \"]\" }\n\
                 # [clusters.g]\n\
+                [etcd]\n\
                 [[clusters.a.backends]] # a comment\r\n\
                 address = 'x'\n";
     assert_eq!(
@@ -61,10 +62,29 @@ fn brackets_inside_strings_comments_and_arrays_are_no_headers() {
         vec![(
             "a".to_owned(),
             vec![
-                &text[..text.find("[[clusters.a.backends]]").unwrap()],
+                &text[..text.find("[etcd]").unwrap()],
                 "[[clusters.a.backends]] # a comment\r\naddress = 'x'\n"
             ]
         )]
+    );
+}
+
+#[test]
+fn sections_that_follow_each_other_are_one_range() {
+    let text = "[clusters.a]\nx = 1\n[[clusters.a.backends]]\ny = 2\n\
+                [clusters.b]\n[clusters.a.health_check]\nz = 3\n";
+    assert_eq!(
+        names_and_texts(text),
+        vec![
+            (
+                "a".to_owned(),
+                vec![
+                    "[clusters.a]\nx = 1\n[[clusters.a.backends]]\ny = 2\n",
+                    "[clusters.a.health_check]\nz = 3\n"
+                ]
+            ),
+            ("b".to_owned(), vec!["[clusters.b]\n"]),
+        ]
     );
 }
 
