@@ -2,7 +2,6 @@
 //! replays to each of its workers is the same message, and encoding it is a large part
 //! of sending it.
 
-use std::io;
 use std::marker::PhantomData;
 use std::os::fd::BorrowedFd;
 
@@ -24,20 +23,8 @@ pub struct EncodedFrame<Tx> {
 impl<Tx: Message> EncodedFrame<Tx> {
     /// Encodes `message`; refused when its size does not fit a frame's prefix at all.
     pub fn new(message: &Tx) -> Result<Self, ChannelError> {
-        let size = message.encoded_len();
-        let prefix = u32::try_from(size).map_err(|_| ChannelError::FrameTooLarge {
-            size,
-            max: u32::MAX as usize,
-        })?;
-        let mut bytes = Vec::with_capacity(FRAME_PREFIX_SIZE + size);
-        bytes.extend_from_slice(&prefix.to_be_bytes());
-        message
-            .encode(&mut bytes)
-            .map_err(|error| io::Error::other(error.to_string()))?;
-        Ok(EncodedFrame {
-            bytes,
-            _message: PhantomData,
-        })
+        // A `Vec` grows as needed: encoding into one cannot fail.
+        Self::encoded_by(message.encoded_len(), |bytes| message.encode_raw(bytes))
     }
 
     /// The message's size, prefix excluded.
