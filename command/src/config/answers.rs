@@ -20,7 +20,7 @@ pub(crate) fn parse_answers(field: &Field<'_>) -> Result<Vec<proto::CustomAnswer
                     "unknown status {key:?}, expected one of {}",
                     allowed.join(", ")
                 );
-                field.source().invalid(key_span, value.path(), message)
+                field.source().invalid(key_span, &value.path(), message)
             })?;
         answers.push(proto::CustomAnswer {
             status,
@@ -42,7 +42,7 @@ fn read_answer(field: &Field<'_>) -> Result<String, ConfigError> {
             file: field.source().file.to_owned(),
             line,
             column,
-            key: field.path().to_owned(),
+            key: field.path(),
             path: path.clone(),
             source,
         }

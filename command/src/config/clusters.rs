@@ -12,7 +12,7 @@ use super::{
     error::ConfigError,
     frontends::{parse_frontends, Routes},
     listeners::{ParsedListener, Protocol, TIMEOUT_RANGE},
-    reader::{Field, Table},
+    reader::{Field, KeyPath, Table},
     root::optional,
     validate, BackendNameOrigin,
 };
@@ -107,7 +107,7 @@ pub(crate) fn parse_clusters(
     let mut clusters = Vec::new();
     for (name, key_span, value) in field.map()?.entries() {
         let cluster_id = validate::cluster_name(name)
-            .map_err(|message| value.source().invalid(key_span, value.path(), message))?;
+            .map_err(|message| value.source().invalid(key_span, &value.path(), message))?;
         clusters.push(parse_cluster(
             &value,
             cluster_id,
@@ -119,11 +119,11 @@ pub(crate) fn parse_clusters(
     Ok(clusters)
 }
 
-pub(crate) fn parse_cluster(
-    field: &Field<'_>,
+pub(crate) fn parse_cluster<'a>(
+    field: &Field<'a>,
     cluster_id: String,
     listeners: &[ParsedListener<'_>],
-    routes: &mut Routes,
+    routes: &mut Routes<'a>,
     names: &mut Vec<BackendNameOrigin>,
 ) -> Result<proto::ClusterInformation, ConfigError> {
     let protocol = Protocol::of(field)?;
@@ -235,10 +235,10 @@ fn probe_host(text: &str) -> Result<String, String> {
 /// backends on one address would be counted twice, and a shared id would
 /// make removal and stickiness ambiguous.
 #[derive(Default)]
-struct Taken {
-    addresses: HashMap<BackendAddress, String>,
-    ids: HashMap<String, String>,
-    sticky_ids: HashMap<String, String>,
+struct Taken<'a> {
+    addresses: HashMap<BackendAddress, KeyPath<'a>>,
+    ids: HashMap<String, KeyPath<'a>>,
+    sticky_ids: HashMap<String, KeyPath<'a>>,
 }
 
 fn parse_backends(
@@ -266,10 +266,10 @@ fn parse_backends(
     Ok(backends)
 }
 
-fn parse_backend(
-    item: &Field<'_>,
+fn parse_backend<'a>(
+    item: &Field<'a>,
     cluster_id: &str,
-    taken: &mut Taken,
+    taken: &mut Taken<'a>,
 ) -> Result<proto::Backend, ConfigError> {
     let table = item.table(BACKEND_KEYS)?;
     let address_field = table.require("address")?;
@@ -281,7 +281,7 @@ fn parse_backend(
     } else {
         validate::backend_id
     };
-    let path = item.path().to_owned();
+    let path = item.key_path();
     if let Some(first) = taken.addresses.insert(address.clone(), path.clone()) {
         return Err(address_field.error(format!(
             "duplicate backend address {address} in cluster {cluster_id}, already used by {first}"

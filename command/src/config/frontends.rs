@@ -8,7 +8,7 @@ use super::{
     defaults::{DEFAULT_HOSTNAME, DEFAULT_PATH},
     error::ConfigError,
     listeners::{ParsedListener, Protocol},
-    reader::Field,
+    reader::{Field, KeyPath},
     root::optional,
     validate,
 };
@@ -43,10 +43,10 @@ type RouteKey = (String, String, (i32, String), Option<String>);
 /// Routes already taken by earlier frontends, with the key path that took
 /// them; indexed, so that checking a file is linear in its frontends.
 #[derive(Default)]
-pub(crate) struct Routes {
-    http: HashMap<RouteKey, String>,
+pub(crate) struct Routes<'a> {
+    http: HashMap<RouteKey, KeyPath<'a>>,
     /// Listener address → (cluster id, key path).
-    tcp: HashMap<String, (String, String)>,
+    tcp: HashMap<String, (String, KeyPath<'a>)>,
 }
 
 /// A cluster's frontends of either protocol.
@@ -57,12 +57,12 @@ pub(crate) struct Frontends {
 }
 
 /// Parses the `frontends` array of cluster `cluster_id`.
-pub(crate) fn parse_frontends(
-    field: Option<Field<'_>>,
+pub(crate) fn parse_frontends<'a>(
+    field: Option<Field<'a>>,
     cluster_id: &str,
     protocol: Protocol,
     listeners: &[ParsedListener<'_>],
-    routes: &mut Routes,
+    routes: &mut Routes<'a>,
 ) -> Result<Frontends, ConfigError> {
     let mut frontends = Frontends::default();
     let Some(field) = field else {
@@ -84,7 +84,7 @@ pub(crate) fn parse_frontends(
                          (same address, hostname, path, path_type and method)"
                         )));
                     }
-                    routes.http.insert(key, item.path().to_owned());
+                    routes.http.insert(key, item.key_path());
                     frontends.http.push(frontend);
                 }
             }
@@ -100,7 +100,7 @@ pub(crate) fn parse_frontends(
                     }
                     routes.tcp.insert(
                         frontend.address.clone(),
-                        (frontend.cluster_id.clone(), item.path().to_owned()),
+                        (frontend.cluster_id.clone(), item.key_path()),
                     );
                     frontends.tcp.push(frontend);
                 }

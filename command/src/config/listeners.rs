@@ -164,7 +164,7 @@ fn parse_listener(field: Field<'_>) -> Result<ParsedListener<'_>, ConfigError> {
         address,
         protocol,
         tls: tls.is_some(),
-        path: field.path().to_owned(),
+        path: field.path(),
         field,
     })
 }

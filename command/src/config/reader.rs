@@ -6,6 +6,7 @@ use std::{
     net::SocketAddr,
     ops::RangeInclusive,
     path::{Path, PathBuf},
+    rc::Rc,
     time::Duration,
 };
 
@@ -47,8 +48,90 @@ impl Source<'_> {
 #[derive(Clone)]
 pub(crate) struct Field<'a> {
     src: &'a Source<'a>,
-    path: String,
+    path: KeyPath<'a>,
     node: &'a Node,
+}
+
+/// How many steps a [`KeyPath`] keeps without writing itself out: deeper than
+/// any key the configuration knows.
+const INLINE_STEPS: usize = 8;
+
+/// A key path such as `clusters.demo.backends[0].weight`, kept as its steps and
+/// written out only when a message needs it: reading a file of 10 000 clusters
+/// no longer formats the path of every value it reads.
+#[derive(Clone)]
+pub(crate) enum KeyPath<'a> {
+    /// The steps from the root, the first `len` of `steps`.
+    Steps {
+        steps: [Step<'a>; INLINE_STEPS],
+        len: usize,
+    },
+    /// A path deeper than that, written out.
+    Written(Rc<str>),
+}
+
+/// One step of a key path.
+#[derive(Clone, Copy)]
+pub(crate) enum Step<'a> {
+    /// A table's key.
+    Key(&'a str),
+    /// An array's element.
+    Index(usize),
+}
+
+impl<'a> KeyPath<'a> {
+    /// The root's (empty) path.
+    fn root() -> Self {
+        KeyPath::Steps {
+            steps: [Step::Index(0); INLINE_STEPS],
+            len: 0,
+        }
+    }
+
+    /// This path, one step further.
+    fn then(&self, step: Step<'a>) -> Self {
+        match self {
+            KeyPath::Steps { steps, len } if *len < INLINE_STEPS => {
+                let mut steps = *steps;
+                steps[*len] = step;
+                KeyPath::Steps {
+                    steps,
+                    len: len + 1,
+                }
+            }
+            _ => {
+                let mut written = self.to_string();
+                write_step(&mut written, step);
+                KeyPath::Written(written.into())
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for KeyPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyPath::Steps { steps, len } => {
+                let mut written = String::new();
+                for step in &steps[..*len] {
+                    write_step(&mut written, *step);
+                }
+                f.write_str(&written)
+            }
+            KeyPath::Written(written) => f.write_str(written),
+        }
+    }
+}
+
+/// Appends `step` to the path written in `path`.
+fn write_step(path: &mut String, step: Step<'_>) {
+    match step {
+        Step::Key(key) => path.push_str(&child_path(path, key)[path.len()..]),
+        Step::Index(index) => {
+            use std::fmt::Write;
+            let _ = write!(path, "[{index}]");
+        }
+    }
 }
 
 impl<'a> Field<'a> {
@@ -56,14 +139,19 @@ impl<'a> Field<'a> {
     pub(crate) fn root(src: &'a Source<'a>, node: &'a Node) -> Self {
         Field {
             src,
-            path: String::new(),
+            path: KeyPath::root(),
             node,
         }
     }
 
     /// The key path, like `clusters.demo.backends[0].weight`.
-    pub(crate) fn path(&self) -> &str {
-        &self.path
+    pub(crate) fn path(&self) -> String {
+        self.path.to_string()
+    }
+
+    /// The key path, written out only when displayed.
+    pub(crate) fn key_path(&self) -> KeyPath<'a> {
+        self.path.clone()
     }
 
     /// Where the value was written.
@@ -86,7 +174,7 @@ impl<'a> Field<'a> {
     /// An error pointing at this value.
     pub(crate) fn error(&self, message: impl Into<String>) -> ConfigError {
         self.src
-            .invalid(&self.node.span, &self.path, message.into())
+            .invalid(&self.node.span, &self.path(), message.into())
     }
 
     fn wrong_type(&self, expected: &str) -> ConfigError {
@@ -211,7 +299,7 @@ impl<'a> Field<'a> {
             .enumerate()
             .map(|(index, node)| Field {
                 src: self.src,
-                path: format!("{}[{index}]", self.path),
+                path: self.path.then(Step::Index(index)),
                 node,
             })
             .collect())
@@ -225,7 +313,7 @@ impl<'a> Field<'a> {
             .iter()
             .find(|e| !known.contains(&e.key.as_str()))
         {
-            let key = child_path(&self.path, &entry.key);
+            let key = self.path.then(Step::Key(&entry.key)).to_string();
             let message = format!("unknown key, expected one of {}", known.join(", "));
             return Err(self.src.invalid(&entry.key_span, &key, message));
         }
@@ -278,7 +366,7 @@ impl<'a> Table<'a> {
     fn child(&self, entry: &'a Entry) -> Field<'a> {
         Field {
             src: self.field.src,
-            path: child_path(&self.field.path, &entry.key),
+            path: self.field.path.then(Step::Key(&entry.key)),
             node: &entry.value,
         }
     }
@@ -299,5 +387,41 @@ pub(crate) fn child_path(parent: &str, key: &str) -> String {
         key
     } else {
         format!("{parent}.{key}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path_of<'a>(steps: &[Step<'a>]) -> KeyPath<'a> {
+        steps
+            .iter()
+            .fold(KeyPath::root(), |path, step| path.then(*step))
+    }
+
+    #[test]
+    fn a_key_path_is_written_as_toml_keys_and_indexes() {
+        let path = path_of(&[
+            Step::Key("clusters"),
+            Step::Key("web"),
+            Step::Key("backends"),
+            Step::Index(1),
+            Step::Key("weight"),
+        ]);
+        assert_eq!(path.to_string(), "clusters.web.backends[1].weight");
+        let quoted = path_of(&[Step::Key("clusters"), Step::Key("a b"), Step::Key("")]);
+        assert_eq!(quoted.to_string(), "clusters.\"a b\".\"\"");
+        assert_eq!(KeyPath::root().to_string(), "");
+    }
+
+    #[test]
+    fn a_path_deeper_than_its_inline_steps_is_written_the_same() {
+        let keys: Vec<String> = (0..INLINE_STEPS + 4).map(|i| format!("k{i}")).collect();
+        let mut steps: Vec<Step<'_>> = keys.iter().map(|key| Step::Key(key)).collect();
+        steps.insert(3, Step::Index(7));
+        let expected = "k0.k1.k2[7].k3.k4.k5.k6.k7.k8.k9.k10.k11";
+        assert_eq!(path_of(&steps).to_string(), expected);
+        assert!(matches!(path_of(&steps), KeyPath::Written(_)));
     }
 }
