@@ -168,7 +168,7 @@ fn run_cached(
     let mut inherited = handover::take_from_env()?;
     let dns = dns::Dns::default();
     let prepared = dns
-        .prepare_config(&config)
+        .prepare_config_taking(&mut config)
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     dns.commit(prepared.templates);
     // An upgrade goes on from the state the previous main process served.

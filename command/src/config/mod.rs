@@ -297,6 +297,12 @@ impl Config {
     pub fn to_requests(&self) -> Vec<proto::Request> {
         to_requests::to_requests(self)
     }
+
+    /// [`Config::to_requests`], with the clusters moved into the requests
+    /// instead of copied: `clusters` is left empty.
+    pub fn take_requests(&mut self) -> Vec<proto::Request> {
+        to_requests::take_requests(self)
+    }
 }
 
 /// The text of the file at `path`, its name for messages and the folder its

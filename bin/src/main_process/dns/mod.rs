@@ -132,6 +132,18 @@ impl Dns {
     /// name set aside and expanded into one backend per address. A name that never
     /// resolved is an error naming where it was written, unless `resolve_later`.
     pub(crate) fn prepare_config(&self, config: &Config) -> Result<Prepared, String> {
+        self.prepare(config, config.to_requests())
+    }
+
+    /// [`Dns::prepare_config`], moving `config`'s clusters into the state instead of
+    /// copying them (a start's, which needs them no more): `clusters` is left empty.
+    pub(crate) fn prepare_config_taking(&self, config: &mut Config) -> Result<Prepared, String> {
+        let requests = config.take_requests();
+        self.prepare(config, requests)
+    }
+
+    /// The state of `config`'s settings and of `requests`, its requests.
+    fn prepare(&self, config: &Config, mut requests: Vec<Request>) -> Result<Prepared, String> {
         self.configure(config)?;
         let origin = |backend: &proto::Backend| {
             config
@@ -142,7 +154,6 @@ impl Dns {
                 .unwrap_or_else(|| format!("clusters.{}", backend.cluster_id))
         };
         let mut templates = Templates::new();
-        let mut requests = config.to_requests();
         for backend in requests.iter().filter_map(named_addition) {
             add_template(&mut templates, backend)
                 .map_err(|e| format!("{}: {e}", origin(backend)))?;

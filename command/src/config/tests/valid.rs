@@ -366,6 +366,16 @@ fn requests_build_listeners_then_clusters_backends_frontends_then_activate() {
 }
 
 #[test]
+fn requests_taken_from_a_config_are_its_requests() {
+    let config = parse(BASE).expect("valid config");
+    let mut taken = config.clone();
+    let requests = taken.take_requests();
+    assert_eq!(requests, config.to_requests());
+    assert!(taken.clusters.is_empty());
+    assert_eq!(taken.listeners, config.listeners);
+}
+
+#[test]
 fn backend_ids_follow_addresses_not_positions() {
     let swapped = base_with(17, "  { address = \"127.0.0.1:8082\" },").replacen(
         "  { address = \"127.0.0.1:8082\" },\n]",
