@@ -167,7 +167,7 @@ fn run_cached(
     }
     let mut inherited = handover::take_from_env()?;
     let dns = dns::Dns::default();
-    let prepared = dns
+    let (prepared, built_from) = dns
         .prepare_config_taking(&mut config)
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     dns.commit(prepared.templates);
@@ -202,12 +202,15 @@ fn run_cached(
             .map_or(1, |inherited| inherited.generation),
         command_fd: OwnedFd::from(listener.try_clone()?),
     };
-    // The workers' replay and the file's index both start from the state's requests,
-    // generated and encoded once; the index is built aside, the workers need not wait.
-    let (start_replay, requests) =
-        workers::StartReplay::prepare(state.writes(), state.generate_requests())
-            .context("cannot encode the state for the workers")?;
-    let to_index = config.path.clone().map(|path| (path, requests));
+    // The workers replay the requests the state was built from, encoded once for all of
+    // them, when they build all of it; the state's own requests otherwise (an upgrade's,
+    // or one with backends given by host name).
+    let replay = match (&inherited, built_from) {
+        (None, Some(requests)) => requests,
+        _ => state.generate_requests(),
+    };
+    let (start_replay, replayed) = workers::StartReplay::prepare(state.writes(), replay)
+        .context("cannot encode the state for the workers")?;
     let fresh = inherited.is_none();
     let writes = state.writes();
     // Freed once the workers serve, so that freeing them does not take their CPU while
@@ -252,11 +255,13 @@ fn run_cached(
         return Err(error);
     }
     // Indexed once the workers applied the state, so that the thread indexing does not
-    // take their CPU while they do; ctl, which needs the index, is served after.
-    if let Some((path, requests)) = to_index {
+    // take their CPU while they do; ctl, which needs the index, is served after. The index
+    // describes the state as it holds the file's values, from its own requests.
+    if let Some(path) = main.start_path.clone() {
+        let requests = lock(&main.state).generate_requests();
         main.file_index.build(path, requests);
     }
-    drop_aside::drop_aside(routes);
+    drop_aside::drop_aside((routes, replayed));
     if let Some(inherited) = inherited.as_mut() {
         inherited
             .confirm_ready()

@@ -132,18 +132,36 @@ impl Dns {
     /// name set aside and expanded into one backend per address. A name that never
     /// resolved is an error naming where it was written, unless `resolve_later`.
     pub(crate) fn prepare_config(&self, config: &Config) -> Result<Prepared, String> {
-        self.prepare(config, config.to_requests())
+        let (prepared, requests) = self.prepare(config, config.to_requests())?;
+        super::drop_aside::drop_aside(requests);
+        Ok(prepared)
     }
 
     /// [`Dns::prepare_config`], moving `config`'s clusters into the state instead of
     /// copying them (a start's, which needs them no more): `clusters` is left empty.
-    pub(crate) fn prepare_config_taking(&self, config: &mut Config) -> Result<Prepared, String> {
+    /// Also gives the requests the state was built from, when they build all of it (no
+    /// backend is given by host name): applied in order to an empty state, they make it
+    /// again, as a start's workers do.
+    pub(crate) fn prepare_config_taking(
+        &self,
+        config: &mut Config,
+    ) -> Result<(Prepared, Option<Vec<Request>>), String> {
         let requests = config.take_requests();
-        self.prepare(config, requests)
+        let (prepared, requests) = self.prepare(config, requests)?;
+        if prepared.templates.is_empty() {
+            return Ok((prepared, Some(requests)));
+        }
+        super::drop_aside::drop_aside(requests);
+        Ok((prepared, None))
     }
 
-    /// The state of `config`'s settings and of `requests`, its requests.
-    fn prepare(&self, config: &Config, mut requests: Vec<Request>) -> Result<Prepared, String> {
+    /// The state of `config`'s settings and of `requests`, its requests, and the
+    /// requests it was built from (those without backends given by host name).
+    fn prepare(
+        &self,
+        config: &Config,
+        mut requests: Vec<Request>,
+    ) -> Result<(Prepared, Vec<Request>), String> {
         self.configure(config)?;
         let origin = |backend: &proto::Backend| {
             config
@@ -162,9 +180,15 @@ impl Dns {
         // Built without an undo journal: at thousands of clusters, that is most of a
         // start's or a reload's time.
         let state = ConfigState::from_requests(&requests);
-        super::drop_aside::drop_aside(requests);
-        let state = state.map_err(|error| format!("invalid config: {error}"))?;
-        self.resolve_and_expand(state, templates, &origin)
+        let state = match state {
+            Ok(state) => state,
+            Err(error) => {
+                super::drop_aside::drop_aside(requests);
+                return Err(format!("invalid config: {error}"));
+            }
+        };
+        let prepared = self.resolve_and_expand(state, templates, &origin)?;
+        Ok((prepared, requests))
     }
 
     /// Like [`Dns::prepare_config`] for the requests of a state file.
